@@ -1,0 +1,28 @@
+"""A flow: a decision tree of nodes, as written in one `flows/*.yaml` file."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from bot.engine.nodes import Message, Node
+from bot.engine.nodes.base import Strict
+
+
+class Triggers(Strict):
+    """How a flow starts from free text: a /command, or keywords per language."""
+
+    commands: list[str] = []
+    keywords: dict[str, list[str]] = {}
+
+
+class Flow(Strict):
+    id: str
+    title: Message
+    description: str = ""
+    menu: bool = False  # listed in the main menu
+    triggers: Triggers = Triggers()
+    start: str
+    nodes: dict[str, Node]
+    # Filled by the loader, not written in YAML.
+    version: str = Field(default="", exclude=True)
+    file: str = Field(default="", exclude=True)

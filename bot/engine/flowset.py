@@ -1,0 +1,71 @@
+"""A validated set of flows, with indexes the executor needs, and the registry of versions."""
+
+from __future__ import annotations
+
+import threading
+import unicodedata
+
+from bot.engine.conditions import Expression
+from bot.engine.flow import Flow
+
+
+def fold(text: str) -> str:
+    """Case- and width-insensitive form of text for matching keywords and labels."""
+    return unicodedata.normalize("NFKC", text).casefold().strip()
+
+
+class FlowSet:
+    """Immutable once built: flows by id, compiled expressions, trigger indexes."""
+
+    def __init__(self, flows: dict[str, Flow], expressions: dict[str, Expression]) -> None:
+        self.flows = flows
+        self.expressions = expressions
+        self.commands = {cmd: f.id for f in flows.values() for cmd in f.triggers.commands}
+        # (lang, folded keyword, flow id), longest keywords first so specific ones win
+        self.keywords = sorted(
+            ((lang, fold(kw), f.id) for f in flows.values() for lang, kws in f.triggers.keywords.items() for kw in kws),
+            key=lambda t: -len(t[1]),
+        )
+        self.menu = [f for f in flows.values() if f.menu]
+
+    def __getitem__(self, flow_id: str) -> Flow:
+        return self.flows[flow_id]
+
+    def __contains__(self, flow_id: str) -> bool:
+        return flow_id in self.flows
+
+    def match_keyword(self, text: str) -> str | None:
+        folded = fold(text)
+        for _lang, kw, flow_id in self.keywords:
+            if kw and kw in folded:
+                return flow_id
+        return None
+
+
+class FlowRegistry:
+    """The current FlowSet plus every version seen since start, so conversations finish on theirs.
+
+    `swap` replaces the current set atomically (used by live reload); readers never see a mix.
+    """
+
+    def __init__(self, flowset: FlowSet) -> None:
+        self._lock = threading.Lock()
+        self._current = flowset
+        self._versions: dict[tuple[str, str], tuple[Flow, FlowSet]] = {}
+        self._remember(flowset)
+
+    @property
+    def current(self) -> FlowSet:
+        return self._current
+
+    def swap(self, flowset: FlowSet) -> None:
+        with self._lock:
+            self._remember(flowset)
+            self._current = flowset
+
+    def _remember(self, flowset: FlowSet) -> None:
+        for flow in flowset.flows.values():
+            self._versions.setdefault((flow.id, flow.version), (flow, flowset))
+
+    def version(self, flow_id: str, version: str) -> tuple[Flow, FlowSet] | None:
+        return self._versions.get((flow_id, version))

@@ -1,0 +1,116 @@
+"""Load every `flows/**/*.yaml`, validate it completely, and report all problems at once."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bot.engine.conditions import ConditionError, Expression, compile_expression
+from bot.engine.flow import Flow
+from bot.engine.flowset import FlowSet
+from bot.engine.ports import Messages
+from bot.engine.problems import FlowLoadError, FlowProblem
+from bot.engine.validators import FlowSource, _declared_vars, _expressions, run_checks
+from bot.engine.yaml_positions import DuplicateKey, YamlSyntaxError, load_with_positions, position_of
+
+
+def flow_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*.yaml") if "tests" not in p.relative_to(root).parts)
+
+
+def parse_flow_file(path: Path, text: str, display: str) -> tuple[FlowSource | None, list[FlowProblem]]:
+    """Parse one file into a Flow, or the problems that stop it from being one."""
+    try:
+        data, positions, duplicates = load_with_positions(text)
+    except YamlSyntaxError as exc:
+        return None, [FlowProblem(display, exc.line, exc.column, exc.message, "fix the YAML syntax", check="yaml")]
+    problems = [
+        FlowProblem(display, d.line, d.column, f"duplicate key '{d.key}'", "each key may appear once; rename one",
+                    check="yaml")
+        for d in duplicates
+    ]
+    if not isinstance(data, dict):
+        problems.append(FlowProblem(display, 1, 1, "a flow file must be a mapping", "start with 'id: my_flow'",
+                                    check="schema"))
+        return None, problems
+    flow_id = str(data.get("id", ""))
+    try:
+        flow = Flow.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            line, col = position_of(positions, loc)
+            node = str(loc[1]) if len(loc) > 1 and loc[0] == "nodes" else ""
+            where = ".".join(str(x) for x in loc)
+            problems.append(FlowProblem(display, line, col, f"{where}: {err['msg']}", _schema_hint(err), flow_id,
+                                        node, "schema"))
+        return None, problems
+    if problems:
+        return None, problems
+    version = hashlib.sha1(text.encode()).hexdigest()[:12]
+    flow = flow.model_copy(update={"version": version, "file": display})
+    return FlowSource(flow, display, positions), []
+
+
+def _schema_hint(err: dict) -> str:
+    kind = err.get("type", "")
+    if kind == "extra_forbidden":
+        return "remove this key or check its spelling (see flows/flow.schema.json)"
+    if kind == "missing":
+        return "add this key"
+    if kind == "union_tag_invalid":
+        return "kind must be one of: say, choice, ask, lookup_order, switch, action, handoff, end, goto"
+    if kind == "literal_error":
+        return "use one of the listed values"
+    return ""
+
+
+def load_flows(root: str | Path, messages: Messages | None, *, base: Path | None = None) -> FlowSet:
+    """Load and validate all flows under `root`; raise FlowLoadError listing every problem."""
+    root = Path(root)
+    base = base or root.parent
+    problems: list[FlowProblem] = []
+    sources: dict[str, FlowSource] = {}
+    files = flow_files(root)
+    if not files:
+        raise FlowLoadError([FlowProblem(str(root), 1, 1, "no flow files found", "add flows/*.yaml", check="files")])
+    for path in files:
+        display = _display(path, base)
+        src, found = parse_flow_file(path, path.read_text(encoding="utf-8"), display)
+        problems += found
+        if src is None:
+            continue
+        if src.flow.id in sources:
+            other = sources[src.flow.id].file
+            problems.append(FlowProblem(display, *position_of(src.positions, ("id",)),
+                                        f"flow id '{src.flow.id}' is already used by {other}",
+                                        "give every flow a unique id", src.flow.id, check="unique_ids"))
+            continue
+        sources[src.flow.id] = src
+    problems += run_checks(sources, messages)
+    if problems:
+        raise FlowLoadError(problems)
+    return FlowSet({fid: s.flow for fid, s in sources.items()}, _compile_all(sources))
+
+
+def _display(path: Path, base: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _compile_all(sources: dict[str, FlowSource]) -> dict[str, Expression]:
+    var_names = _declared_vars(sources)
+    compiled: dict[str, Expression] = {}
+    for src in sources.values():
+        for node in src.flow.nodes.values():
+            for _, source, _ in _expressions(node):
+                if source not in compiled:
+                    try:
+                        compiled[source] = compile_expression(source, var_names)
+                    except ConditionError:  # already reported by the validators
+                        raise
+    return compiled

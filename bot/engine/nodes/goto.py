@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from bot.engine.nodes.base import FLOW_PREFIX, NodeBase
+
+
+class GotoNode(NodeBase):
+    """Jump to another flow (its start node), keeping the order and vars."""
+
+    kind: Literal["goto"]
+    flow: str
+
+    def targets(self) -> list[tuple[str, str]]:
+        return [("flow", FLOW_PREFIX + self.flow)]

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from bot.engine.nodes.base import Message, NodeBase
+
+
+class SayNode(NodeBase):
+    """Show a message and move on."""
+
+    kind: Literal["say"]
+    say: Message
+    next: str
+
+    def targets(self) -> list[tuple[str, str]]:
+        return [("next", self.next)]

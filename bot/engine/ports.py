@@ -1,0 +1,40 @@
+"""What the engine needs from the outside world, as protocols. Adapters provide implementations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class MessageInfo:
+    """What the validators need to know of one catalog message in one language."""
+
+    placeholders: frozenset[str]
+    plural: bool = False
+    fuzzy: bool = False
+    forms: int = 1  # plural forms present
+
+
+class Messages(Protocol):
+    """The translation catalogs, as the engine sees them."""
+
+    languages: tuple[str, ...]
+
+    def info(self, msgid: str, lang: str) -> MessageInfo | None: ...
+
+    def template(self, msgid: str, lang: str) -> str | None:
+        """The raw text (singular form), used to match typed answers against button labels."""
+        ...
+
+    def plural_forms_required(self, lang: str) -> int: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)

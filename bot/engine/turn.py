@@ -1,0 +1,45 @@
+"""One turn in progress: the state being changed, the effects and analytics it produces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.engine.conditions import Env
+from bot.engine.effects import Effect
+from bot.engine.events import Buyer
+from bot.engine.state import ConversationState
+from bot.orders.facts import OrderFacts
+from bot.orders.model import Order
+
+
+@dataclass
+class Turn:
+    state: ConversationState
+    buyer: Buyer
+    now: datetime
+    effects: list[Effect] = field(default_factory=list)
+    # analytics: (name, data), e.g. ("flow_started", {"flow": "cancel_order"})
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    steps: int = 0
+    _facts: OrderFacts | None = None
+
+    @property
+    def lang(self) -> str:
+        return self.state.lang or "ru"
+
+    def emit(self, effect: Effect) -> None:
+        self.effects.append(effect)
+
+    def record(self, name: str, **data: Any) -> None:
+        self.events.append((name, data))
+
+    def set_order(self, order: Order | None) -> None:
+        self.state.order = order.model_dump(mode="json") if order else None
+        self._facts = None
+
+    def env(self) -> Env:
+        if self._facts is None and self.state.order is not None:
+            self._facts = OrderFacts(Order.model_validate(self.state.order), self.now)
+        return Env(self._facts, self.state.vars, {"lang": self.lang, "id": self.buyer.id})

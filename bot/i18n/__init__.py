@@ -1,0 +1,1 @@
+"""Languages: babel catalogs from locales/, locale choice, plural forms, dates and money."""

@@ -1,0 +1,125 @@
+"""Gettext catalogs from `locales/<lang>/LC_MESSAGES/messages.po`, read with babel.
+
+Message ids are keys (`cancel_order.shipped`); every language carries its own text, so zh and ru
+are equal citizens and the validators can check both. Placeholders are `{name}`.
+"""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import read_po
+
+from bot.engine.ports import MessageInfo
+
+DOMAIN = "messages"
+_FORMATTER = string.Formatter()
+
+
+class CatalogError(ValueError):
+    def __init__(self, file: str, line: int, message: str) -> None:
+        super().__init__(f"{file}:{line}: {message}")
+        self.file, self.line, self.message = file, line, message
+
+
+def placeholders(text: str) -> frozenset[str]:
+    try:
+        return frozenset(name.split(".")[0].split("[")[0] for _, name, _, _ in _FORMATTER.parse(text) if name)
+    except ValueError:
+        return frozenset({"<malformed braces>"})
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    forms: tuple[str, ...]  # one for a plain message, n for a plural one
+    plural: bool
+    fuzzy: bool
+    line: int
+
+
+class Catalogs:
+    """All languages' catalogs. Implements the engine's `Messages` port."""
+
+    def __init__(self, entries: dict[str, dict[str, Entry]], catalogs: dict[str, Catalog], files: dict[str, str]) -> None:
+        self._entries = entries
+        self._catalogs = catalogs
+        self.files = files
+        self.languages: tuple[str, ...] = tuple(sorted(entries))
+
+    @classmethod
+    def load(cls, root: str | Path, languages: tuple[str, ...] = ("zh", "ru")) -> "Catalogs":
+        root = Path(root)
+        entries: dict[str, dict[str, Entry]] = {}
+        catalogs: dict[str, Catalog] = {}
+        files: dict[str, str] = {}
+        for lang in languages:
+            path = root / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+            if not path.exists():
+                raise CatalogError(str(path), 1, f"catalog for '{lang}' is missing")
+            with path.open("rb") as fh:
+                try:
+                    catalog = read_po(fh, locale=lang, abort_invalid=True)
+                except Exception as exc:  # babel raises PoFileError with the line in its text
+                    raise CatalogError(str(path), getattr(exc, "lineno", 1) or 1, str(exc)) from None
+            table: dict[str, Entry] = {}
+            for msg in catalog:
+                if not msg.id:
+                    continue
+                key = msg.id[0] if isinstance(msg.id, (tuple, list)) else msg.id
+                if isinstance(msg.string, (tuple, list)):
+                    forms = tuple(s for s in msg.string)
+                    table[key] = Entry(forms, True, msg.fuzzy, msg.lineno)
+                else:
+                    table[key] = Entry((msg.string,), False, msg.fuzzy, msg.lineno)
+            entries[lang], catalogs[lang], files[lang] = table, catalog, str(path)
+        return cls(entries, catalogs, files)
+
+    # ---- the Messages port ---------------------------------------------------------------------
+    def info(self, msgid: str, lang: str) -> MessageInfo | None:
+        entry = self._entries.get(lang, {}).get(msgid)
+        if entry is None or not any(entry.forms):
+            return None
+        filled = [f for f in entry.forms if f]
+        names = frozenset().union(*(placeholders(f) for f in filled))
+        return MessageInfo(names, entry.plural, entry.fuzzy, len(filled))
+
+    def template(self, msgid: str, lang: str) -> str | None:
+        entry = self._entries.get(lang, {}).get(msgid)
+        return entry.forms[0] if entry and entry.forms[0] else None
+
+    def plural_forms_required(self, lang: str) -> int:
+        return self._catalogs[lang].num_plurals
+
+    # ---- lookups for rendering -----------------------------------------------------------------
+    def text(self, msgid: str, lang: str, count: int | None = None) -> str | None:
+        entry = self._entries.get(lang, {}).get(msgid)
+        if entry is None:
+            return None
+        if entry.plural:
+            index = min(_plural_index(self._catalogs[lang], count or 0), len(entry.forms) - 1)
+            return entry.forms[index] or entry.forms[0]
+        return entry.forms[0]
+
+    def ids(self, lang: str) -> set[str]:
+        return set(self._entries.get(lang, {}))
+
+
+def _plural_index(catalog: Catalog, n: int) -> int:
+    fn = _PLURAL_CACHE.get(catalog.plural_expr)
+    if fn is None:
+        fn = _compile_c_plural(catalog.plural_expr)
+        _PLURAL_CACHE[catalog.plural_expr] = fn
+    return int(fn(n))  # type: ignore[operator]
+
+
+_PLURAL_CACHE: dict[str, object] = {}
+
+
+def _compile_c_plural(expr: str):
+    """Turn gettext's C plural expression into a Python function (babel.support does the same)."""
+    from gettext import c2py
+
+    return c2py(expr)

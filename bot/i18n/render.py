@@ -1,0 +1,68 @@
+"""Turning `Say` effects into text in the buyer's language: plurals, dates, money, nested keys."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_decimal
+
+from bot.engine.effects import Say
+from bot.i18n.catalogs import Catalogs
+from bot.i18n.keys import MsgKey
+from bot.orders.model import Money
+
+# Buyers read times in their own clock: Moscow for Russian, Beijing for Chinese.
+TIMEZONES = {"ru": ZoneInfo("Europe/Moscow"), "zh": ZoneInfo("Asia/Shanghai")}
+BABEL_LOCALES = {"ru": "ru_RU", "zh": "zh_Hans_CN"}
+
+
+class _SafeParams(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+class Renderer:
+    def __init__(self, catalogs: Catalogs) -> None:
+        self.catalogs = catalogs
+
+    def text(self, msgid: str, lang: str, params: dict[str, Any] | None = None, count: int | None = None) -> str:
+        template = self.catalogs.text(msgid, lang, count)
+        if template is None:
+            template = self.catalogs.text(msgid, "ru" if lang != "ru" else "zh", count) or msgid
+        if not params:
+            return template
+        values = _SafeParams({k: self.value(v, lang) for k, v in params.items()})
+        try:
+            return template.format_map(values)
+        except (ValueError, IndexError, AttributeError):
+            return template
+
+    def say(self, effect: Say, lang: str) -> str:
+        return self.text(effect.msg, lang, effect.params, effect.count)
+
+    def value(self, value: Any, lang: str) -> str:
+        loc = BABEL_LOCALES.get(lang, "ru_RU")
+        if isinstance(value, MsgKey):
+            return self.text(str(value), lang)
+        if isinstance(value, Money):
+            return money(value, lang)
+        if isinstance(value, datetime):
+            return format_datetime(value.astimezone(TIMEZONES.get(lang)), "d MMMM, HH:mm" if lang == "ru" else "M月d日 HH:mm", locale=loc)
+        if isinstance(value, date):
+            return format_date(value, "long", locale=loc)
+        if isinstance(value, bool):
+            return str(value)
+        if isinstance(value, (int, Decimal, float)):
+            return format_decimal(value, locale=loc)
+        if value is None:
+            return ""
+        return str(value)
+
+
+def money(value: Money, lang: str) -> str:
+    """`1 234,50 ₽` in Russian, `RUB 1,234.50` style per the Chinese locale's own rules."""
+    return format_currency(value.amount, value.currency, locale=BABEL_LOCALES.get(lang, "ru_RU"))

@@ -1,0 +1,13 @@
+"""Exceptions raised by order providers. Adapters turn them into buyer-facing messages."""
+
+
+class OrderBackendError(Exception):
+    """Base class for provider failures."""
+
+
+class OrderBackendUnavailable(OrderBackendError):
+    """The backend cannot answer now (outage, rate limit, bad credentials). Try later."""
+
+
+class OrderNumberInvalid(ValueError):
+    """The text is not an Ozon order or posting number."""

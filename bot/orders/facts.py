@@ -1,0 +1,235 @@
+"""Derived facts about an order that flows branch on (`order.seller_late`, `order.days_in_status`, ...).
+
+`OrderFacts` is the `order` that conditions see. Every public attribute below is a name flow
+authors can use; the condition compiler reads the annotations to type-check conditions at load
+time, so keep each one annotated with a plain type.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.i18n.keys import MsgKey
+from bot.orders.model import KNOWN_CANCEL_REASONS, KNOWN_SUBSTATUSES, Initiator, Money, Order
+
+BEFORE_PACKING = frozenset({"awaiting_verification", "awaiting_approve", "awaiting_packaging"})
+BEING_PREPARED = frozenset({"awaiting_registration", "acceptance_in_progress", "awaiting_deliver"})
+IN_TRANSIT = frozenset(
+    {"driver_pickup", "delivering", "sent_by_seller", "arbitration", "client_arbitration", "not_accepted"}
+)
+CANCELLED = frozenset({"cancelled", "cancelled_from_split_pending"})
+
+
+class OrderFacts:
+    """A read-only view of an `Order` at a moment `now` (UTC)."""
+
+    __slots__ = ("_o", "_now")
+
+    # Annotations are the schema of the condition language's `order` namespace.
+    posting_number: str
+    order_number: str
+    scheme: str
+    status: str
+    substatus: str
+    status_known: bool
+    status_label: MsgKey
+    substatus_label: MsgKey
+    cancelled_by_label: MsgKey
+    cancel_reason_label: MsgKey
+    first_product: str
+    tracking_number: str
+    delivery_method: str
+    hours_in_status: int
+    days_in_status: int
+    days_since_created: int
+    seller_late: bool
+    hours_seller_late: int
+    delivery_late: bool
+    days_delivery_late: int
+    at_pickup_point: bool
+    can_cancel_directly: bool
+    before_packing: bool
+    being_prepared: bool
+    in_transit: bool
+    is_delivered: bool
+    is_cancelled: bool
+    cancelled_by: str
+    cancel_reason_id: int
+    cancel_reason: str
+    cancelled_after_ship: bool
+    payment_pending: bool
+    has_return: bool
+    return_status: str
+    product_count: int
+    postings_in_order: int
+    total: Money
+    shipment_date: datetime
+    delivery_date_begin: datetime
+    delivery_date_end: datetime
+    created_at: datetime
+
+    def __init__(self, order: Order, now: datetime) -> None:
+        self._o = order
+        self._now = now
+
+    @property
+    def order(self) -> Order:
+        return self._o
+
+    def __getattr__(self, name: str):  # plain fields of the Order
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._o, name)
+
+    @property
+    def scheme(self) -> str:
+        return self._o.scheme.value
+
+    @property
+    def status_known(self) -> bool:
+        return self._o.status_known
+
+    @property
+    def status_label(self) -> MsgKey:
+        return MsgKey(f"status.{self._o.status}" if self._o.status_known else "status.unknown")
+
+    @property
+    def substatus_label(self) -> MsgKey:
+        sub = self._o.substatus
+        return MsgKey(f"substatus.{sub}" if sub in KNOWN_SUBSTATUSES else "substatus.unknown")
+
+    @property
+    def cancelled_by_label(self) -> MsgKey:
+        return MsgKey(f"initiator.{self.cancelled_by}")
+
+    @property
+    def cancel_reason_label(self) -> MsgKey:
+        rid = self.cancel_reason_id
+        return MsgKey(f"cancel_reason.{rid}" if rid in KNOWN_CANCEL_REASONS else "cancel_reason.other")
+
+    @property
+    def first_product(self) -> str:
+        return self._o.products[0].name if self._o.products else ""
+
+    def _hours_since(self, moment: datetime | None) -> int:
+        if moment is None:
+            return 0
+        return max(0, int((self._now - moment).total_seconds() // 3600))
+
+    @property
+    def hours_in_status(self) -> int:
+        o = self._o
+        return self._hours_since(o.status_changed_at or o.in_process_at or o.created_at)
+
+    @property
+    def days_in_status(self) -> int:
+        return self.hours_in_status // 24
+
+    @property
+    def days_since_created(self) -> int:
+        return self._hours_since(self._o.created_at) // 24
+
+    @property
+    def seller_late(self) -> bool:
+        o = self._o
+        return (
+            o.status in ("awaiting_packaging", "awaiting_deliver")
+            and o.shipment_date is not None
+            and self._now > o.shipment_date
+        )
+
+    @property
+    def hours_seller_late(self) -> int:
+        return self._hours_since(self._o.shipment_date) if self.seller_late else 0
+
+    @property
+    def delivery_late(self) -> bool:
+        o = self._o
+        return o.status == "delivering" and o.delivery_date_end is not None and self._now > o.delivery_date_end
+
+    @property
+    def days_delivery_late(self) -> int:
+        if not self.delivery_late:
+            return 0
+        return max(1, self._hours_since(self._o.delivery_date_end) // 24)
+
+    @property
+    def at_pickup_point(self) -> bool:
+        return self._o.substatus == "posting_in_pickup_point"
+
+    @property
+    def can_cancel_directly(self) -> bool:
+        return self._o.status in BEFORE_PACKING
+
+    @property
+    def before_packing(self) -> bool:
+        return self._o.status in BEFORE_PACKING
+
+    @property
+    def being_prepared(self) -> bool:
+        return self._o.status in BEING_PREPARED
+
+    @property
+    def in_transit(self) -> bool:
+        return self._o.status in IN_TRANSIT
+
+    @property
+    def is_delivered(self) -> bool:
+        return self._o.status == "delivered"
+
+    @property
+    def is_cancelled(self) -> bool:
+        return self._o.status in CANCELLED
+
+    @property
+    def cancelled_by(self) -> str:
+        c = self._o.cancellation
+        return c.initiator.value if c else Initiator.UNKNOWN.value
+
+    @property
+    def cancel_reason_id(self) -> int:
+        c = self._o.cancellation
+        return (c.reason_id or 0) if c else 0
+
+    @property
+    def cancel_reason(self) -> str:
+        c = self._o.cancellation
+        return c.reason if c else ""
+
+    @property
+    def cancelled_after_ship(self) -> bool:
+        c = self._o.cancellation
+        return bool(c and c.cancelled_after_ship)
+
+    @property
+    def payment_pending(self) -> bool:
+        o = self._o
+        return o.status in ("awaiting_verification", "awaiting_approve") and o.in_process_at is None
+
+    @property
+    def has_return(self) -> bool:
+        return bool(self._o.returns)
+
+    @property
+    def return_status(self) -> str:
+        return self._o.returns[-1].status if self._o.returns else ""
+
+    @property
+    def product_count(self) -> int:
+        return sum(p.quantity for p in self._o.products)
+
+    @property
+    def postings_in_order(self) -> int:
+        return 1 + len(self._o.related_postings)
+
+    @property
+    def total(self) -> Money:
+        return self._o.total
+
+
+def fact_types() -> dict[str, type]:
+    """Name -> type of everything `order.<name>` may use in a condition or message parameter."""
+    import typing
+
+    hints = typing.get_type_hints(OrderFacts)
+    return {k: v for k, v in hints.items() if not k.startswith("_")}

@@ -1,0 +1,178 @@
+"""The order as Ozon describes it: one posting (shipment) of a buyer's order.
+
+Field names follow the Seller API (see shared/reference/ozon-seller-api.md). Statuses are kept as
+the raw string a provider gave us, so an unknown status never breaks parsing; `Order.status_known`
+tells the flows whether they can trust it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Scheme(StrEnum):
+    FBS = "fbs"
+    RFBS = "rfbs"
+    FBO = "fbo"
+
+
+# FBS / rFBS statuses, in the order a posting normally moves through them.
+FBS_STATUSES: tuple[str, ...] = (
+    "awaiting_verification",
+    "awaiting_approve",
+    "awaiting_packaging",
+    "awaiting_registration",
+    "acceptance_in_progress",
+    "awaiting_deliver",
+    "arbitration",
+    "client_arbitration",
+    "driver_pickup",
+    "not_accepted",
+    "delivering",
+    "delivered",
+    "cancelled",
+    "cancelled_from_split_pending",
+    "sent_by_seller",
+)
+FBO_STATUSES: tuple[str, ...] = (
+    "awaiting_packaging",
+    "awaiting_deliver",
+    "delivering",
+    "delivered",
+    "cancelled",
+)
+KNOWN_STATUSES: frozenset[str] = frozenset(FBS_STATUSES) | frozenset(FBO_STATUSES)
+
+KNOWN_SUBSTATUSES: frozenset[str] = frozenset(
+    {
+        "posting_created",
+        "posting_split_pending",
+        "posting_awaiting_passport_data",
+        "posting_awaiting_registration",
+        "posting_registration_error",
+        "posting_registered",
+        "posting_transferring_to_delivery",
+        "posting_in_carriage",
+        "posting_not_in_carriage",
+        "posting_acceptance_in_progress",
+        "posting_not_in_sort_center",
+        "posting_in_arbitration",
+        "posting_in_client_arbitration",
+        "posting_driver_pick_up",
+        "posting_on_way_to_city",
+        "posting_transferred_to_courier_service",
+        "posting_in_courier_service",
+        "posting_on_way_to_pickup_point",
+        "posting_in_pickup_point",
+        "posting_conditionally_delivered",
+        "posting_delivered",
+        "posting_received",
+        "posting_returned_to_warehouse",
+        "posting_canceled",
+        "posting_packing",
+        "ship_failed",
+        "sent_by_seller",
+    }
+)
+
+
+# Cancellation reason ids whose meaning we explain to buyers (catalog messages cancel_reason.<id>).
+KNOWN_CANCEL_REASONS: frozenset[int] = frozenset({352, 400, 401, 402, 501, 502, 503, 504, 505, 506, 508, 665, 666, 667, 710})
+
+
+class Initiator(StrEnum):
+    """Who cancelled, normalised from Ozon's `cancellation_type`."""
+
+    BUYER = "buyer"
+    SELLER = "seller"
+    OZON = "ozon"
+    SYSTEM = "system"
+    DELIVERY = "delivery"
+    UNKNOWN = "unknown"
+
+    @classmethod
+    def from_ozon(cls, value: str | None) -> "Initiator":
+        v = (value or "").strip().lower()
+        if v in ("client", "customer", "buyer", "клиент", "покупатель"):
+            return cls.BUYER
+        if v in ("seller", "продавец"):
+            return cls.SELLER
+        if v == "ozon":
+            return cls.OZON
+        if v in ("system", "система"):
+            return cls.SYSTEM
+        if v in ("delivery", "служба доставки"):
+            return cls.DELIVERY
+        return cls.UNKNOWN
+
+
+class Money(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    amount: Decimal
+    currency: str = "RUB"
+
+
+class Product(BaseModel):
+    name: str
+    sku: int | None = None
+    offer_id: str | None = None
+    quantity: int = 1
+    price: Money
+
+
+class Cancellation(BaseModel):
+    reason_id: int | None = None
+    reason: str = ""
+    initiator: Initiator = Initiator.UNKNOWN
+    cancelled_after_ship: bool = False
+
+
+class ReturnInfo(BaseModel):
+    """One return of a posting (Ozon `/v1/returns/list`)."""
+
+    id: int
+    type: str = "ClientReturn"  # Cancellation / FullReturn / PartialReturn / ClientReturn / Unknown
+    status: str = ""  # visual.status.sys_name, e.g. MovingToSeller, MoneyReturned
+    reason: str = ""
+    created_at: datetime | None = None
+
+
+class Order(BaseModel):
+    """One posting, with the order number the buyer sees."""
+
+    posting_number: str
+    order_number: str
+    scheme: Scheme = Scheme.FBS
+    status: str
+    substatus: str = ""
+    created_at: datetime
+    in_process_at: datetime | None = None
+    status_changed_at: datetime | None = None
+    shipment_date: datetime | None = None
+    delivering_date: datetime | None = None
+    delivery_date_begin: datetime | None = None
+    delivery_date_end: datetime | None = None
+    tracking_number: str = ""
+    delivery_method: str = ""
+    city: str = ""
+    cancellation: Cancellation | None = None
+    products: list[Product] = Field(default_factory=list)
+    returns: list[ReturnInfo] = Field(default_factory=list)
+    # Last 4 digits of the recipient's phone, where the provider knows them (demo data, some rFBS).
+    phone_last4: str | None = None
+    related_postings: list[str] = Field(default_factory=list)
+
+    @property
+    def status_known(self) -> bool:
+        return self.status in KNOWN_STATUSES
+
+    @property
+    def total(self) -> Money:
+        currency = self.products[0].price.currency if self.products else "RUB"
+        amount = sum((p.price.amount * p.quantity for p in self.products), Decimal(0))
+        return Money(amount=amount, currency=currency)

@@ -1,0 +1,51 @@
+"""Recognising Ozon order and posting numbers in what buyers type.
+
+A posting looks like `57195475-0050-3`, an order like `57195475-0050`. Buyers type them with
+spaces, en/em dashes, underscores or none at all between the groups; we normalise all of these.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Separators a buyer may type between groups: ASCII and Unicode dashes, spaces, underscores, dots.
+_SEP = r"[\s\-\u2010-\u2015\u2212\uFE58\uFE63\uFF0D_.]*"
+_NUMBER = re.compile(
+    rf"(?<![\d])(\d{{5,12}}){_SEP}(\d{{4}})(?:{_SEP}(\d{{1,3}}))?(?![\d])",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRef:
+    """A normalised number: `order_number` always, `posting_number` when the buyer gave one."""
+
+    order_number: str
+    posting_number: str | None = None
+
+    @property
+    def text(self) -> str:
+        return self.posting_number or self.order_number
+
+
+def find_order_number(text: str) -> OrderRef | None:
+    """Return the first order or posting number in free text, or None."""
+    if not text or len(text) > 4096:
+        text = (text or "")[:4096]
+    m = _NUMBER.search(text)
+    if not m:
+        return None
+    head, mid, tail = m.groups()
+    order = f"{head}-{mid}"
+    return OrderRef(order_number=order, posting_number=f"{order}-{tail}" if tail else None)
+
+
+def parse_order_number(text: str) -> OrderRef | None:
+    """Return the number when the whole text is one number (spaces and dashes allowed)."""
+    stripped = (text or "").strip()
+    if not stripped or len(stripped) > 40:
+        return None
+    m = _NUMBER.fullmatch(stripped)
+    if not m:
+        return None
+    return find_order_number(stripped)
