@@ -1,1 +1,126 @@
-def main(): pass
+"""The `ozonbot` command. Library code raises specific exceptions; only this module prints them."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+
+from bot.settings import Settings
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ozonbot", description="Ozon buyer-support bot (zh/ru).")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="start the bot: Telegram if TELEGRAM_BOT_TOKEN is set, else the terminal chat")
+    run.add_argument("--webhook", metavar="URL", help="serve a webhook at URL instead of long polling")
+    run.add_argument("--listen", default="127.0.0.1:8080", help="host:port for the webhook server")
+
+    chat = sub.add_parser("chat", help="chat with the bot in the terminal")
+    chat.add_argument("--lang", choices=["zh", "ru"], default="")
+    chat.add_argument("--user", default="console", help="buyer id (separate conversation per id)")
+    chat.add_argument("--json", action="store_true", help="one JSON object per bot message")
+
+    flows = sub.add_parser("flows", help="check and inspect flows").add_subparsers(dest="flows_command", required=True)
+    check = flows.add_parser("check", help="validate every flow and translation; exit 1 on problems")
+    check.add_argument("--json", action="store_true", help="problems as a JSON list")
+
+    orders = sub.add_parser("orders", help="demo orders").add_subparsers(dest="orders_command", required=True)
+    lst = orders.add_parser("list", help="list demo orders with their scenario and phone digits")
+    lst.add_argument("--status")
+    lst.add_argument("--json", action="store_true")
+    orders.add_parser("seed", help="(re)write the demo orders with dates relative to now")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `ozonbot orders list | head` ends quietly
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    handler = {
+        "run": cmd_run,
+        "chat": cmd_chat,
+        "flows": cmd_flows,
+        "orders": cmd_orders,
+    }[args.command]
+    return handler(settings, args) or EXIT_OK
+
+
+def cmd_flows(settings: Settings, args) -> int:
+    from bot.engine.loader import load_flows
+    from bot.engine.problems import FlowLoadError, FlowProblem
+    from bot.i18n.catalogs import CatalogError, Catalogs
+
+    try:
+        catalogs = Catalogs.load(settings.locales_dir)
+        flowset = load_flows(settings.flows_dir, catalogs)
+        problems: list = []
+    except CatalogError as exc:
+        problems = [FlowProblem(exc.file, exc.line, 1, exc.message, "fix the .po file", check="catalog")]
+    except FlowLoadError as exc:
+        problems = exc.problems
+    if args.json:
+        print(json.dumps([p.as_dict() for p in problems], ensure_ascii=False, indent=2))
+    else:
+        for p in problems:
+            print(p)
+        if problems:
+            print(f"{len(problems)} problem(s) found.", file=sys.stderr)
+        else:
+            print(f"{len(flowset.flows)} flows OK.")
+    return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+def cmd_orders(settings: Settings, args) -> int:
+    from bot.orders.demo import DemoOrderProvider, seed
+
+    if args.orders_command == "seed":
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        n = seed(settings.demo_orders_path)
+        print(f"Seeded {n} demo orders into {settings.demo_orders_path}")
+        return EXIT_OK
+    provider = DemoOrderProvider(settings.demo_orders_path)
+    rows = provider.scenarios(args.status)
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return EXIT_OK
+    print(f"{'posting':<18} {'phone':<5} {'status':<28} scenario")
+    for r in rows:
+        print(f"{r['posting_number']:<18} {r['phone_last4'] or '-':<5} {r['status']:<28} {r['scenario']}")
+    return EXIT_OK
+
+
+def cmd_chat(settings: Settings, args) -> int:
+    from bot.app import build_app
+    from bot.console import ConsoleChat
+
+    async def go() -> None:
+        app = build_app(settings)
+        try:
+            await ConsoleChat(app, user=args.user, lang=args.lang, json_mode=args.json).run()
+        finally:
+            await app.close()
+
+    asyncio.run(go())
+    return EXIT_OK
+
+
+def cmd_run(settings: Settings, args) -> int:
+    if settings.telegram_bot_token is None:
+        print("No TELEGRAM_BOT_TOKEN set: starting the same bot in the terminal on the demo store.")
+        return cmd_chat(settings, argparse.Namespace(lang="", user="console", json=False))
+    from bot.telegram.run import run_telegram
+
+    return run_telegram(settings, webhook=args.webhook, listen=args.listen)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.engine.conditions import MissingOrder
-from bot.engine.effects import Ask, Effect, Say
+from bot.engine.effects import Ask, Choices, Effect, Option, Say
 from bot.engine.events import Buyer, Command, Event, Media, Press, Start, Text
 from bot.engine.flow import Flow
 from bot.engine.flowset import FlowRegistry, FlowSet, fold
@@ -16,7 +16,7 @@ from bot.engine.lookup import NUMBER, PICK, Lookup
 from bot.engine.nodes import AskNode, ChoiceNode, LookupOrderNode
 from bot.engine.ports import Clock, Messages, SystemClock
 from bot.engine.runner import Runner, StepLimitExceeded
-from bot.engine.state import ConversationState
+from bot.engine.state import ConversationState, Position
 from bot.engine.turn import Turn
 from bot.i18n.locale import choose_language, language_from_code, language_from_script
 from bot.orders.numbers import find_order_number, parse_order_number
@@ -27,14 +27,6 @@ MAX_TEXT = 4096
 # Flows the engine itself starts. They must exist (the validators check it).
 MAIN_MENU, NOT_UNDERSTOOD, INTERNAL_ERROR, ORDER_STATUS, TALK_TO_AGENT = (
     "main_menu", "not_understood", "internal_error", "order_status", "talk_to_agent")
-# Messages the engine says itself, outside any flow.
-ENGINE_MESSAGES = (
-    "common.not_understood", "common.stale_button", "common.media_not_expected", "common.empty_message",
-    "common.flow_changed", "common.skip", "common.bot_resumed",
-    "lookup.ask_number", "lookup.bad_number", "lookup.ask_phone", "lookup.phone_format", "lookup.phone_wrong",
-    "lookup.pick_posting", "lookup.posting_option", "lookup.rate_limited", "lookup.cannot_verify",
-    "ask.free_text_invalid", "ask.media_invalid", "ask.media_too_large", "ask.order_number_invalid", "ask.phone_invalid",
-)
 MAX_MEDIA_BYTES = 20 * 1024 * 1024
 
 
@@ -163,8 +155,14 @@ class Engine:
     async def reshow(self, r: Runner) -> None:
         """Show the current step again (after a stale button, unexpected media, not understood)."""
         pos = self._position(r.t.state)
-        if pos is None:
-            await r.start_flow(self.registry.current, MAIN_MENU)
+        if pos is None:  # idle: offer the menu's buttons without greeting again
+            current = self.registry.current
+            menu = current[MAIN_MENU]
+            node = menu.nodes[menu.start]
+            if isinstance(node, ChoiceNode):
+                r.t.state.at = Position(flow=menu.id, version=menu.version, node=menu.start)
+                r.t.emit(Choices(tuple(Option(o.id, o.label.msg) for o in r.visible(current, node))))
+                r.t.emit(Ask("choice"))
             return
         flowset, flow, node = pos
         if isinstance(node, ChoiceNode):
@@ -344,8 +342,7 @@ class Engine:
             await r.start_flow(self.registry.current, NOT_UNDERSTOOD)
             return
         r.t.emit(Say("common.not_understood"))
-        if st.at is not None:
-            await self.reshow(r)
+        await self.reshow(r)
 
 
 def _node_key(st: ConversationState) -> str:

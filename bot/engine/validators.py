@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from bot.engine.actions import ACTIONS
+from bot.engine.builtin_messages import ENGINE_MESSAGES
 from bot.engine.conditions import ConditionError, compile_condition, compile_expression
 from bot.engine.flow import Flow
-from bot.engine.nodes import (
-    ActionNode, AskNode, ChoiceNode, GotoNode, HandoffNode, EndNode, LookupOrderNode, Message, SwitchNode,
-)
+from bot.engine.nodes import ActionNode, AskNode, ChoiceNode, Message, SwitchNode
 from bot.engine.nodes.base import flow_of, is_flow_target
 from bot.engine.ports import Messages
 from bot.engine.problems import FlowProblem
@@ -260,6 +259,18 @@ def check_messages(ctx: Context) -> Iterator[FlowProblem]:
                                   "use the same {names} in every language", nid, "placeholders")
 
 
+def check_engine_messages(ctx: Context) -> Iterator[FlowProblem]:
+    """Messages the engine says itself must exist in every language too."""
+    if ctx.messages is None or not ctx.sources:
+        return
+    for lang in ctx.messages.languages:
+        for msgid in ENGINE_MESSAGES:
+            if ctx.messages.info(msgid, lang) is None:
+                yield FlowProblem(f"locales/{lang}/LC_MESSAGES/messages.po", 1, 1,
+                                  f"built-in message '{msgid}' is missing in {lang}",
+                                  "the engine says it outside flows; add it to the catalog", check="engine_messages")
+
+
 def check_triggers(ctx: Context) -> Iterator[FlowProblem]:
     owners: dict[str, str] = {}
     for src in ctx.sources.values():
@@ -284,6 +295,7 @@ CHECKS: list[Callable[[Context], Iterator[FlowProblem]]] = [
     check_expressions,
     check_actions,
     check_messages,
+    check_engine_messages,
     check_triggers,
 ]
 

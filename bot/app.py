@@ -1,0 +1,122 @@
+"""The one place that wires ports to adapters.
+
+`build_app(settings, orders=..., store=..., ...)` fills each missing collaborator with its default,
+so tests pass in only what they replace.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.engine.effects import Action, Ask, Choices, End, Handoff, Say, SetLanguage
+from bot.engine.engine import Engine, TurnResult
+from bot.engine.events import Buyer, Event
+from bot.engine.flowset import FlowRegistry
+from bot.engine.loader import load_flows
+from bot.engine.lookup import Lookup
+from bot.engine.ports import Clock
+from bot.i18n.catalogs import Catalogs
+from bot.i18n.render import Renderer
+from bot.orders.provider import OrderProvider
+from bot.settings import Settings
+from bot.store.base import ConversationStore, Outgoing
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Reply:
+    """One turn rendered for an adapter: texts with their buttons, plus the raw effects."""
+
+    outgoing: list[Outgoing]
+    effects: list[Any]
+    lang: str
+    message_ids: list[int] = field(default_factory=list)
+
+
+class App:
+    """Engine + store + renderer: what every adapter (console, Telegram) talks to."""
+
+    def __init__(self, settings: Settings, engine: Engine, store: ConversationStore, orders: OrderProvider,
+                 catalogs: Catalogs, registry: FlowRegistry) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.store = store
+        self.orders = orders
+        self.catalogs = catalogs
+        self.registry = registry
+        self.renderer = Renderer(catalogs)
+
+    async def handle(self, chat_id: str, event: Event, buyer: Buyer, *, incoming: tuple[str, str] | None = None) -> Reply:
+        """Store the buyer's message, run the engine, store state and replies, return them rendered."""
+        if incoming is not None:
+            await self.store.add_incoming(chat_id, incoming[0], incoming[1])
+        state = await self.store.load_state(chat_id)
+        result = await self.engine.handle(state, event, buyer)
+        reply = self.render(result)
+        for effect in result.effects:
+            if isinstance(effect, Action):
+                await self.store.record_action(chat_id, effect.name, effect.args)
+        reply.message_ids = await self.store.save_turn(chat_id, result.state, reply.outgoing, result.events)
+        return reply
+
+    def render(self, result: TurnResult) -> Reply:
+        """Group effects into messages: each Say is a message; Choices attach to the last one."""
+        lang = result.state.lang or self.settings.default_lang
+        out: list[Outgoing] = []
+        for effect in result.effects:
+            if isinstance(effect, Say):
+                out.append(Outgoing("say", self.renderer.say(effect, lang), {"msg": effect.msg}))
+            elif isinstance(effect, Choices):
+                buttons = [[o.id, self.renderer.text(o.label, lang, o.params)] for o in effect.options]
+                node = result.state.at.node if result.state.at else ""
+                if out and out[-1].kind == "say" and "buttons" not in out[-1].meta:
+                    last = out.pop()
+                    out.append(Outgoing("say", last.text, {**last.meta, "buttons": buttons, "node": node}))
+                else:
+                    out.append(Outgoing("say", self.renderer.text("common.choose", lang), {"buttons": buttons, "node": node}))
+            elif isinstance(effect, Handoff):
+                out.append(Outgoing("handoff", "", {"reason": effect.reason, "flow": effect.flow_id}))
+            elif isinstance(effect, (Ask, End, SetLanguage, Action)):
+                continue
+        return Reply(out, result.effects, lang)
+
+    async def close(self) -> None:
+        await self.orders.close()
+        await self.store.close()
+
+
+def load_registry(settings: Settings, catalogs: Catalogs) -> FlowRegistry:
+    return FlowRegistry(load_flows(settings.flows_dir, catalogs))
+
+
+def default_orders(settings: Settings) -> OrderProvider:
+    if settings.order_provider == "ozon":
+        from bot.orders.ozon.provider import OzonOrderProvider
+
+        if not settings.ozon_client_id or settings.ozon_api_key is None:
+            raise SystemExit("ORDER_PROVIDER=ozon needs OZON_CLIENT_ID and OZON_API_KEY (environment or .env)")
+        return OzonOrderProvider(settings.ozon_client_id, settings.ozon_api_key.get_secret_value(),
+                                 base_url=settings.ozon_base_url, cache_ttl=settings.ozon_cache_ttl,
+                                 fbs_get_rps=settings.ozon_fbs_get_rps)
+    from bot.orders.demo import DemoOrderProvider
+
+    return DemoOrderProvider(settings.demo_orders_path)
+
+
+def build_app(settings: Settings | None = None, *, orders: OrderProvider | None = None,
+              store: ConversationStore | None = None, catalogs: Catalogs | None = None,
+              registry: FlowRegistry | None = None, clock: Clock | None = None) -> App:
+    settings = settings or Settings()
+    catalogs = catalogs or Catalogs.load(settings.locales_dir)
+    registry = registry or load_registry(settings, catalogs)
+    orders = orders or default_orders(settings)
+    if store is None:
+        from bot.store.sqlite import SqliteStore
+
+        store = SqliteStore(settings.store_path)
+    lookup = Lookup(orders, max_lookups=settings.lookups_per_hour, owner_attempts=settings.owner_attempts)
+    engine = Engine(registry, orders, catalogs, clock=clock, default_lang=settings.default_lang, lookup=lookup)
+    return App(settings, engine, store, orders, catalogs, registry)

@@ -1,0 +1,10 @@
+"""Messages the engine says by itself, outside any flow. The validators require them in every language."""
+
+ENGINE_MESSAGES: tuple[str, ...] = (
+    "common.not_understood", "common.stale_button", "common.media_not_expected", "common.empty_message",
+    "common.flow_changed", "common.skip", "common.choose", "common.bot_resumed",
+    "lookup.ask_number", "lookup.bad_number", "lookup.ask_phone", "lookup.phone_format", "lookup.phone_wrong",
+    "lookup.pick_posting", "lookup.posting_option", "lookup.rate_limited", "lookup.cannot_verify",
+    "ask.free_text_invalid", "ask.media_invalid", "ask.media_too_large", "ask.order_number_invalid",
+    "ask.phone_invalid", "handoff.console_notice",
+)
