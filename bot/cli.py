@@ -92,9 +92,9 @@ def cmd_orders(settings: Settings, args) -> int:
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
         return EXIT_OK
-    print(f"{'posting':<18} {'phone':<5} {'status':<28} scenario")
+    print(f"{'key':<30} {'posting':<18} {'phone':<5} {'status':<28} scenario")
     for r in rows:
-        print(f"{r['posting_number']:<18} {r['phone_last4'] or '-':<5} {r['status']:<28} {r['scenario']}")
+        print(f"{r['key']:<30} {r['posting_number']:<18} {r['phone_last4'] or '-':<5} {r['status']:<28} {r['scenario']}")
     return EXIT_OK
 
 

@@ -42,9 +42,9 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def demo_orders_by_scenario() -> dict[str, object]:
-    """Scenario text -> Order, with dates relative to NOW."""
-    return {scenario: order for scenario, order in demo_orders(NOW)}
+def demo_order() -> dict[str, object]:
+    """Demo scenario key (see `ozonbot orders list`) -> Order, with dates relative to NOW."""
+    return {key: order for key, _, order in demo_orders(NOW)}
 
 
 @pytest.fixture

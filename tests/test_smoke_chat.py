@@ -9,8 +9,8 @@ async def test_start_shows_menu_in_russian(chat: ChatDriver):
     assert any("оператор" in b for b in chat.buttons)
 
 
-async def test_owner_check_then_status(app, demo_orders_by_scenario):
-    order = next(o for s, o in demo_orders_by_scenario.items() if s.startswith("awaiting packaging, within"))
+async def test_owner_check_then_status(app, demo_order):
+    order = demo_order["packaging_on_time"]
     chat = ChatDriver(app, "b2", language_code="zh-hans")
     await chat.send(order.order_number)
     assert "后 4 位" in chat.text

@@ -43,10 +43,10 @@ class DemoOrderProvider:
         return [Order.model_validate_json(r[0]) for r in rows]
 
     def scenarios(self, status: str | None = None) -> list[dict]:
-        sql = f"SELECT posting_number, order_number, status, phone_last4, scenario FROM {TABLE}"
+        sql = f"SELECT key, posting_number, order_number, status, phone_last4, scenario FROM {TABLE}"
         rows = (self._conn.execute(sql + " WHERE status=? ORDER BY rowid", (status,)) if status
                 else self._conn.execute(sql + " ORDER BY rowid")).fetchall()
-        keys = ("posting_number", "order_number", "status", "phone_last4", "scenario")
+        keys = ("key", "posting_number", "order_number", "status", "phone_last4", "scenario")
         return [dict(zip(keys, r)) for r in rows]
 
     async def close(self) -> None:

@@ -62,86 +62,86 @@ def _order(i: int, now: datetime, *, status: str, substatus: str = "", created: 
     )
 
 
-def demo_orders(now: datetime) -> list[tuple[str, Order]]:
-    """(scenario, order) pairs covering every status and every branch of the shipped flows."""
+def demo_orders(now: datetime) -> list[tuple[str, str, Order]]:
+    """(key, scenario, order) triples covering every status and every branch of the shipped flows."""
     c = Cancellation
-    out: list[tuple[str, Order]] = [
-        ("awaiting packaging, within the deadline: can be cancelled directly",
+    out: list[tuple[str, str, Order]] = [
+        ("packaging_on_time", "awaiting packaging, within the deadline: can be cancelled directly",
          _order(1, now, status="awaiting_packaging", substatus="posting_created", created=5 * H, in_status=4 * H, shipment_in=2 * D)),
-        ("awaiting packaging, seller is late (shipment date passed 1 day ago)",
+        ("packaging_seller_late", "awaiting packaging, seller is late (shipment date passed 1 day ago)",
          _order(2, now, status="awaiting_packaging", substatus="posting_created", created=4 * D, in_status=4 * D, shipment_in=-1 * D)),
-        ("awaiting approval, payment not confirmed yet",
+        ("payment_awaiting_approve", "awaiting approval, payment not confirmed yet",
          _order(3, now, status="awaiting_approve", substatus="posting_created", created=6 * H, in_status=6 * H, paid=False)),
-        ("awaiting verification, payment being checked",
+        ("payment_verification", "awaiting verification, payment being checked",
          _order(4, now, status="awaiting_verification", created=2 * H, in_status=2 * H, paid=False)),
-        ("awaiting registration with the carrier, on time",
+        ("registration_on_time", "awaiting registration with the carrier, on time",
          _order(5, now, status="awaiting_registration", substatus="posting_awaiting_registration", created=1 * D, in_status=5 * H)),
-        ("carrier registration failed: stuck, no shipping label (agents: /diagnose)",
+        ("registration_error", "carrier registration failed: stuck, no shipping label (agents: /diagnose)",
          _order(6, now, status="awaiting_registration", substatus="posting_registration_error", created=3 * D, in_status=2 * D, shipment_in=-6 * H)),
-        ("acceptance in progress at the sorting centre",
+        ("acceptance", "acceptance in progress at the sorting centre",
          _order(7, now, status="acceptance_in_progress", substatus="posting_acceptance_in_progress", created=2 * D, in_status=8 * H)),
-        ("packed, awaiting handover to delivery, on time (being packed: ask the seller to cancel)",
+        ("awaiting_deliver_on_time", "packed, awaiting handover to delivery, on time (being packed: ask the seller to cancel)",
          _order(8, now, status="awaiting_deliver", substatus="posting_in_carriage", created=1 * D, in_status=10 * H, shipment_in=10 * H)),
-        ("packed, awaiting handover, seller late by 2 days (overdue order)",
+        ("awaiting_deliver_late", "packed, awaiting handover, seller late by 2 days (overdue order)",
          _order(9, now, status="awaiting_deliver", substatus="posting_not_in_carriage", created=5 * D, in_status=3 * D, shipment_in=-2 * D)),
-        ("picked up by the driver",
+        ("driver_pickup", "picked up by the driver",
          _order(10, now, status="driver_pickup", substatus="posting_driver_pick_up", created=2 * D, in_status=5 * H, tracking="RU123456789CN")),
-        ("delivering, on the way to the city, window in 2-4 days",
+        ("delivering_on_time", "delivering, on the way to the city, window in 2-4 days",
          _order(11, now, status="delivering", substatus="posting_on_way_to_city", created=3 * D, in_status=1 * D, window=(2 * D, 4 * D), tracking="0112233445566")),
-        ("delivering, delivery late by 3 days",
+        ("delivering_late", "delivering, delivery late by 3 days",
          _order(12, now, status="delivering", substatus="posting_on_way_to_city", created=12 * D, in_status=8 * D, window=(-6 * D, -3 * D), tracking="0112233445577")),
-        ("delivering, waiting at the pickup point",
+        ("at_pickup_point", "delivering, waiting at the pickup point",
          _order(13, now, status="delivering", substatus="posting_in_pickup_point", created=6 * D, in_status=1 * D, window=(-1 * D, 1 * D))),
-        ("delivering, with the courier today",
+        ("with_courier", "delivering, with the courier today",
          _order(14, now, status="delivering", substatus="posting_in_courier_service", created=4 * D, in_status=3 * H, window=(0 * D, 1 * D))),
-        ("rFBS, conditionally delivered by the seller's own delivery (cannot be cancelled)",
+        ("rfbs_conditionally_delivered", "rFBS, conditionally delivered by the seller's own delivery (cannot be cancelled)",
          _order(15, now, status="delivering", substatus="posting_conditionally_delivered", scheme=Scheme.RFBS, created=7 * D, in_status=1 * D, window=(-2 * D, 1 * D))),
-        ("delivered and received: a return is possible",
+        ("delivered_received", "delivered and received: a return is possible",
          _order(16, now, status="delivered", substatus="posting_received", created=9 * D, in_status=2 * D, products=2)),
-        ("delivered yesterday, buyer says not received (agent)",
+        ("delivered_not_received", "delivered yesterday, buyer says not received (agent)",
          _order(17, now, status="delivered", substatus="posting_delivered", created=6 * D, in_status=1 * D)),
-        ("delivered, return in progress (moving to the seller)",
+        ("return_in_progress", "delivered, return in progress (moving to the seller)",
          _order(18, now, status="delivered", substatus="posting_received", created=20 * D, in_status=12 * D,
                 returns=[ReturnInfo(id=9001, type="ClientReturn", status="MovingToSeller", reason="Не подошёл размер", created_at=now - 5 * D)])),
-        ("delivered, returned and refunded",
+        ("return_refunded", "delivered, returned and refunded",
          _order(19, now, status="delivered", substatus="posting_received", created=30 * D, in_status=25 * D,
                 returns=[ReturnInfo(id=9002, type="ClientReturn", status="MoneyReturned", reason="Брак", created_at=now - 20 * D)])),
-        ("cancelled by the buyer (found it cheaper)",
+        ("cancelled_by_buyer", "cancelled by the buyer (found it cheaper)",
          _order(20, now, status="cancelled", substatus="posting_canceled", created=3 * D, in_status=2 * D,
                 cancellation=c(reason_id=506, reason="Нашёл дешевле", initiator=Initiator.BUYER))),
-        ("cancelled by the seller: out of stock",
+        ("cancelled_out_of_stock", "cancelled by the seller: out of stock",
          _order(21, now, status="cancelled", substatus="posting_canceled", created=4 * D, in_status=3 * D,
                 cancellation=c(reason_id=352, reason="Товар закончился на складе продавца", initiator=Initiator.SELLER))),
-        ("cancelled by the seller: price error",
+        ("cancelled_price_error", "cancelled by the seller: price error",
          _order(22, now, status="cancelled", substatus="posting_canceled", created=2 * D, in_status=1 * D,
                 cancellation=c(reason_id=402, reason="Ошибка в цене товара", initiator=Initiator.SELLER))),
-        ("cancelled by Ozon: payment did not go through",
+        ("cancelled_payment", "cancelled by Ozon: payment did not go through",
          _order(23, now, status="cancelled", substatus="posting_canceled", created=1 * D, in_status=20 * H, paid=False,
                 cancellation=c(reason_id=0, reason="Оплата не поступила", initiator=Initiator.OZON))),
-        ("cancelled by the system: rule check (suspicious order)",
+        ("cancelled_by_system", "cancelled by the system: rule check (suspicious order)",
          _order(24, now, status="cancelled", substatus="posting_canceled", created=2 * D, in_status=2 * D,
                 cancellation=c(reason_id=0, reason="Заказ отменён системой", initiator=Initiator.SYSTEM))),
-        ("cancelled by the delivery service after shipping: parcel lost",
+        ("cancelled_lost_in_delivery", "cancelled by the delivery service after shipping: parcel lost",
          _order(25, now, status="cancelled", substatus="posting_canceled", created=15 * D, in_status=3 * D,
                 cancellation=c(reason_id=667, reason="Заказ утерян службой доставки", initiator=Initiator.DELIVERY, cancelled_after_ship=True))),
-        ("cancelled: the buyer did not pick it up from the pickup point",
+        ("cancelled_not_picked_up", "cancelled: the buyer did not pick it up from the pickup point",
          _order(26, now, status="cancelled", substatus="posting_canceled", created=20 * D, in_status=4 * D,
                 cancellation=c(reason_id=665, reason="Покупатель не забрал заказ", initiator=Initiator.SYSTEM, cancelled_after_ship=True))),
-        ("cancelled because the posting was split into new ones",
+        ("cancelled_split", "cancelled because the posting was split into new ones",
          _order(27, now, status="cancelled_from_split_pending", created=1 * D, in_status=20 * H)),
-        ("arbitration: handed over but never scanned (agent)",
+        ("arbitration", "arbitration: handed over but never scanned (agent)",
          _order(28, now, status="arbitration", substatus="posting_in_arbitration", created=10 * D, in_status=4 * D)),
-        ("delivery dispute opened by the buyer (agent)",
+        ("client_arbitration", "delivery dispute opened by the buyer (agent)",
          _order(29, now, status="client_arbitration", substatus="posting_in_client_arbitration", created=14 * D, in_status=3 * D)),
-        ("not accepted at the sorting centre",
+        ("not_accepted", "not accepted at the sorting centre",
          _order(30, now, status="not_accepted", substatus="posting_not_in_sort_center", created=4 * D, in_status=1 * D)),
-        ("rFBS, sent by the seller's own delivery",
+        ("rfbs_sent_by_seller", "rFBS, sent by the seller's own delivery",
          _order(31, now, status="sent_by_seller", scheme=Scheme.RFBS, created=5 * D, in_status=2 * D, tracking="RR987654321RU")),
-        ("FBO, delivering from an Ozon warehouse, no phone on file (agent confirms ownership)",
+        ("fbo_no_phone", "FBO, delivering from an Ozon warehouse, no phone on file (agent confirms ownership)",
          _order(34, now, status="delivering", substatus="posting_on_way_to_pickup_point", scheme=Scheme.FBO, created=3 * D, in_status=1 * D, phone=None)),
-        ("FBO, awaiting handover at the Ozon warehouse",
+        ("fbo_awaiting_deliver", "FBO, awaiting handover at the Ozon warehouse",
          _order(35, now, status="awaiting_deliver", substatus="posting_transferring_to_delivery", scheme=Scheme.FBO, created=1 * D, in_status=6 * H)),
-        ("a status this bot does not know yet (kept raw, safe branch)",
+        ("unknown_status", "a status this bot does not know yet (kept raw, safe branch)",
          _order(36, now, status="ship_in_process", created=1 * D, in_status=5 * H)),
     ]
     # One order with two postings: the buyer picks which one they mean.
@@ -150,14 +150,14 @@ def demo_orders(now: datetime) -> list[tuple[str, Order]]:
                    window=(0 * D, 1 * D), order_no=multi, posting_suffix=1, related=[f"{multi}-2"])
     second = _order(32, now, status="awaiting_packaging", substatus="posting_created", created=3 * D, in_status=3 * D,
                     shipment_in=1 * D, order_no=multi, posting_suffix=2, related=[f"{multi}-1"])
-    out.append(("order with two postings, part 1: with the courier", first))
-    out.append(("order with two postings, part 2: still being packed", second))
+    out.append(("multi_posting_1", "order with two postings, part 1: with the courier", first))
+    out.append(("multi_posting_2", "order with two postings, part 2: still being packed", second))
     return out
 
 
 def scenario_rows(now: datetime) -> list[dict[str, Any]]:
     return [
-        {"posting_number": o.posting_number, "order_number": o.order_number, "status": o.status,
+        {"posting_number": o.posting_number, "key": key, "order_number": o.order_number, "status": o.status,
          "phone_last4": o.phone_last4 or "", "scenario": scenario, "data": o.model_dump_json()}
-        for scenario, o in demo_orders(now)
+        for key, scenario, o in demo_orders(now)
     ]

@@ -1,0 +1,1 @@
+"""Human handoff: agents answer buyers from a Telegram forum group."""
