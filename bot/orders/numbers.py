@@ -9,8 +9,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# Separators a buyer may type between groups: ASCII and Unicode dashes, spaces, underscores, dots.
-_SEP = r"[\s\-\u2010-\u2015\u2212\uFE58\uFE63\uFF0D_.]*"
+# Separators a buyer may type between groups (at least one, so a bare run of digits such as a
+# phone or another marketplace's number is not taken for an order): dashes, spaces, underscores, dots.
+_SEP = r"[\s\-\u2010-\u2015\u2212\uFE58\uFE63\uFF0D_.]{1,3}"
 _NUMBER = re.compile(
     rf"(?<![\d])(\d{{5,12}}){_SEP}(\d{{4}})(?:{_SEP}(\d{{1,3}}))?(?![\d])",
 )

@@ -1,0 +1,52 @@
+import pytest
+
+from bot.i18n.locale import choose_language, language_from_code, language_from_script
+from bot.orders.numbers import find_order_number, parse_order_number
+
+
+@pytest.mark.parametrize("text, order, posting", [
+    ("57195475-0050-3", "57195475-0050", "57195475-0050-3"),
+    ("57195475-0050", "57195475-0050", None),
+    ("57195475 0050 3", "57195475-0050", "57195475-0050-3"),
+    ("57195475–0050—3", "57195475-0050", "57195475-0050-3"),  # en and em dashes
+    ("57195475_0050", "57195475-0050", None),
+    ("0132112277-0101-1", "0132112277-0101", "0132112277-0101-1"),
+    ("我的订单号是57195475-0050-3,请帮忙", "57195475-0050", "57195475-0050-3"),
+    ("Заказ №57195475-0050, где он?", "57195475-0050", None),
+])
+def test_numbers_typed_loosely_are_recognised(text, order, posting):
+    ref = find_order_number(text)
+    assert ref is not None and (ref.order_number, ref.posting_number) == (order, posting)
+
+
+@pytest.mark.parametrize("text", [
+    "", "   ", "hello", "1234", "571954750050", "12345678901234567890", "WB-123456789",  # Wildberries-style
+    "AliExpress 8123456789012345", "+7 999 123-45-67", "123-4567", "{order}", "%s", "'; DROP TABLE x; --",
+])
+def test_other_texts_are_not_order_numbers(text):
+    assert find_order_number(text) is None
+
+
+def test_parse_requires_the_whole_text_to_be_a_number():
+    assert parse_order_number(" 57195475-0050-3 ").posting_number == "57195475-0050-3"
+    assert parse_order_number("order 57195475-0050-3") is None
+
+
+@pytest.mark.parametrize("code, lang", [("ru", "ru"), ("ru-RU", "ru"), ("uk", "ru"), ("zh-hans", "zh"), ("zh-CN", "zh"),
+                                        ("zh_TW", "zh"), ("en", None), ("", None), (None, None)])
+def test_language_from_client_code(code, lang):
+    assert language_from_code(code) == lang
+
+
+def test_language_from_script():
+    assert language_from_script("我的订单没有更新") == "zh"
+    assert language_from_script("Где мой заказ?") == "ru"
+    assert language_from_script("12345 🙂") is None
+    assert language_from_script("订单 order заказ заказ") == "ru"
+
+
+def test_choice_order_explicit_then_code_then_script_then_default():
+    assert choose_language("zh", "ru", "Привет", "ru") == "zh"
+    assert choose_language(None, "zh-CN", "Привет", "ru") == "zh"
+    assert choose_language(None, "en", "Привет", "zh") == "ru"
+    assert choose_language(None, "en", "🙂", "zh") == "zh"

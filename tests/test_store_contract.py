@@ -1,0 +1,111 @@
+"""One contract, every backend: the memory store and the SQLite store must behave the same."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+
+import pytest
+
+from bot.engine.state import ConversationState, Position
+from bot.store.base import Outgoing
+from bot.store.memory import MemoryStore
+from bot.store.sqlite import SqliteStore
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request, tmp_path):
+    s = MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "c.sqlite3")
+    yield s
+    await s.close()
+
+
+def _state(node: str = "menu") -> ConversationState:
+    return ConversationState(lang="zh", at=Position(flow="main_menu", version="v1", node=node), vars={"order_number": "1-2"})
+
+
+class TestStoreContract:
+    async def test_unknown_chat_has_no_state(self, store):
+        assert await store.load_state("nobody") is None
+
+    async def test_state_round_trip(self, store):
+        await store.save_turn("c1", _state("pick"), [], [])
+        loaded = await store.load_state("c1")
+        assert loaded is not None and loaded.at.node == "pick" and loaded.lang == "zh"
+        assert loaded.vars == {"order_number": "1-2"}
+
+    async def test_latest_state_wins_and_chats_are_separate(self, store):
+        await store.save_turn("c1", _state("a"), [], [])
+        await store.save_turn("c1", _state("b"), [], [])
+        await store.save_turn("c2", _state("z"), [], [])
+        assert (await store.load_state("c1")).at.node == "b"
+        assert (await store.load_state("c2")).at.node == "z"
+        assert await store.count_conversations() == 2
+
+    async def test_transcript_keeps_both_directions_in_order(self, store):
+        await store.add_incoming("c1", "text", "привет")
+        ids = await store.save_turn("c1", _state(), [Outgoing("say", "Здравствуйте"), Outgoing("say", "Меню", {"buttons": [["1", "a"]]})], [])
+        await store.add_incoming("c1", "text", "{order} %s ' OR 1=1 --")
+        entries = await store.transcript("c1")
+        assert [(e.direction, e.text) for e in entries] == [
+            ("in", "привет"), ("out", "Здравствуйте"), ("out", "Меню"), ("in", "{order} %s ' OR 1=1 --")]
+        assert entries[2].meta["buttons"] == [["1", "a"]]
+        assert [e.id for e in entries[1:3]] == ids
+        assert await store.transcript("other") == []
+
+    async def test_delivery_status_is_recorded(self, store):
+        ids = await store.save_turn("c1", _state(), [Outgoing("say", "a"), Outgoing("say", "b")], [])
+        await store.mark_delivery(ids[0], True)
+        await store.mark_delivery(ids[1], False, "forbidden")
+        entries = {e.id: e for e in await store.transcript("c1")}
+        assert entries[ids[0]].delivered is True
+        assert entries[ids[1]].delivered is False and entries[ids[1]].meta["error"] == "forbidden"
+
+    async def test_analytics_events(self, store):
+        await store.save_turn("c1", _state(), [], [("flow_started", {"flow": "main_menu"}),
+                                                   ("flow_ended", {"flow": "main_menu", "outcome": "resolved"})])
+        events = await store.analytics()
+        assert [(e.name, e.data.get("flow")) for e in events] == [("flow_started", "main_menu"), ("flow_ended", "main_menu")]
+        assert await store.analytics(since=events[-1].at + 3600) == []
+
+    async def test_actions_are_recorded(self, store):
+        await store.record_action("c1", "open_return", {"posting": "1-2-3", "evidence": [{"file_id": "x"}]})
+        await store.record_action("c2", "urge_seller", {"posting": "9-9-9"})
+        mine = await store.actions("c1")
+        assert [(a["name"], a["args"]["posting"]) for a in mine] == [("open_return", "1-2-3")]
+        assert len(await store.actions()) == 2
+
+
+def _write_and_die(path: str) -> None:
+    """Child process: save a turn, then die without any clean-up."""
+    import asyncio
+
+    async def go():
+        s = SqliteStore(path)
+        await s.add_incoming("c1", "text", "hello")
+        await s.save_turn("c1", _state("after_crash"), [Outgoing("say", "answered")], [])
+        os._exit(0)  # no close(), no atexit: like a kill right after the reply was sent
+
+    asyncio.run(go())
+
+
+def test_sqlite_survives_a_killed_process(tmp_path):
+    path = str(tmp_path / "crash.sqlite3")
+    proc = multiprocessing.get_context("spawn").Process(target=_write_and_die, args=(path,))
+    proc.start()
+    proc.join(30)
+    assert proc.exitcode == 0
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("SELECT text FROM messages ORDER BY id").fetchall() == [("hello",), ("answered",)]
+    assert "after_crash" in conn.execute("SELECT state FROM conversations").fetchone()[0]
+
+
+async def test_two_stores_on_one_file_share_conversations(tmp_path):
+    """A second process (here: a second connection) continues where the first left off."""
+    a, b = SqliteStore(tmp_path / "shared.sqlite3"), SqliteStore(tmp_path / "shared.sqlite3")
+    await a.save_turn("c1", _state("from_a"), [], [])
+    assert (await b.load_state("c1")).at.node == "from_a"
+    await a.close()
+    await b.close()
