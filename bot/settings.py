@@ -45,6 +45,18 @@ class Settings(BaseSettings):
     lookups_per_hour: int = 10
     owner_attempts: int = 3
 
+    # Human handoff (bot/handoff): agents answer from topics of the agents_chat_id forum group
+    handoff_timezone: str = "Europe/Moscow"  # IANA name; working hours are read in this zone
+    handoff_hours: str = "09:00-21:00"  # agents' working hours, HH:MM-HH:MM (end may pass midnight)
+    handoff_days: str = "mon-sun"  # working days: "mon-fri", "mon-fri,sun", ...
+    handoff_reply_timeout_minutes: int = 10  # re-announce a handoff nobody answered after this long
+    handoff_on_duty: str = ""  # agents mentioned on re-announce, comma-separated: "alice,@bob"
+    handoff_agent_signature: str = ""  # empty: agents are anonymous; e.g. "— {name}, support"
+    handoff_topics_per_buyer_per_day: int = 3  # topic (re)creations per buyer per 24 h
+    handoff_topics_per_hour: int = 30  # topic creations per hour for the whole group
+    handoff_check_seconds: float = 60.0  # period of the outbox flush + unanswered check
+    handoff_max_attempts: int = 8  # relay attempts before a message is marked failed
+
     @property
     def store_path(self) -> Path:
         return self.data_dir / "conversations.sqlite3"
