@@ -60,7 +60,7 @@ class Runner:
             raise StepLimitExceeded(f"{flow.id}:{node_id}")
         node = flow.nodes[node_id]
         st = self.t.state
-        st.at = Position(flow=flow.id, version=flow.version, node=node_id)
+        st.at = Position.model_construct(flow=flow.id, version=flow.version, node=node_id, phase="", retries=0)
         trail = f"{flow.id}:{node_id}"
         if not st.path or st.path[-1] != trail:
             st.path = (st.path + [trail])[-30:]
@@ -123,6 +123,8 @@ class Runner:
         return {k: self.value(flowset, v) for k, v in msg.params.items()}
 
     def visible(self, flowset: FlowSet, node: ChoiceNode):
+        if all(o.when is None for o in node.options):
+            return node.options
         env = self.t.env()
         return [o for o in node.options if o.when is None or flowset.expressions[o.when](env)]
 

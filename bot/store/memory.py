@@ -35,8 +35,7 @@ class MemoryStore:
                         events: list[tuple[str, dict[str, Any]]]) -> list[int]:
         self._states[chat_id] = state.to_json()
         now = time.time()
-        self._events += [AnalyticsEvent(chat_id, name, json.loads(json.dumps(data, default=str)), now)
-                         for name, data in events]
+        self._events += [AnalyticsEvent(chat_id, name, dict(data), now) for name, data in events]
         return [self._add(chat_id, "out", o.kind, o.text, o.meta, None) for o in outgoing]
 
     async def mark_delivery(self, message_id: int, delivered: bool, error: str = "") -> None:

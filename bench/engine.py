@@ -1,0 +1,108 @@
+"""Engine figures: turns/s with the in-memory and the SQLite store, p99 turn latency, flow load time.
+
+Run: `make bench` (or `.venv/bin/python bench/engine.py [--turns N]`). Both stores run the same
+scripted conversations side by side in one process; a turn is one buyer event through
+`App.handle` (store read, engine, rendering, store write). Targets on one core: >= 20,000 turns/s
+in memory, >= 8,000 turns/s with SQLite, flows loaded and validated in < 200 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.app import build_app  # noqa: E402
+from bot.engine.events import Buyer, Command, Press, Start, Text  # noqa: E402
+from bot.engine.loader import load_flows  # noqa: E402
+from bot.i18n.catalogs import Catalogs  # noqa: E402
+from bot.orders.demo import DemoOrderProvider, seed  # noqa: E402
+from bot.orders.demo_data import demo_orders  # noqa: E402
+from bot.settings import ROOT, Settings  # noqa: E402
+from bot.store.memory import MemoryStore  # noqa: E402
+from bot.store.sqlite import SqliteStore  # noqa: E402
+
+
+class Clock:
+    def __init__(self, now):
+        self._now = now
+
+    def now(self):
+        return self._now
+
+
+def script(now) -> list:
+    """One buyer's conversation: menu, a typed question, an order lookup with phone check, the menu again."""
+    order = next(o for key, _, o in demo_orders(now) if key == "delivering_on_time")
+    return [Start(), Press("status", "menu"), Text(order.order_number), Text(order.phone_last4),
+            Command("menu"), Text("где мой заказ"), Command("agent")]
+
+
+async def run(app, events, chats: int) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    buyers = [Buyer(f"bench-{i}", "ru") for i in range(chats)]
+    gc.collect()
+    start = time.perf_counter()
+    for event in events:
+        for buyer in buyers:
+            t0 = time.perf_counter()
+            await app.handle(buyer.id, event, buyer)
+            latencies.append(time.perf_counter() - t0)
+    return time.perf_counter() - start, latencies
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--chats", type=int, default=1500, help="distinct conversations per store")
+    args = parser.parse_args()
+
+    # Flow loading and validation (catalogs loaded separately, as at start-up).
+    catalogs = Catalogs.load(ROOT / "locales")
+    loads = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        flowset = load_flows(ROOT / "flows", catalogs)
+        loads.append(time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    Catalogs.load(ROOT / "locales")
+    catalog_load = time.perf_counter() - t0
+
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+    events = script(now)
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        seed(data / "orders.sqlite3", now=now)
+        settings = Settings(data_dir=data, lookups_per_hour=10**6, _env_file=None)  # type: ignore[call-arg]
+        for name, store in (("memory", MemoryStore()), ("sqlite", SqliteStore(data / "conversations.sqlite3"))):
+            app = build_app(settings, catalogs=catalogs, clock=Clock(now), store=store,
+                            orders=DemoOrderProvider(data / "orders.sqlite3"))
+            await run(app, events, 50)  # warm-up
+            elapsed, lat = await run(app, events, args.chats)
+            results[name] = (len(lat) / elapsed, pct(lat, 50) * 1e6, pct(lat, 99) * 1e6, len(lat))
+            await app.close()
+
+    print(f"flows: {len(flowset.flows)} loaded and validated in {min(loads) * 1000:.1f} ms (best of 5; "
+          f"median {statistics.median(loads) * 1000:.1f} ms); catalogs parsed in {catalog_load * 1000:.1f} ms  [target < 200 ms]")
+    for name, target in (("memory", 20_000), ("sqlite", 8_000)):
+        rate, p50, p99, n = results[name]
+        print(f"{name:>6} store: {rate:9,.0f} turns/s over {n:,} turns; p50 {p50:7.1f} us, p99 {p99:7.1f} us  "
+              f"[target >= {target:,}/s: {'met' if rate >= target else 'NOT met'}]")
+    print(f"ratio sqlite/memory: {results['sqlite'][0] / results['memory'][0]:.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
