@@ -166,6 +166,9 @@ class Order(BaseModel):
     # Last 4 digits of the recipient's phone, where the provider knows them (demo data, some rFBS).
     phone_last4: str | None = None
     related_postings: list[str] = Field(default_factory=list)
+    # When a remote provider read this posting (UTC). A provider serving a cached copy during an
+    # outage returns it unchanged, so an age beyond the provider's cache TTL means "stale".
+    fetched_at: datetime | None = None
 
     @property
     def status_known(self) -> bool:

@@ -1,0 +1,231 @@
+"""`OzonOrderProvider`: the `OrderProvider` on the Ozon Seller API.
+
+A posting number is read with `/v3/posting/fbs/get` (FBS and rFBS), falling back to
+`/v2/posting/fbo/get`; an order number is first turned into postings with `/v4/posting/fbs/list`
+and `/v3/posting/fbo/list`. Delivered and cancelled postings get their returns from
+`/v1/returns/list`. Results are cached per posting for `cache_ttl` seconds, concurrent lookups of
+one number share a call, and calls are rate-capped, retried with backoff and guarded by a circuit
+breaker. During an outage a cached copy is served as is: its `fetched_at` shows how old it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import aiohttp
+
+from bot.orders.errors import OrderBackendUnavailable
+from bot.orders.model import Order, ReturnInfo, Scheme
+from bot.orders.numbers import OrderRef
+from bot.orders.ozon import mapping
+from bot.orders.ozon.breaker import CircuitBreaker
+from bot.orders.ozon.cache import Coalescer, TTLCache
+from bot.orders.ozon.client import DEFAULT_BASE_URL, OzonClient
+from bot.orders.ozon.errors import (CancelDisabled, CircuitOpen, OzonAuthError, OzonError, OzonNotFound,
+                                    OzonRateLimited, OzonTransientError)
+from bot.orders.ozon.ratelimit import RateLimits
+from bot.orders.ozon.retry import Backoff
+
+log = logging.getLogger(__name__)
+
+FBS_GET = "/v3/posting/fbs/get"
+FBO_GET = "/v2/posting/fbo/get"
+FBS_LIST = "/v4/posting/fbs/list"
+FBO_LIST = "/v3/posting/fbo/list"
+RETURNS_LIST = "/v1/returns/list"
+ROLES = "/v1/roles"
+FBS_CANCEL = "/v2/posting/fbs/cancel"
+CANCEL_REASONS = "/v2/posting/fbs/cancel-reason/list"
+
+RETURN_STATUSES = frozenset({"delivered", "cancelled"})  # returns exist only after delivery or refusal
+AUTH_LOG_PERIOD = 600.0  # seconds between two loud log lines about a rejected key
+CANCEL_REASONS_TTL = 3600.0
+_UNAVAILABLE = (OzonTransientError, OzonRateLimited, CircuitOpen)  # a cached copy may stand in
+
+
+def _utc(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class OzonOrderProvider:
+    def __init__(self, client_id: str, api_key: str, *, base_url: str = DEFAULT_BASE_URL,
+                 session: aiohttp.ClientSession | None = None, cache_ttl: float = 30.0, fbs_get_rps: float = 2.0,
+                 global_rps: float = 50.0, max_retries: int = 4, backoff: Backoff | None = None,
+                 timeout: float = 10.0, breaker_threshold: int = 5, breaker_reset: float = 30.0,
+                 allow_cancel: bool = False, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
+        self.client = OzonClient(client_id, api_key, base_url=base_url, session=session, timeout=timeout,
+                                 limits=RateLimits(global_rps, {FBS_GET: fbs_get_rps}))
+        self.max_retries, self.backoff, self.allow_cancel = max_retries, backoff or Backoff(), allow_cancel
+        self.breaker = CircuitBreaker(breaker_threshold, breaker_reset, clock=clock)
+        self._cache: TTLCache[Any] = TTLCache(cache_ttl, clock=clock)
+        self._reasons: TTLCache[list[mapping.CancelReason]] = TTLCache(CANCEL_REASONS_TTL, clock=clock)
+        self._inflight = Coalescer()
+        self._clock, self._sleep = clock, sleep
+        self._auth_logged_at: float | None = None
+
+    # --- OrderProvider ---------------------------------------------------------------------------
+
+    async def find(self, ref: OrderRef) -> list[Order]:
+        try:
+            if ref.posting_number:
+                return await self._posting(ref.posting_number)
+            return await self._order(ref.order_number)
+        except OzonAuthError as exc:
+            self._alarm(exc)
+            raise OrderBackendUnavailable("Ozon Seller API rejected the credentials") from exc
+        except OzonError as exc:
+            raise OrderBackendUnavailable(f"Ozon Seller API cannot answer: {exc}") from exc
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    # --- Key check and cancelling ------------------------------------------------------------------
+
+    async def roles(self) -> mapping.KeyRoles:
+        """The key's roles and expiry (`/v1/roles`). Raises the specific `OzonError`s."""
+        return mapping.key_roles(await self._call(ROLES, {}))
+
+    async def cancel_reasons(self) -> list[mapping.CancelReason]:
+        """FBS cancellation reasons, cached for an hour."""
+        cached = self._reasons.get("all")
+        if cached is not None:
+            return cached
+        return await self._inflight.run(("reasons",), self._load_reasons)
+
+    async def cancel_posting(self, posting_number: str, reason_id: int, message: str = "") -> bool:
+        """Cancel an FBS/rFBS posting as the seller. Off unless the provider was built with allow_cancel=True."""
+        if not self.allow_cancel:
+            raise CancelDisabled("cancelling through the Seller API is disabled")
+        body = {"posting_number": posting_number, "cancel_reason_id": reason_id, "cancel_reason_message": message}
+        data = await self._call(FBS_CANCEL, body, idempotent=False)
+        self._cache.drop(("posting", posting_number))
+        return data.get("result") is True
+
+    # --- Lookups --------------------------------------------------------------------------------------
+
+    async def _posting(self, number: str, scheme: Scheme | None = None) -> list[Order]:
+        key = ("posting", number)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        try:
+            return await self._inflight.run(key, lambda: self._load_posting(number, scheme))
+        except _UNAVAILABLE:
+            stale = self._cache.get(key, stale=True)
+            if stale:
+                return stale
+            raise
+
+    async def _load_posting(self, number: str, scheme: Scheme | None) -> list[Order]:
+        fetched_at = datetime.now(timezone.utc)
+        order = None
+        if scheme is not Scheme.FBO:
+            body = {"posting_number": number,
+                    "with": {"analytics_data": True, "financial_data": True, "related_postings": True}}
+            order = await self._get(FBS_GET, body, mapping.fbs_order)
+        if (order is None and scheme is None) or scheme is Scheme.FBO:
+            body = {"posting_number": number, "translit": False, "with": {"analytics_data": True, "financial_data": True}}
+            order = await self._get(FBO_GET, body, mapping.fbo_order)
+        found = []
+        if order is not None:
+            returns = await self._returns(number) if order.status in RETURN_STATUSES else []
+            found = [order.model_copy(update={"returns": returns, "fetched_at": fetched_at})]
+        self._cache.put(("posting", number), found)
+        return found
+
+    async def _get(self, path: str, body: dict[str, Any], to_order: Callable[[dict[str, Any]], Order]) -> Order | None:
+        try:
+            data = await self._call(path, body)
+        except OzonNotFound:
+            return None
+        result = data.get("result")
+        return to_order(result) if isinstance(result, dict) and result.get("posting_number") else None
+
+    async def _returns(self, number: str) -> list[ReturnInfo]:
+        body = {"filter": {"posting_numbers": [number]}, "limit": 500, "last_id": 0}
+        return mapping.returns_of(await self._call(RETURNS_LIST, body))
+
+    async def _order(self, number: str) -> list[Order]:
+        key = ("order", number)
+        postings = self._cache.get(key)
+        if postings is None:
+            try:
+                postings = await self._inflight.run(key, lambda: self._list_order(number))
+            except _UNAVAILABLE:
+                postings = self._cache.get(key, stale=True)
+                if not postings:
+                    raise
+        found = await asyncio.gather(*(self._posting(n, s) for n, s in postings))
+        return sorted((o for orders in found for o in orders), key=lambda o: o.posting_number)
+
+    async def _list_order(self, number: str) -> list[tuple[str, Scheme]]:
+        now = datetime.now(timezone.utc)
+        body = {"filter": {"since": _utc(now - timedelta(days=365)), "to": _utc(now), "order_numbers": [number]},
+                "limit": 100, "with": {}}
+        fbs, fbo = await asyncio.gather(self._list(FBS_LIST, body), self._list(FBO_LIST, body))
+        postings = [(n, Scheme.FBS) for n in fbs] + [(n, Scheme.FBO) for n in fbo if n not in fbs]
+        self._cache.put(("order", number), postings)
+        return postings
+
+    async def _list(self, path: str, body: dict[str, Any]) -> list[str]:
+        try:
+            return mapping.listed_postings(await self._call(path, body))
+        except OzonNotFound:
+            return []
+
+    async def _load_reasons(self) -> list[mapping.CancelReason]:
+        reasons = mapping.cancel_reasons(await self._call(CANCEL_REASONS, {}))
+        self._reasons.put("all", reasons)
+        return reasons
+
+    # --- One call: breaker, retries, backoff ---------------------------------------------------------
+
+    async def _call(self, path: str, body: dict[str, Any], *, idempotent: bool = True) -> dict[str, Any]:
+        """POST with retries: refused calls (429, 'Circle is open') always, failed ones only when idempotent."""
+        attempt = 0
+        while True:
+            try:
+                return await self._attempt(path, body)
+            except (OzonRateLimited, OzonTransientError) as exc:
+                retry_after = exc.retry_after if isinstance(exc, OzonRateLimited) else None
+                delay = self.backoff.delay(attempt, retry_after)
+                if attempt >= self.max_retries or delay is None or not (idempotent or isinstance(exc, OzonRateLimited)):
+                    raise
+                if isinstance(exc, OzonRateLimited):
+                    self.client.limits.pause(path, delay)
+                log.info("Ozon %s: %s; retry %d in %.2f s", path, exc, attempt + 1, delay)
+                await self._sleep(delay)
+                attempt += 1
+
+    async def _attempt(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.breaker.check()
+        try:
+            data = await self.client.post(path, body)
+        except OzonRateLimited as exc:
+            (self.breaker.failure if exc.circle_open else self.breaker.success)()
+            raise
+        except OzonTransientError:
+            self.breaker.failure()
+            raise
+        except OzonError:
+            self.breaker.success()  # the server answered; the answer is for the caller to judge
+            raise
+        except BaseException:
+            self.breaker.abandon()
+            raise
+        self.breaker.success()
+        return data
+
+    def _alarm(self, exc: OzonAuthError) -> None:
+        now = self._clock()
+        if self._auth_logged_at is None or now - self._auth_logged_at >= AUTH_LOG_PERIOD:
+            self._auth_logged_at = now
+            log.error("OZON SELLER API REJECTS THE KEY for Client-Id %s (%s). Order lookups fail until "
+                      "OZON_API_KEY is fixed: it may be wrong, expired, deactivated, IP-restricted or lack the "
+                      "'Posting FBS' role.", self.client.client_id, exc)
