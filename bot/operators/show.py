@@ -1,0 +1,56 @@
+"""`ozonbot flows show FLOW --lang zh|ru`: a flow as the buyer would read it, node by node."""
+
+from __future__ import annotations
+
+from bot.engine.flow import Flow
+from bot.engine.nodes import AskNode, ChoiceNode
+from bot.i18n.catalogs import Catalogs
+from bot.operators.common import edge_labels, message_text, node_order, node_summary, target_text
+
+
+def show_flow(flow: Flow, catalogs: Catalogs, lang: str) -> str:
+    lines = [f"Flow {flow.id}: {message_text(catalogs, flow.title, lang)}   ({flow.file or 'flows/' + flow.id + '.yaml'})"]
+    if flow.description:
+        lines.append(f"  {flow.description}")
+    trig = flow.triggers
+    starts = [f"/{c}" for c in trig.commands] + [f'"{k}"' for k in trig.keywords.get(lang, [])]
+    if starts:
+        lines.append("Starts on: " + ", ".join(starts))
+    if flow.menu:
+        lines.append("Listed in the main menu.")
+    lines.append(f"Start node: {flow.start}")
+    for nid in node_order(flow):
+        node = flow.nodes[nid]
+        lines.append("")
+        summary = node_summary(node)
+        lines.append(f"[{nid}] {node.kind}" + (f" - {summary}" if summary != node.kind else ""))
+        for where, msg in node.messages():
+            if where.startswith("options["):
+                continue  # shown with the buttons below
+            text = message_text(catalogs, msg, lang)
+            tag = "bot says" if where == "say" else f"bot says ({where})"
+            lines.append(f"  {tag}: " + _indent(text))
+            if msg.params:
+                lines.append("    with " + ", ".join(f"{{{k}}} = {v}" for k, v in msg.params.items()))
+            if msg.count:
+                lines.append(f"    plural form chosen by {msg.count}")
+        if isinstance(node, ChoiceNode):
+            lines.append("  buttons:")
+            for label, target in edge_labels(node, catalogs, lang):
+                lines.append(f"    [ {label} ] -> {target_text(target)}")
+            for o in node.options:
+                if o.set:
+                    lines.append(f"    ({message_text(catalogs, o.label, lang)} sets " +
+                                 ", ".join(f"vars.{k} = {v}" for k, v in o.set.items()) + ")")
+            continue
+        if isinstance(node, AskNode) and node.skip:
+            lines.append(f"  buttons:\n    [ {message_text(catalogs, 'common.skip', lang)} ] -> {target_text(node.skip)}")
+        for label, target in edge_labels(node, catalogs, lang):
+            if isinstance(node, AskNode) and label == "skip":
+                continue
+            lines.append(f"  {label + ' ' if label else ''}-> {target_text(target)}")
+    return "\n".join(lines) + "\n"
+
+
+def _indent(text: str) -> str:
+    return text.replace("\n", "\n      ")
