@@ -1,8 +1,10 @@
 """Engine figures: turns/s with the in-memory and the SQLite store, p99 turn latency, flow load time.
 
-Run: `make bench` (or `.venv/bin/python bench/engine.py [--turns N]`). Both stores run the same
-scripted conversations side by side in one process; a turn is one buyer event through
-`App.handle` (store read, engine, rendering, store write). Targets on one core: >= 20,000 turns/s
+Run: `make bench` (or `.venv/bin/python bench/engine.py [--chats N] [--in-flight K]`). Both stores
+run the same scripted conversations side by side in one process, first one turn at a time, then
+with K conversations in flight (as a bot serving many chats does; SQLite then commits turns in
+groups). A turn is one buyer event through `App.handle` (store read, engine, rendering, store
+write). Targets on one core: >= 20,000 turns/s
 in memory, >= 8,000 turns/s with SQLite, flows loaded and validated in < 200 ms.
 """
 
@@ -45,16 +47,22 @@ def script(now) -> list:
             Command("menu"), Text("где мой заказ"), Command("agent")]
 
 
-async def run(app, events, chats: int) -> tuple[float, list[float]]:
+async def run(app, events, chats: int, in_flight: int = 1, prefix: str = "bench") -> tuple[float, list[float]]:
+    """Each chat plays the script; `in_flight` chats run at once (1 = strictly one turn at a time)."""
     latencies: list[float] = []
-    buyers = [Buyer(f"bench-{i}", "ru") for i in range(chats)]
+    gate = asyncio.Semaphore(in_flight)
+
+    async def conversation(buyer: Buyer) -> None:
+        async with gate:
+            for event in events:
+                t0 = time.perf_counter()
+                await app.handle(buyer.id, event, buyer)
+                latencies.append(time.perf_counter() - t0)
+
+    buyers = [Buyer(f"{prefix}-{i}", "ru") for i in range(chats)]
     gc.collect()
     start = time.perf_counter()
-    for event in events:
-        for buyer in buyers:
-            t0 = time.perf_counter()
-            await app.handle(buyer.id, event, buyer)
-            latencies.append(time.perf_counter() - t0)
+    await asyncio.gather(*(conversation(b) for b in buyers))
     return time.perf_counter() - start, latencies
 
 
@@ -64,7 +72,8 @@ def pct(values: list[float], q: float) -> float:
 
 async def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--chats", type=int, default=1500, help="distinct conversations per store")
+    parser.add_argument("--chats", type=int, default=1500, help="distinct conversations per store and mode")
+    parser.add_argument("--in-flight", type=int, default=100, help="conversations at once in the concurrent mode")
     args = parser.parse_args()
 
     # Flow loading and validation (catalogs loaded separately, as at start-up).
@@ -90,18 +99,21 @@ async def main() -> None:
         for name, store in (("memory", MemoryStore()), ("sqlite", SqliteStore(data / "conversations.sqlite3"))):
             app = build_app(settings, catalogs=catalogs, clock=Clock(now), store=store,
                             orders=DemoOrderProvider(data / "orders.sqlite3"))
-            await run(app, events, 50)  # warm-up
-            elapsed, lat = await run(app, events, args.chats)
-            results[name] = (len(lat) / elapsed, pct(lat, 50) * 1e6, pct(lat, 99) * 1e6, len(lat))
+            await run(app, events, 50, prefix="warm")
+            for mode, in_flight in (("one at a time", 1), (f"{args.in_flight} chats at once", args.in_flight)):
+                elapsed, lat = await run(app, events, args.chats, in_flight, prefix=f"{name}-{in_flight}")
+                results[(name, mode)] = (len(lat) / elapsed, pct(lat, 50) * 1e6, pct(lat, 99) * 1e6, len(lat))
             await app.close()
 
     print(f"flows: {len(flowset.flows)} loaded and validated in {min(loads) * 1000:.1f} ms (best of 5; "
           f"median {statistics.median(loads) * 1000:.1f} ms); catalogs parsed in {catalog_load * 1000:.1f} ms  [target < 200 ms]")
-    for name, target in (("memory", 20_000), ("sqlite", 8_000)):
-        rate, p50, p99, n = results[name]
-        print(f"{name:>6} store: {rate:9,.0f} turns/s over {n:,} turns; p50 {p50:7.1f} us, p99 {p99:7.1f} us  "
+    targets = {"memory": 20_000, "sqlite": 8_000}
+    for (name, mode), (rate, p50, p99, n) in results.items():
+        target = targets[name]
+        print(f"{name:>6} store, {mode:<20}: {rate:9,.0f} turns/s over {n:,} turns; p50 {p50:8.1f} us, p99 {p99:8.1f} us  "
               f"[target >= {target:,}/s: {'met' if rate >= target else 'NOT met'}]")
-    print(f"ratio sqlite/memory: {results['sqlite'][0] / results['memory'][0]:.2f}")
+    for mode in dict.fromkeys(m for _, m in results):
+        print(f"ratio sqlite/memory ({mode}): {results[('sqlite', mode)][0] / results[('memory', mode)][0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -202,3 +202,15 @@ def test_every_problem_is_reported_at_once(flows_dir, catalogs):
 def test_problem_line_format():
     p = FlowProblem("flows/x.yaml", 3, 7, "switch has no 'else'", "add else", "x", "n", "switch_else")
     assert str(p) == "flows/x.yaml:3:7: switch has no 'else' [flow x node n] (add else)"
+
+
+def test_yaml_yes_no_read_as_booleans_get_a_quoting_hint(flows_dir, catalogs):
+    text = GOOD_HEAD + """  a:
+    kind: choice
+    say: menu.title
+    options:
+      - {id: yes, label: common.to_menu, goto: b}
+  b: {kind: end, resolved: true}
+"""
+    p = only(problems_for(flows_dir, catalogs, text), "schema")
+    assert p.line == 9 and "quotes" in p.hint

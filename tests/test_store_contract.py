@@ -109,3 +109,42 @@ async def test_two_stores_on_one_file_share_conversations(tmp_path):
     assert (await b.load_state("c1")).at.node == "from_a"
     await a.close()
     await b.close()
+
+
+async def test_concurrent_turns_share_one_commit_and_each_gets_its_own_ids(tmp_path):
+    import asyncio
+
+    store = SqliteStore(tmp_path / "group.sqlite3")
+    commits = 0
+    original = store._transaction
+
+    def counting(ops):
+        nonlocal commits
+        commits += 1
+        return original(ops)
+
+    store._transaction = counting  # type: ignore[method-assign]
+    results = await asyncio.gather(*(store.save_turn(f"c{i}", _state(f"n{i}"), [Outgoing("say", f"m{i}")], [])
+                                     for i in range(50)))
+    assert commits == 1
+    assert len({ids[0] for ids in results}) == 50
+    for i, ids in enumerate(results):
+        assert [e.text for e in await store.transcript(f"c{i}")] == [f"m{i}"]
+        assert (await store.transcript(f"c{i}"))[0].id == ids[0]
+    await store.close()
+
+
+async def test_a_failing_write_does_not_fail_the_others_in_its_batch(tmp_path):
+    import asyncio
+
+    store = SqliteStore(tmp_path / "fail.sqlite3")
+
+    def broken(c):
+        c.execute("INSERT INTO no_such_table VALUES (1)")
+
+    good = store.save_turn("ok", _state(), [Outgoing("say", "kept")], [])
+    bad = store._write(broken)
+    results = await asyncio.gather(good, bad, return_exceptions=True)
+    assert isinstance(results[1], sqlite3.OperationalError)
+    assert [e.text for e in await store.transcript("ok")] == ["kept"]
+    await store.close()

@@ -56,6 +56,8 @@ def parse_flow_file(path: Path, text: str, display: str) -> tuple[FlowSource | N
 
 def _schema_hint(err: dict) -> str:
     kind = err.get("type", "")
+    if kind == "string_type" and isinstance(err.get("input"), bool):
+        return "YAML reads yes/no/on/off/true/false as a boolean: put the word in quotes, e.g. 'yes'"
     if kind == "extra_forbidden":
         return "remove this key or check its spelling (see flows/flow.schema.json)"
     if kind == "missing":

@@ -38,7 +38,7 @@ class Lookup:
         st = r.t.state
         known = st.vars.get("posting_number") or st.vars.get("order_number")
         ref = parse_order_number(known) if isinstance(known, str) else None
-        if ref and st.order and _matches(st.order, ref) and st.order["order_number"] in st.verified:
+        if ref and st.order and (current := st.order_model()) and _matches(current, ref) and current.order_number in st.verified:
             await r.follow(flowset, flow, node.found)  # already looked up and proven in this conversation
             return
         if ref:
@@ -54,7 +54,7 @@ class Lookup:
             r.t.emit(Say("lookup.ask_number"))
             r.t.emit(Ask("order_number"))
         elif phase == OWNER:
-            r.t.emit(Say("lookup.ask_phone", {"order_number": st.vars.get("_pending", {}).get("order_number", "")}))
+            r.t.emit(Say("lookup.ask_phone", {"order_number": st.vars.get("order_number", "")}))
             r.t.emit(Ask("phone_last4"))
         elif phase == PICK:
             postings = st.vars.get("_postings", [])
@@ -101,13 +101,13 @@ class Lookup:
 
     async def receive_phone(self, r: "Runner", flowset: FlowSet, flow: Flow, node: LookupOrderNode, text: str) -> bool:
         st = r.t.state
-        pending = st.vars.get("_pending") or {}
+        pending = st.vars.get("_pending") or "{}"
         digits = re.sub(r"\D", "", text)
         if len(digits) != 4:
             r.t.emit(Say("lookup.phone_format"))
             r.t.emit(Ask("phone_last4"))
             return True
-        order = Order.model_validate(pending)
+        order = Order.model_validate_json(pending)
         if digits == order.phone_last4:
             st.vars.pop("_pending", None)
             st.owner_failures.pop(order.order_number, None)
@@ -176,7 +176,7 @@ class Lookup:
             r.t.emit(Say("lookup.cannot_verify"))
             await r.follow(flowset, flow, "flow:talk_to_agent")
             return
-        st.vars["_pending"] = order.model_dump(mode="json")
+        st.vars["_pending"] = order.model_dump_json()
         self.prompt(r, OWNER)
 
     async def found(self, r: "Runner", flowset: FlowSet, flow: Flow, node: LookupOrderNode, order: Order) -> None:
@@ -188,7 +188,7 @@ class Lookup:
         await r.follow(flowset, flow, node.found)
 
 
-def _matches(order: dict, ref: OrderRef) -> bool:
+def _matches(order: Order, ref: OrderRef) -> bool:
     if ref.posting_number:
-        return order.get("posting_number") == ref.posting_number
-    return order.get("order_number") == ref.order_number
+        return order.posting_number == ref.posting_number
+    return order.order_number == ref.order_number

@@ -60,7 +60,7 @@ class Runner:
             raise StepLimitExceeded(f"{flow.id}:{node_id}")
         node = flow.nodes[node_id]
         st = self.t.state
-        st.at = Position.model_construct(flow=flow.id, version=flow.version, node=node_id, phase="", retries=0)
+        st.at = Position(flow=flow.id, version=flow.version, node=node_id)
         trail = f"{flow.id}:{node_id}"
         if not st.path or st.path[-1] != trail:
             st.path = (st.path + [trail])[-30:]

@@ -1,16 +1,22 @@
 """Conversation state: plain JSON, saved after every turn.
 
-A restart, or a second process on the same store, continues from exactly this.
+A restart, or a second process on the same store, continues from exactly this. The classes are
+slotted dataclasses (the engine writes their attributes many times a turn); pydantic's
+TypeAdapter owns their schema and does the JSON both ways.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import TypeAdapter
+
+from bot.orders.model import Order
 
 
-class Position(BaseModel):
+@dataclass(slots=True)
+class Position:
     """Where the buyer is: a node of a given version of a flow."""
 
     flow: str
@@ -21,25 +27,33 @@ class Position(BaseModel):
     retries: int = 0
 
 
-class ConversationState(BaseModel):
+@dataclass(slots=True)
+class ConversationState:
     lang: str | None = None
     lang_explicit: bool = False
     at: Position | None = None  # None: idle, between flows
-    vars: dict[str, Any] = Field(default_factory=dict)
-    order: dict[str, Any] | None = None  # snapshot of the Order being discussed (JSON)
-    verified: list[str] = Field(default_factory=list)  # order numbers this buyer proved
-    owner_failures: dict[str, int] = Field(default_factory=dict)
-    locked: list[str] = Field(default_factory=list)  # orders locked after failed owner checks
-    lookups: list[float] = Field(default_factory=list)  # timestamps, for the per-buyer rate limit
+    vars: dict[str, Any] = field(default_factory=dict)
+    order: str | None = None  # JSON snapshot of the Order being discussed; read it with order_model()
+    verified: list[str] = field(default_factory=list)  # order numbers this buyer proved
+    owner_failures: dict[str, int] = field(default_factory=dict)
+    locked: list[str] = field(default_factory=list)  # orders locked after failed owner checks
+    lookups: list[float] = field(default_factory=list)  # timestamps, for the per-buyer rate limit
     not_understood: int = 0
-    path: list[str] = Field(default_factory=list)  # "flow:node" trail, for handoff context
+    path: list[str] = field(default_factory=list)  # "flow:node" trail, for handoff context
     handed_off: bool = False
 
+    def order_model(self) -> Order | None:
+        """The order being discussed, as an `Order` (parsed from the JSON snapshot)."""
+        return Order.model_validate_json(self.order) if self.order else None
+
     def to_json(self) -> str:
-        return self.model_dump_json(exclude_defaults=True)
+        return _ADAPTER.dump_json(self, exclude_defaults=True).decode()
 
     @classmethod
     def from_json(cls, data: str | bytes | None) -> "ConversationState":
         if not data:
             return cls()
-        return cls.model_validate_json(data)
+        return _ADAPTER.validate_json(data)
+
+
+_ADAPTER: TypeAdapter[ConversationState] = TypeAdapter(ConversationState)

@@ -36,10 +36,10 @@ class Turn:
         self.events.append((name, data))
 
     def set_order(self, order: Order | None) -> None:
-        self.state.order = order.model_dump(mode="json") if order else None
-        self._facts = None
+        self.state.order = order.model_dump_json() if order else None
+        self._facts = OrderFacts(order, self.now) if order else None
 
     def env(self) -> Env:
         if self._facts is None and self.state.order is not None:
-            self._facts = OrderFacts(Order.model_validate(self.state.order), self.now)
+            self._facts = OrderFacts(Order.model_validate_json(self.state.order), self.now)
         return Env(self._facts, self.state.vars, {"lang": self.lang, "id": self.buyer.id})

@@ -1,17 +1,23 @@
 """SQLite store (WAL). All of its SQL lives in this module, so another backend is one file.
 
 sqlite-utils creates and migrates the schema; the hot path uses parameterised sqlite3 directly
-(sqlite-utils costs about 5x per single-row write). Every method commits before it returns, so a
-killed process loses nothing that was acknowledged.
+(sqlite-utils costs about 5x per single-row write).
+
+Writes use group commit: writes issued in the same event-loop iteration (many chats at once) go
+into one transaction. Every write method returns only after its transaction committed, so a
+killed process loses nothing that was acknowledged, and a reply is sent only after its turn is
+durable.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import sqlite_utils
 
@@ -40,8 +46,13 @@ def create_schema(db: sqlite_utils.Database) -> None:
     db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":"))  # one instance: dumps() builds one per call
+
+
 def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 class SqliteStore:
@@ -56,49 +67,88 @@ class SqliteStore:
         # Checkpoints (which fsync) every ~40 MB of WAL instead of 4 MB: they dominate the write cost.
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA wal_autocheckpoint=10000")
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future]] = []
+        self._flush_scheduled = False
 
+    # ---- group commit -------------------------------------------------------------------------
+    async def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+        self._pending.append((op, future))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._pending, self._flush_scheduled = self._pending, [], False
+        try:
+            results = self._transaction([op for op, _ in batch])
+        except Exception:  # one bad write must not fail the others: retry each on its own
+            log.exception("group commit of %d writes failed; retrying one by one", len(batch))
+            for op, future in batch:
+                try:
+                    result = self._transaction([op])[0]
+                except Exception as exc:
+                    if not future.done():
+                        future.set_exception(exc)
+                else:
+                    if not future.done():
+                        future.set_result(result)
+            return
+        for (_, future), result in zip(batch, results):
+            if not future.done():
+                future.set_result(result)
+
+    def _transaction(self, ops: list[Callable[[sqlite3.Connection], Any]]) -> list[Any]:
+        c = self._conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            results = [op(c) for op in ops]
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+        return results
+
+    # ---- the store contract -------------------------------------------------------------------
     async def load_state(self, chat_id: str) -> ConversationState | None:
         row = self._conn.execute("SELECT state FROM conversations WHERE chat_id=?", (chat_id,)).fetchone()
         return ConversationState.from_json(row[0]) if row else None
 
     async def add_incoming(self, chat_id: str, kind: str, text: str, meta: dict[str, Any] | None = None) -> int:
-        cur = self._conn.execute(
-            "INSERT INTO messages (chat_id, direction, kind, text, meta, at) VALUES (?, 'in', ?, ?, ?, ?)",
-            (chat_id, kind, text, _json(meta or {}), time.time()),
-        )
-        return int(cur.lastrowid or 0)
+        row = (chat_id, kind, text, _json(meta or {}), time.time())
+        return await self._write(lambda c: int(c.execute(
+            "INSERT INTO messages (chat_id, direction, kind, text, meta, at) VALUES (?, 'in', ?, ?, ?, ?)", row,
+        ).lastrowid or 0))
 
     async def save_turn(self, chat_id: str, state: ConversationState, outgoing: list[Outgoing],
                         events: list[tuple[str, dict[str, Any]]]) -> list[int]:
         now = time.time()
-        c = self._conn
-        ids: list[int] = []
-        c.execute("BEGIN")  # the first statement writes, so the busy timeout applies to taking the lock
-        try:
+        state_row = (chat_id, state.to_json(), now)
+        message_rows = [(chat_id, o.kind, o.text, _json(o.meta), now) for o in outgoing]
+        event_rows = [(chat_id, name, _json(data), now) for name, data in events]
+
+        def op(c: sqlite3.Connection) -> list[int]:
             c.execute(
                 "INSERT INTO conversations (chat_id, state, updated_at) VALUES (?, ?, ?) "
                 "ON CONFLICT(chat_id) DO UPDATE SET state=excluded.state, updated_at=excluded.updated_at",
-                (chat_id, state.to_json(), now),
+                state_row,
             )
-            if outgoing:
-                c.executemany(
-                    "INSERT INTO messages (chat_id, direction, kind, text, meta, at) VALUES (?, 'out', ?, ?, ?, ?)",
-                    [(chat_id, o.kind, o.text, _json(o.meta), now) for o in outgoing],
-                )
-                # rowids are consecutive: this transaction holds the write lock
-                last = int(c.execute("SELECT last_insert_rowid()").fetchone()[0])
-                ids = list(range(last - len(outgoing) + 1, last + 1))
-            if events:
-                c.executemany("INSERT INTO events (chat_id, name, data, at) VALUES (?, ?, ?, ?)",
-                              [(chat_id, name, _json(data), now) for name, data in events])
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
-        return ids
+            ids: list[int] = []
+            for row in message_rows:
+                ids.append(int(c.execute(
+                    "INSERT INTO messages (chat_id, direction, kind, text, meta, at) VALUES (?, 'out', ?, ?, ?, ?)", row,
+                ).lastrowid or 0))
+            if event_rows:
+                c.executemany("INSERT INTO events (chat_id, name, data, at) VALUES (?, ?, ?, ?)", event_rows)
+            return ids
+
+        return await self._write(op)
 
     async def mark_delivery(self, message_id: int, delivered: bool, error: str = "") -> None:
-        self._conn.execute("UPDATE messages SET delivered=?, error=? WHERE id=?", (int(delivered), error, message_id))
+        row = (int(delivered), error, message_id)
+        await self._write(lambda c: c.execute("UPDATE messages SET delivered=?, error=? WHERE id=?", row))
 
     async def transcript(self, chat_id: str, limit: int = 500) -> list[TranscriptEntry]:
         rows = self._conn.execute(
@@ -115,9 +165,9 @@ class SqliteStore:
         return out
 
     async def record_action(self, chat_id: str, name: str, args: dict[str, Any]) -> int:
-        cur = self._conn.execute("INSERT INTO actions (chat_id, name, args, at) VALUES (?, ?, ?, ?)",
-                                 (chat_id, name, _json(args), time.time()))
-        return int(cur.lastrowid or 0)
+        row = (chat_id, name, _json(args), time.time())
+        return await self._write(lambda c: int(c.execute(
+            "INSERT INTO actions (chat_id, name, args, at) VALUES (?, ?, ?, ?)", row).lastrowid or 0))
 
     async def actions(self, chat_id: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT id, chat_id, name, args, at FROM actions"
@@ -134,4 +184,6 @@ class SqliteStore:
         return int(self._conn.execute("SELECT count(*) FROM conversations").fetchone()[0])
 
     async def close(self) -> None:
+        if self._pending:  # never drop acknowledged-to-be writes on shutdown
+            self._flush()
         self._conn.close()
