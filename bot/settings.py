@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     telegram_api_base: str = "https://api.telegram.org/bot"
     telegram_file_base: str = "https://api.telegram.org/file/bot"
     webhook_secret: SecretStr | None = None
+    telegram_transport: Literal["httpx", "aiohttp"] = "aiohttp"  # PTB's HTTP client; aiohttp is faster
     agents_chat_id: int | None = None  # the agents' forum supergroup
     agents_lang: Literal["zh", "ru"] = "zh"
 

@@ -1,0 +1,102 @@
+"""`build_telegram(app, settings, ...)`: the PTB Application for buyers, every collaborator injectable."""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.request import BaseRequest, HTTPXRequest
+
+from bot.app import App
+from bot.handoff.port import HandoffPort, NoHandoff
+from bot.settings import Settings
+from bot.telegram.commands import set_commands
+from bot.telegram.delivery import RetryPolicy
+from bot.telegram.handlers import BuyerHandlers
+from bot.telegram.ordering import PerChatUpdateProcessor
+from bot.telegram.request_aiohttp import AiohttpRequest, SharedSession
+
+log = logging.getLogger(__name__)
+
+POLL_TIMEOUT = 30  # seconds getUpdates waits for news (long polling)
+
+
+def make_requests(settings: Settings, pool_size: int = 256) -> tuple[BaseRequest, BaseRequest]:
+    """(request for API calls, request for getUpdates) on the configured transport."""
+    if settings.telegram_transport == "aiohttp":
+        shared = SharedSession(pool_size)
+        return AiohttpRequest(shared), AiohttpRequest(shared, read_timeout=POLL_TIMEOUT + 10)
+    return (HTTPXRequest(connection_pool_size=pool_size, pool_timeout=5.0),
+            HTTPXRequest(connection_pool_size=1, read_timeout=POLL_TIMEOUT + 10))
+
+
+def link_verifier(settings: Settings) -> Callable[[str], str | None] | None:
+    """Signed order deep links (/start <payload>), when bot/orders/signed_link.py and a key exist."""
+    if settings.link_secret is None:
+        return None
+    try:
+        from bot.orders.signed_link import verify_payload  # type: ignore[import-not-found]
+    except ImportError:
+        log.warning("LINK_SECRET is set but bot.orders.signed_link is missing: deep links are ignored")
+        return None
+    secret = settings.link_secret.get_secret_value()
+
+    def verify(payload: str) -> str | None:
+        try:
+            return verify_payload(payload, secret)
+        except Exception:  # noqa: BLE001 - a bad link is just an unverified /start
+            log.info("deep-link payload rejected")
+            return None
+
+    return verify
+
+
+def build_telegram(app: App, settings: Settings, *, handoff: HandoffPort | None = None,
+                   request: BaseRequest | None = None, get_updates_request: BaseRequest | None = None,
+                   webhook: bool = False, policy: RetryPolicy | None = None,
+                   concurrency: int = 512) -> Application:
+    """The buyer-facing Application. `webhook=True` builds it without an Updater (see webhook.py)."""
+    if settings.telegram_bot_token is None:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    api_request, updates_request = make_requests(settings)
+    builder = (ApplicationBuilder()
+               .token(settings.telegram_bot_token.get_secret_value())
+               .base_url(settings.telegram_api_base)
+               .base_file_url(settings.telegram_file_base)
+               .request(request or api_request)
+               .concurrent_updates(PerChatUpdateProcessor(concurrency)))
+    if webhook:
+        builder = builder.updater(None)
+    else:
+        builder = builder.get_updates_request(get_updates_request or updates_request)
+    application = builder.build()
+    handlers = BuyerHandlers(app, handoff or NoHandoff(), agents_chat_id=settings.agents_chat_id, policy=policy,
+                             verify_link=link_verifier(settings))
+    application.bot_data["app"] = app
+    application.bot_data["handlers"] = handlers
+    application.add_handler(TypeHandler(Update, handlers.on_update))
+    application.add_error_handler(_on_error)
+    return application
+
+
+async def on_startup(application: Application) -> None:
+    """After getMe: the command menus in zh and ru (a failure here is logged, not fatal)."""
+    app: App = application.bot_data["app"]
+    try:
+        await set_commands(application.bot, app.settings.default_lang)
+    except TelegramError as exc:
+        log.warning("setMyCommands failed: %s", exc)
+
+
+async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Errors that escaped the handlers (they catch their own): log, and answer the buyer if we can."""
+    chat = update.effective_chat if isinstance(update, Update) else None
+    log.error("unhandled error for chat %s", chat.id if chat else "-", exc_info=context.error)
+    handlers: BuyerHandlers | None = context.application.bot_data.get("handlers")
+    if chat is not None and handlers is not None and chat.id != handlers.agents_chat_id:
+        from bot.telegram.handlers import buyer_of
+
+        await handlers.internal_error(context, chat.id, buyer_of(update))  # type: ignore[arg-type]

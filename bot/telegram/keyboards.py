@@ -1,0 +1,63 @@
+"""Inline keyboards and their callback data: "c|<node>|<option>" in at most 64 bytes.
+
+When a node id is too long, it travels as a short hash ("h|<hash>|<option>"); the handler
+compares it with the hash of the buyer's current node. A press from an older message thus
+carries a node that no longer matches, and the engine re-shows the current step.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+MAX_CALLBACK_BYTES = 64
+STALE_NODE = "\x00stale"  # a node no state ever has: the engine treats the press as stale
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    node: str  # the node id, or its hash when `hashed`
+    option_id: str
+    hashed: bool = False
+
+
+def node_hash(node: str) -> str:
+    return base64.urlsafe_b64encode(hashlib.blake2s(node.encode(), digest_size=6).digest()).decode()
+
+
+def _fit(text: str, limit: int) -> str:
+    return text.encode()[:limit].decode(errors="ignore")
+
+
+def encode(node: str, option_id: str) -> str:
+    data = f"c|{node}|{option_id}"
+    if len(data.encode()) <= MAX_CALLBACK_BYTES and "|" not in node:
+        return data
+    prefix = f"h|{node_hash(node)}|"
+    return prefix + _fit(option_id, MAX_CALLBACK_BYTES - len(prefix))
+
+
+def decode(data: str | None) -> Callback | None:
+    if not data:
+        return None
+    kind, sep, rest = data.partition("|")
+    node, sep2, option = rest.partition("|")
+    if not sep or not sep2 or kind not in ("c", "h"):
+        return None
+    return Callback(node, option, kind == "h")
+
+
+def resolve_node(callback: Callback, current_node: str) -> str:
+    """The node to put in Press: the current one when the hash matches, else a stale marker."""
+    if not callback.hashed:
+        return callback.node
+    return current_node if current_node and node_hash(current_node) == callback.node else STALE_NODE
+
+
+def keyboard(buttons: list[list[str]], node: str) -> InlineKeyboardMarkup:
+    """One button per row: labels are whole phrases in Chinese or Russian."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=encode(node, option_id))]
+                                 for option_id, label in buttons])

@@ -1,0 +1,157 @@
+"""`ozonbot run` with a token: long polling, or `--webhook URL` on our aiohttp server.
+
+Start-up checks fail fast with one clear line (bad token, unreachable API, bad settings). The token
+is never logged: it is redacted from every log record and error line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import signal
+import sys
+from dataclasses import dataclass
+from typing import AsyncIterator
+from urllib.parse import urlsplit
+
+from telegram import Update
+from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.ext import Application
+
+from bot.handoff.port import HandoffPort, NoHandoff
+from bot.settings import Settings
+from bot.telegram.build import POLL_TIMEOUT, build_telegram, on_startup
+from bot.telegram.webhook import new_secret, start_server, webhook_app, webhook_path
+
+log = logging.getLogger(__name__)
+TOKEN_SHAPE = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
+EXIT_OK, EXIT_STARTUP = 0, 1
+
+
+class StartupError(Exception):
+    """One line for the operator; the CLI prints it and exits 1."""
+
+
+@dataclass
+class Serving:
+    mode: str  # "polling" or "webhook"
+    port: int = 0  # the webhook server's port
+    secret: str = ""
+
+
+class RedactToken(logging.Filter):
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token in message:
+            record.msg, record.args = message.replace(self.token, "<token>"), None
+        return True
+
+
+def check_settings(settings: Settings, webhook: str | None, listen: str) -> tuple[str, int]:
+    """Settings problems as StartupError; returns the webhook server's (host, port)."""
+    if settings.telegram_bot_token is None:
+        raise StartupError("TELEGRAM_BOT_TOKEN is not set")
+    if not TOKEN_SHAPE.match(settings.telegram_bot_token.get_secret_value()):
+        raise StartupError("TELEGRAM_BOT_TOKEN does not look like a bot token (expected digits:letters, from @BotFather)")
+    if not settings.telegram_api_base.startswith(("http://", "https://")):
+        raise StartupError(f"TELEGRAM_API_BASE must be an http(s) URL, got {settings.telegram_api_base!r}")
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise StartupError(f"--listen must be host:port, got {listen!r}")
+    if webhook is not None:
+        parts = urlsplit(webhook)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise StartupError(f"--webhook must be an absolute https URL, got {webhook!r}")
+    return host, int(port)
+
+
+async def initialize(application: Application, settings: Settings) -> None:
+    """getMe and the rest of PTB's start-up, with the failures turned into one clear line."""
+    token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
+    try:
+        await application.initialize()
+    except InvalidToken as exc:
+        raise StartupError("Telegram rejected the bot token (401 Unauthorized); check TELEGRAM_BOT_TOKEN") from exc
+    except NetworkError as exc:
+        where = settings.telegram_api_base
+        raise StartupError(f"Cannot reach the Telegram Bot API at {where}: {str(exc).replace(token, '<token>')}") from exc
+    except TelegramError as exc:
+        raise StartupError(f"Telegram refused to start the bot: {str(exc).replace(token, '<token>')}") from exc
+
+
+@contextlib.asynccontextmanager
+async def serving(application: Application, settings: Settings, *, webhook: str | None = None,
+                  listen: str = "127.0.0.1:8080") -> AsyncIterator[Serving]:
+    """Run the bot (polling, or the webhook server) until the block exits."""
+    host, port = check_settings(settings, webhook, listen)
+    await initialize(application, settings)
+    runner = None
+    try:
+        await on_startup(application)
+        await application.start()
+        if webhook is None:
+            assert application.updater is not None, "polling needs an Application built with an Updater"
+            await application.updater.start_polling(timeout=POLL_TIMEOUT, poll_interval=0,
+                                                    allowed_updates=Update.ALL_TYPES)
+            info = Serving("polling")
+        else:
+            secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else new_secret()
+            runner, bound = await start_server(webhook_app(application, secret, webhook_path(webhook)), host, port)
+            await application.bot.set_webhook(webhook, secret_token=secret, allowed_updates=Update.ALL_TYPES)
+            info = Serving("webhook", bound, secret)
+        yield info
+    finally:
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        if runner is not None:
+            await runner.cleanup()
+        if application.running:
+            await application.stop()
+        await application.shutdown()
+
+
+def default_handoff(settings: Settings) -> HandoffPort:
+    # bot/handoff/ plugs its forum-group service in here once it exists; until then nobody to hand over to.
+    if settings.agents_chat_id is not None:
+        log.warning("AGENTS_CHAT_ID is set but no handoff service is wired yet: handoffs are not relayed")
+    return NoHandoff()
+
+
+async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
+    from bot.app import build_app
+
+    app = build_app(settings)
+    try:
+        application = build_telegram(app, settings, handoff=default_handoff(settings), webhook=webhook is not None)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        async with serving(application, settings, webhook=webhook, listen=listen) as info:
+            where = f"webhook {webhook} (listening on {listen})" if info.mode == "webhook" else "long polling"
+            print(f"@{application.bot.username} is running: {where}. Ctrl-C stops it.", flush=True)
+            await stop.wait()
+    finally:
+        await app.close()
+    return EXIT_OK
+
+
+def run_telegram(settings: Settings, webhook: str | None = None, listen: str = "127.0.0.1:8080") -> int:
+    token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
+    if token:
+        redact = RedactToken(token)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(redact)
+    try:
+        check_settings(settings, webhook, listen)
+        return asyncio.run(_run(settings, webhook, listen))
+    except StartupError as exc:
+        print(f"ozonbot: {exc}", file=sys.stderr)
+        return EXIT_STARTUP
