@@ -1,0 +1,496 @@
+"""Conversation tests for operators: `flows/tests/*.yaml`, run by `ozonbot flows test`.
+
+Format (one file holds any number of tests)::
+
+    tests:
+      - name: seller late, buyer urges the seller (ru)
+        lang: ru                          # buyer's Telegram language (zh | ru)
+        order: packaging_seller_late      # demo order key (`ozonbot orders list`), optional
+        backend: ok                       # ok | unavailable (order service down) | broken (answers
+                                          # nonsense: the bot's internal_error flow), optional
+        steps:
+          - send: "/start"                # text, /command, or ":photo NAME" to send a photo
+          - press: "Статус"               # a fragment of a button label of the previous reply
+          - send: "{order_number}"        # {order_number} {posting_number} {phone} come from `order`
+          - send: "{phone}"
+            expect:
+              flow: order_status
+              node: seller_late           # node the conversation is at (or last entered) after the step
+              says: ["опаздывает"]        # fragments that must appear in the bot's texts of this step
+              not_says: ["ошибка"]        # fragments that must not
+              buttons: ["Поторопить"]     # fragments of button labels shown in this step
+          - press: "Поторопить"
+            expect: {effects: ["action:urge_seller"]}   # also handoff, handoff:REASON, end:resolved,
+                                                        # end:unresolved, lang:zh
+
+Every test runs on a fresh temporary SQLite store with the demo orders seeded at a fixed clock
+(`FIXED_NOW`), through `bot.app.build_app`, exactly as a buyer would talk to the bot. Nodes
+reached are collected from the `node_entered` analytics events for the coverage report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import difflib
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bot.engine.effects import Action, End, Handoff, SetLanguage
+from bot.engine.events import Buyer, Command, Event, Media, Press, Start, Text
+from bot.engine.flowset import FlowRegistry, FlowSet
+from bot.engine.problems import FlowProblem
+from bot.engine.yaml_positions import YamlSyntaxError, load_with_positions, position_of
+from bot.i18n.catalogs import Catalogs
+
+FIXED_NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+CASE_TIMEOUT = 20.0  # seconds per test case: a hanging provider must not hang CI
+CHAT_ID = "flowtest"
+
+
+# ---- the file format --------------------------------------------------------------------------
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Expect(_Strict):
+    flow: str | None = None
+    node: str | None = None
+    says: list[str] = []
+    not_says: list[str] = []
+    buttons: list[str] = []
+    effects: list[str] = []
+
+
+class Step(_Strict):
+    send: str | None = None
+    press: str | None = None
+    expect: Expect | None = None
+
+    @model_validator(mode="after")
+    def _one_action(self) -> "Step":
+        if (self.send is None) == (self.press is None):
+            raise ValueError("a step has exactly one of 'send' or 'press'")
+        return self
+
+
+class Case(_Strict):
+    name: str
+    lang: Literal["zh", "ru"] = "ru"
+    order: str | None = None
+    backend: Literal["ok", "unavailable", "broken"] = "ok"
+    steps: list[Step] = Field(min_length=1)
+    # set by the parser
+    file: str = Field(default="", exclude=True)
+    line: int = Field(default=0, exclude=True)
+    step_lines: list[int] = Field(default_factory=list, exclude=True)
+
+
+class FlowTestFile(_Strict):
+    tests: list[Case]
+
+
+def find_test_files(tests_dir: str | Path) -> list[Path]:
+    return sorted(Path(tests_dir).glob("*.yaml"))
+
+
+def parse_test_file(path: Path, display: str | None = None) -> tuple[list[Case], list[FlowProblem]]:
+    display = display or str(path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        data, positions, duplicates = load_with_positions(text)
+    except YamlSyntaxError as exc:
+        return [], [FlowProblem(display, exc.line, exc.column, exc.message, "fix the YAML syntax", check="tests")]
+    problems = [FlowProblem(display, d.line, d.column, f"duplicate key '{d.key}'", "each key may appear once",
+                            check="tests") for d in duplicates]
+    try:
+        parsed = FlowTestFile.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            line, col = position_of(positions, loc)
+            where = ".".join(str(x) for x in loc)
+            problems.append(FlowProblem(display, line, col, f"{where}: {err['msg']}",
+                                        "see the format in bot/operators/flowtests.py", check="tests"))
+        return [], problems
+    cases = []
+    for i, case in enumerate(parsed.tests):
+        case.file, case.line = display, position_of(positions, ("tests", i))[0]
+        case.step_lines = [position_of(positions, ("tests", i, "steps", j))[0] for j in range(len(case.steps))]
+        cases.append(case)
+    return cases, problems
+
+
+# ---- results ----------------------------------------------------------------------------------
+@dataclass
+class StepLog:
+    """What happened at one step: for the failure report."""
+
+    index: int
+    line: int
+    action: str  # 'send "..."' or 'press "..."'
+    texts: list[str] = field(default_factory=list)
+    buttons: list[str] = field(default_factory=list)
+    effects: list[str] = field(default_factory=list)
+    at: str = ""  # flow:node
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    passed: bool
+    failures: list[str] = field(default_factory=list)
+    steps: list[StepLog] = field(default_factory=list)
+    reached: set[tuple[str, str]] = field(default_factory=set)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.case.file, "line": self.case.line, "name": self.case.name, "lang": self.case.lang,
+                "passed": self.passed, "failures": self.failures,
+                "steps": [{"step": s.index, "line": s.line, "action": s.action, "at": s.at, "says": s.texts,
+                           "buttons": s.buttons, "effects": s.effects} for s in self.steps]}
+
+
+@dataclass
+class Report:
+    results: list[CaseResult]
+    problems: list[FlowProblem]
+    coverage: dict[str, dict[str, Any]]  # flow id -> {"nodes": [...], "reached": [...], "missing": [...]}
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(r.passed for r in self.results)
+
+    @property
+    def missing_nodes(self) -> list[tuple[str, str]]:
+        return [(fid, n) for fid, c in sorted(self.coverage.items()) for n in c["missing"]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "passed": sum(r.passed for r in self.results),
+                "failed": sum(not r.passed for r in self.results),
+                "problems": [p.as_dict() for p in self.problems],
+                "tests": [r.as_dict() for r in self.results], "coverage": self.coverage}
+
+
+# ---- running ----------------------------------------------------------------------------------
+class _FaultyOrders:
+    """The demo provider with its order service down (`backend: unavailable`) or answering
+    nonsense (`backend: broken`), for the system flows."""
+
+    def __init__(self, inner: Any, mode: str) -> None:
+        self.inner, self.mode = inner, mode
+
+    async def find(self, ref: Any) -> list[Any]:
+        from bot.orders.errors import OrderBackendUnavailable
+
+        if self.mode == "unavailable":
+            raise OrderBackendUnavailable("flow test: order service down")
+        raise ValueError("flow test: order service answered nonsense")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class _FixedClock:
+    def __init__(self, now: datetime) -> None:
+        self._now = now
+
+    def now(self) -> datetime:
+        return self._now
+
+
+@contextlib.contextmanager
+def _captured_logs() -> Iterator[list[logging.LogRecord]]:
+    """The bot's warnings during a case, kept for the failure report instead of printed
+    (cases with `backend: broken` log an expected traceback)."""
+    records: list[logging.LogRecord] = []
+
+    class _Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    logger = logging.getLogger("bot")
+    handler = _Keep(logging.WARNING)
+    old = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield records
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = old
+
+
+def effect_names(effects: list[Any]) -> list[str]:
+    out: list[str] = []
+    for e in effects:
+        if isinstance(e, Action):
+            out.append(f"action:{e.name}")
+        elif isinstance(e, Handoff):
+            out += ["handoff", f"handoff:{e.reason}"]
+        elif isinstance(e, End):
+            out.append("end:resolved" if e.resolved else "end:unresolved")
+        elif isinstance(e, SetLanguage):
+            out.append(f"lang:{e.lang}")
+    return out
+
+
+def event_for(text: str) -> Event:
+    """A line as a buyer's event: /start, /command arg, ':photo NAME', or plain text."""
+    stripped = text.strip()
+    if stripped.startswith("/"):
+        name, _, arg = stripped[1:].partition(" ")
+        name = name.split("@")[0].lower()
+        return Start() if name == "start" else Command(name, arg.strip())
+    if stripped.startswith(":") and stripped[1:].split(" ")[0] in ("photo", "video", "document"):
+        kind, _, name = stripped[1:].partition(" ")
+        return Media(kind, file_id=name or f"test-{kind}", size=1024, mime_type="image/jpeg")  # type: ignore[arg-type]
+    return Text(text)
+
+
+class FlowTestRunner:
+    """Runs parsed cases against one validated FlowSet and its catalogs."""
+
+    def __init__(self, flowset: FlowSet, catalogs: Catalogs, *, now: datetime = FIXED_NOW,
+                 timeout: float = CASE_TIMEOUT) -> None:
+        self.flowset = flowset
+        self.catalogs = catalogs
+        self.now = now
+        self.timeout = timeout
+        from bot.orders.demo_data import demo_orders
+
+        self.orders = {key: order for key, _, order in demo_orders(now)}
+
+    def check_case(self, case: Case) -> list[str]:
+        """Problems in a case that need no run: unknown order key, flow or node names."""
+        out = []
+        if case.order and case.order not in self.orders:
+            close = difflib.get_close_matches(case.order, list(self.orders), n=1)
+            out.append(f"unknown demo order '{case.order}'" + (f" (did you mean '{close[0]}'?)" if close else
+                                                                " (see `ozonbot orders list`)"))
+        for i, step in enumerate(case.steps, 1):
+            e = step.expect
+            if e is None:
+                continue
+            if e.flow and e.flow not in self.flowset:
+                out.append(f"step {i}: expect.flow '{e.flow}' is not a flow")
+            elif e.node and e.flow and e.node not in self.flowset[e.flow].nodes:
+                out.append(f"step {i}: expect.node '{e.node}' is not a node of flow '{e.flow}'")
+            for name in e.effects:
+                if not (name in ("handoff", "end:resolved", "end:unresolved") or
+                        name.split(":")[0] in ("action", "handoff", "lang") and ":" in name):
+                    out.append(f"step {i}: unknown effect '{name}' (use action:NAME, handoff, handoff:REASON, "
+                               "end:resolved, end:unresolved, lang:zh|ru)")
+        return out
+
+    def _substitute(self, case: Case, text: str) -> str:
+        order = self.orders.get(case.order or "")
+        if order is None:
+            return text
+        values = {"order_number": order.order_number, "posting_number": order.posting_number,
+                  "phone": order.phone_last4 or ""}
+        for k, v in values.items():
+            text = text.replace("{" + k + "}", v)
+        return text
+
+    async def run_case(self, case: Case) -> CaseResult:
+        result = CaseResult(case, passed=False)
+        static = self.check_case(case)
+        if static:
+            result.failures = static
+            return result
+        with tempfile.TemporaryDirectory(prefix="ozonbot-flowtest-") as tmp, _captured_logs() as logs:
+            try:
+                await asyncio.wait_for(self._run(case, Path(tmp), result), self.timeout)
+            except asyncio.TimeoutError:
+                result.failures.append(f"timed out after {self.timeout:g}s")
+            except Exception as exc:  # a crash is a failed test, reported, never a crashed runner
+                result.failures.append(f"crashed: {type(exc).__name__}: {exc}")
+        result.passed = not result.failures
+        if not result.passed:
+            result.failures += [f"log: {r.levelname} {r.name}: {r.getMessage()}" for r in logs]
+        return result
+
+    async def _run(self, case: Case, tmp: Path, result: CaseResult) -> None:
+        from bot.app import build_app
+        from bot.orders.demo import DemoOrderProvider, seed
+        from bot.settings import Settings
+        from bot.store.sqlite import SqliteStore
+
+        settings = Settings(data_dir=tmp, _env_file=None)  # type: ignore[call-arg]
+        seed(settings.demo_orders_path, now=self.now)
+        orders: Any = DemoOrderProvider(settings.demo_orders_path, seed_if_empty=False)
+        if case.backend != "ok":
+            orders = _FaultyOrders(orders, case.backend)
+        app = build_app(settings, catalogs=self.catalogs, registry=FlowRegistry(self.flowset),
+                        clock=_FixedClock(self.now), orders=orders, store=SqliteStore(settings.store_path))
+        buyer = Buyer(id=CHAT_ID, language_code=case.lang, name="flow test")
+        buttons: list[list[str]] = []
+        node_shown = ""
+        seen_events = 0
+        last_entered = ""
+        try:
+            for i, step in enumerate(case.steps, 1):
+                line = case.step_lines[i - 1] if i - 1 < len(case.step_lines) else case.line
+                if step.press is not None:
+                    log = StepLog(i, line, f'press "{step.press}"')
+                    match = [b for b in buttons if step.press in b[1]]
+                    if not match:
+                        result.steps.append(log)
+                        result.failures.append(
+                            f"step {i} (line {line}): no button containing \"{step.press}\"; "
+                            f"buttons were: {_list([b[1] for b in buttons])}")
+                        return
+                    event: Event = Press(match[0][0], node_shown)
+                    incoming = ("press", match[0][0])
+                else:
+                    text = self._substitute(case, step.send or "")
+                    shown = step.send if text == step.send else f"{step.send}\" -> \"{text}"
+                    log = StepLog(i, line, f'send "{shown}"')
+                    event = event_for(text)
+                    incoming = (type(event).__name__.lower(), text)
+                reply = await app.handle(CHAT_ID, event, buyer, incoming=incoming)
+                log.texts = [m.text for m in reply.outgoing if m.kind == "say"]
+                step_buttons: list[list[str]] = []
+                for m in reply.outgoing:
+                    if "buttons" in m.meta:
+                        step_buttons, node_shown = m.meta["buttons"], m.meta.get("node", "")
+                if step_buttons:
+                    buttons = step_buttons
+                log.buttons = [b[1] for b in step_buttons]
+                log.effects = effect_names(reply.effects)
+                events = await app.store.analytics()
+                for ev in events[seen_events:]:
+                    if ev.name == "node_entered":
+                        result.reached.add((ev.data.get("flow", ""), ev.data.get("node", "")))
+                        last_entered = f"{ev.data.get('flow')}:{ev.data.get('node')}"
+                seen_events = len(events)
+                state = await app.store.load_state(CHAT_ID)
+                log.at = f"{state.at.flow}:{state.at.node}" if state and state.at else last_entered
+                result.steps.append(log)
+                if step.expect is not None:
+                    failures = self._compare(case, step.expect, log)
+                    if failures:
+                        result.failures += [f"step {i} (line {line}) {log.action}: {f}" for f in failures]
+                        return
+        finally:
+            await app.close()
+
+    def _compare(self, case: Case, e: Expect, log: StepLog) -> list[str]:
+        out = []
+        flow, _, node = log.at.partition(":")
+        if e.flow is not None and e.flow != flow:
+            out.append(f"expected flow {e.flow}, but the conversation is in {log.at or 'no flow'}")
+        elif e.node is not None and e.node != node:
+            out.append(f"expected node {e.flow + ':' if e.flow else ''}{e.node}, but it is at {log.at or 'no node'}")
+        said = "\n".join(log.texts)
+        for frag in e.says:
+            frag = self._substitute(case, frag)
+            if frag not in said:
+                out.append(f"expected the bot to say \"{frag}\"; it said:\n" + _quote(log.texts))
+        for frag in e.not_says:
+            frag = self._substitute(case, frag)
+            if frag in said:
+                out.append(f"expected the bot not to say \"{frag}\"; it said:\n" + _quote(log.texts))
+        for frag in e.buttons:
+            if not any(frag in b for b in log.buttons):
+                out.append(f"expected a button containing \"{frag}\"; buttons: {_list(log.buttons)}")
+        for name in e.effects:
+            if name not in log.effects:
+                out.append(f"expected effect {name}; effects: {_list(log.effects)}")
+        return out
+
+
+def _list(items: list[str]) -> str:
+    return "[" + ", ".join(f'"{x}"' for x in items) + "]" if items else "(none)"
+
+
+def _quote(texts: list[str]) -> str:
+    if not texts:
+        return "      (nothing)"
+    return "\n".join("      | " + line for t in texts for line in (t.splitlines() or [""]))
+
+
+def coverage(flowset: FlowSet, reached: set[tuple[str, str]]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for fid in sorted(flowset.flows):
+        nodes = list(flowset[fid].nodes)
+        got = [n for n in nodes if (fid, n) in reached]
+        out[fid] = {"nodes": nodes, "reached": got, "missing": [n for n in nodes if (fid, n) not in reached]}
+    return out
+
+
+async def run_tests(flowset: FlowSet, catalogs: Catalogs, files: list[Path], *, base: Path | None = None,
+                    only: str | None = None) -> Report:
+    """Parse and run every case in `files`; `only` keeps the cases whose name contains it."""
+    runner = FlowTestRunner(flowset, catalogs)
+    problems: list[FlowProblem] = []
+    results: list[CaseResult] = []
+    for path in files:
+        display = _display(path, base)
+        cases, found = parse_test_file(path, display)
+        problems += found
+        for case in cases:
+            if only and only not in case.name:
+                continue
+            results.append(await runner.run_case(case))
+    reached = set().union(*(r.reached for r in results)) if results else set()
+    return Report(results, problems, coverage(flowset, reached))
+
+
+def _display(path: Path, base: Path | None) -> str:
+    if base is None:
+        return str(path)
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)
+
+
+# ---- text report ------------------------------------------------------------------------------
+def format_report(report: Report, *, verbose: bool = False) -> str:
+    lines: list[str] = [str(p) for p in report.problems]
+    for r in report.results:
+        where = f"{r.case.file}:{r.case.line}"
+        if r.passed:
+            lines.append(f"PASS {where} {r.case.name}")
+            if not verbose:
+                continue
+        else:
+            lines.append(f"FAIL {where} {r.case.name}")
+        for s in r.steps:
+            lines.append(f"    {s.index:>2}. {s.action}  -> at {s.at or '-'}")
+            if not r.passed or verbose:
+                for t in s.texts:
+                    lines.append("          bot: " + t.replace("\n", "\n               "))
+                if s.buttons:
+                    lines.append("          buttons: " + _list(s.buttons))
+                if s.effects:
+                    lines.append("          effects: " + ", ".join(s.effects))
+        for f in r.failures:
+            lines.append("  ✗ " + f)
+    passed = sum(r.passed for r in report.results)
+    failed = len(report.results) - passed
+    lines.append("")
+    lines.append("Coverage (nodes reached by these tests, from node_entered events):")
+    total = sum(len(c["nodes"]) for c in report.coverage.values())
+    got = sum(len(c["reached"]) for c in report.coverage.values())
+    for fid, c in report.coverage.items():
+        n, k = len(c["nodes"]), len(c["reached"])
+        mark = "ok" if k == n else "  "
+        line = f"  {mark} {fid:<24} {k:>3}/{n:<3}"
+        if c["missing"]:
+            line += "  not reached: " + ", ".join(c["missing"])
+        lines.append(line)
+    lines.append(f"  {got}/{total} nodes reached" + (f"; {total - got} not reached by any test" if got < total else ""))
+    lines.append("")
+    summary = f"{passed} passed, {failed} failed"
+    if report.problems:
+        summary += f", {len(report.problems)} problem(s) in test files"
+    lines.append(summary + ".")
+    return "\n".join(lines) + "\n"
