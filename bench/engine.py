@@ -27,6 +27,7 @@ from bot.engine.loader import load_flows  # noqa: E402
 from bot.i18n.catalogs import Catalogs  # noqa: E402
 from bot.orders.demo import DemoOrderProvider, seed  # noqa: E402
 from bot.orders.demo_data import demo_orders  # noqa: E402
+from bot.runtime import tune_gc  # noqa: E402
 from bot.settings import ROOT, Settings  # noqa: E402
 from bot.store.memory import MemoryStore  # noqa: E402
 from bot.store.sqlite import SqliteStore  # noqa: E402
@@ -91,6 +92,7 @@ async def main() -> None:
 
     now = datetime.now(timezone.utc)
     events = script(now)
+    tune_gc()  # as `ozonbot run` does
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)

@@ -103,7 +103,10 @@ def cmd_chat(settings: Settings, args) -> int:
     from bot.console import ConsoleChat
 
     async def go() -> None:
+        from bot.runtime import tune_gc
+
         app = build_app(settings)
+        tune_gc()
         try:
             await ConsoleChat(app, user=args.user, lang=args.lang, json_mode=args.json).run()
         finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import unicodedata
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -349,11 +349,10 @@ def _node_key(st: ConversationState) -> str:
     return st.at.node if st.at else ""
 
 
-_INVISIBLE = {"\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad"}
+# Control characters, zero-width and bidirectional marks: invisible, and a way to hide text.
+_INVISIBLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 
 
 def _clean(text: str) -> str:
-    """Trim, drop zero-width and control characters, cap the length."""
-    text = (text or "")[: MAX_TEXT * 3]
-    cleaned = "".join(ch for ch in text if ch not in _INVISIBLE and (ch in "\n\t" or unicodedata.category(ch)[0] != "C"))
-    return cleaned.strip()[:MAX_TEXT]
+    """Trim, drop invisible characters, cap the length."""
+    return _INVISIBLE.sub("", (text or "")[: MAX_TEXT * 3]).strip()[:MAX_TEXT]

@@ -101,13 +101,22 @@ class Lookup:
 
     async def receive_phone(self, r: "Runner", flowset: FlowSet, flow: Flow, node: LookupOrderNode, text: str) -> bool:
         st = r.t.state
-        pending = st.vars.get("_pending") or "{}"
         digits = re.sub(r"\D", "", text)
         if len(digits) != 4:
             r.t.emit(Say("lookup.phone_format"))
             r.t.emit(Ask("phone_last4"))
             return True
-        order = Order.model_validate_json(pending)
+        ref = parse_order_number(str(st.vars.get("_pending", "")))
+        try:
+            candidates = await self.orders.find(ref) if ref else []
+        except OrderBackendUnavailable:
+            await r.follow(flowset, flow, node.unavailable)
+            return True
+        if not candidates:
+            st.vars.pop("_pending", None)
+            await r.follow(flowset, flow, node.not_found)
+            return True
+        order = candidates[0]
         if digits == order.phone_last4:
             st.vars.pop("_pending", None)
             st.owner_failures.pop(order.order_number, None)
@@ -176,7 +185,7 @@ class Lookup:
             r.t.emit(Say("lookup.cannot_verify"))
             await r.follow(flowset, flow, "flow:talk_to_agent")
             return
-        st.vars["_pending"] = order.model_dump_json()
+        st.vars["_pending"] = order.posting_number  # re-read at the answer: no order details in state yet
         self.prompt(r, OWNER)
 
     async def found(self, r: "Runner", flowset: FlowSet, flow: Flow, node: LookupOrderNode, order: Order) -> None:

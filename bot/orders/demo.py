@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,20 +28,37 @@ def seed(path: str | Path, now: datetime | None = None) -> int:
 
 
 class DemoOrderProvider:
+    """Reads the demo table once and again whenever the file changes (e.g. `ozonbot orders seed`)."""
+
     def __init__(self, path: str | Path, *, seed_if_empty: bool = True) -> None:
         self.path = str(path)
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         if seed_if_empty and TABLE not in sqlite_utils.Database(self.path).table_names():
             seed(self.path)
         self._conn = sqlite3.connect(self.path, check_same_thread=False)
+        self._stamp: tuple[float, int] | None = None
+        self._by_posting: dict[str, Order] = {}
+        self._by_order: dict[str, list[Order]] = {}
+
+    def _refresh(self) -> None:
+        st = os.stat(self.path)
+        stamp = (st.st_mtime, st.st_size)
+        if stamp == self._stamp:
+            return
+        rows = self._conn.execute(f"SELECT data FROM {TABLE} ORDER BY posting_number").fetchall()
+        orders = [Order.model_validate_json(r[0]) for r in rows]
+        self._by_posting = {o.posting_number: o for o in orders}
+        self._by_order = {}
+        for o in orders:
+            self._by_order.setdefault(o.order_number, []).append(o)
+        self._stamp = stamp
 
     async def find(self, ref: OrderRef) -> list[Order]:
+        self._refresh()
         if ref.posting_number:
-            rows = self._conn.execute(f"SELECT data FROM {TABLE} WHERE posting_number=?", (ref.posting_number,)).fetchall()
-        else:
-            rows = self._conn.execute(f"SELECT data FROM {TABLE} WHERE order_number=? ORDER BY posting_number",
-                                      (ref.order_number,)).fetchall()
-        return [Order.model_validate_json(r[0]) for r in rows]
+            found = self._by_posting.get(ref.posting_number)
+            return [found] if found else []
+        return list(self._by_order.get(ref.order_number, []))
 
     def scenarios(self, status: str | None = None) -> list[dict]:
         sql = f"SELECT key, posting_number, order_number, status, phone_last4, scenario FROM {TABLE}"
