@@ -31,11 +31,17 @@ def _parser() -> argparse.ArgumentParser:
     check = flows.add_parser("check", help="validate every flow and translation; exit 1 on problems")
     check.add_argument("--json", action="store_true", help="problems as a JSON list")
 
-    orders = sub.add_parser("orders", help="demo orders").add_subparsers(dest="orders_command", required=True)
+    orders = sub.add_parser("orders", help="orders: demo data and the Seller API key").add_subparsers(
+        dest="orders_command", required=True)
     lst = orders.add_parser("list", help="list demo orders with their scenario and phone digits")
     lst.add_argument("--status")
     lst.add_argument("--json", action="store_true")
     orders.add_parser("seed", help="(re)write the demo orders with dates relative to now")
+    orders.add_parser("check", help="ask the Seller API which roles the key has and when it expires")
+
+    link = sub.add_parser("link", help="print a signed Telegram deep link that proves a buyer owns a posting")
+    link.add_argument("posting", help="posting number, e.g. 57195475-0050-3")
+    link.add_argument("--bot", default="", help="bot username, to print a full t.me link")
     return p
 
 
@@ -50,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         "chat": cmd_chat,
         "flows": cmd_flows,
         "orders": cmd_orders,
+        "link": cmd_link,
     }[args.command]
     return handler(settings, args) or EXIT_OK
 
@@ -82,6 +89,8 @@ def cmd_flows(settings: Settings, args) -> int:
 def cmd_orders(settings: Settings, args) -> int:
     from bot.orders.demo import DemoOrderProvider, seed
 
+    if args.orders_command == "check":
+        return asyncio.run(_check_key(settings))
     if args.orders_command == "seed":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         n = seed(settings.demo_orders_path)
@@ -95,6 +104,42 @@ def cmd_orders(settings: Settings, args) -> int:
     print(f"{'key':<30} {'posting':<18} {'phone':<5} {'status':<28} scenario")
     for r in rows:
         print(f"{r['key']:<30} {r['posting_number']:<18} {r['phone_last4'] or '-':<5} {r['status']:<28} {r['scenario']}")
+    return EXIT_OK
+
+
+async def _check_key(settings: Settings) -> int:
+    from bot.orders.errors import OrderBackendError
+    from bot.orders.ozon.provider import OzonOrderProvider
+
+    if not settings.ozon_client_id or settings.ozon_api_key is None:
+        print("OZON_CLIENT_ID and OZON_API_KEY are not set (environment or .env).", file=sys.stderr)
+        return EXIT_PROBLEMS
+    provider = OzonOrderProvider(settings.ozon_client_id, settings.ozon_api_key.get_secret_value(),
+                                 base_url=settings.ozon_base_url, max_retries=1)
+    try:
+        key = await provider.roles()
+    except OrderBackendError as exc:
+        print(f"The Seller API refused the key: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    finally:
+        await provider.close()
+    print(f"roles: {', '.join(key.roles) or '(none)'}")
+    print(f"expires: {key.expires_at.isoformat() if key.expires_at else 'not given'}")
+    return EXIT_OK
+
+
+def cmd_link(settings: Settings, args) -> int:
+    from bot.orders.signed_link import sign_posting
+
+    if settings.link_secret is None:
+        print("LINK_SECRET is not set (environment or .env): it signs the links.", file=sys.stderr)
+        return EXIT_PROBLEMS
+    try:
+        payload = sign_posting(args.posting, settings.link_secret.get_secret_value())
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_USAGE
+    print(f"https://t.me/{args.bot}?start={payload}" if args.bot else payload)
     return EXIT_OK
 
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from bot.engine.conditions import ConditionError, Expression, compile_expression
+from bot.engine.conditions import Expression, compile_expression
 from bot.engine.flow import Flow
 from bot.engine.flowset import FlowSet
 from bot.engine.ports import Messages
 from bot.engine.problems import FlowLoadError, FlowProblem
 from bot.engine.validators import FlowSource, _declared_vars, _expressions, run_checks
-from bot.engine.yaml_positions import DuplicateKey, YamlSyntaxError, load_with_positions, position_of
+from bot.engine.yaml_positions import YamlSyntaxError, load_with_positions, position_of
 
 
 def flow_files(root: Path) -> list[Path]:
@@ -110,9 +110,6 @@ def _compile_all(sources: dict[str, FlowSource]) -> dict[str, Expression]:
     for src in sources.values():
         for node in src.flow.nodes.values():
             for _, source, _ in _expressions(node):
-                if source not in compiled:
-                    try:
-                        compiled[source] = compile_expression(source, var_names)
-                    except ConditionError:  # already reported by the validators
-                        raise
+                if source not in compiled:  # every one compiled already in the validators
+                    compiled[source] = compile_expression(source, var_names)
     return compiled

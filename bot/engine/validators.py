@@ -129,34 +129,35 @@ def check_switch_else(ctx: Context) -> Iterator[FlowProblem]:
                                   "add 'else: <node>' for orders no case matches", nid, "switch_else")
 
 
+def _cycles(edges: dict[str, list[str]]) -> Iterator[list[str]]:
+    """Each cycle in a directed graph once, found by depth-first search (white/grey/black)."""
+    colour: dict[str, int] = {}
+
+    def visit(nid: str, stack: list[str]) -> Iterator[list[str]]:
+        colour[nid] = 1
+        for nxt in edges.get(nid, []):
+            if nxt not in edges:
+                continue
+            if colour.get(nxt) == 1:
+                yield stack[stack.index(nxt):] + [nxt]
+            elif nxt not in colour:
+                yield from visit(nxt, stack + [nxt])
+        colour[nid] = 2
+
+    for nid in edges:
+        if nid not in colour:
+            yield from visit(nid, [nid])
+
+
 def check_loops_wait(ctx: Context) -> Iterator[FlowProblem]:
     """A cycle made only of nodes that never wait would spin forever."""
     for src in ctx.sources.values():
         nodes = src.flow.nodes
-        edges = {nid: [t for _, t in n.targets() if not is_flow_target(t) and t in nodes] for nid, n in nodes.items()
-                 if not n.waits}
-        state: dict[str, int] = {}
-        reported: set[str] = set()
-
-        def visit(nid: str, stack: list[str]) -> Iterator[list[str]]:
-            state[nid] = 1
-            for nxt in edges.get(nid, []):
-                if nxt not in edges:
-                    continue
-                if state.get(nxt) == 1:
-                    yield stack[stack.index(nxt):] + [nxt] if nxt in stack else [nid, nxt]
-                elif state.get(nxt) is None:
-                    yield from visit(nxt, stack + [nxt])
-            state[nid] = 2
-
-        for nid in edges:
-            if state.get(nid) is None:
-                for cycle in visit(nid, [nid]):
-                    if cycle[0] in reported:
-                        continue
-                    reported.add(cycle[0])
-                    yield ctx.problem(src, ("nodes", cycle[0]), "loop never waits for the buyer: " + " -> ".join(cycle),
-                                      "put a choice or ask node in the loop, or end it", cycle[0], "loops_wait")
+        edges = {nid: [t for _, t in n.targets() if not is_flow_target(t) and t in nodes]
+                 for nid, n in nodes.items() if not n.waits}
+        for cycle in _cycles(edges):
+            yield ctx.problem(src, ("nodes", cycle[0]), "loop never waits for the buyer: " + " -> ".join(cycle),
+                              "put a choice or ask node in the loop, or end it", cycle[0], "loops_wait")
 
 
 def _expressions(node) -> Iterator[tuple[str, str, bool]]:

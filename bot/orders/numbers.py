@@ -7,13 +7,14 @@ spaces, en/em dashes, underscores or none at all between the groups; we normalis
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 # Separators a buyer may type between groups (at least one, so a bare run of digits such as a
 # phone or another marketplace's number is not taken for an order): dashes, spaces, underscores, dots.
 _SEP = r"[\s\-\u2010-\u2015\u2212\uFE58\uFE63\uFF0D_.]{1,3}"
 _NUMBER = re.compile(
-    rf"(?<![\d])(\d{{5,12}}){_SEP}(\d{{4}})(?:{_SEP}(\d{{1,3}}))?(?![\d])",
+    rf"(?<![0-9])([0-9]{{5,12}}){_SEP}([0-9]{{4}})(?:{_SEP}([0-9]{{1,3}}))?(?![0-9])",
 )
 
 
@@ -31,8 +32,8 @@ class OrderRef:
 
 def find_order_number(text: str) -> OrderRef | None:
     """Return the first order or posting number in free text, or None."""
-    if not text or len(text) > 4096:
-        text = (text or "")[:4096]
+    # NFKC turns full-width digits and dashes (typed with a Chinese IME) into ASCII ones.
+    text = unicodedata.normalize("NFKC", (text or "")[:4096])
     m = _NUMBER.search(text)
     if not m:
         return None
@@ -43,7 +44,7 @@ def find_order_number(text: str) -> OrderRef | None:
 
 def parse_order_number(text: str) -> OrderRef | None:
     """Return the number when the whole text is one number (spaces and dashes allowed)."""
-    stripped = (text or "").strip()
+    stripped = unicodedata.normalize("NFKC", (text or "").strip()[:80])
     if not stripped or len(stripped) > 40:
         return None
     m = _NUMBER.fullmatch(stripped)
