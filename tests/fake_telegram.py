@@ -113,6 +113,7 @@ class FakeTelegram:
         self._webhook_task: asyncio.Task | None = None
         self._webhook_queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.port = 0
+        self.closing = False
         for name in dir(self):
             if name.startswith("api_"):
                 self.handlers[name[4:].lower()] = getattr(self, name)
@@ -124,7 +125,7 @@ class FakeTelegram:
         return app
 
     async def start(self) -> "FakeTelegram":
-        self._runner = web.AppRunner(self.web_app(), access_log=None)
+        self._runner = web.AppRunner(self.web_app(), access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -132,6 +133,7 @@ class FakeTelegram:
         return self
 
     async def stop(self) -> None:
+        self.closing = True
         if self._webhook_task:
             self._webhook_task.cancel()
         if self._client:
@@ -261,6 +263,8 @@ class FakeTelegram:
             self.pending.popleft()
         deadline = time.monotonic() + timeout
         while not self.pending:
+            if self.closing:
+                return []
             left = deadline - time.monotonic()
             if left <= 0:
                 return []

@@ -82,6 +82,7 @@ class BuyerHandlers:
         self.agents_chat_id = agents_chat_id
         self.policy = policy or RetryPolicy()
         self.verify_link = verify_link
+        self.observers: list[Callable[[Update], None]] = []  # told when an update is fully handled
 
     # ---- entry --------------------------------------------------------------------------------
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -102,6 +103,9 @@ class BuyerHandlers:
         except Exception:  # noqa: BLE001 - a buyer is never left without an answer
             log.exception("update %s failed in conversation %s", update.update_id, conversation)
             await self.internal_error(context, chat.id, buyer)
+        finally:
+            for observe in self.observers:
+                observe(update)
 
     async def on_buyer(self, update: Update, context: ContextTypes.DEFAULT_TYPE, conversation: str, buyer: Buyer) -> None:
         query = update.callback_query
