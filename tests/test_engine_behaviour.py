@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import shutil
-from datetime import timedelta
 
 import pytest
 
 from bot.app import build_app
-from bot.engine.events import Buyer, Press, Text
+from bot.engine.events import Buyer, Press
 from bot.engine.flowset import FlowRegistry
 from bot.engine.loader import load_flows
 from bot.orders.demo import DemoOrderProvider
@@ -238,3 +237,14 @@ async def test_analytics_record_flow_and_nodes(app, demo_order):
     names = [(e.name, e.data.get("flow")) for e in await app.store.analytics()]
     assert ("flow_started", "talk_to_agent") in names
     assert any(e.name == "flow_ended" and e.data["outcome"] == "handed_off" for e in await app.store.analytics())
+
+
+async def test_signed_deep_link_proves_ownership_without_phone_digits(app, demo_order):
+    from bot.engine.events import Start
+
+    order = demo_order["fbo_no_phone"]  # FBO: the API gives no phone, so only a link or an agent can prove it
+    reply = await app.handle("link", Start(verified_posting=order.posting_number), Buyer("link", "ru"))
+    texts = " ".join(m.text for m in reply.outgoing)
+    assert "последние 4 цифры" not in texts and "handoff" not in [m.kind for m in reply.outgoing]
+    state = await app.store.load_state("link")
+    assert order.order_number in state.verified and state.order_model().posting_number == order.posting_number
