@@ -12,6 +12,7 @@ import sys
 from bot.settings import Settings
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+EXIT_CODES = "exit codes: 0 ok, 1 problems found (invalid flows, failing tests), 2 usage error"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,9 +28,15 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--user", default="console", help="buyer id (separate conversation per id)")
     chat.add_argument("--json", action="store_true", help="one JSON object per bot message")
 
-    flows = sub.add_parser("flows", help="check and inspect flows").add_subparsers(dest="flows_command", required=True)
-    check = flows.add_parser("check", help="validate every flow and translation; exit 1 on problems")
+    flows = sub.add_parser("flows", help="check, inspect, draw and test flows", epilog=EXIT_CODES,
+                           formatter_class=argparse.RawDescriptionHelpFormatter).add_subparsers(
+        dest="flows_command", required=True)
+    check = flows.add_parser("check", help="validate every flow and translation; exit 1 on problems",
+                             description="Validate every flow and translation. Prints file:line:column: message "
+                                         "(hint) for each problem.", epilog=EXIT_CODES,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
     check.add_argument("--json", action="store_true", help="problems as a JSON list")
+    _operator_parsers(flows, sub)
 
     orders = sub.add_parser("orders", help="orders: demo data and the Seller API key").add_subparsers(
         dest="orders_command", required=True)
@@ -45,6 +52,47 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _operator_parsers(flows, sub) -> None:
+    """Operator tools (bot/operators/): show, graph, test, schema, stats."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    show = flows.add_parser("show", help="print a flow as the buyer reads it, node by node", epilog=EXIT_CODES,
+                            formatter_class=fmt)
+    show.add_argument("flow", help="flow id, e.g. order_status")
+    show.add_argument("--lang", choices=["zh", "ru"], default="", help="language of the texts (default: DEFAULT_LANG)")
+    graph = flows.add_parser("graph", help="draw flows as decision trees (mermaid or graphviz dot)", epilog=EXIT_CODES,
+                             formatter_class=fmt)
+    graph.add_argument("flow", nargs="?", default="", help="flow id (default: every flow)")
+    graph.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
+    graph.add_argument("--lang", choices=["zh", "ru"], default="zh", help="language of node and button texts")
+    graph.add_argument("--out", metavar="DIR", help="write one file per flow into DIR (DIR/<id>.mmd or .dot)")
+    test = flows.add_parser("test", help="run the conversation tests in flows/tests/*.yaml, with node coverage",
+                            epilog=EXIT_CODES, formatter_class=fmt)
+    test.add_argument("files", nargs="*", help="test files (default: flows/tests/*.yaml)")
+    test.add_argument("--json", action="store_true", help="results and coverage as JSON (for CI)")
+    test.add_argument("--only", metavar="TEXT", help="run only the tests whose name contains TEXT")
+    test.add_argument("-v", "--verbose", action="store_true", help="show the conversation of passing tests too")
+    schema = flows.add_parser("schema", help="(re)write flows/flow.schema.json from the flow models", epilog=EXIT_CODES,
+                              formatter_class=fmt)
+    schema.add_argument("--check", action="store_true", help="only check that it is up to date (exit 1 if not)")
+    schema.add_argument("--add-headers", action="store_true",
+                        help="add the '# yaml-language-server: $schema=...' line to flow files that lack it")
+    stats = sub.add_parser("stats", help="per flow: starts, resolved, handoffs, containment, drop-off by node",
+                           epilog="exit codes: 0 ok, 1 the store cannot be read, 2 usage error", formatter_class=fmt)
+    stats.add_argument("--since", metavar="DATE", help="only events since DATE (YYYY-MM-DD, UTC)")
+    stats.add_argument("--html", metavar="FILE", help="also write a self-contained HTML report with charts")
+    stats.add_argument("--json", action="store_true", help="figures as JSON")
+    stats.add_argument("--db", metavar="PATH", help="conversation store (default: DATA_DIR/conversations.sqlite3)")
+
+
+def cmd_operators(settings: Settings, args) -> int:
+    from bot.operators import commands
+
+    if args.command == "stats":
+        return commands.stats(settings, args)
+    return {"show": commands.flows_show, "graph": commands.flows_graph, "test": commands.flows_test,
+            "schema": commands.flows_schema}[args.flows_command](settings, args)
+
+
 def main(argv: list[str] | None = None) -> int:
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `ozonbot orders list | head` ends quietly
@@ -57,11 +105,14 @@ def main(argv: list[str] | None = None) -> int:
         "flows": cmd_flows,
         "orders": cmd_orders,
         "link": cmd_link,
+        "stats": cmd_operators,
     }[args.command]
     return handler(settings, args) or EXIT_OK
 
 
 def cmd_flows(settings: Settings, args) -> int:
+    if args.flows_command != "check":
+        return cmd_operators(settings, args)
     from bot.engine.loader import load_flows
     from bot.engine.problems import FlowLoadError, FlowProblem
     from bot.i18n.catalogs import CatalogError, Catalogs
