@@ -1,0 +1,228 @@
+"""Agents' commands inside a buyer's topic. None of them, nor their text, ever reaches the buyer.
+
+    /close            the question is resolved: the bot takes over again and asks the buyer for a 1-5 rating
+    /order [NUMBER]   a fresh order card from the order backend
+    /note TEXT        an internal note, stored with the conversation
+    /flow NAME        send the buyer back into a flow (by its command, e.g. `order`, or its id)
+    /history          the whole conversation as a .txt file
+    /block, /unblock  ignore an abusive buyer entirely / stop ignoring them
+    /diagnose [NUMBER] why the order is stuck or has no shipping label yet, and what to do
+                      (also anywhere in the group with a NUMBER)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from telegram import InputFile, Message
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+
+from bot.engine.events import Buyer, Command
+from bot.handoff.card import order_from_snapshot
+from bot.handoff.diagnose import diagnose as diagnose_order
+from bot.handoff.records import RETURNED, TO_BUYER
+from bot.orders.errors import OrderBackendError
+from bot.orders.model import Order
+from bot.orders.numbers import OrderRef, find_order_number
+
+if TYPE_CHECKING:
+    from bot.handoff.service import TelegramHandoff
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("close", "order", "note", "flow", "history", "block", "unblock", "diagnose", "help")
+
+
+def command_name(text: str) -> str | None:
+    """`/close@ozon_bot now` -> "close"; None when the text is not a command."""
+    if not text.startswith("/") or len(text) < 2:
+        return None
+    head = text.split(maxsplit=1)[0][1:]
+    return head.split("@", 1)[0].lower() or None
+
+
+def command_arg(text: str) -> str:
+    parts = text.split(maxsplit=1)
+    return parts[1].strip() if len(parts) > 1 else ""
+
+
+async def run(h: "TelegramHandoff", chat_id: str, thread: int, message: Message, name: str, arg: str) -> None:
+    handler = _HANDLERS.get(name)
+    if handler is None:
+        await h.reply_in_topic(thread, h.texts.t("agent_card.unknown_command", commands=_usage()))
+        return
+    await handler(h, chat_id, thread, message, arg)
+
+
+def _usage() -> str:
+    return " ".join("/" + c for c in COMMANDS)
+
+
+def _agent(message: Message) -> str:
+    user = message.from_user
+    return user.full_name if user else "?"
+
+
+async def _close(h: "TelegramHandoff", chat_id: str, thread: int, message: Message, arg: str) -> None:
+    session = h.open_session(chat_id)
+    if session is None:
+        await h.reply_in_topic(thread, h.texts.t("agent_card.no_session"))
+        return
+    await h.close_session(chat_id, session, _agent(message))
+    await h.reply_in_topic(thread, "✅ " + h.texts.t("agent_card.closed", agent=_agent(message)))
+
+
+async def _note(h: "TelegramHandoff", chat_id: str, thread: int, message: Message, arg: str) -> None:
+    if not arg:
+        await h.reply_in_topic(thread, h.texts.t("agent_card.note_usage"))
+        return
+    session = h.open_session(chat_id) or h.records.last_session(chat_id)
+    user = message.from_user
+    h.records.add_note(chat_id, session.id if session else None, user.id if user else 0, _agent(message), arg, h.now())
+    await h.reply_in_topic(thread, "📝 " + h.texts.t("agent_card.note_saved"))
+
+
+def _ref(arg: str, state_order: Order | None, vars_: dict[str, Any]) -> OrderRef | None:
+    if arg:
+        return find_order_number(arg)
+    if state_order is not None:
+        return OrderRef(state_order.order_number, state_order.posting_number)
+    number = vars_.get("posting_number") or vars_.get("order_number")
+    return find_order_number(str(number)) if number else None
+
+
+async def _orders(h: "TelegramHandoff", chat_id: str | None, thread: int | None, arg: str) -> tuple[list[Order], bool] | None:
+    """Fresh orders for `arg` or the buyer's current order; falls back to the snapshot. None: nothing to show."""
+    state = await h.app.store.load_state(chat_id) if chat_id else None
+    snapshot = order_from_snapshot(state.order) if state else None
+    ref = _ref(arg, snapshot, state.vars if state else {})
+    if ref is None:
+        await h.reply_in_topic(thread, h.texts.t("agent_card.order_usage"))
+        return None
+    try:
+        found = await h.app.orders.find(ref)
+    except OrderBackendError as exc:
+        log.warning("order backend for /order %s: %s", ref.text, exc)
+        if snapshot is not None and not arg:
+            await h.reply_in_topic(thread, "⚠️ " + h.texts.t("agent_card.backend_unavailable"))
+            return [snapshot], False
+        await h.reply_in_topic(thread, "⚠️ " + h.texts.t("agent_card.backend_unavailable"))
+        return None
+    if not found:
+        await h.reply_in_topic(thread, h.texts.t("agent_card.order_not_found", number=ref.text))
+        return None
+    if ref.posting_number:
+        found = [o for o in found if o.posting_number == ref.posting_number] or found
+    return found, True
+
+
+async def _order(h: "TelegramHandoff", chat_id: str, thread: int, message: Message, arg: str) -> None:
+    result = await _orders(h, chat_id, thread, arg)
+    if result is None:
+        return
+    orders, fresh = result
+    for order in orders[:5]:
+        await h.reply_in_topic(thread, h.texts.order_card(order, h.clock.now(), fresh=fresh))
+
+
+async def diagnose(h: "TelegramHandoff", thread: int | None, arg: str) -> None:
+    """/diagnose in a topic (the buyer's order) or `/diagnose NUMBER` anywhere in the group."""
+    topic = h.records.topic_by_thread(thread) if thread else None
+    if topic is None and not arg:
+        await h.reply_in_topic(thread, h.texts.t("agent_card.diagnose_usage"))
+        return
+    result = await _orders(h, topic.chat_id if topic else None, thread, arg)
+    if result is None:
+        return
+    now = h.clock.now()
+    for order in result[0][:5]:
+        await h.reply_in_topic(thread, h.texts.diagnosis(diagnose_order(order, now), order, now))
+
+
+async def _diagnose(h: "TelegramHandoff", chat_id: str, thread: int, message: Message, arg: str) -> None:
+    await diagnose(h, thread, arg)
+
+
+def _flow_command(h: "TelegramHandoff", name: str) -> tuple[str, str] | None:
+    """(command, flow id) for a flow named by one of its commands or by its id."""
+    current = h.app.registry.current
+    key = name.strip().lstrip("/").lower()
+    if key in current.commands:
+        return key, current.commands[key]
+    for command, flow_id in current.commands.items():
+        if flow_id == key:
+            return command, flow_id
+    return None
+
+
+async def _flow(h: "TelegramHandoff", chat_id: str, thread: int, message: Message, arg: str) -> None:
+    target = _flow_command(h, arg) if arg else None
+    if target is None:
+        names = ", ".join(sorted({f"{c} ({f})" for c, f in h.app.registry.current.commands.items()}))
+        await h.reply_in_topic(thread, h.texts.t("agent_card.flow_usage", flows=names))
+        return
+    command, flow_id = target
+    session = h.open_session(chat_id)
+    if session is not None:
+        h.records.end_session(session.id, RETURNED, h.now(), by=_agent(message))
+    info = h.buyer_info(chat_id)
+    lang = await h._buyer_lang(chat_id)
+    reply = await h.app.handle(chat_id, Command(command), Buyer(id=chat_id, language_code=lang, name=info.name))
+    if h.reply_sender is not None:
+        await h.reply_sender(chat_id, reply)
+    else:
+        _queue_reply(h, chat_id, reply, message.message_id)
+        await h.outbox.flush(chat_id)
+    await h.reply_in_topic(thread, "🔀 " + h.texts.t("agent_card.flow_sent", flow=flow_id))
+
+
+def _queue_reply(h: "TelegramHandoff", chat_id: str, reply: Any, source_id: int) -> None:
+    """Send an engine reply through the outbox (texts; buttons as `node|option` callback data)."""
+    for i, out in enumerate(reply.outgoing):
+        if out.kind != "say" or not out.text:
+            continue
+        buttons = None
+        if out.meta.get("buttons"):
+            node = out.meta.get("node", "")
+            buttons = [[[label, f"{node}|{option}"[:64]]] for option, label in out.meta["buttons"]]
+        payload: dict[str, Any] = {"text": out.text}
+        if buttons:
+            payload["buttons"] = buttons
+        h.records.enqueue(f"flow:{h.group_id}:{source_id}:{i}", chat_id, TO_BUYER, "send", payload, h.now())
+
+
+async def _history(h: "TelegramHandoff", chat_id: str, thread: int, message: Message, arg: str) -> None:
+    entries = await h.app.store.transcript(chat_id, limit=5000)
+    agent_label = h.app.renderer.text("agent_card.from_agent", h.texts.lang)
+    agent_msgs = [(r.created_at, f"{agent_label} ({r.payload.get('agent', '?')})", r.payload.get("summary", ""))
+                  for r in h.records.relays(chat_id) if r.key.startswith("a:")]
+    text = h.texts.history(h.buyer_info(chat_id), entries, agent_msgs, h.records.notes(chat_id))
+    try:
+        await h.bot.send_document(h.group_id, InputFile(text.encode("utf-8"), filename=f"history-{chat_id}.txt"),
+                                  message_thread_id=thread, caption=h.texts.t("agent_card.history_caption"),
+                                  parse_mode=ParseMode.HTML)
+    except TelegramError as exc:
+        log.warning("sending history of %s: %s", chat_id, exc)
+
+
+async def _block(h: "TelegramHandoff", chat_id: str, thread: int, message: Message, arg: str) -> None:
+    h.records.block(chat_id, _agent(message), h.now())
+    session = h.open_session(chat_id)
+    if session is not None:
+        h.records.end_session(session.id, "blocked", h.now(), by=_agent(message))
+    await h.reply_in_topic(thread, "⛔ " + h.texts.t("agent_card.blocked"))
+
+
+async def _unblock(h: "TelegramHandoff", chat_id: str, thread: int, message: Message, arg: str) -> None:
+    h.records.unblock(chat_id)
+    await h.reply_in_topic(thread, "✅ " + h.texts.t("agent_card.unblocked"))
+
+
+async def _help(h: "TelegramHandoff", chat_id: str, thread: int, message: Message, arg: str) -> None:
+    await h.reply_in_topic(thread, h.texts.t("agent_card.help"))
+
+
+_HANDLERS = {"close": _close, "order": _order, "note": _note, "flow": _flow, "history": _history,
+             "block": _block, "unblock": _unblock, "diagnose": _diagnose, "help": _help}

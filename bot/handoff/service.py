@@ -1,0 +1,589 @@
+"""TelegramHandoff: the HandoffPort for a Telegram forum supergroup of agents.
+
+    handoff = TelegramHandoff(app, bot, settings)
+    await handoff.startup()      # check_permissions(), recover and flush the outbox, start the periodic job
+    handoff.install(application) # the "ho:" buttons (buyers' ratings, agents' "Seen") in handler group -1
+    ...
+    await handoff.shutdown()
+
+Where things go:
+- each buyer's conversation with agents: their own topic (context card first, then the messages
+  copied both ways as the bot);
+- notices of actions flows asked for (urge the seller, cancel, return, ...): the General topic,
+  with the order card and a "Seen" button that tells the buyer staff have seen it;
+- agents' commands in a topic: see bot/handoff/commands.py.
+
+Safety: only content from members of the agents' group, in a topic mapped to a buyer, is relayed;
+the General topic and unknown topics are ignored; a buyer's message only ever goes to their own
+topic (looked up by their chat id). Blocked buyers are ignored entirely.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import time
+from typing import Any, Awaitable, Callable
+
+from telegram import Bot, Message, Update, User
+from telegram.constants import ChatMemberStatus, ParseMode
+from telegram.error import TelegramError
+
+from bot.engine.effects import Action, Handoff
+from bot.engine.events import Buyer
+from bot.engine.ports import Clock, SystemClock
+from bot.engine.state import ConversationState
+from bot.handoff import commands
+from bot.handoff.card import AgentTexts, BuyerInfo, order_from_snapshot
+from bot.handoff.outbox import Outbox
+from bot.handoff.records import (
+    CLOSED, LEFT, TO_BUYER, TO_GROUP, TO_TOPIC, HandoffRecords, Relay, Session,
+)
+from bot.handoff.schedule import WorkingHours
+from bot.handoff.topics import CLOSED as CLOSED_ICON
+from bot.handoff.topics import TALKING, WAITING, TopicLimits, TopicRateLimited, Topics
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CALLBACK_PREFIX = "ho:"  # callback data of the handoff's own buttons: ho:r:<session>:<1-5>, ho:s:<notice>
+MEMBER_TTL = 300.0  # seconds a group-membership check is cached
+MEMBER_STATUSES = {ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.MEMBER}
+CONTENT = ("text", "photo", "video", "document", "voice", "audio", "animation", "video_note", "sticker",
+           "location", "contact")
+
+ReplySender = Callable[[str, Any], Awaitable[None]]
+
+
+class HandoffSetupError(RuntimeError):
+    """The agents' group cannot be used: the message says exactly what to fix."""
+
+
+def _kind(message: Message) -> str:
+    for name in CONTENT:
+        if getattr(message, name, None):
+            return name
+    return ""
+
+
+def _summary(message: Message) -> str:
+    kind = _kind(message)
+    text = message.text or message.caption or ""
+    return text if kind == "text" else f"[{kind}] {text}".strip()
+
+
+def _author(user: User | None) -> str:
+    if user is None:
+        return "?"
+    return user.full_name + (f" @{user.username}" if user.username else "")
+
+
+class TelegramHandoff:
+    def __init__(self, app: Any, bot: Bot | None, settings: Settings, *, clock: Clock | None = None,
+                 records: HandoffRecords | None = None, reply_sender: ReplySender | None = None) -> None:
+        if settings.agents_chat_id is None:
+            raise HandoffSetupError("AGENTS_CHAT_ID is not set: put the agents' forum group id in the settings")
+        self.app = app
+        self.bot: Bot = bot  # type: ignore[assignment]  # None until install()/bind() when built before the Application
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.group_id = int(settings.agents_chat_id)
+        self.records = records or HandoffRecords(settings.store_path)
+        self.texts = AgentTexts(app.renderer, settings.agents_lang)
+        self.hours = WorkingHours.parse(settings.handoff_hours, settings.handoff_days, settings.handoff_timezone)
+        self.topics = Topics(bot, self.records, self.clock, self.group_id,
+                             TopicLimits(settings.handoff_topics_per_buyer_per_day, settings.handoff_topics_per_hour))
+        self.outbox = Outbox(bot, self.records, self.clock, self.group_id, max_attempts=settings.handoff_max_attempts,
+                             on_thread_missing=self._recreate_topic, on_failed=self._report_failure)
+        # How a reply of the engine reaches the buyer (/flow); the Telegram adapter may set its own.
+        self.reply_sender = reply_sender
+        self._members: dict[int, tuple[bool, float]] = {}
+        self._task: asyncio.Task | None = None
+        self._recreating: dict[str, asyncio.Lock] = {}
+
+    # ---- small helpers ------------------------------------------------------------------------
+    def now(self) -> float:
+        return self.clock.now().timestamp()
+
+    @property
+    def on_duty(self) -> list[str]:
+        names = [n.strip().lstrip("@") for n in self.settings.handoff_on_duty.split(",") if n.strip()]
+        return ["@" + n for n in names]
+
+    async def _state(self, chat_id: str) -> ConversationState | None:
+        return await self.app.store.load_state(chat_id)
+
+    async def _buyer_lang(self, chat_id: str) -> str:
+        state = await self._state(chat_id)
+        return (state.lang if state and state.lang else None) or self.settings.default_lang
+
+    def _buyer_text(self, msgid: str, lang: str, count: int | None = None, **params: Any) -> str:
+        if count is not None:
+            params.setdefault("count", count)
+        return self.app.renderer.text(msgid, lang, params, count)
+
+    def buyer_info(self, chat_id: str) -> BuyerInfo:
+        topic = self.records.topic(chat_id)
+        if topic is None:
+            return BuyerInfo(chat_id)
+        return BuyerInfo(chat_id, topic.buyer_name, topic.username, topic.lang)
+
+    def _send(self, key: str, chat_id: str, direction: str, text: str, *, html_mode: bool = False,
+              buttons: list[list[list[str]]] | None = None, session_id: int | None = None) -> int | None:
+        payload: dict[str, Any] = {"text": text}
+        if html_mode:
+            payload["parse_mode"] = ParseMode.HTML
+        if buttons:
+            payload["buttons"] = buttons
+        return self.records.enqueue(key, chat_id, direction, "send", payload, self.now(), session_id=session_id)
+
+    async def reply_in_topic(self, thread_id: int | None, text: str) -> Message | None:
+        """An answer to agents (command results): direct, best effort; never relayed to a buyer."""
+        try:
+            return await self.bot.send_message(self.group_id, text, message_thread_id=thread_id,
+                                               parse_mode=ParseMode.HTML)
+        except TelegramError as exc:
+            log.warning("answering agents in thread %s: %s", thread_id, exc)
+            return None
+
+    # ---- the port -----------------------------------------------------------------------------
+    async def is_active(self, chat_id: str) -> bool:
+        return self.records.is_blocked(chat_id) or self.records.open_session(chat_id) is not None
+
+    async def start(self, chat_id: str, buyer: Buyer, handoff: Handoff, state: ConversationState) -> None:
+        if self.records.is_blocked(chat_id):
+            return
+        lang = state.lang or self.settings.default_lang
+        if self.records.open_session(chat_id) is not None:
+            return  # already with the agents (a double tap); nothing new to announce
+        info = await self._fetch_buyer(chat_id, buyer, lang)
+        order = order_from_snapshot(state.order)
+        order_number = order.order_number if order else str(state.vars.get("order_number") or "")
+        topic = self.records.topic(chat_id)
+        try:
+            if topic is None:
+                topic = await self.topics.create(chat_id, info.name, info.username, lang, order_number)
+            else:
+                topic = await self.topics.update(topic, icon=WAITING, name=info.name, lang=lang,
+                                                 order_number=order_number, username=info.username)
+        except TopicRateLimited as exc:
+            log.warning("handoff refused for %s: %s", chat_id, exc)
+            key = f"busy:{chat_id}:{int(self.now())}"
+            self._send(key, chat_id, TO_BUYER, self._buyer_text("handoff.busy", lang))
+            await self.outbox.flush(chat_id)
+            return
+        except TelegramError as exc:  # the card's relay creates the topic when Telegram answers again
+            log.warning("creating topic for %s: %s", chat_id, exc)
+        session_id = self.records.add_session(chat_id, handoff.flow_id, handoff.node_id, handoff.reason, self.now())
+        returning = self.records.session_count(chat_id) > 1
+        card = await self.context_card(chat_id, state, handoff.reason, handoff.flow_id, handoff.node_id,
+                                       info=info, returning=returning)
+        self._send(f"card:{session_id}", chat_id, TO_TOPIC, card, html_mode=True, session_id=session_id)
+        now = self.clock.now()
+        if self.hours.is_open(now):
+            ahead = self.records.queue_position(session_id) - 1
+            text = self._buyer_text("handoff.queued", lang, ahead) if ahead else self._buyer_text("handoff.queued_first", lang)
+        else:
+            text = self._buyer_text("handoff.after_hours", lang, opens=self.hours.next_opening(now))
+        self._send(f"queue:{session_id}", chat_id, TO_BUYER, text, session_id=session_id)
+        await self.outbox.flush(chat_id)
+
+    async def relay_from_buyer(self, chat_id: str, message: Any) -> None:
+        if self.records.is_blocked(chat_id):
+            return
+        session = self.records.open_session(chat_id)
+        if session is None or message is None:
+            return
+        if getattr(message, "chat", None) is None or str(message.chat.id) != str(chat_id):
+            log.warning("refusing to relay a message of chat %s as buyer %s", getattr(message.chat, "id", None), chat_id)
+            return
+        src = f"b:{message.chat.id}:{message.message_id}"
+        if message.edit_date is not None and self.records.relay(src) is not None:
+            op = "edit" if message.text is not None else "edit_caption"
+            self.records.enqueue(f"be:{message.chat.id}:{message.message_id}:{int(message.edit_date.timestamp())}",
+                                 chat_id, TO_TOPIC, op, {"of": src, "text": message.text or message.caption or ""},
+                                 self.now(), session_id=session.id)
+        else:
+            self.records.enqueue(src, chat_id, TO_TOPIC, "copy", {"summary": _summary(message)}, self.now(),
+                                 session_id=session.id, src_chat=message.chat.id, src_message_id=message.message_id)
+        await self.outbox.flush(chat_id)
+
+    async def buyer_left(self, chat_id: str) -> None:
+        session = self.records.open_session(chat_id)
+        if session is None or self.records.is_blocked(chat_id):
+            return
+        self.records.end_session(session.id, LEFT, self.now(), by="buyer")
+        self._send(f"left:{session.id}", chat_id, TO_TOPIC, "↩️ " + self.texts.t("agent_card.buyer_left"),
+                   html_mode=True, session_id=session.id)
+        await self.topics.set_icon(chat_id, CLOSED_ICON)
+        await self.outbox.flush(chat_id)
+
+    async def notify_action(self, chat_id: str, buyer: Buyer, action: Action, state: ConversationState) -> None:
+        if self.records.is_blocked(chat_id):
+            return
+        notice_id = self.records.add_notice(chat_id, action.name, dict(action.args), self.now())
+        known = self.records.topic(chat_id)
+        info = self.buyer_info(chat_id) if known else BuyerInfo(chat_id, buyer.name, "", state.lang or "")
+        link = ""
+        if known:
+            internal = str(self.group_id).removeprefix("-100")
+            link = f'<a href="https://t.me/c/{internal}/{known.thread_id}">#{known.thread_id}</a>'
+        text = self.texts.action_notice(action.name, dict(action.args), info, order_from_snapshot(state.order),
+                                        self.clock.now(), link)
+        seen = [[[self.texts.t("agent_card.seen_button"), f"{CALLBACK_PREFIX}s:{notice_id}"]]]
+        self._send(f"notice:{notice_id}", chat_id, TO_GROUP, text, html_mode=True, buttons=seen)
+        await self.outbox.flush(chat_id)
+
+    async def handle_group_update(self, update: Any) -> bool:
+        if update.callback_query is not None:
+            return await self.handle_callback(update)
+        message = update.message or update.edited_message
+        if message is None or message.chat.id != self.group_id:
+            return False
+        user = message.from_user
+        if user is None or user.is_bot or message.sender_chat is not None and message.sender_chat.id != self.group_id:
+            return True  # channels, other bots: never relayed
+        text = message.text or ""
+        thread = message.message_thread_id if message.is_topic_message else None
+        name = commands.command_name(text)
+        if name == "diagnose" and update.message is not None:
+            if await self.is_member(user.id):
+                await commands.diagnose(self, thread, commands.command_arg(text))
+            return True
+        if thread is None:
+            return True  # the General topic: nothing to relay
+        topic = self.records.topic_by_thread(thread)
+        if topic is None:
+            return True  # a topic no buyer owns (or an old one): ignored
+        if not await self.is_member(user.id):
+            log.warning("ignoring a message from %s: not a member of the agents' group", user.id)
+            return True
+        if name is not None:
+            if update.message is not None:
+                await commands.run(self, topic.chat_id, thread, message, name, commands.command_arg(text))
+            return True
+        if not _kind(message):
+            return True  # service messages (topic renamed, pinned, ...)
+        if update.edited_message is not None:
+            await self._relay_agent_edit(topic.chat_id, message)
+        else:
+            await self._relay_agent(topic.chat_id, message)
+        return True
+
+    # ---- agents -> buyer ----------------------------------------------------------------------
+    def _signature(self, user: User | None) -> str:
+        template = self.settings.handoff_agent_signature
+        if not template:
+            return ""
+        name = user.first_name if user else ""
+        try:
+            return template.format(name=name)
+        except (KeyError, IndexError, ValueError):
+            return template
+
+    async def _relay_agent(self, chat_id: str, message: Message) -> None:
+        session = self.records.open_session(chat_id)
+        now = self.now()
+        if session is None:  # an agent writes first (follow-up): the agents own the conversation again
+            session_id = self.records.add_session(chat_id, "", "", "agent_followup", now)
+            await self.topics.set_icon(chat_id, TALKING)
+        else:
+            session_id = session.id
+        if self.records.mark_first_reply(session_id, now) and session is not None:
+            await self.topics.set_icon(chat_id, TALKING)
+        key = f"a:{message.chat.id}:{message.message_id}"
+        sig = self._signature(message.from_user)
+        payload: dict[str, Any] = {"summary": _summary(message), "agent": _author(message.from_user)}
+        if sig and message.text is not None:
+            payload["text"] = f"{message.text}\n\n{sig}"
+            self.records.enqueue(key, chat_id, TO_BUYER, "send", payload, now, session_id=session_id,
+                                 src_chat=message.chat.id, src_message_id=message.message_id)
+        else:
+            if sig and _kind(message) not in ("sticker", "video_note", "location", "contact"):
+                payload["caption"] = f"{message.caption}\n\n{sig}" if message.caption else sig
+            self.records.enqueue(key, chat_id, TO_BUYER, "copy", payload, now, session_id=session_id,
+                                 src_chat=message.chat.id, src_message_id=message.message_id)
+        await self.outbox.flush(chat_id)
+
+    async def _relay_agent_edit(self, chat_id: str, message: Message) -> None:
+        src = f"a:{message.chat.id}:{message.message_id}"
+        if self.records.relay(src) is None:
+            return
+        sig = self._signature(message.from_user)
+        body = message.text if message.text is not None else (message.caption or "")
+        if sig:
+            body = f"{body}\n\n{sig}" if body else sig
+        stamp = int(message.edit_date.timestamp()) if message.edit_date else int(time.time())
+        op = "edit" if message.text is not None else "edit_caption"
+        self.records.enqueue(f"ae:{message.chat.id}:{message.message_id}:{stamp}", chat_id, TO_BUYER, op,
+                             {"of": src, "text": body}, self.now())
+        await self.outbox.flush(chat_id)
+
+    async def is_member(self, user_id: int) -> bool:
+        cached = self._members.get(user_id)
+        if cached and time.monotonic() - cached[1] < MEMBER_TTL:
+            return cached[0]
+        try:
+            member = await self.bot.get_chat_member(self.group_id, user_id)
+            ok = member.status in MEMBER_STATUSES or (member.status == ChatMemberStatus.RESTRICTED
+                                                      and bool(getattr(member, "is_member", False)))
+        except TelegramError as exc:
+            log.warning("membership of %s: %s", user_id, exc)
+            return False
+        self._members[user_id] = (ok, time.monotonic())
+        return ok
+
+    # ---- buttons ------------------------------------------------------------------------------
+    async def handle_callback(self, update: Update) -> bool:
+        query = update.callback_query
+        data = (query.data or "") if query else ""
+        if not data.startswith(CALLBACK_PREFIX):
+            return False
+        parts = data[len(CALLBACK_PREFIX):].split(":")
+        answered = False
+        try:
+            if parts[0] == "r" and len(parts) == 3 and query.message is not None:
+                answered = await self._rated(query, int(parts[1]), int(parts[2]))
+            elif parts[0] == "s" and len(parts) == 2 and query.message is not None:
+                answered = await self._seen(query, int(parts[1]))
+        except ValueError:
+            pass
+        if not answered:
+            try:
+                await query.answer()
+            except TelegramError:
+                pass
+        return True
+
+    async def _rated(self, query: Any, session_id: int, rating: int) -> bool:
+        chat_id = str(query.message.chat.id)
+        if not 1 <= rating <= 5 or str(query.from_user.id) != chat_id:
+            return False
+        if not self.records.rate(session_id, chat_id, rating):
+            return False
+        lang = await self._buyer_lang(chat_id)
+        try:
+            await query.answer()
+            await query.edit_message_text(self._buyer_text("handoff.rate_thanks", lang, rating=rating))
+        except TelegramError as exc:
+            log.info("rating message: %s", exc)
+        self._send(f"rated:{session_id}", chat_id, TO_TOPIC, "⭐ " + self.texts.t("agent_card.rated", rating=rating),
+                   html_mode=True)
+        await self.outbox.flush(chat_id)
+        return True
+
+    async def _seen(self, query: Any, notice_id: int) -> bool:
+        if query.message.chat.id != self.group_id or not await self.is_member(query.from_user.id):
+            return False
+        notice = self.records.notice(notice_id)
+        if notice is None or not self.records.mark_seen(notice_id, _author(query.from_user), self.now()):
+            return False
+        chat_id = notice["chat_id"]
+        relay = self.records.relay(f"notice:{notice_id}")
+        try:
+            await query.answer()
+            if relay is not None and relay.dest_message_id:
+                text = relay.payload["text"] + "\n\n👀 " + self.texts.t("agent_card.seen_by", agent=_author(query.from_user))
+                await self.bot.edit_message_text(text, chat_id=self.group_id, message_id=relay.dest_message_id,
+                                                 parse_mode=ParseMode.HTML)
+        except TelegramError as exc:
+            log.info("marking notice %s seen: %s", notice_id, exc)
+        lang = await self._buyer_lang(chat_id)
+        action = self._buyer_text(f"handoff.action.{notice['action']}", lang)
+        self._send(f"seen:{notice_id}", chat_id, TO_BUYER, self._buyer_text("handoff.action_seen", lang, action=action))
+        await self.outbox.flush(chat_id)
+        return True
+
+    def bind(self, bot: Bot) -> None:
+        """Use this Bot for every call (the Application's, once it exists)."""
+        self.bot = self.topics.bot = self.outbox.bot = bot
+
+    def install(self, application: Any) -> None:
+        """Wire into a PTB Application built by bot.telegram.build_telegram (or any other):
+
+        - use its Bot;
+        - the handoff's own buttons ("ho:" callbacks: buyers' ratings, agents' "Seen") are handled
+          in handler group -1, before the buyer handlers, which would take them for stale presses;
+        - a buyer's edited message, while agents own the conversation, is mirrored in the topic;
+        - /flow sends the engine's reply with the adapter's own rendering (keyboards included).
+        """
+        from telegram.ext import ApplicationHandlerStop, CallbackQueryHandler, MessageHandler, filters
+
+        self.bind(application.bot)
+
+        async def on_button(update: Update, context: Any) -> None:
+            await self.handle_callback(update)
+            raise ApplicationHandlerStop
+
+        async def on_buyer_edit(update: Update, context: Any) -> None:
+            message = update.edited_message
+            if message is not None and await self.is_active(str(message.chat.id)):
+                await self.relay_from_buyer(str(message.chat.id), message)
+
+        application.add_handler(CallbackQueryHandler(on_button, pattern=f"^{CALLBACK_PREFIX}"), group=-1)
+        application.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE & filters.ChatType.PRIVATE,
+                                               on_buyer_edit), group=-1)
+        handlers = application.bot_data.get("handlers")
+        if self.reply_sender is None and handlers is not None:
+            self.reply_sender = _adapter_sender(application.bot, self.app, handlers)
+
+    # ---- cards and topics ---------------------------------------------------------------------
+    async def _fetch_buyer(self, chat_id: str, buyer: Buyer, lang: str) -> BuyerInfo:
+        name, username = buyer.name, ""
+        try:
+            chat = await self.bot.get_chat(int(chat_id))
+            username = chat.username or ""
+            name = name or " ".join(p for p in (chat.first_name, chat.last_name) if p)
+        except (TelegramError, ValueError) as exc:
+            log.info("reading buyer %s: %s", chat_id, exc)
+            known = self.records.topic(chat_id)
+            username = known.username if known else ""
+        return BuyerInfo(chat_id, name, username, lang)
+
+    async def context_card(self, chat_id: str, state: ConversationState | None, reason: str, flow_id: str,
+                           node_id: str, *, info: BuyerInfo | None = None, returning: bool = False) -> str:
+        transcript = await self.app.store.transcript(chat_id, limit=40)
+        return self.texts.context_card(info or self.buyer_info(chat_id), state, reason, flow_id, node_id, transcript,
+                                       self.clock.now(), on_duty=self.on_duty, returning=returning)
+
+    async def _recreate_topic(self, chat_id: str) -> int | None:
+        """The buyer's topic is gone (deleted by an agent): a new one, the card again, then the message."""
+        lock = self._recreating.setdefault(chat_id, asyncio.Lock())
+        async with lock:
+            old = self.records.topic(chat_id)
+            info = self.buyer_info(chat_id)
+            state = await self._state(chat_id)
+            session = self.records.open_session(chat_id) or self.records.last_session(chat_id)
+            try:
+                topic = await self.topics.create(chat_id, info.name, info.username,
+                                                 info.lang or (state.lang if state else "") or "",
+                                                 old.order_number if old else "")
+            except TopicRateLimited as exc:
+                log.warning("cannot recreate topic for %s: %s", chat_id, exc)
+                return None
+            card = await self.context_card(chat_id, state, session.reason if session else "",
+                                           session.flow_id if session else "", session.node_id if session else "",
+                                           info=info)
+            card = "♻️ <i>" + self.texts.t("agent_card.recreated") + "</i>\n\n" + card
+            await self.bot.send_message(self.group_id, card[:4096], message_thread_id=topic.thread_id,
+                                        parse_mode=ParseMode.HTML)
+            return topic.thread_id
+
+    async def _report_failure(self, relay: Relay, error: str) -> None:
+        if relay.direction == TO_BUYER:
+            text = "⚠️ " + self.texts.t("agent_card.delivery_failed", error=error)
+            self._send(f"fail:{relay.id}", relay.chat_id, TO_TOPIC, text, html_mode=True)
+
+    # ---- periodic work ------------------------------------------------------------------------
+    async def flush_outbox(self, *, force: bool = False) -> int:
+        return await self.outbox.flush(force=force)
+
+    async def check_unanswered(self) -> list[int]:
+        """Re-announce handoffs nobody answered for `handoff_reply_timeout_minutes` (working hours only)."""
+        now = self.clock.now()
+        opening = self.hours.current_opening(now)
+        if opening is None:
+            return []
+        limit = self.settings.handoff_reply_timeout_minutes * 60
+        done: list[int] = []
+        for s in self.records.unanswered():
+            since = max(s.announced_at or s.started_at, opening.timestamp())
+            if now.timestamp() - since < limit:
+                continue
+            waited = int((now.timestamp() - s.started_at) // 60)
+            text = "⏰ " + self.texts.t("agent_card.reannounce", waited)
+            if self.on_duty:
+                text += "\n" + " ".join(html.escape(u) for u in self.on_duty)
+            self._send(f"again:{s.id}:{int(now.timestamp())}", s.chat_id, TO_TOPIC, text, html_mode=True,
+                       session_id=s.id)
+            self.records.mark_announced(s.id, now.timestamp())
+            done.append(s.id)
+        if done:
+            await self.outbox.flush()
+        return done
+
+    async def tick(self) -> None:
+        await self.flush_outbox()
+        await self.check_unanswered()
+
+    async def check_permissions(self) -> dict[str, Any]:
+        """Refuse to start unless the group is a forum where the bot is an admin that can manage topics."""
+        problems: list[str] = []
+        try:
+            me = await self.bot.get_me()
+            chat = await self.bot.get_chat(self.group_id)
+        except TelegramError as exc:
+            raise HandoffSetupError(
+                f"the bot cannot see the agents' group {self.group_id} ({exc}): add the bot to the group "
+                "and check AGENTS_CHAT_ID") from exc
+        if chat.type != "supergroup" or not chat.is_forum:
+            problems.append("topics are off in the agents' group: enable Topics in the group settings")
+        member = await self.bot.get_chat_member(self.group_id, me.id)
+        if member.status != ChatMemberStatus.ADMINISTRATOR:
+            problems.append(f"the bot is not an administrator of the agents' group (status: {member.status}): "
+                            "promote it with the 'Manage topics' right")
+        elif not getattr(member, "can_manage_topics", False):
+            problems.append("the bot is an administrator without the 'Manage topics' right: enable it")
+        if problems:
+            raise HandoffSetupError("human handoff cannot start: " + "; ".join(problems))
+        return {"group": chat.title, "bot": me.username}
+
+    async def startup(self, *, background: bool = True) -> None:
+        await self.check_permissions()
+        recovered = self.records.recover()
+        if recovered:
+            log.warning("%d relays were interrupted mid-send; sending them again", recovered)
+        await self.flush_outbox(force=True)
+        if background:
+            self.start_background()
+
+    def start_background(self, interval: float | None = None) -> None:
+        period = interval or self.settings.handoff_check_seconds
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(period)
+                try:
+                    await self.tick()
+                except Exception:  # noqa: BLE001 - the periodic job must survive one bad pass
+                    log.exception("handoff periodic job")
+
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(loop(), name="handoff-periodic")
+
+    async def shutdown(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._task = None
+
+    # ---- used by commands ---------------------------------------------------------------------
+    def open_session(self, chat_id: str) -> Session | None:
+        return self.records.open_session(chat_id)
+
+    async def close_session(self, chat_id: str, session: Session, by: str) -> None:
+        self.records.end_session(session.id, CLOSED, self.now(), by=by)
+        lang = await self._buyer_lang(chat_id)
+        self._send(f"resumed:{session.id}", chat_id, TO_BUYER, self._buyer_text("common.bot_resumed", lang))
+        stars = [[[str(n) + "⭐", f"{CALLBACK_PREFIX}r:{session.id}:{n}"] for n in range(1, 6)]]
+        self._send(f"rate:{session.id}", chat_id, TO_BUYER, self._buyer_text("handoff.rate_prompt", lang), buttons=stars)
+        await self.topics.set_icon(chat_id, CLOSED_ICON)
+        await self.outbox.flush(chat_id)
+
+
+def _adapter_sender(bot: Bot, app: Any, handlers: Any) -> ReplySender:
+    """Send an engine reply the way bot/telegram does (HTML, keyboards), then run its after-turn hooks."""
+    from bot.telegram.delivery import send_rendered
+    from bot.telegram.render import render_reply
+
+    async def send(chat_id: str, reply: Any) -> None:
+        await send_rendered(bot, app.store, int(chat_id), render_reply(reply), handlers.policy, conversation=chat_id)
+        state = await app.store.load_state(chat_id)
+        buyer = Buyer(id=chat_id, language_code=(state.lang or "") if state else "")
+        await handlers.after_turn(chat_id, buyer, reply)
+
+    return send

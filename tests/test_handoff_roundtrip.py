@@ -1,0 +1,324 @@
+"""Human handoff over the real PTB Application (bot/telegram) against the fake forum group.
+
+A buyer asks for a person, the topic opens with the context card, messages go both ways as the
+bot, edits are mirrored, agents' commands work, and nothing from outside a buyer's topic leaks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, AsyncIterator
+
+import pytest
+
+from bot.app import App
+from bot.handoff.records import SENT, TO_BUYER, TO_TOPIC
+from bot.handoff.service import TelegramHandoff
+from bot.settings import Settings
+from tests.fake_forum import FakeForum
+from tests.test_telegram_harness import running_bot
+
+TIMEOUT = 10.0
+BUYER = 4242
+AGENT = 501
+
+
+class Harness:
+    """The running bot, its handoff service, and helpers to act as a buyer or an agent."""
+
+    def __init__(self, fake: FakeForum, app: App, handoff: TelegramHandoff, bot: Any) -> None:
+        self.fake, self.app, self.handoff, self.bot = fake, app, handoff, bot
+
+    async def until(self, predicate, timeout: float = TIMEOUT) -> Any:
+        return await self.fake.wait_for(predicate, timeout)
+
+    async def buyer_says(self, text: str, chat_id: int = BUYER, language_code: str = "ru") -> dict[str, Any]:
+        uid = self.fake.text(chat_id, text, language_code)
+        message = self.fake.messages_by_update(uid)
+        await self.bot.processed(uid)
+        return message
+
+    async def buyer_photo(self, chat_id: int = BUYER) -> dict[str, Any]:
+        uid = self.fake.photo(chat_id, "buyer-photo")
+        message = self.fake.messages_by_update(uid)
+        await self.bot.processed(uid)
+        return message
+
+    def thread(self, chat_id: int = BUYER) -> int:
+        topic = self.handoff.records.topic(str(chat_id))
+        assert topic is not None, "no topic for this buyer"
+        return topic.thread_id
+
+    def topic_texts(self, chat_id: int = BUYER) -> list[str]:
+        return [m.get("text") or m.get("caption") or "" for m in self.fake.thread_messages(self.thread(chat_id))]
+
+    def buyer_texts(self, chat_id: int = BUYER) -> list[str]:
+        return [m.get("text") or m.get("caption") or "" for m in self.fake.chat_messages(chat_id)]
+
+    async def agent_says(self, text: str, chat_id: int = BUYER, agent: int = AGENT) -> dict[str, Any]:
+        before = len(self.fake.chat_messages(chat_id))
+        message = self.fake.agent_text(agent, self.thread(chat_id), text)
+        await self.until(lambda: len(self.fake.chat_messages(chat_id)) > before)
+        return message
+
+    async def agent_command(self, text: str, chat_id: int = BUYER, agent: int = AGENT, *, answers: int = 1,
+                            method: str = "sendMessage") -> list[dict[str, Any]]:
+        """Run a command in the buyer's topic; wait for the bot's `answers` messages in the topic."""
+        thread = self.thread(chat_id)
+        before = len(self.fake.thread_messages(thread))
+        self.fake.agent_text(agent, thread, text)
+        await self.until(lambda: len(self.fake.thread_messages(thread)) >= before + answers)
+        return self.fake.thread_messages(thread)[before:]
+
+    async def settle(self, agent: int = AGENT) -> None:
+        """Wait until the group's earlier updates are handled: a bare /diagnose in General is answered
+        after them (updates of one chat are handled in order)."""
+        before = len(self.fake.chat_messages(self.fake.group_id))
+        self.fake.agent_text(agent, None, "/diagnose")
+        await self.until(lambda: len(self.fake.chat_messages(self.fake.group_id)) > before)
+
+
+@contextlib.asynccontextmanager
+async def handoff_bot(fake: FakeForum, app: App, settings: Settings, clock, **overrides: Any) -> AsyncIterator[Harness]:
+    settings.agents_chat_id = fake.group_id
+    settings.agents_lang = overrides.pop("agents_lang", "ru")
+    for key, value in overrides.items():
+        setattr(settings, key, value)
+    handoff = TelegramHandoff(app, None, settings, clock=clock)
+    async with running_bot(fake, app, settings, handoff=handoff) as bot:  # type: ignore[arg-type]
+        handoff.install(bot.application)
+        await handoff.startup(background=False)
+        try:
+            yield Harness(fake, app, handoff, bot)
+        finally:
+            await handoff.shutdown()
+            handoff.records.close()
+
+
+@pytest.fixture
+async def forum() -> AsyncIterator[FakeForum]:
+    async with FakeForum() as f:
+        f.add_agent(AGENT, "Лена", "lena_support")
+        yield f
+    assert f.unexpected == [], f"unexpected Bot API calls: {[c.method for c in f.unexpected]}"
+
+
+@pytest.fixture
+async def h(forum: FakeForum, app: App, settings: Settings, clock) -> AsyncIterator[Harness]:
+    async with handoff_bot(forum, app, settings, clock) as harness:
+        yield harness
+
+
+async def start_handoff(h: Harness, chat_id: int = BUYER, language_code: str = "ru") -> None:
+    await h.buyer_says("/agent", chat_id, language_code)
+    await h.until(lambda: h.handoff.records.topic(str(chat_id)) is not None
+                  and h.fake.thread_messages(h.handoff.records.topic(str(chat_id)).thread_id))
+
+
+# ---- tests ------------------------------------------------------------------------------------
+
+async def test_full_round_trip_both_ways(h: Harness):
+    await h.buyer_says("/start")
+    assert h.handoff.records.topic(str(BUYER)) is None, "a bare /start never opens a topic"
+    await start_handoff(h)
+    topic = h.fake.topics[h.thread()]
+    assert "Buyer4242" in topic["name"] and "RU" in topic["name"]
+    card = h.topic_texts()[0]
+    assert "Новое обращение" in card and str(BUYER) in card and "buyer_request" not in card
+    assert "покупатель попросил оператора" in card
+    assert "talk_to_agent:handoff" in card
+    assert any("Перед Вами" in t or "Вы — первый" in t for t in h.buyer_texts())
+    assert await h.handoff.is_active(str(BUYER))
+
+    # buyer -> topic: text and a photo, copied as the bot
+    sent_before = len(h.fake.sent(BUYER))
+    await h.buyer_says("Где мой заказ? <b>срочно</b>")
+    await h.until(lambda: "Где мой заказ? <b>срочно</b>" in h.topic_texts())
+    await h.buyer_photo()
+    await h.until(lambda: any("photo" in m for m in h.fake.thread_messages(h.thread())))
+    assert len(h.fake.sent(BUYER)) == sent_before, "the engine stays silent while agents own the conversation"
+
+    # agent -> buyer, as the bot (no name)
+    await h.agent_says("Здравствуйте! Проверяю Ваш заказ.")
+    last = h.fake.chat_messages(BUYER)[-1]
+    assert last["text"] == "Здравствуйте! Проверяю Ваш заказ." and "Лена" not in last["text"]
+    session = h.handoff.records.open_session(str(BUYER))
+    assert session is not None and session.first_reply_at is not None
+
+    # every relay recorded as sent
+    relays = h.handoff.records.relays(str(BUYER))
+    assert {r.status for r in relays} == {SENT}
+    assert any(r.direction == TO_TOPIC and r.op == "copy" for r in relays)
+    assert any(r.direction == TO_BUYER and r.key.startswith("a:") for r in relays)
+
+
+async def test_edits_are_mirrored_both_ways(h: Harness):
+    await start_handoff(h)
+    original = await h.buyer_says("Заказ 46208137-0007")
+    await h.until(lambda: "Заказ 46208137-0007" in h.topic_texts())
+    h.fake.edit(original, "Заказ 46208137-0008")
+    await h.until(lambda: "Заказ 46208137-0008" in h.topic_texts())
+    assert "Заказ 46208137-0007" not in h.topic_texts()
+
+    said = await h.agent_says("Посылка в пути")
+    h.fake.edit(said, "Посылка уже в пункте выдачи")
+    await h.until(lambda: "Посылка уже в пункте выдачи" in h.buyer_texts())
+    assert "Посылка в пути" not in h.buyer_texts()
+
+
+async def test_signature_when_configured(forum: FakeForum, app: App, settings: Settings, clock):
+    async with handoff_bot(forum, app, settings, clock, handoff_agent_signature="— {name}, поддержка") as h:
+        await start_handoff(h)
+        await h.agent_says("Добрый день")
+        assert h.buyer_texts()[-1] == "Добрый день\n\n— Лена, поддержка"
+
+
+async def test_close_asks_rating_and_bot_resumes(h: Harness, app: App):
+    await start_handoff(h)
+    await h.agent_says("Готово, заказ отменён.")
+    answers = await h.agent_command("/close")
+    assert "завершил" in answers[-1]["text"]
+    assert not await h.handoff.is_active(str(BUYER))
+    await h.until(lambda: any(m.get("reply_markup") for m in h.fake.chat_messages(BUYER)))
+    texts = h.buyer_texts()
+    assert app.renderer.text("common.bot_resumed", "ru") in texts
+    prompt = [m for m in h.fake.chat_messages(BUYER) if m.get("reply_markup")][-1]
+    data = prompt["reply_markup"]["inline_keyboard"][0][4]["callback_data"]
+    h.fake.press(BUYER, data, message_id=prompt["message_id"])
+    await h.until(lambda: h.handoff.records.last_session(str(BUYER)).rating == 5)
+    await h.until(lambda: any("5/5" in t for t in h.topic_texts()))
+    # the engine answers again
+    before = len(h.fake.sent(BUYER))
+    await h.buyer_says("/menu")
+    assert len(h.fake.sent(BUYER)) > before
+
+
+async def test_note_is_stored_and_never_relayed(h: Harness):
+    await start_handoff(h)
+    before = len(h.fake.chat_messages(BUYER))
+    answers = await h.agent_command("/note покупатель нервничает, предложить купон")
+    assert "Заметка сохранена" in answers[-1]["text"]
+    assert h.handoff.records.notes(str(BUYER))[0]["text"] == "покупатель нервничает, предложить купон"
+    assert len(h.fake.chat_messages(BUYER)) == before
+
+
+async def test_order_and_diagnose_commands(h: Harness, demo_order):
+    order = demo_order["registration_error"]
+    await h.buyer_says("/start")
+    await start_handoff(h)
+    answers = await h.agent_command(f"/order {order.posting_number}")
+    assert order.posting_number in answers[-1]["text"] and "Свежие данные" in answers[-1]["text"]
+    answers = await h.agent_command(f"/diagnose {order.posting_number}")
+    text = answers[-1]["text"]
+    assert "posting_registration_error" in text and "Способ доставки" in text and "Что делать" in text
+    # /diagnose NUMBER in the General topic works too
+    before = len(h.fake.calls_of("sendMessage", h.fake.group_id))
+    late = demo_order["awaiting_deliver_late"]
+    h.fake.agent_text(AGENT, None, f"/diagnose {late.posting_number}")
+    calls = await h.until(lambda: (lambda c: c[before:] if len(c) > before else None)(
+        h.fake.calls_of("sendMessage", h.fake.group_id)))
+    assert "просрочен" in calls[-1].params["text"] and not calls[-1].params.get("message_thread_id")
+
+
+async def test_history_is_a_text_file(h: Harness):
+    await start_handoff(h)
+    await h.buyer_says("Привет, где посылка?")
+    await h.until(lambda: "Привет, где посылка?" in h.topic_texts())
+    await h.agent_says("Сейчас посмотрю")
+    await h.agent_command("/history")
+    doc = [c for c in h.fake.calls_of("sendDocument", h.fake.group_id)][-1]
+    content = h.fake.documents[[m for m in h.fake.thread_messages(h.thread()) if "document" in m][-1]["message_id"]]
+    text = content.decode()
+    assert "Привет, где посылка?" in text and "Сейчас посмотрю" in text
+    assert doc.params["message_thread_id"] == h.thread()
+
+
+async def test_flow_sends_the_buyer_back_into_a_flow(h: Harness, app: App):
+    await start_handoff(h)
+    answers = await h.agent_command("/flow order")
+    assert "order_status" in answers[-1]["text"]
+    assert not await h.handoff.is_active(str(BUYER))
+    await h.until(lambda: any(app.renderer.text("lookup.ask_number", "ru")[:20] in t for t in h.buyer_texts())
+                  if app.catalogs.text("lookup.ask_number", "ru") else len(h.fake.sent(BUYER)) > 0)
+    state = await app.store.load_state(str(BUYER))
+    assert state is not None and state.at is not None and state.at.flow == "order_status"
+
+
+async def test_block_and_unblock(h: Harness):
+    await start_handoff(h)
+    await h.agent_command("/block")
+    before_topic = len(h.topic_texts())
+    before_buyer = len(h.fake.sent(BUYER))
+    await h.buyer_says("спам спам спам")
+    await h.buyer_says("/start")
+    await h.settle()
+    assert len(h.topic_texts()) == before_topic
+    assert len(h.fake.sent(BUYER)) == before_buyer, "a blocked buyer gets nothing, from the bot or agents"
+    await h.agent_command("/unblock")
+    assert not await h.handoff.is_active(str(BUYER))
+    await h.buyer_says("/start")
+    assert len(h.fake.sent(BUYER)) > before_buyer
+
+
+async def test_buyer_leaves_with_bot_command(h: Harness):
+    await start_handoff(h)
+    await h.buyer_says("/bot")
+    assert not await h.handoff.is_active(str(BUYER))
+    await h.until(lambda: any("/bot" in t for t in h.topic_texts()[1:]))
+    assert h.fake.sent(BUYER), "the bot answered /bot itself"
+
+
+async def test_topic_reused_for_the_next_handoff(h: Harness):
+    await start_handoff(h)
+    first = h.thread()
+    await h.agent_command("/close")
+    await h.buyer_says("/agent")
+    await h.until(lambda: sum("обращение" in t.lower() or "оператор" in t for t in h.topic_texts()) >= 2)
+    assert h.thread() == first and len(h.fake.topics) == 1
+    assert any("снова просит оператора" in t for t in h.topic_texts())
+
+
+async def test_unauthorized_senders_are_ignored(h: Harness):
+    await start_handoff(h)
+    await start_handoff(h, chat_id=777)
+    buyer_before = len(h.fake.chat_messages(BUYER))
+    other_before = len(h.fake.chat_messages(777))
+    # not a member of the group, inside a buyer's topic
+    h.fake.agent_text(9999, h.thread(), "я не сотрудник")
+    # a member, in the General topic
+    h.fake.agent_text(AGENT, None, "сообщение в General")
+    # a member, in a topic no buyer owns
+    h.fake.topics[999] = {"name": "чат сотрудников", "closed": False, "deleted": False}
+    h.fake.agent_text(AGENT, 999, "болтовня сотрудников")
+    await h.settle()
+    assert len(h.fake.chat_messages(BUYER)) == buyer_before
+    assert len(h.fake.chat_messages(777)) == other_before
+    # a buyer's message only ever reaches their own topic
+    await h.buyer_says("только для моей темы", chat_id=777)
+    await h.until(lambda: "только для моей темы" in h.topic_texts(777))
+    assert "только для моей темы" not in h.topic_texts(BUYER)
+
+
+async def test_action_notice_and_seen_button(h: Harness, app: App, demo_order):
+    from bot.engine.effects import Action
+    from bot.engine.events import Buyer
+    from bot.engine.state import ConversationState
+
+    order = demo_order["packaging_seller_late"]
+    await h.buyer_says("/start", language_code="zh")
+    state = ConversationState(lang="zh", order=order.model_dump(mode="json"))
+    await h.handoff.notify_action(str(BUYER), Buyer(str(BUYER), "zh", "Ван Мин"),
+                                  Action("urge_seller", {"posting": order.posting_number}), state)
+    notice = h.fake.calls_of("sendMessage", h.fake.group_id)[-1]
+    assert "ускорить отправку" in notice.params["text"] and order.posting_number in notice.params["text"]
+    assert not notice.params.get("message_thread_id"), "notices go to the General topic"
+    button = notice.params["reply_markup"]["inline_keyboard"][0][0]
+    message_id = [m for m in h.fake.chat_messages(h.fake.group_id) if m.get("reply_markup")][-1]["message_id"]
+    h.fake.group_press(AGENT, button["callback_data"], message_id)
+    await h.until(lambda: any("催促卖家发货" in t for t in h.buyer_texts()))
+    assert "Просмотрено" in h.fake.messages[(h.fake.group_id, message_id)]["text"]
+    # a second press does not tell the buyer twice
+    h.fake.group_press(AGENT, button["callback_data"], message_id)
+    await h.settle()
+    assert sum("催促卖家发货" in t for t in h.buyer_texts()) == 1
