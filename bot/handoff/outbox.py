@@ -68,6 +68,7 @@ class Outbox:
         self.on_thread_missing = on_thread_missing
         self.on_failed = on_failed
         self._lock = asyncio.Lock()
+        self._reported = False
 
     def _now(self) -> float:
         return self.clock.now().timestamp()
@@ -76,34 +77,43 @@ class Outbox:
         """Deliver what is due (everything pending when `force`, as at start-up). Returns how many were sent."""
         sent = 0
         async with self._lock:
-            for relay in self.records.due(None if force else self._now(), chat_id):
-                if self.records.earlier_unsent(relay):
-                    continue  # keep order: an older relay to the same place is still waiting
-                if not self.records.claim(relay.id):
-                    continue
-                try:
-                    dest_chat, dest_id = await self._deliver(relay)
-                except NotReady:
-                    self.records.mark_retry(relay.id, "waiting for the original message", self._now())
-                    self._undo_attempt(relay)
-                    continue
-                except RetryAfter as exc:
-                    delay = exc.retry_after.total_seconds() if hasattr(exc.retry_after, "total_seconds") else float(exc.retry_after)
-                    self.records.mark_retry(relay.id, str(exc), self._now() + delay)
-                    self._undo_attempt(relay)
-                    break  # flood control covers the whole bot: stop this pass
-                except (Permanent, Forbidden, BadRequest) as exc:
+            for _ in range(3):  # a failure report queued during a pass goes out in the next one
+                self._reported = False
+                sent += await self._pass(chat_id, force)
+                if not self._reported:
+                    break
+        return sent
+
+    async def _pass(self, chat_id: str | None, force: bool) -> int:
+        sent = 0
+        for relay in self.records.due(None if force else self._now(), chat_id):
+            if self.records.earlier_unsent(relay):
+                continue  # keep order: an older relay to the same place is still waiting
+            if not self.records.claim(relay.id):
+                continue
+            try:
+                dest_chat, dest_id = await self._deliver(relay)
+            except NotReady:
+                self.records.mark_retry(relay.id, "waiting for the original message", self._now())
+                self._undo_attempt(relay)
+                continue
+            except RetryAfter as exc:
+                delay = exc.retry_after.total_seconds() if hasattr(exc.retry_after, "total_seconds") else float(exc.retry_after)
+                self.records.mark_retry(relay.id, str(exc), self._now() + delay)
+                self._undo_attempt(relay)
+                break  # flood control covers the whole bot: stop this pass
+            except (Permanent, Forbidden, BadRequest) as exc:
+                await self._fail(relay, str(exc))
+                continue
+            except (NetworkError, TelegramError, OSError) as exc:  # 5xx, timeouts, connection errors
+                attempts = relay.attempts + 1
+                if attempts >= self.max_attempts:
                     await self._fail(relay, str(exc))
-                    continue
-                except (NetworkError, TelegramError, OSError) as exc:  # 5xx, timeouts, connection errors
-                    attempts = relay.attempts + 1
-                    if attempts >= self.max_attempts:
-                        await self._fail(relay, str(exc))
-                    else:
-                        self.records.mark_retry(relay.id, str(exc), self._now() + min(5 * 2 ** attempts, 900))
-                    continue
-                self.records.mark_sent(relay.id, dest_chat, dest_id, self._now())
-                sent += 1
+                else:
+                    self.records.mark_retry(relay.id, str(exc), self._now() + min(5 * 2 ** attempts, 900))
+                continue
+            self.records.mark_sent(relay.id, dest_chat, dest_id, self._now())
+            sent += 1
         return sent
 
     def _undo_attempt(self, relay: Relay) -> None:
@@ -112,6 +122,7 @@ class Outbox:
     async def _fail(self, relay: Relay, error: str) -> None:
         log.warning("relay %s (%s) failed for good: %s", relay.id, relay.key, error)
         self.records.mark_failed(relay.id, error)
+        self._reported = True
         if self.on_failed is not None:
             try:
                 await self.on_failed(relay, error)

@@ -1,0 +1,220 @@
+"""Nothing lost, nothing twice: deleted topics, failed relays, restarts, duplicates, start-up checks,
+working hours, re-announcing unanswered handoffs, topic rate limits."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from bot.app import App
+from bot.handoff.figures import containment_figures
+from bot.handoff.records import FAILED, PENDING, SENT
+from bot.handoff.service import HandoffSetupError, TelegramHandoff
+from bot.settings import Settings
+from tests.fake_forum import FakeForum
+from tests.test_handoff_roundtrip import AGENT, BUYER, Harness, forum, h, handoff_bot, start_handoff  # noqa: F401
+from tests.test_telegram_harness import tg_settings
+
+
+async def test_deleted_topic_is_recreated_with_the_card(h: Harness):
+    await start_handoff(h)
+    old = h.thread()
+    h.fake.delete_topic(old)
+    await h.buyer_says("Вы тут?")
+    await h.until(lambda: h.thread() != old and "Вы тут?" in h.topic_texts())
+    texts = h.topic_texts()
+    assert "Прежняя тема была удалена" in texts[0] and "Новое обращение" in texts[0]
+    assert texts.index("Вы тут?") > 0, "the card first, then the message"
+    assert len(h.fake.topics) == 2
+    # the agents answer from the new topic
+    await h.agent_says("Да, я здесь")
+    assert h.buyer_texts()[-1] == "Да, я здесь"
+
+
+async def test_closed_topic_is_reopened(h: Harness):
+    await start_handoff(h)
+    h.fake.close_topic(h.thread())
+    await h.buyer_says("алло")
+    await h.until(lambda: "алло" in h.topic_texts())
+    assert not h.fake.topics[h.thread()]["closed"] and len(h.fake.topics) == 1
+
+
+async def test_restart_with_relays_pending_in_the_outbox(forum: FakeForum, app: App, settings: Settings, clock):
+    async with handoff_bot(forum, app, settings, clock) as h:
+        await start_handoff(h)
+        forum.fail("copyMessage", 500, times=1)
+        await h.buyer_says("первое")
+        await h.buyer_says("второе")  # waits behind the first: order is kept
+        relays = [r for r in h.handoff.records.relays(str(BUYER)) if r.op == "copy"]
+        assert [r.status for r in relays] == [PENDING, PENDING]
+        assert relays[0].attempts == 1 and "Internal Server Error" in relays[0].error
+        # a periodic pass before the back-off delay sends nothing
+        assert await h.handoff.flush_outbox() == 0
+        thread = h.thread()
+        # the process is killed while one relay is mid-send
+        h.handoff.records.claim(relays[1].id)
+    async with handoff_bot(forum, app, settings, clock) as h2:  # start-up recovers and flushes
+        texts = h2.topic_texts()
+        assert texts[-2:] == ["первое", "второе"]
+        assert h2.thread() == thread
+        assert [r.status for r in h2.handoff.records.relays(str(BUYER))] == [SENT] * len(h2.handoff.records.relays(str(BUYER)))
+        assert await h2.handoff.is_active(str(BUYER)), "the handoff survives the restart"
+        await h2.agent_says("Мы на месте")
+        assert h2.buyer_texts()[-1] == "Мы на месте"
+        assert texts.count("первое") == 1
+
+
+async def test_retry_after_backoff_on_a_later_pass(h: Harness, clock):
+    await start_handoff(h)
+    h.fake.fail("copyMessage", 502, times=1)
+    await h.buyer_says("ретрай")
+    assert "ретрай" not in h.topic_texts()
+    clock.current += timedelta(minutes=5)
+    assert await h.handoff.flush_outbox() == 1
+    assert h.topic_texts().count("ретрай") == 1
+
+
+async def test_duplicate_updates_are_relayed_once(h: Harness):
+    await start_handoff(h)
+    message = await h.buyer_says("один раз")
+    await h.until(lambda: "один раз" in h.topic_texts())
+    uid = h.fake.push({"message": message})  # Telegram delivers the same message again
+    await h.bot.processed(uid)
+    await h.handoff.relay_from_buyer(str(BUYER), None)  # and a stray call does nothing
+    assert h.topic_texts().count("один раз") == 1
+    agent_msg = await h.agent_says("ответ")
+    uid = h.fake.push({"message": agent_msg})
+    await h.settle()
+    assert h.buyer_texts().count("ответ") == 1
+    assert len(h.handoff.records.relays(str(BUYER))) == len({r.key for r in h.handoff.records.relays(str(BUYER))})
+
+
+async def test_buyer_who_blocked_the_bot_is_reported_to_agents(h: Harness):
+    await start_handoff(h)
+    h.fake.fail("copyMessage", 403, times=1, when=lambda p: p.get("chat_id") == BUYER)
+    h.fake.agent_text(AGENT, h.thread(), "Вы здесь?")
+    await h.until(lambda: any("не доставлено" in t for t in h.topic_texts()))
+    failed = [r for r in h.handoff.records.relays(str(BUYER)) if r.status == FAILED]
+    assert len(failed) == 1 and "blocked" in failed[0].error
+
+
+async def test_permissions_checked_at_start_up(forum: FakeForum, app: App, settings: Settings, clock):
+    settings.agents_chat_id = forum.group_id
+    tg_settings(settings, forum)
+    from telegram import Bot
+
+    async with Bot(settings.telegram_bot_token.get_secret_value(), base_url=forum.api_base) as bot:
+        handoff = TelegramHandoff(app, bot, settings, clock=clock)
+        assert (await handoff.check_permissions())["group"] == "Agents"
+        forum.bot_rights["can_manage_topics"] = False
+        with pytest.raises(HandoffSetupError, match="without the 'Manage topics' right"):
+            await handoff.startup(background=False)
+        forum.bot_status = "member"
+        with pytest.raises(HandoffSetupError, match=r"not an administrator .*status: member"):
+            await handoff.check_permissions()
+        forum.is_forum = False
+        with pytest.raises(HandoffSetupError, match="enable Topics") as exc:
+            await handoff.check_permissions()
+        assert "not an administrator" in str(exc.value), "every problem is listed at once"
+        handoff.records.close()
+    settings.agents_chat_id = None
+    with pytest.raises(HandoffSetupError, match="AGENTS_CHAT_ID"):
+        TelegramHandoff(app, None, settings)
+
+
+async def test_outside_working_hours_the_buyer_is_told_when(forum: FakeForum, app: App, settings: Settings, clock):
+    clock.current = datetime(2026, 11, 21, 10, 0, tzinfo=timezone.utc)  # Saturday
+    async with handoff_bot(forum, app, settings, clock, handoff_hours="09:00-18:00", handoff_days="mon-fri",
+                           handoff_reply_timeout_minutes=10) as h:
+        await start_handoff(h)
+        assert any("операторы не работают" in t and "23 ноября, 09:00" in t for t in h.buyer_texts())
+        clock.current += timedelta(hours=20)
+        assert await h.handoff.check_unanswered() == [], "nobody to alert outside working hours"
+        clock.current = datetime(2026, 11, 23, 6, 5, tzinfo=timezone.utc)  # Monday 09:05 Moscow
+        assert await h.handoff.check_unanswered() == []
+        clock.current = datetime(2026, 11, 23, 6, 11, tzinfo=timezone.utc)  # 11 minutes into the shift
+        assert len(await h.handoff.check_unanswered()) == 1
+
+
+async def test_inside_working_hours_the_buyer_gets_a_place_in_the_queue(h: Harness):
+    await start_handoff(h, chat_id=901)
+    await start_handoff(h, chat_id=902)
+    await start_handoff(h, chat_id=903)
+    assert any("Вы — первый" in t for t in h.buyer_texts(901))
+    assert any("Перед Вами 1 человек." in t for t in h.buyer_texts(902))
+    assert any("Перед Вами 2 человека." in t for t in h.buyer_texts(903))
+
+
+async def test_unanswered_handoff_is_reannounced_with_on_duty_agents(forum: FakeForum, app: App,
+                                                                       settings: Settings, clock):
+    async with handoff_bot(forum, app, settings, clock, handoff_reply_timeout_minutes=10,
+                           handoff_on_duty="lena_support, @oleg") as h:
+        await start_handoff(h)
+        clock.current += timedelta(minutes=5)
+        assert await h.handoff.check_unanswered() == []
+        clock.current += timedelta(minutes=6)
+        assert len(await h.handoff.check_unanswered()) == 1
+        alert = h.topic_texts()[-1]
+        assert "ждёт ответа уже 11 минут" in alert and "@lena_support @oleg" in alert
+        clock.current += timedelta(minutes=4)
+        assert await h.handoff.check_unanswered() == [], "not again before another timeout"
+        clock.current += timedelta(minutes=7)
+        assert len(await h.handoff.check_unanswered()) == 1
+        await h.agent_says("Я тут")
+        clock.current += timedelta(hours=1)
+        assert await h.handoff.check_unanswered() == [], "answered handoffs are not re-announced"
+
+
+async def test_periodic_job_runs_the_checks(forum: FakeForum, app: App, settings: Settings, clock):
+    import asyncio
+
+    async with handoff_bot(forum, app, settings, clock, handoff_reply_timeout_minutes=1) as h:
+        await start_handoff(h)
+        clock.current += timedelta(minutes=2)
+        h.handoff.start_background(interval=0.05)
+        await h.until(lambda: any("⏰" in t for t in h.topic_texts()), timeout=5)
+        await h.handoff.shutdown()
+        assert h.handoff._task is None
+        await asyncio.sleep(0)
+
+
+async def test_topic_creation_is_rate_limited(forum: FakeForum, app: App, settings: Settings, clock):
+    async with handoff_bot(forum, app, settings, clock, handoff_topics_per_hour=1) as h:
+        await start_handoff(h, chat_id=911)
+        await h.buyer_says("/agent", chat_id=912)
+        await h.until(lambda: any("операторы очень загружены" in t for t in h.buyer_texts(912)))
+        assert h.handoff.records.topic("912") is None and len(forum.topics) == 1
+        assert not await h.handoff.is_active("912"), "the bot keeps helping a buyer it could not hand over"
+
+
+async def test_a_buyer_cannot_flood_topics(forum: FakeForum, app: App, settings: Settings, clock):
+    async with handoff_bot(forum, app, settings, clock, handoff_topics_per_buyer_per_day=2) as h:
+        await start_handoff(h)
+        for _ in range(3):  # an agent deletes the topic each time; the buyer writes again
+            forum.delete_topic(h.thread())
+            await h.buyer_says("снова я")
+        assert len(forum.topics) == 2
+        pending = [r for r in h.handoff.records.relays(str(BUYER)) if r.status == PENDING]
+        assert pending, "what could not be delivered waits in the outbox"
+
+
+async def test_containment_figures(h: Harness, clock):
+    await h.buyer_says("/start")
+    await h.buyer_says("/order", chat_id=931)
+    await start_handoff(h)
+    clock.current += timedelta(minutes=3)
+    await h.agent_says("Здравствуйте")
+    clock.current += timedelta(minutes=7)
+    await h.agent_command("/close")
+    prompt = [m for m in h.fake.chat_messages(BUYER) if m.get("reply_markup")][-1]
+    h.fake.press(BUYER, prompt["reply_markup"]["inline_keyboard"][0][3]["callback_data"], message_id=prompt["message_id"])
+    await h.until(lambda: h.handoff.records.last_session(str(BUYER)).rating == 4)
+    figures = await containment_figures(h.app.store, h.handoff.records)
+    assert figures.handoffs == 1 and figures.handoffs_by_reason == {"buyer_request": 1}
+    assert figures.handoffs_by_flow == {"talk_to_agent": 1}
+    assert figures.first_reply.median_seconds == 180 and figures.time_to_close.median_seconds == 600
+    assert figures.ratings.average == 4 and figures.ratings.by_score == {4: 1}
+    assert figures.handoffs_by_outcome == {"closed": 1}
+    assert figures.conversations >= 1 and figures.contained == figures.conversations - 1
+    assert figures.model_dump_json()
