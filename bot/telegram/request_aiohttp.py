@@ -87,6 +87,6 @@ class AiohttpRequest(BaseRequest):
             async with self._session.request(method, url, data=data, headers=headers, timeout=timeout) as resp:
                 return resp.status, await resp.read()
         except asyncio.TimeoutError as exc:
-            raise TimedOut(f"Timed out: {exc!r}") from exc
+            raise TimedOut("Timed out") from exc
         except aiohttp.ClientError as exc:
-            raise NetworkError(f"aiohttp: {exc!r}") from exc
+            raise NetworkError(str(exc) or type(exc).__name__) from exc

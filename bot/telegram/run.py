@@ -76,13 +76,22 @@ async def initialize(application: Application, settings: Settings) -> None:
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
     try:
         await application.initialize()
-    except InvalidToken as exc:
-        raise StartupError("Telegram rejected the bot token (401 Unauthorized); check TELEGRAM_BOT_TOKEN") from exc
-    except NetworkError as exc:
-        where = settings.telegram_api_base
-        raise StartupError(f"Cannot reach the Telegram Bot API at {where}: {str(exc).replace(token, '<token>')}") from exc
     except TelegramError as exc:
-        raise StartupError(f"Telegram refused to start the bot: {str(exc).replace(token, '<token>')}") from exc
+        await _close_requests(application)
+        if isinstance(exc, InvalidToken):
+            raise StartupError("Telegram rejected the bot token (401 Unauthorized); check TELEGRAM_BOT_TOKEN") from exc
+        detail = str(exc).replace(token, "<token>") if token else str(exc)
+        if isinstance(exc, NetworkError):
+            raise StartupError(f"Cannot reach the Telegram Bot API at {settings.telegram_api_base}: {detail}") from exc
+        raise StartupError(f"Telegram refused to start the bot: {detail}") from exc
+
+
+async def _close_requests(application: Application) -> None:
+    """PTB marks the bot initialized only after getMe succeeds, so its shutdown() would skip the HTTP
+    clients already opened: close them here."""
+    for request in getattr(application.bot, "_request", ()):
+        with contextlib.suppress(Exception):
+            await request.shutdown()
 
 
 @contextlib.asynccontextmanager
