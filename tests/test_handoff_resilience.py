@@ -218,3 +218,16 @@ async def test_containment_figures(h: Harness, clock):
     assert figures.handoffs_by_outcome == {"closed": 1}
     assert figures.conversations >= 1 and figures.contained == figures.conversations - 1
     assert figures.model_dump_json()
+
+
+async def test_topic_creation_failing_at_handoff_time_is_retried(forum: FakeForum, app: App, settings: Settings, clock):
+    forum.fail("createForumTopic", 502, times=1)
+    async with handoff_bot(forum, app, settings, clock) as h:
+        await h.buyer_says("/agent")  # the card's relay creates the topic on its first delivery
+        assert await h.handoff.is_active(str(BUYER))
+        await h.buyer_says("жду")
+        await h.until(lambda: "жду" in h.topic_texts())
+        texts = h.topic_texts()
+        assert "Buyer4242" in forum.topics[h.thread()]["name"]
+        assert len(forum.topics) == 1 and texts[0].startswith("🆘") and texts[1:] == ["жду"]
+        assert sum("Новое обращение" in t for t in texts) == 1, "the card once, not a 'recreated' copy"

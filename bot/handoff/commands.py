@@ -178,6 +178,14 @@ async def _flow(h: "TelegramHandoff", chat_id: str, thread: int, message: Messag
     await h.reply_in_topic(thread, "🔀 " + h.texts.t("agent_card.flow_sent", flow=flow_id))
 
 
+def _callback(node: str, option: str) -> str:
+    try:
+        from bot.telegram.keyboards import encode
+    except ImportError:  # no Telegram adapter: a best-effort format
+        return f"c|{node}|{option}".encode()[:64].decode(errors="ignore")
+    return encode(node, option)
+
+
 def _queue_reply(h: "TelegramHandoff", chat_id: str, reply: Any, source_id: int) -> None:
     """Send an engine reply through the outbox (texts; buttons as `node|option` callback data)."""
     for i, out in enumerate(reply.outgoing):
@@ -186,7 +194,7 @@ def _queue_reply(h: "TelegramHandoff", chat_id: str, reply: Any, source_id: int)
         buttons = None
         if out.meta.get("buttons"):
             node = out.meta.get("node", "")
-            buttons = [[[label, f"{node}|{option}"[:64]]] for option, label in out.meta["buttons"]]
+            buttons = [[[label, _callback(node, option)]] for option, label in out.meta["buttons"]]
         payload: dict[str, Any] = {"text": out.text}
         if buttons:
             payload["buttons"] = buttons

@@ -101,6 +101,7 @@ class TelegramHandoff:
         self._members: dict[int, tuple[bool, float]] = {}
         self._task: asyncio.Task | None = None
         self._recreating: dict[str, asyncio.Lock] = {}
+        self._known: dict[str, BuyerInfo] = {}  # buyers whose topic is still to be created
 
     # ---- small helpers ------------------------------------------------------------------------
     def now(self) -> float:
@@ -175,6 +176,7 @@ class TelegramHandoff:
             return
         except TelegramError as exc:  # the card's relay creates the topic when Telegram answers again
             log.warning("creating topic for %s: %s", chat_id, exc)
+            self._known[chat_id] = info
         session_id = self.records.add_session(chat_id, handoff.flow_id, handoff.node_id, handoff.reason, self.now())
         returning = self.records.session_count(chat_id) > 1
         card = await self.context_card(chat_id, state, handoff.reason, handoff.flow_id, handoff.node_id,
@@ -452,16 +454,19 @@ class TelegramHandoff:
         lock = self._recreating.setdefault(chat_id, asyncio.Lock())
         async with lock:
             old = self.records.topic(chat_id)
-            info = self.buyer_info(chat_id)
+            info = self.buyer_info(chat_id) if old else self._known.pop(chat_id, BuyerInfo(chat_id))
             state = await self._state(chat_id)
             session = self.records.open_session(chat_id) or self.records.last_session(chat_id)
+            lang = info.lang or (state.lang if state else "") or ""
+            order = order_from_snapshot(state.order if state else None)
+            number = old.order_number if old else (order.order_number if order else "")
             try:
-                topic = await self.topics.create(chat_id, info.name, info.username,
-                                                 info.lang or (state.lang if state else "") or "",
-                                                 old.order_number if old else "")
+                topic = await self.topics.create(chat_id, info.name, info.username, lang, number)
             except TopicRateLimited as exc:
                 log.warning("cannot recreate topic for %s: %s", chat_id, exc)
                 return None
+            if old is None:  # never created (Telegram failed at handoff time): the queued card follows
+                return topic.thread_id
             card = await self.context_card(chat_id, state, session.reason if session else "",
                                            session.flow_id if session else "", session.node_id if session else "",
                                            info=info)
