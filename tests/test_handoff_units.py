@@ -199,3 +199,15 @@ def test_records_enqueue_is_idempotent(tmp_path):
     r.mark_sent(first, -100, 55, 3.0)
     assert r.relay("b:1:10").status == SENT and r.relay("b:1:10").dest_message_id == 55
     r.close()
+
+
+def test_wiring_without_an_agents_group_is_no_handoff(app, settings):
+    from bot.handoff.port import NoHandoff
+    from bot.handoff.service import TelegramHandoff
+    from bot.handoff.wiring import handoff_for
+
+    assert isinstance(handoff_for(app, settings), NoHandoff)
+    settings.agents_chat_id = -100123
+    made = handoff_for(app, settings)
+    assert isinstance(made, TelegramHandoff)
+    made.records.close()

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone, tzinfo
 from typing import Any, Iterable
 
 from bot.engine.state import ConversationState
 from bot.handoff.diagnose import Diagnosis
-from bot.i18n.render import Renderer
+from bot.i18n.render import TIMEZONES, Renderer
 from bot.orders.facts import OrderFacts
 from bot.orders.model import Order
 from bot.store.base import TranscriptEntry
@@ -59,9 +59,10 @@ def order_from_snapshot(snapshot: dict[str, Any] | None) -> Order | None:
 class AgentTexts:
     """Renders agent-facing texts in one language (settings.agents_lang)."""
 
-    def __init__(self, renderer: Renderer, lang: str) -> None:
+    def __init__(self, renderer: Renderer, lang: str, tz: tzinfo | None = None) -> None:
         self.r = renderer
         self.lang = lang
+        self.tz = tz or TIMEZONES.get(lang, timezone.utc)  # times of day on cards and in /history
 
     def t(self, msgid: str, count: int | None = None, **params: Any) -> str:
         """A catalog text; str params are HTML-escaped, dates and money formatted for `lang`."""
@@ -91,7 +92,7 @@ class AgentTexts:
             + " " + self.t("agent_card.in_status", f.hours_in_status),
             self.t("agent_card.created", date=order.created_at),
         ]
-        if order.shipment_date:
+        if order.shipment_date and (f.before_packing or f.being_prepared):
             out.append(self.t("agent_card.shipment_date", date=order.shipment_date))
         if f.seller_late:
             out.append("⚠️ " + self.t("agent_card.seller_late", f.hours_seller_late))
@@ -158,7 +159,7 @@ class AgentTexts:
 
     def transcript_line(self, entry: TranscriptEntry) -> str:
         who = {"in": "agent_card.from_buyer", "out": "agent_card.from_bot", "agent": "agent_card.from_agent"}
-        stamp = datetime.fromtimestamp(entry.at).strftime("%H:%M") if entry.at else ""
+        stamp = datetime.fromtimestamp(entry.at, self.tz).strftime("%H:%M") if entry.at else ""
         body = entry.text if entry.text else f"[{entry.kind}]"
         if entry.direction == "in" and entry.kind == "press":
             body = f"[{body}]"
@@ -214,5 +215,5 @@ class AgentTexts:
         rows.sort(key=lambda r: r[0])
         head = f"{buyer.name} @{buyer.username} id={buyer.chat_id} lang={buyer.lang}\n\n"
         return head + "\n".join(
-            f"{datetime.fromtimestamp(at).strftime('%Y-%m-%d %H:%M:%S')}  {label}: {body}" for at, label, body in rows
+            f"{datetime.fromtimestamp(at, self.tz).strftime('%Y-%m-%d %H:%M:%S')}  {label}: {body}" for at, label, body in rows
         ) + "\n"

@@ -90,8 +90,8 @@ class TelegramHandoff:
         self.clock = clock or SystemClock()
         self.group_id = int(settings.agents_chat_id)
         self.records = records or HandoffRecords(settings.store_path)
-        self.texts = AgentTexts(app.renderer, settings.agents_lang)
         self.hours = WorkingHours.parse(settings.handoff_hours, settings.handoff_days, settings.handoff_timezone)
+        self.texts = AgentTexts(app.renderer, settings.agents_lang, self.hours.tz)
         self.topics = Topics(bot, self.records, self.clock, self.group_id,
                              TopicLimits(settings.handoff_topics_per_buyer_per_day, settings.handoff_topics_per_hour))
         self.outbox = Outbox(bot, self.records, self.clock, self.group_id, max_attempts=settings.handoff_max_attempts,

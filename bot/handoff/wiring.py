@@ -1,0 +1,45 @@
+"""Plugging the handoff into the Telegram adapter's life cycle (bot/telegram/run.py).
+
+    handoff = handoff_for(app, settings)                    # NoHandoff when AGENTS_CHAT_ID is unset
+    application = build_telegram(app, settings, handoff=handoff, ...)
+    attach(handoff, application)                            # before the Application starts
+    ... after application.initialize():
+    await start(handoff)      # raises HandoffSetupError (one clear sentence) when the group is unusable
+    ... on the way out:
+    await stop(handoff)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.engine.ports import Clock
+from bot.handoff.port import HandoffPort, NoHandoff
+from bot.settings import Settings
+
+
+def handoff_for(app: Any, settings: Settings, *, clock: Clock | None = None) -> HandoffPort:
+    if settings.agents_chat_id is None:
+        return NoHandoff()
+    from bot.handoff.service import TelegramHandoff
+
+    return TelegramHandoff(app, None, settings, clock=clock)
+
+
+def attach(handoff: HandoffPort, application: Any) -> None:
+    install = getattr(handoff, "install", None)
+    if install is not None:
+        install(application)
+
+
+async def start(handoff: HandoffPort) -> None:
+    """Permissions check, then the outbox left by the last run, then the periodic job."""
+    startup = getattr(handoff, "startup", None)
+    if startup is not None:
+        await startup()
+
+
+async def stop(handoff: HandoffPort) -> None:
+    shutdown = getattr(handoff, "shutdown", None)
+    if shutdown is not None:
+        await shutdown()
