@@ -322,3 +322,20 @@ async def test_action_notice_and_seen_button(h: Harness, app: App, demo_order):
     h.fake.group_press(AGENT, button["callback_data"], message_id)
     await h.settle()
     assert sum("催促卖家发货" in t for t in h.buyer_texts()) == 1
+
+
+async def test_buyer_media_of_every_kind_is_copied(h: Harness):
+    await start_handoff(h)
+    voice = {"file_id": "voice-1", "file_unique_id": "v1", "duration": 3}
+    video = {"file_id": "video-1", "file_unique_id": "vd1", "width": 640, "height": 480, "duration": 5}
+    h.fake.document(BUYER, "receipt", mime_type="application/zip")  # even a file the flows would refuse
+    uid = h.fake.message(BUYER, voice=voice)
+    await h.bot.processed(uid)
+    uid = h.fake.message(BUYER, video=video, caption="коробка мятая")
+    await h.bot.processed(uid)
+    await h.until(lambda: len(h.fake.thread_messages(h.thread())) >= 4)
+    copied = h.fake.thread_messages(h.thread())[1:]
+    assert "document" in copied[0] and "voice" in copied[1] and copied[2].get("caption") == "коробка мятая"
+    agent_photo = h.fake.agent_photo(AGENT, h.thread(), caption="Вот так должно выглядеть")
+    await h.until(lambda: any(m.get("caption") == "Вот так должно выглядеть" for m in h.fake.chat_messages(BUYER)))
+    assert agent_photo["photo"] == h.fake.chat_messages(BUYER)[-1]["photo"]
