@@ -253,9 +253,13 @@ class FakeForum(FakeTelegram):
         self.messages[(self.group_id, msg["message_id"])] = msg
         return msg
 
-    def agent_text(self, user_id: int, thread_id: int | None, text: str) -> dict[str, Any]:
-        """Queue an agent's message in a topic (None: the General topic); returns the message."""
-        msg = self.make_group_message(user_id, thread_id, text=text)
+    def agent_text(self, user_id: int, thread_id: int | None, text: str, reply_to: int | None = None) -> dict[str, Any]:
+        """Queue an agent's message in a topic (None: the General topic); returns the message.
+        `reply_to`: the id of a group message it answers (default: none, as a plain message in a topic)."""
+        extra: dict[str, Any] = {}
+        if reply_to is not None:
+            extra["reply_to_message"] = self.messages[(self.group_id, reply_to)]
+        msg = self.make_group_message(user_id, thread_id, text=text, **extra)
         self.push({"message": msg})
         return msg
 

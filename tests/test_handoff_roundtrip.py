@@ -339,3 +339,23 @@ async def test_buyer_media_of_every_kind_is_copied(h: Harness):
     agent_photo = h.fake.agent_photo(AGENT, h.thread(), caption="Вот так должно выглядеть")
     await h.until(lambda: any(m.get("caption") == "Вот так должно выглядеть" for m in h.fake.chat_messages(BUYER)))
     assert agent_photo["photo"] == h.fake.chat_messages(BUYER)[-1]["photo"]
+
+
+async def test_replies_point_at_the_right_message_on_both_sides(h: Harness):
+    await start_handoff(h)
+    first = await h.buyer_says("Вопрос про доставку")
+    await h.buyer_says("И ещё про оплату")
+    await h.until(lambda: "И ещё про оплату" in h.topic_texts())
+    copy_of_first = next(m for m in h.fake.thread_messages(h.thread()) if m.get("text") == "Вопрос про доставку")
+    before = len(h.fake.chat_messages(BUYER))
+    h.fake.agent_text(AGENT, h.thread(), "Про доставку: завтра", reply_to=copy_of_first["message_id"])
+    await h.until(lambda: len(h.fake.chat_messages(BUYER)) > before)
+    call = h.fake.calls_of("copyMessage", BUYER)[-1]
+    assert call.params["reply_parameters"]["message_id"] == first["message_id"]
+    # the buyer answers the agent's message: the topic copy replies to the agent's original
+    agent_copy = h.fake.chat_messages(BUYER)[-1]
+    agent_original = h.fake.calls_of("copyMessage", BUYER)[-1].params["message_id"]
+    uid = h.fake.message(BUYER, text="Спасибо!", reply_to_message=agent_copy)
+    await h.bot.processed(uid)
+    call = h.fake.calls_of("copyMessage", h.fake.group_id)[-1]
+    assert call.params["reply_parameters"]["message_id"] == agent_original

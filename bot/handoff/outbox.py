@@ -20,7 +20,7 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, ReplyParameters
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.engine.ports import Clock
@@ -164,8 +164,10 @@ class Outbox:
 
     async def _call(self, relay: Relay, chat: int, thread: int | None) -> int | None:
         p: dict[str, Any] = relay.payload
+        kwargs: dict[str, Any] = {}
+        if p.get("reply_to"):  # the answer keeps pointing at the message it answers
+            kwargs["reply_parameters"] = ReplyParameters(int(p["reply_to"]), allow_sending_without_reply=True)
         if relay.op == "copy":
-            kwargs: dict[str, Any] = {}
             if "caption" in p:
                 kwargs["caption"] = p["caption"]
             mid = await self.bot.copy_message(chat, relay.src_chat, relay.src_message_id, message_thread_id=thread,
@@ -173,7 +175,8 @@ class Outbox:
             return mid.message_id
         if relay.op == "send":
             msg = await self.bot.send_message(chat, p["text"], message_thread_id=thread, parse_mode=p.get("parse_mode"),
-                                              reply_markup=markup(p.get("buttons")), link_preview_options=NO_PREVIEW)
+                                              reply_markup=markup(p.get("buttons")), link_preview_options=NO_PREVIEW,
+                                              **kwargs)
             return msg.message_id
         if relay.op in ("edit", "edit_caption"):
             original = self.records.relay(p["of"])

@@ -58,6 +58,7 @@ def create_schema(db: sqlite_utils.Database) -> None:
         db["handoff_relays"].create_index(["key"], unique=True)
         db["handoff_relays"].create_index(["status", "id"])
         db["handoff_relays"].create_index(["chat_id", "id"])
+    db["handoff_relays"].create_index(["dest_chat", "dest_message_id"], if_not_exists=True)
     if "handoff_notes" not in names:
         db["handoff_notes"].create(
             {"id": int, "chat_id": str, "session_id": int, "author_id": int, "author": str, "text": str, "at": float},
@@ -309,6 +310,12 @@ class HandoffRecords:
 
     def relay(self, key: str) -> Relay | None:
         row = self._c.execute(f"SELECT {_RELAY_COLS} FROM handoff_relays WHERE key=?", (key,)).fetchone()
+        return _relay(row) if row else None
+
+    def relay_by_copy(self, dest_chat: int, dest_message_id: int) -> Relay | None:
+        """The relay whose copy is this message (to carry replies across)."""
+        row = self._c.execute(f"SELECT {_RELAY_COLS} FROM handoff_relays WHERE dest_chat=? AND dest_message_id=? "
+                              "ORDER BY id LIMIT 1", (dest_chat, dest_message_id)).fetchone()
         return _relay(row) if row else None
 
     def relays(self, chat_id: str | None = None) -> list[Relay]:

@@ -207,7 +207,11 @@ class TelegramHandoff:
                                  chat_id, TO_TOPIC, op, {"of": src, "text": message.text or message.caption or ""},
                                  self.now(), session_id=session.id)
         else:
-            self.records.enqueue(src, chat_id, TO_TOPIC, "copy", {"summary": _summary(message)}, self.now(),
+            payload: dict[str, Any] = {"summary": _summary(message)}
+            answered = self._answered(message, message.chat.id)
+            if answered is not None:
+                payload["reply_to"] = answered
+            self.records.enqueue(src, chat_id, TO_TOPIC, "copy", payload, self.now(),
                                  session_id=session.id, src_chat=message.chat.id, src_message_id=message.message_id)
         await self.outbox.flush(chat_id)
 
@@ -297,6 +301,9 @@ class TelegramHandoff:
         key = f"a:{message.chat.id}:{message.message_id}"
         sig = self._signature(message.from_user)
         payload: dict[str, Any] = {"summary": _summary(message), "agent": _author(message.from_user)}
+        answered = self._answered(message, self.group_id)
+        if answered is not None:
+            payload["reply_to"] = answered
         if sig and message.text is not None:
             payload["text"] = f"{message.text}\n\n{sig}"
             self.records.enqueue(key, chat_id, TO_BUYER, "send", payload, now, session_id=session_id,
@@ -307,6 +314,16 @@ class TelegramHandoff:
             self.records.enqueue(key, chat_id, TO_BUYER, "copy", payload, now, session_id=session_id,
                                  src_chat=message.chat.id, src_message_id=message.message_id)
         await self.outbox.flush(chat_id)
+
+    def _answered(self, message: Message, chat: int) -> int | None:
+        """When `message` replies to a relayed copy, the id of that copy's original on the other side."""
+        target = message.reply_to_message
+        if target is None or target.forum_topic_created is not None:
+            return None  # in a topic, a plain message "replies" to the topic's first message
+        relay = self.records.relay_by_copy(chat, target.message_id)
+        if relay is not None and relay.src_message_id:
+            return relay.src_message_id
+        return None
 
     async def _relay_agent_edit(self, chat_id: str, message: Message) -> None:
         src = f"a:{message.chat.id}:{message.message_id}"
