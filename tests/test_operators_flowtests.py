@@ -122,3 +122,37 @@ def test_cli_exit_codes_and_json(tmp_path: Path, capsys):
     bad.write_text(FAILING, encoding="utf-8")
     assert main(["flows", "test", str(bad)]) == 1
     assert main(["flows", "test", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_every_node_of_every_shipped_flow_is_reached_by_some_test(flowset, catalogs):
+    report = run(flowset, catalogs, find_test_files(TESTS))
+    assert not report.missing_nodes, "nodes no test reaches (add flows/tests/coverage_*.yaml): " + ", ".join(
+        f"{f}:{n}" for f, n in report.missing_nodes)
+
+
+def test_patch_and_entered(tmp_path: Path, flowset, catalogs):
+    path = tmp_path / "patch.yaml"
+    path.write_text("""
+tests:
+  - name: patched order, passes through a node
+    order: packaging_on_time
+    patch: {shipment_date: null}
+    steps:
+      - send: "/order {order_number}"
+      - send: "{phone}"
+        expect: {flow: order_status, entered: [before_packing_nodate, "order_status:route"]}
+  - name: wrong entered
+    order: packaging_on_time
+    steps:
+      - send: "/order {order_number}"
+        expect: {flow: order_status, entered: [route]}
+  - name: bad patch
+    order: packaging_on_time
+    patch: {shipment_date: "not a date", colour: red}
+    steps:
+      - send: "/start"
+""", encoding="utf-8")
+    ok, wrong, bad = run(flowset, catalogs, [path]).results
+    assert ok.passed, ok.failures
+    assert not wrong.passed and "expected to pass through order_status:route; passed through:" in wrong.failures[0]
+    assert not bad.passed and any("shipment_date" in f for f in bad.failures) and any("colour" in f for f in bad.failures)

@@ -8,6 +8,8 @@ Format (one file holds any number of tests)::
         order: packaging_seller_late      # demo order key (`ozonbot orders list`), optional
         backend: ok                       # ok | unavailable (order service down) | broken (answers
                                           # nonsense: the bot's internal_error flow), optional
+        patch: {shipment_date: null}      # change fields of the demo order for this test (Order
+                                          # fields, JSON; times as ISO, the clock is FIXED_NOW), optional
         steps:
           - send: "/start"                # text, /command, or ":photo NAME" to send a photo
           - press: "Статус"               # a fragment of a button label of the previous reply
@@ -19,6 +21,7 @@ Format (one file holds any number of tests)::
               says: ["опаздывает"]        # fragments that must appear in the bot's texts of this step
               not_says: ["ошибка"]        # fragments that must not
               buttons: ["Поторопить"]     # fragments of button labels shown in this step
+              entered: [route, seller_late]  # nodes passed through in this step (node, or flow:node)
           - press: "Поторопить"
             expect: {effects: ["action:urge_seller"]}   # also handoff, handoff:REASON, end:resolved,
                                                         # end:unresolved, lang:zh
@@ -66,6 +69,7 @@ class Expect(_Strict):
     not_says: list[str] = []
     buttons: list[str] = []
     effects: list[str] = []
+    entered: list[str] = []
 
 
 class Step(_Strict):
@@ -85,6 +89,7 @@ class Case(_Strict):
     lang: Literal["zh", "ru"] = "ru"
     order: str | None = None
     backend: Literal["ok", "unavailable", "broken"] = "ok"
+    patch: dict[str, Any] = {}
     steps: list[Step] = Field(min_length=1)
     # set by the parser
     file: str = Field(default="", exclude=True)
@@ -139,6 +144,7 @@ class StepLog:
     buttons: list[str] = field(default_factory=list)
     effects: list[str] = field(default_factory=list)
     at: str = ""  # flow:node
+    entered: list[str] = field(default_factory=list)  # flow:node, in order
 
 
 @dataclass
@@ -153,7 +159,7 @@ class CaseResult:
         return {"file": self.case.file, "line": self.case.line, "name": self.case.name, "lang": self.case.lang,
                 "passed": self.passed, "failures": self.failures,
                 "steps": [{"step": s.index, "line": s.line, "action": s.action, "at": s.at, "says": s.texts,
-                           "buttons": s.buttons, "effects": s.effects} for s in self.steps]}
+                           "buttons": s.buttons, "effects": s.effects, "entered": s.entered} for s in self.steps]}
 
 
 @dataclass
@@ -273,6 +279,14 @@ class FlowTestRunner:
             close = difflib.get_close_matches(case.order, list(self.orders), n=1)
             out.append(f"unknown demo order '{case.order}'" + (f" (did you mean '{close[0]}'?)" if close else
                                                                 " (see `ozonbot orders list`)"))
+        elif case.patch:
+            if not case.order:
+                out.append("'patch' needs an 'order' to change")
+            else:
+                try:
+                    self._patched(case)
+                except ValidationError as exc:
+                    out += [f"patch: {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
         for i, step in enumerate(case.steps, 1):
             e = step.expect
             if e is None:
@@ -281,6 +295,11 @@ class FlowTestRunner:
                 out.append(f"step {i}: expect.flow '{e.flow}' is not a flow")
             elif e.node and e.flow and e.node not in self.flowset[e.flow].nodes:
                 out.append(f"step {i}: expect.node '{e.node}' is not a node of flow '{e.flow}'")
+            for name in e.entered:
+                fid, _, nid = name.rpartition(":")
+                fid = fid or e.flow or ""
+                if fid and (fid not in self.flowset or nid not in self.flowset[fid].nodes):
+                    out.append(f"step {i}: expect.entered '{name}' is not a node of flow '{fid}'")
             for name in e.effects:
                 if not (name in ("handoff", "end:resolved", "end:unresolved") or
                         name.split(":")[0] in ("action", "handoff", "lang") and ":" in name):
@@ -288,10 +307,37 @@ class FlowTestRunner:
                                "end:resolved, end:unresolved, lang:zh|ru)")
         return out
 
+    def _patched(self, case: Case) -> Any:
+        from bot.orders.model import Order
+
+        order = self.orders[case.order or ""]
+        data = order.model_dump(mode="json")
+        unknown = set(case.patch) - set(data)
+        if unknown:
+            raise ValidationError.from_exception_data("Order", [
+                {"type": "extra_forbidden", "loc": (k,), "input": case.patch[k]} for k in sorted(unknown)])
+        return Order.model_validate({**data, **case.patch})
+
+    def _seed_patch(self, case: Case, path: Path) -> None:
+        """Write the patched order over the seeded one (same posting number)."""
+        import sqlite3
+
+        order = self._patched(case)
+        conn = sqlite3.connect(path)
+        try:
+            conn.execute("UPDATE demo_orders SET data=?, status=?, phone_last4=? WHERE posting_number=?",
+                         (order.model_dump_json(), order.status, order.phone_last4 or "",
+                          self.orders[case.order or ""].posting_number))
+            conn.commit()
+        finally:
+            conn.close()
+
     def _substitute(self, case: Case, text: str) -> str:
         order = self.orders.get(case.order or "")
         if order is None:
             return text
+        if case.patch:
+            order = self._patched(case)
         values = {"order_number": order.order_number, "posting_number": order.posting_number,
                   "phone": order.phone_last4 or ""}
         for k, v in values.items():
@@ -324,6 +370,8 @@ class FlowTestRunner:
 
         settings = Settings(data_dir=tmp, _env_file=None)  # type: ignore[call-arg]
         seed(settings.demo_orders_path, now=self.now)
+        if case.patch:
+            self._seed_patch(case, settings.demo_orders_path)
         orders: Any = DemoOrderProvider(settings.demo_orders_path, seed_if_empty=False)
         if case.backend != "ok":
             orders = _FaultyOrders(orders, case.backend)
@@ -369,6 +417,7 @@ class FlowTestRunner:
                     if ev.name == "node_entered":
                         result.reached.add((ev.data.get("flow", ""), ev.data.get("node", "")))
                         last_entered = f"{ev.data.get('flow')}:{ev.data.get('node')}"
+                        log.entered.append(last_entered)
                 seen_events = len(events)
                 state = await app.store.load_state(CHAT_ID)
                 log.at = f"{state.at.flow}:{state.at.node}" if state and state.at else last_entered
@@ -403,6 +452,10 @@ class FlowTestRunner:
         for name in e.effects:
             if name not in log.effects:
                 out.append(f"expected effect {name}; effects: {_list(log.effects)}")
+        for name in e.entered:
+            full = name if ":" in name else f"{e.flow or flow}:{name}"
+            if full not in log.entered:
+                out.append(f"expected to pass through {full}; passed through: {_list(log.entered)}")
         return out
 
 
@@ -465,6 +518,8 @@ def format_report(report: Report, *, verbose: bool = False) -> str:
             lines.append(f"FAIL {where} {r.case.name}")
         for s in r.steps:
             lines.append(f"    {s.index:>2}. {s.action}  -> at {s.at or '-'}")
+            if (not r.passed or verbose) and s.entered:
+                lines.append("          passed through: " + " > ".join(s.entered))
             if not r.passed or verbose:
                 for t in s.texts:
                     lines.append("          bot: " + t.replace("\n", "\n               "))
