@@ -24,6 +24,7 @@ import asyncio
 import html
 import logging
 import time
+import warnings
 from typing import Any, Awaitable, Callable
 
 from telegram import Bot, Message, Update, User
@@ -102,6 +103,8 @@ class TelegramHandoff:
         self._task: asyncio.Task | None = None
         self._recreating: dict[str, asyncio.Lock] = {}
         self._known: dict[str, BuyerInfo] = {}  # buyers whose topic is still to be created
+        self._job_queue: Any = None
+        self._job: Any = None
 
     # ---- small helpers ------------------------------------------------------------------------
     def now(self) -> float:
@@ -430,6 +433,9 @@ class TelegramHandoff:
         from telegram.ext import ApplicationHandlerStop, CallbackQueryHandler, MessageHandler, filters
 
         self.bind(application.bot)
+        with warnings.catch_warnings():  # PTB warns when its [job-queue] extra is not installed
+            warnings.simplefilter("ignore")
+            self._job_queue = getattr(application, "job_queue", None)
 
         async def on_button(update: Update, context: Any) -> None:
             await self.handle_callback(update)
@@ -561,20 +567,33 @@ class TelegramHandoff:
             self.start_background()
 
     def start_background(self, interval: float | None = None) -> None:
+        """Run `tick()` every `interval` seconds: on PTB's JobQueue when there is one, else an asyncio task."""
         period = interval or self.settings.handoff_check_seconds
+        if self._job_queue is not None:
+            if self._job is None:
+                async def job(context: Any) -> None:
+                    await self._safe_tick()
+                self._job = self._job_queue.run_repeating(job, interval=period, first=period, name="handoff-periodic")
+            return
 
         async def loop() -> None:
             while True:
                 await asyncio.sleep(period)
-                try:
-                    await self.tick()
-                except Exception:  # noqa: BLE001 - the periodic job must survive one bad pass
-                    log.exception("handoff periodic job")
+                await self._safe_tick()
 
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(loop(), name="handoff-periodic")
 
+    async def _safe_tick(self) -> None:
+        try:
+            await self.tick()
+        except Exception:  # noqa: BLE001 - the periodic job must survive one bad pass
+            log.exception("handoff periodic job")
+
     async def shutdown(self) -> None:
+        if self._job is not None:
+            self._job.schedule_removal()
+            self._job = None
         if self._task is not None:
             self._task.cancel()
             try:
