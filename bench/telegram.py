@@ -60,6 +60,7 @@ class Driver:
         self.waiting: dict[int, deque[int]] = defaultdict(deque)
         self.latencies: list[float] = []
         self.sent_updates = 0
+        self.skipped = 0
         self.replies = 0
         self.left = 0
         self.done = asyncio.Event()
@@ -78,7 +79,7 @@ class Driver:
         now = time.perf_counter()
         self.replies += 1
         self.last_reply = now
-        if chat not in self.step:
+        if chat not in self.step or self.step[chat] >= len(self.scripts[chat]):
             return
         if self.got[chat] == 0 and self.waiting[chat]:
             uid = self.waiting[chat].popleft()
@@ -117,7 +118,8 @@ class Driver:
             finished = False
         end = self.last_reply if self.last_reply > started else time.perf_counter()
         return {"updates": self.sent_updates, "answered": len(self.latencies), "elapsed": end - started,
-                "latencies": self.latencies, "finished": finished, "replies": self.replies}
+                "latencies": self.latencies, "finished": finished, "replies": self.replies,
+                "skipped": self.skipped}
 
     async def _offer(self, rate: float) -> None:
         """Round-robin over the chats, step by step, at `rate` updates per second."""
@@ -131,9 +133,13 @@ class Driver:
                 await asyncio.sleep(delay)
             if self.step.get(chat) == k:
                 self.inject(chat)
-            else:  # the previous step is still unanswered: offer it anyway, after it
-                self.step[chat] = k
-                self.inject(chat)
+            elif self.step.get(chat, 0) < len(self.scripts[chat]):
+                # this buyer's previous step is still unanswered: a real buyer would wait too; drop them
+                self.skipped += len(self.scripts[chat]) - k
+                self.step[chat] = len(self.scripts[chat])
+                self.left -= 1
+                if self.left == 0:
+                    self.done.set()
 
 
 def fake_process(conn) -> None:
@@ -318,6 +324,8 @@ def figures(name: str, result: dict[str, Any], rss: int) -> dict[str, Any]:
     row = {"name": name, "updates": result["updates"], "per_s": rate, "p50": p(0.50), "p99": p(0.99),
            "rss_mb": rss / 2**20, "finished": result["finished"]}
     flag = "" if result["finished"] else "  (did not finish within the cap!)"
+    if result.get("skipped"):
+        flag += f"  ({result['skipped']} offered updates skipped: that buyer still waited for a reply)"
     print(f"  {name:<34} {result['updates']:>6} updates  {rate:>8.0f} updates/s  p50 {row['p50']:7.1f} ms  "
           f"p99 {row['p99']:7.1f} ms  peak RSS {row['rss_mb']:6.1f} MB{flag}", flush=True)
     return row
