@@ -231,3 +231,16 @@ async def test_topic_creation_failing_at_handoff_time_is_retried(forum: FakeForu
         assert "Buyer4242" in forum.topics[h.thread()]["name"]
         assert len(forum.topics) == 1 and texts[0].startswith("🆘") and texts[1:] == ["жду"]
         assert sum("Новое обращение" in t for t in texts) == 1, "the card once, not a 'recreated' copy"
+
+
+async def test_many_buyers_at_once_each_in_order_exactly_once(h: Harness):
+    import asyncio
+
+    buyers = [951, 952, 953, 954]
+    for chat in buyers:
+        await start_handoff(h, chat_id=chat)
+    uids = [h.fake.text(chat, f"{chat}: сообщение {i}") for i in range(6) for chat in buyers]
+    await asyncio.gather(*(h.bot.processed(uid) for uid in uids))
+    for chat in buyers:
+        await h.until(lambda chat=chat: len(h.topic_texts(chat)) >= 7)
+        assert h.topic_texts(chat)[1:] == [f"{chat}: сообщение {i}" for i in range(6)]
