@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
 
-from bot.orders.facts import fact_types
+from bot.orders.facts import CANCEL_CATEGORIES, fact_types
 from bot.orders.model import KNOWN_STATUSES, KNOWN_SUBSTATUSES, Initiator, Money, Scheme
 
 ANY = object  # a type we cannot know at load time (vars)
@@ -30,6 +30,7 @@ _ENUMS: dict[str, frozenset[str]] = {
     "substatus": KNOWN_SUBSTATUSES | {""},
     "cancelled_by": frozenset(i.value for i in Initiator),
     "scheme": frozenset(s.value for s in Scheme),
+    "cancel_category": frozenset(CANCEL_CATEGORIES),
 }
 BUYER_FIELDS: dict[str, type] = {"lang": str, "id": str}
 

@@ -290,6 +290,8 @@ class Engine:
         else:
             r.t.emit(Say(f"ask.{node.input}_invalid"))
         r.t.emit(Ask(node.input))
+        if node.skip:  # keep the way out on screen
+            r.t.emit(Choices((Option("skip", "common.skip"),)))
         return True
 
     def _labels(self, r: Runner, msgid: str) -> set[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import unicodedata
 
@@ -14,6 +15,17 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold().strip()
 
 
+def _has_han(text: str) -> bool:
+    return any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in text)
+
+
+def keyword_pattern(keyword: str) -> re.Pattern[str]:
+    """Chinese keywords match anywhere (no spaces between words); others only at a word's start,
+    so a stem such as 'отмен' matches 'отменить' but 'брак' does not match 'абракадабра'."""
+    kw = re.escape(fold(keyword))
+    return re.compile(kw if _has_han(keyword) else rf"(?<!\w){kw}")
+
+
 class FlowSet:
     """Immutable once built: flows by id, compiled expressions, trigger indexes."""
 
@@ -21,11 +33,14 @@ class FlowSet:
         self.flows = flows
         self.expressions = expressions
         self.commands = {cmd: f.id for f in flows.values() for cmd in f.triggers.commands}
-        # (lang, folded keyword, flow id), longest keywords first so specific ones win
-        self.keywords = sorted(
-            ((lang, fold(kw), f.id) for f in flows.values() for lang, kws in f.triggers.keywords.items() for kw in kws),
-            key=lambda t: -len(t[1]),
-        )
+        # (pattern, flow id), longest keywords first so specific ones win
+        self.keywords = [
+            (keyword_pattern(kw), flow_id)
+            for kw, flow_id in sorted(
+                ((kw, f.id) for f in flows.values() for kws in f.triggers.keywords.values() for kw in kws if kw.strip()),
+                key=lambda t: -len(t[0]),
+            )
+        ]
         self.menu = [f for f in flows.values() if f.menu]
 
     def __getitem__(self, flow_id: str) -> Flow:
@@ -36,8 +51,8 @@ class FlowSet:
 
     def match_keyword(self, text: str) -> str | None:
         folded = fold(text)
-        for _lang, kw, flow_id in self.keywords:
-            if kw and kw in folded:
+        for pattern, flow_id in self.keywords:
+            if pattern.search(folded):
                 return flow_id
         return None
 

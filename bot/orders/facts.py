@@ -19,6 +19,42 @@ IN_TRANSIT = frozenset(
 )
 CANCELLED = frozenset({"cancelled", "cancelled_from_split_pending"})
 
+# Why an order was cancelled, in the words flows branch on (`order.cancel_category`).
+CANCEL_CATEGORIES = ("", "buyer", "stock", "price", "payment", "rules", "delivery", "not_picked_up", "split", "other")
+_STOCK_REASONS = frozenset({352, 400})
+_DELIVERY_REASONS = frozenset({666, 667})
+_BUYER_REASONS = frozenset({501, 502, 503, 504, 505, 506, 508, 710})
+# Ozon gives most platform and seller reasons only as Russian text: the stems we recognise.
+_PAYMENT_WORDS = ("оплат", "платеж", "платёж", "payment")
+_PRICE_WORDS = ("цен", "price")
+
+
+def cancel_category(order: Order) -> str:
+    """'' when not cancelled; otherwise the category of CANCEL_CATEGORIES that explains it."""
+    if order.status not in CANCELLED:
+        return ""
+    if order.status == "cancelled_from_split_pending":
+        return "split"
+    c = order.cancellation
+    if c is None:
+        return "other"
+    text = c.reason.casefold()
+    if c.reason_id in _STOCK_REASONS:
+        return "stock"
+    if c.reason_id == 665:
+        return "not_picked_up"
+    if c.reason_id in _DELIVERY_REASONS or c.initiator == Initiator.DELIVERY:
+        return "delivery"
+    if c.reason_id in _BUYER_REASONS or c.initiator == Initiator.BUYER:
+        return "buyer"
+    if any(w in text for w in _PAYMENT_WORDS):
+        return "payment"
+    if c.initiator == Initiator.SELLER:
+        return "price" if any(w in text for w in _PRICE_WORDS) else "other"
+    if c.initiator in (Initiator.OZON, Initiator.SYSTEM):
+        return "rules"
+    return "other"
+
 
 class OrderFacts:
     """A read-only view of an `Order` at a moment `now` (UTC)."""
@@ -36,6 +72,9 @@ class OrderFacts:
     substatus_label: MsgKey
     cancelled_by_label: MsgKey
     cancel_reason_label: MsgKey
+    cancel_category: str
+    paid: bool
+    days_seller_late: int
     first_product: str
     tracking_number: str
     delivery_method: str
@@ -200,6 +239,19 @@ class OrderFacts:
     def cancelled_after_ship(self) -> bool:
         c = self._o.cancellation
         return bool(c and c.cancelled_after_ship)
+
+    @property
+    def cancel_category(self) -> str:
+        return cancel_category(self._o)
+
+    @property
+    def paid(self) -> bool:
+        """Payment confirmed: Ozon starts processing (`in_process_at`) once the money is in."""
+        return self._o.in_process_at is not None
+
+    @property
+    def days_seller_late(self) -> int:
+        return self.hours_seller_late // 24
 
     @property
     def payment_pending(self) -> bool:
