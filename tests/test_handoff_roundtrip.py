@@ -359,3 +359,13 @@ async def test_replies_point_at_the_right_message_on_both_sides(h: Harness):
     await h.bot.processed(uid)
     call = h.fake.calls_of("copyMessage", h.fake.group_id)[-1]
     assert call.params["reply_parameters"]["message_id"] == agent_original
+
+
+async def test_chinese_agents_serve_a_russian_buyer(forum: FakeForum, app: App, settings: Settings, clock):
+    async with handoff_bot(forum, app, settings, clock, agents_lang="zh") as h:
+        await start_handoff(h, language_code="ru")
+        card = h.topic_texts()[0]
+        assert "新的转人工请求" in card and "Русский" in card and "买家主动要求人工" in card
+        assert any("Вы — первый" in t for t in h.buyer_texts()), "the buyer keeps their own language"
+        answers = await h.agent_command("/note 已核实")
+        assert "备注已保存" in answers[-1]["text"]
