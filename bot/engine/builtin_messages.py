@@ -2,7 +2,7 @@
 
 ENGINE_MESSAGES: tuple[str, ...] = (
     "common.not_understood", "common.stale_button", "common.media_not_expected", "common.empty_message",
-    "common.flow_changed", "common.skip", "common.choose", "common.bot_resumed",
+    "common.flow_changed", "common.skip", "common.choose", "common.bot_resumed", "common.back_to_bot",
     "lookup.ask_number", "lookup.bad_number", "lookup.ask_phone", "lookup.phone_format", "lookup.phone_wrong",
     "lookup.pick_posting", "lookup.posting_option", "lookup.rate_limited", "lookup.cannot_verify",
     "ask.free_text_invalid", "ask.media_invalid", "ask.media_too_large", "ask.order_number_invalid",

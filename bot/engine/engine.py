@@ -112,6 +112,11 @@ class Engine:
 
     async def _command(self, r: Runner, current: FlowSet, cmd: Command) -> None:
         st = r.t.state
+        if cmd.name.lower() == "bot":  # the buyer leaves the agents' queue: the bot takes over again
+            self._reset(st)
+            r.t.emit(Say("common.back_to_bot"))
+            await r.start_flow(current, MAIN_MENU)
+            return
         flow_id = current.commands.get(cmd.name.lower())
         if flow_id is None:
             await self._not_understood(r)

@@ -121,10 +121,8 @@ class BuyerHandlers:
             await self.app.store.add_incoming(conversation, incoming.kind, incoming.text)
             await self.handoff.relay_from_buyer(conversation, message)
             return
-        if is_bot_command:
+        if is_bot_command:  # leave the agents' queue; the engine then greets and shows the menu
             await self.handoff.buyer_left(conversation)
-            if "bot" not in self.app.registry.current.commands:
-                incoming = Incoming(Command("menu"), incoming.kind, incoming.text)
         if isinstance(incoming.event, Command) and incoming.event.name == "history":
             await self.app.store.add_incoming(conversation, incoming.kind, incoming.text)
             await self.send_history(context, message.chat_id, conversation, buyer)
