@@ -186,6 +186,8 @@ async def test_topic_creation_is_rate_limited(forum: FakeForum, app: App, settin
         await h.until(lambda: any("операторы очень загружены" in t for t in h.buyer_texts(912)))
         assert h.handoff.records.topic("912") is None and len(forum.topics) == 1
         assert not await h.handoff.is_active("912"), "the bot keeps helping a buyer it could not hand over"
+        await h.until(lambda: any("лимит новых тем" in (m.get("text") or "") and "912" in m["text"]
+                                  for m in forum.chat_messages(forum.group_id)))
 
 
 async def test_a_buyer_cannot_flood_topics(forum: FakeForum, app: App, settings: Settings, clock):

@@ -173,8 +173,11 @@ class TelegramHandoff:
                                                  order_number=order_number, username=info.username)
         except TopicRateLimited as exc:
             log.warning("handoff refused for %s: %s", chat_id, exc)
-            key = f"busy:{chat_id}:{int(self.now())}"
-            self._send(key, chat_id, TO_BUYER, self._buyer_text("handoff.busy", lang))
+            hour = int(self.now() // 3600)
+            self._send(f"busy:{chat_id}:{int(self.now())}", chat_id, TO_BUYER, self._buyer_text("handoff.busy", lang))
+            if exc.scope == "group":  # agents should know someone was turned away (once an hour per buyer)
+                self._send(f"limit:{chat_id}:{hour}", chat_id, TO_GROUP,
+                           self.texts.t("agent_card.topic_limit", name=info.name or "—", id=chat_id), html_mode=True)
             await self.outbox.flush(chat_id)
             return
         except TelegramError as exc:  # the card's relay creates the topic when Telegram answers again
