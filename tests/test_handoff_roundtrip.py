@@ -6,7 +6,6 @@ bot, edits are mirrored, agents' commands work, and nothing from outside a buyer
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from typing import Any, AsyncIterator
 
