@@ -697,3 +697,32 @@ def test_chinese_has_one_form(catalogs):
     text = Renderer(catalogs).text("order_status.delivery_late", "zh",
                                    {"posting": "1", "days": 5, "end": "", "substatus": ""}, count=5)
     assert "5 天" in text
+
+
+# ---- scenarios added so that every node of every flow is reachable from a demo order ----------
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("key, command, flow, node", [
+    ("packaging_no_deadline", "/order", "order_status", "before_packing_nodate"),
+    ("payment_just_placed", "/payment", "check_payment", "pending_fresh"),
+    ("cancelled_seller_other", "/why", "why_cancelled", "seller_other"),
+    ("cancelled_unknown_initiator", "/why", "why_cancelled", "unknown_initiator"),
+])
+async def test_rare_branches_are_reached(app, demo_order, lang, key, command, flow, node):
+    chat = await open_order(app, demo_order, key, lang, command)
+    assert demo_order[key].posting_number in chat.text
+    entered = [(e.data.get("flow"), e.data.get("node")) for e in await app.store.analytics() if e.name == "node_entered"
+               and e.chat_id == chat.chat_id]
+    assert (flow, node) in entered
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("key, node", [
+    ("return_rejected", "return_rejected"), ("return_received_by_seller", "return_received"),
+    ("return_under_review", "return_review"), ("return_cancelled", "return_cancelled"),
+    ("return_other_state", "return_other"), ("return_in_progress", "return_moving"), ("return_refunded", "return_refunded"),
+])
+async def test_each_return_state_group_is_explained(app, demo_order, lang, key, node):
+    chat = await open_order(app, demo_order, key, lang, "/return")
+    entered = [e.data.get("node") for e in await app.store.analytics() if e.name == "node_entered"
+               and e.chat_id == chat.chat_id]
+    assert node in entered and demo_order[key].posting_number in chat.text

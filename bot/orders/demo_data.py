@@ -144,6 +144,29 @@ def demo_orders(now: datetime) -> list[tuple[str, str, Order]]:
         ("unknown_status", "a status this bot does not know yet (kept raw, safe branch)",
          _order(36, now, status="ship_in_process", created=1 * D, in_status=5 * H)),
     ]
+    def returned(i: int, key: str, scenario: str, status: str) -> tuple[str, str, Order]:
+        return (key, scenario, _order(i, now, status="delivered", substatus="posting_received", created=25 * D, in_status=15 * D,
+                                      returns=[ReturnInfo(id=9000 + i, type="ClientReturn", status=status,
+                                                          reason="Не подошёл размер", created_at=now - 8 * D)]))
+
+    out += [
+        ("packaging_no_deadline", "awaiting packaging, no shipment deadline set yet",
+         _order(37, now, status="awaiting_packaging", substatus="posting_created", created=3 * H, in_status=2 * H, shipment_in=None)),
+        ("payment_just_placed", "placed a few minutes ago, payment not confirmed yet",
+         _order(38, now, status="awaiting_approve", substatus="posting_created", created=10 * timedelta(minutes=1),
+                in_status=10 * timedelta(minutes=1), paid=False)),
+        ("cancelled_seller_other", "cancelled by the seller for another reason",
+         _order(39, now, status="cancelled", substatus="posting_canceled", created=3 * D, in_status=2 * D,
+                cancellation=c(reason_id=401, reason="Продавец отклонил арбитраж", initiator=Initiator.SELLER))),
+        ("cancelled_unknown_initiator", "cancelled, Ozon did not say by whom",
+         _order(40, now, status="cancelled", substatus="posting_canceled", created=3 * D, in_status=1 * D,
+                cancellation=c(reason_id=0, reason="", initiator=Initiator.UNKNOWN))),
+        returned(41, "return_rejected", "delivered, return request rejected", "Rejected"),
+        returned(42, "return_received_by_seller", "delivered, returned item received by the seller", "ReceivedBySeller"),
+        returned(43, "return_under_review", "delivered, return waiting for the seller's decision", "OnSellerApproval"),
+        returned(44, "return_cancelled", "delivered, return request cancelled", "Cancelled"),
+        returned(45, "return_other_state", "delivered, return in a state the bot has no group for", "Utilizing"),
+    ]
     # One order with two postings: the buyer picks which one they mean.
     multi = f"{46208000 + 32 * 137:08d}-{(32 * 7) % 10000:04d}"
     first = _order(32, now, status="delivering", substatus="posting_in_courier_service", created=3 * D, in_status=5 * H,
