@@ -20,6 +20,7 @@ from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
 
+from bot.handoff import wiring
 from bot.handoff.port import HandoffPort, NoHandoff
 from bot.settings import Settings
 from bot.telegram.build import POLL_TIMEOUT, build_telegram, on_startup
@@ -96,12 +97,19 @@ async def _close_requests(application: Application) -> None:
 
 @contextlib.asynccontextmanager
 async def serving(application: Application, settings: Settings, *, webhook: str | None = None,
-                  listen: str = "127.0.0.1:8080") -> AsyncIterator[Serving]:
+                  listen: str = "127.0.0.1:8080", handoff: HandoffPort | None = None) -> AsyncIterator[Serving]:
     """Run the bot (polling, or the webhook server) until the block exits."""
+    from bot.handoff.service import HandoffSetupError
+
     host, port = check_settings(settings, webhook, listen)
     await initialize(application, settings)
+    handoff = handoff or NoHandoff()
     runner = None
     try:
+        try:  # the agents' group is usable (admin, topics), and the outbox of the last run is flushed
+            await wiring.start(handoff)
+        except HandoffSetupError as exc:
+            raise StartupError(str(exc)) from exc
         await on_startup(application)
         await application.start()
         if webhook is None:
@@ -116,6 +124,7 @@ async def serving(application: Application, settings: Settings, *, webhook: str 
             info = Serving("webhook", bound, secret)
         yield info
     finally:
+        await wiring.stop(handoff)
         if application.updater is not None and application.updater.running:
             await application.updater.stop()
         if runner is not None:
@@ -125,25 +134,23 @@ async def serving(application: Application, settings: Settings, *, webhook: str 
         await application.shutdown()
 
 
-def default_handoff(settings: Settings) -> HandoffPort:
-    # bot/handoff/ plugs its forum-group service in here once it exists; until then nobody to hand over to.
-    if settings.agents_chat_id is not None:
-        log.warning("AGENTS_CHAT_ID is set but no handoff service is wired yet: handoffs are not relayed")
-    return NoHandoff()
-
-
 async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
     from bot.app import build_app
 
+    from bot.runtime import tune_gc
+
     app = build_app(settings)
     try:
-        application = build_telegram(app, settings, handoff=default_handoff(settings), webhook=webhook is not None)
+        handoff = wiring.handoff_for(app, settings)  # NoHandoff when AGENTS_CHAT_ID is unset
+        application = build_telegram(app, settings, handoff=handoff, webhook=webhook is not None)
+        wiring.attach(handoff, application)
+        tune_gc()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        async with serving(application, settings, webhook=webhook, listen=listen) as info:
+        async with serving(application, settings, webhook=webhook, listen=listen, handoff=handoff) as info:
             where = f"webhook {webhook} (listening on {listen})" if info.mode == "webhook" else "long polling"
             print(f"@{application.bot.username} is running: {where}. Ctrl-C stops it.", flush=True)
             await stop.wait()

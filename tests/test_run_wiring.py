@@ -1,0 +1,52 @@
+"""The production entry point (`ozonbot run` with a token) wires the handoff service in.
+
+Runs bot.telegram.run's real start-up against the fake forum group: permissions are checked, a
+buyer's /agent opens a topic with a context card, and shutdown is clean.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from pydantic import SecretStr
+
+from bot.settings import Settings
+from bot.telegram import run
+from tests.fake_forum import FakeForum
+from tests.fake_telegram import TOKEN
+
+BUYER = 555001
+
+
+async def test_run_with_an_agents_group_hands_off_into_a_topic(settings: Settings):
+    async with FakeForum() as fake:
+        settings.telegram_bot_token = SecretStr(TOKEN)
+        settings.telegram_api_base = fake.api_base
+        settings.telegram_file_base = fake.file_base
+        settings.agents_chat_id = fake.group_id
+        task = asyncio.create_task(run._run(settings, None, "127.0.0.1:0"))
+        try:
+            await fake.wait_method("deleteWebhook", timeout=15)  # polling starts right after
+            fake.command(BUYER, "agent")
+            topics = await fake.wait_method("createForumTopic", timeout=15)
+            assert topics[0].params["chat_id"] in (fake.group_id, str(fake.group_id))
+            await fake.wait_for(lambda: any(fake.thread_messages(t) for t in fake.topics), timeout=15)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 15)
+
+
+async def test_run_refuses_to_start_when_the_bot_cannot_manage_topics(settings: Settings):
+    async with FakeForum() as fake:
+        fake.bot_rights["can_manage_topics"] = False
+        settings.telegram_bot_token = SecretStr(TOKEN)
+        settings.telegram_api_base = fake.api_base
+        settings.agents_chat_id = fake.group_id
+        try:
+            await asyncio.wait_for(run._run(settings, None, "127.0.0.1:0"), 15)
+        except run.StartupError as exc:
+            assert "topic" in str(exc).lower()
+        else:
+            raise AssertionError("the bot started without the right to manage topics")
