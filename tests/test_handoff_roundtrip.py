@@ -231,6 +231,9 @@ async def test_history_is_a_text_file(h: Harness):
     text = content.decode()
     assert "Привет, где посылка?" in text and "Сейчас посмотрю" in text
     assert doc.params["message_thread_id"] == h.thread()
+    # the buyer's own transcript (their /history) holds the agent's answer too
+    mine = await h.handoff.app.store.transcript(str(BUYER))
+    assert ("agent", "Сейчас посмотрю") in [(e.direction, e.text) for e in mine]
 
 
 async def test_flow_sends_the_buyer_back_into_a_flow(h: Harness, app: App):

@@ -148,3 +148,13 @@ async def test_a_failing_write_does_not_fail_the_others_in_its_batch(tmp_path):
     assert isinstance(results[1], sqlite3.OperationalError)
     assert [e.text for e in await store.transcript("ok")] == ["kept"]
     await store.close()
+
+
+async def test_agent_messages_join_the_transcript_in_order(tmp_path):
+    for store in (MemoryStore(), SqliteStore(tmp_path / "agent.sqlite3")):
+        await store.add_incoming("c1", "text", "где заказ?")
+        await store.add_agent_message("c1", "text", "Проверяю, минуту", {"agent": "Alice"})
+        entries = await store.transcript("c1")
+        assert [(e.direction, e.text) for e in entries] == [("in", "где заказ?"), ("agent", "Проверяю, минуту")]
+        assert entries[1].meta == {"agent": "Alice"}
+        await store.close()

@@ -200,16 +200,16 @@ class AgentTexts:
             out.append(thread_link)
         return "\n".join(out)[:MAX_TEXT]
 
-    def history(self, buyer: BuyerInfo, entries: list[TranscriptEntry], agent_msgs: list[tuple[float, str, str]],
-                notes: list[dict[str, Any]]) -> str:
+    def history(self, buyer: BuyerInfo, entries: list[TranscriptEntry], notes: list[dict[str, Any]]) -> str:
         """The whole conversation as plain text (for the .txt file): buyer, bot, agents, notes."""
         rows: list[tuple[float, str, str]] = []
         who = {"in": "agent_card.from_buyer", "out": "agent_card.from_bot", "agent": "agent_card.from_agent"}
         for e in entries:
             body = e.text or f"[{e.kind}]"
-            rows.append((e.at, self.r.text(who.get(e.direction, "agent_card.from_bot"), self.lang), body))
-        for at, label, body in agent_msgs:
-            rows.append((at, label, body))
+            label = self.r.text(who.get(e.direction, "agent_card.from_bot"), self.lang)
+            if e.direction == "agent" and e.meta.get("agent"):
+                label += f" ({e.meta['agent']})"
+            rows.append((e.at, label, body))
         for n in notes:
             rows.append((n["at"], self.r.text("agent_card.note_label", self.lang) + f" ({n['author']})", n["text"]))
         rows.sort(key=lambda r: r[0])

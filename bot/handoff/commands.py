@@ -202,11 +202,8 @@ def _queue_reply(h: "TelegramHandoff", chat_id: str, reply: Any, source_id: int)
 
 
 async def _history(h: "TelegramHandoff", chat_id: str, thread: int, message: Message, arg: str) -> None:
-    entries = await h.app.store.transcript(chat_id, limit=5000)
-    agent_label = h.app.renderer.text("agent_card.from_agent", h.texts.lang)
-    agent_msgs = [(r.created_at, f"{agent_label} ({r.payload.get('agent', '?')})", r.payload.get("summary", ""))
-                  for r in h.records.relays(chat_id) if r.key.startswith("a:")]
-    text = h.texts.history(h.buyer_info(chat_id), entries, agent_msgs, h.records.notes(chat_id))
+    entries = await h.app.store.transcript(chat_id, limit=5000)  # buyer, bot and agent lines
+    text = h.texts.history(h.buyer_info(chat_id), entries, h.records.notes(chat_id))
     try:
         await h.bot.send_document(h.group_id, InputFile(text.encode("utf-8"), filename=f"history-{chat_id}.txt"),
                                   message_thread_id=thread, caption=h.texts.t("agent_card.history_caption"),

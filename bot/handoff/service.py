@@ -319,6 +319,7 @@ class TelegramHandoff:
                 payload["caption"] = f"{message.caption}\n\n{sig}" if message.caption else sig
             self.records.enqueue(key, chat_id, TO_BUYER, "copy", payload, now, session_id=session_id,
                                  src_chat=message.chat.id, src_message_id=message.message_id)
+        await self.app.store.add_agent_message(chat_id, _kind(message), payload["summary"], {"agent": payload["agent"]})
         await self.outbox.flush(chat_id)
 
     def _answered(self, message: Message, chat: int) -> int | None:

@@ -44,6 +44,10 @@ class ConversationStore(Protocol):
         """Record a buyer message before it is handled; durable when this returns."""
         ...
 
+    async def add_agent_message(self, chat_id: str, kind: str, text: str, meta: dict[str, Any] | None = None) -> int:
+        """Record what a human agent sent the buyer, so the transcript holds the whole conversation."""
+        ...
+
     async def save_turn(self, chat_id: str, state: ConversationState, outgoing: list[Outgoing],
                         events: list[tuple[str, dict[str, Any]]]) -> list[int]:
         """Atomically save the new state, the replies (ids returned, in order) and the analytics."""

@@ -31,6 +31,9 @@ class MemoryStore:
     async def add_incoming(self, chat_id: str, kind: str, text: str, meta: dict[str, Any] | None = None) -> int:
         return self._add(chat_id, "in", kind, text, meta, None)
 
+    async def add_agent_message(self, chat_id: str, kind: str, text: str, meta: dict[str, Any] | None = None) -> int:
+        return self._add(chat_id, "agent", kind, text, meta, None)
+
     async def save_turn(self, chat_id: str, state: ConversationState, outgoing: list[Outgoing],
                         events: list[tuple[str, dict[str, Any]]]) -> list[int]:
         self._states[chat_id] = state.to_json()

@@ -122,6 +122,12 @@ class SqliteStore:
             "INSERT INTO messages (chat_id, direction, kind, text, meta, at) VALUES (?, 'in', ?, ?, ?, ?)", row,
         ).lastrowid or 0))
 
+    async def add_agent_message(self, chat_id: str, kind: str, text: str, meta: dict[str, Any] | None = None) -> int:
+        row = (chat_id, kind, text, _json(meta or {}), time.time())
+        return await self._write(lambda c: int(c.execute(
+            "INSERT INTO messages (chat_id, direction, kind, text, meta, at) VALUES (?, 'agent', ?, ?, ?, ?)", row,
+        ).lastrowid or 0))
+
     async def save_turn(self, chat_id: str, state: ConversationState, outgoing: list[Outgoing],
                         events: list[tuple[str, dict[str, Any]]]) -> list[int]:
         now = time.time()
