@@ -26,10 +26,15 @@ def run(flowset, catalogs, files, **kw):
     return asyncio.run(asyncio.wait_for(run_tests(flowset, catalogs, files, base=ROOT, **kw), 600))
 
 
-def test_every_operator_test_passes(flowset, catalogs):
+@pytest.fixture(scope="module")
+def shipped_report(flowset, catalogs):
     files = find_test_files(TESTS)
     assert files, "no flows/tests/*.yaml"
-    report = run(flowset, catalogs, files)
+    return run(flowset, catalogs, files)
+
+
+def test_every_operator_test_passes(shipped_report):
+    report = shipped_report
     assert not report.problems, "\n".join(map(str, report.problems))
     failed = [r for r in report.results if not r.passed]
     assert not failed, format_report(report)
@@ -124,8 +129,8 @@ def test_cli_exit_codes_and_json(tmp_path: Path, capsys):
     assert main(["flows", "test", str(tmp_path / "missing.yaml")]) == 2
 
 
-def test_every_node_of_every_shipped_flow_is_reached_by_some_test(flowset, catalogs):
-    report = run(flowset, catalogs, find_test_files(TESTS))
+def test_every_node_of_every_shipped_flow_is_reached_by_some_test(shipped_report):
+    report = shipped_report
     assert not report.missing_nodes, "nodes no test reaches (add flows/tests/coverage_*.yaml): " + ", ".join(
         f"{f}:{n}" for f, n in report.missing_nodes)
 
