@@ -240,14 +240,16 @@ def _funnel(s: FlowStats, width: int = 500) -> str:
     rows = s.funnel()
     if not rows:
         return '<p class="muted">No node entered.</p>'
-    label_w, bar_w, row_h = 160, width - 160 - 80, 24
+    label_w, bar_w, row_h = 185, width - 185 - 80, 24
     top = max(s.starts, max(r for _, r, _ in rows), 1)
     out = []
     for i, (node, reached, dropped) in enumerate(rows):
         y = i * row_h
         w = bar_w * reached / top
         dw = bar_w * dropped / top
-        out.append(f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end" class="node">{_e(node)}</text>')
+        name = node if len(node) <= 24 else node[:23] + "…"
+        out.append(f'<text x="{label_w - 8}" y="{y + 16}" text-anchor="end" class="node"><title>{_e(node)}</title>'
+                   f"{_e(name)}</text>")
         out.append(f'<rect x="{label_w}" y="{y + 3}" width="{max(w, 1):.1f}" height="{row_h - 6}" fill="#7aa7e0">'
                    f"<title>{_e(node)}: reached by {reached}</title></rect>")
         if dropped:
@@ -265,7 +267,7 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI","Noto Sans","Noto Sans CJ
 h1{font-size:22px;margin:0 0 4px} .muted{color:#6b7480}
 .legend{display:flex;flex-wrap:wrap;gap:14px;margin:12px 0 18px}.legend span{display:inline-flex;align-items:center;gap:6px}
 .legend i{display:inline-block;width:12px;height:12px;border-radius:2px}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(540px,1fr));gap:16px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(540px,1fr));gap:16px;align-items:start}
 svg.bar,svg.funnel{width:100%;height:auto;display:block}
 .card{background:#fff;border:1px solid #dde3ea;border-radius:8px;padding:14px 16px}
 .card h2{font-size:17px;margin:0 0 8px;font-family:ui-monospace,Menlo,Consolas,monospace}
