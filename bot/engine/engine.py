@@ -90,7 +90,7 @@ class Engine:
                 ref = parse_order_number(event.verified_posting)
                 if ref:
                     st.verified = (st.verified + [ref.order_number])[-20:]
-                    st.vars["order_number"], st.vars["posting_number"] = ref.order_number, ref.posting_number
+                    st.remember_number(ref.order_number, ref.posting_number)
                     await r.start_flow(current, ORDER_STATUS)
                     return
             await r.start_flow(current, MAIN_MENU)
@@ -124,11 +124,7 @@ class Engine:
         self._reset(st)
         ref = find_order_number(cmd.arg) if cmd.arg else None
         if ref:
-            st.vars["order_number"] = ref.order_number
-            if ref.posting_number:
-                st.vars["posting_number"] = ref.posting_number
-            else:
-                st.vars.pop("posting_number", None)
+            st.remember_number(ref.order_number, ref.posting_number)
         await r.start_flow(current, flow_id)
 
     # ---- where the buyer is -------------------------------------------------------------------
@@ -325,11 +321,7 @@ class Engine:
         ref = find_order_number(text)
         if ref is not None:
             self._reset(st)
-            st.vars["order_number"] = ref.order_number
-            if ref.posting_number:
-                st.vars["posting_number"] = ref.posting_number
-            else:
-                st.vars.pop("posting_number", None)
+            st.remember_number(ref.order_number, ref.posting_number)
             await r.start_flow(current, ORDER_STATUS)
             return
         flow_id = current.match_keyword(text)

@@ -139,11 +139,7 @@ class Lookup:
     # ---- the lookup itself --------------------------------------------------------------------
     async def search(self, r: "Runner", flowset: FlowSet, flow: Flow, node: LookupOrderNode, ref: OrderRef) -> None:
         st = r.t.state
-        st.vars["order_number"] = ref.order_number
-        if ref.posting_number:
-            st.vars["posting_number"] = ref.posting_number
-        else:
-            st.vars.pop("posting_number", None)
+        st.remember_number(ref.order_number, ref.posting_number)
         if ref.order_number in st.locked:
             await r.follow(flowset, flow, node.locked)
             return
@@ -191,8 +187,7 @@ class Lookup:
     async def found(self, r: "Runner", flowset: FlowSet, flow: Flow, node: LookupOrderNode, order: Order) -> None:
         st = r.t.state
         r.t.set_order(order)
-        st.vars["order_number"] = order.order_number
-        st.vars["posting_number"] = order.posting_number
+        st.remember_number(order.order_number, order.posting_number)
         r.t.record("order_found", order=order.posting_number, status=order.status)
         await r.follow(flowset, flow, node.found)
 

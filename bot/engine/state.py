@@ -42,6 +42,14 @@ class ConversationState:
     path: list[str] = field(default_factory=list)  # "flow:node" trail, for handoff context
     handed_off: bool = False
 
+    def remember_number(self, order_number: str, posting_number: str | None) -> None:
+        """The number the buyer is asking about (a posting, or a whole order) for the next lookup."""
+        self.vars["order_number"] = order_number
+        if posting_number:
+            self.vars["posting_number"] = posting_number
+        else:
+            self.vars.pop("posting_number", None)
+
     def order_model(self) -> Order | None:
         """The order being discussed, as an `Order` (parsed from the JSON snapshot)."""
         return Order.model_validate_json(self.order) if self.order else None
