@@ -16,10 +16,13 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ozonbot flows check
+	$(BIN)/ozonbot flows test
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
 	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/orders.py
+	$(BIN)/python bench/telegram.py
 
 flows-check: $(STAMP)
 	$(BIN)/ozonbot flows check

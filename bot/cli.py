@@ -201,11 +201,17 @@ def cmd_chat(settings: Settings, args) -> int:
     async def go() -> None:
         from bot.runtime import tune_gc
 
+        from bot.operators.reload import watch_and_reload
+
         app = build_app(settings)
         tune_gc()
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(watch_and_reload(app, settings, stop_event=stop))  # edits apply live
         try:
             await ConsoleChat(app, user=args.user, lang=args.lang, json_mode=args.json).run()
         finally:
+            stop.set()
+            await asyncio.wait_for(watcher, 5)
             await app.close()
 
     asyncio.run(go())

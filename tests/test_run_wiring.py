@@ -50,3 +50,33 @@ async def test_run_refuses_to_start_when_the_bot_cannot_manage_topics(settings: 
             assert "topic" in str(exc).lower()
         else:
             raise AssertionError("the bot started without the right to manage topics")
+
+
+async def test_a_broken_flow_edit_is_refused_and_reported_to_the_agents(settings: Settings, tmp_path):
+    import shutil
+
+    from bot.settings import ROOT
+
+    flows = tmp_path / "flows"
+    shutil.copytree(ROOT / "flows", flows, ignore=shutil.ignore_patterns("tests", "graphs"))
+    async with FakeForum() as fake:
+        settings.telegram_bot_token = SecretStr(TOKEN)
+        settings.telegram_api_base = fake.api_base
+        settings.agents_chat_id = fake.group_id
+        settings.flows_dir = flows
+        task = asyncio.create_task(run._run(settings, None, "127.0.0.1:0"))
+        try:
+            await fake.wait_method("deleteWebhook", timeout=15)
+            await asyncio.sleep(0.5)  # the watcher is up
+            menu = flows / "main_menu.yaml"
+            menu.write_text(menu.read_text(encoding="utf-8").replace("start: menu", "start: menuu"), encoding="utf-8")
+            sent = await fake.wait_for(lambda: [c for c in fake.calls_of("sendMessage", fake.group_id)
+                                                if "refused" in c.params.get("text", "")] or None, timeout=20)
+            assert "main_menu.yaml" in sent[0].params["text"] and "menuu" in sent[0].params["text"]
+            fake.command(BUYER, "start")  # the last good version still serves
+            replies = await fake.wait_for(lambda: [c for c in fake.calls_of("sendMessage", BUYER)] or None, timeout=15)
+            assert "Здравствуйте" in replies[0].params["text"]
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 15)

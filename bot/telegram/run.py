@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import logging
 import re
 import signal
@@ -21,6 +22,7 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
 
 from bot.handoff import wiring
+from bot.operators.reload import format_problems, watch_and_reload
 from bot.handoff.port import HandoffPort, NoHandoff
 from bot.settings import Settings
 from bot.telegram.build import POLL_TIMEOUT, build_telegram, on_startup
@@ -134,6 +136,18 @@ async def serving(application: Application, settings: Settings, *, webhook: str 
         await application.shutdown()
 
 
+def _tell_agents(handoff: HandoffPort):
+    """A refused flow or translation edit is posted to the agents' General topic, when there is one."""
+    post = getattr(handoff, "reply_in_topic", None)
+
+    async def on_rejected(problems) -> None:
+        if post is not None:
+            await post(None, "⚠️ <b>flows/locales change refused</b>, the bot keeps the last good version:\n"
+                             f"<pre>{html.escape(format_problems(problems))}</pre>")
+
+    return on_rejected
+
+
 async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
     from bot.app import build_app
 
@@ -153,7 +167,10 @@ async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
         async with serving(application, settings, webhook=webhook, listen=listen, handoff=handoff) as info:
             where = f"webhook {webhook} (listening on {listen})" if info.mode == "webhook" else "long polling"
             print(f"@{application.bot.username} is running: {where}. Ctrl-C stops it.", flush=True)
+            watcher = asyncio.create_task(watch_and_reload(app, settings, on_rejected=_tell_agents(handoff),
+                                                           stop_event=stop))
             await stop.wait()
+            await asyncio.wait_for(watcher, 5)
     finally:
         await app.close()
     return EXIT_OK
