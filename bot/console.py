@@ -16,6 +16,20 @@ from bot.engine.events import Buyer, Command, Event, Media, Press, Start, Text
 HELP_LINE = "(/menu, /lang, /order NUMBER, /agent, /help; ':photo NAME' sends a photo; Ctrl-D quits)"
 
 
+def event_from_line(text: str) -> Event:
+    """A typed line as a buyer's event: `/start`, `/command arg`, `:photo NAME` (also video,
+    document), or plain text. Used by the terminal chat and the operators' conversation tests."""
+    stripped = text.strip()
+    if stripped.startswith("/"):
+        name, _, arg = stripped[1:].partition(" ")
+        name = name.split("@")[0].lower()
+        return Start() if name == "start" else Command(name, arg.strip())
+    if stripped.startswith(":") and stripped[1:].split(" ")[0] in ("photo", "video", "document"):
+        kind, _, name = stripped[1:].partition(" ")
+        return Media(kind, file_id=name or f"console-{kind}", size=1024, mime_type="image/jpeg")  # type: ignore[arg-type]
+    return Text(text)
+
+
 class ConsoleChat:
     def __init__(self, app: App, *, user: str = "console", lang: str = "", json_mode: bool = False,
                  out: IO[str] | None = None) -> None:
@@ -28,18 +42,12 @@ class ConsoleChat:
         self.node = ""
 
     def event_for(self, line: str) -> Event:
+        """A line as an event; a button's number presses that button of the last reply."""
         text = line.rstrip("\n")
         stripped = text.strip()
-        if stripped.startswith("/"):
-            name, _, arg = stripped[1:].partition(" ")
-            name = name.split("@")[0].lower()
-            return Start() if name == "start" else Command(name, arg.strip())
-        if stripped.startswith(":") and stripped[1:].split(" ")[0] in ("photo", "video", "document"):
-            kind, _, name = stripped[1:].partition(" ")
-            return Media(kind, file_id=name or f"console-{kind}", size=1024)  # type: ignore[arg-type]
         if stripped.isdigit() and self.buttons and 1 <= int(stripped) <= len(self.buttons):
             return Press(self.buttons[int(stripped) - 1][0], self.node)
-        return Text(text)
+        return event_from_line(text)
 
     async def send(self, line: str) -> Reply:
         event = self.event_for(line)

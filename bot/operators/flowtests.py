@@ -46,7 +46,8 @@ from typing import Any, Iterator, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bot.engine.effects import Action, End, Handoff, SetLanguage
-from bot.engine.events import Buyer, Command, Event, Media, Press, Start, Text
+from bot.console import event_from_line
+from bot.engine.events import Buyer, Event, Press
 from bot.engine.flowset import FlowRegistry, FlowSet
 from bot.engine.problems import FlowProblem
 from bot.engine.yaml_positions import YamlSyntaxError, load_with_positions, position_of
@@ -246,19 +247,6 @@ def effect_names(effects: list[Any]) -> list[str]:
     return out
 
 
-def event_for(text: str) -> Event:
-    """A line as a buyer's event: /start, /command arg, ':photo NAME', or plain text."""
-    stripped = text.strip()
-    if stripped.startswith("/"):
-        name, _, arg = stripped[1:].partition(" ")
-        name = name.split("@")[0].lower()
-        return Start() if name == "start" else Command(name, arg.strip())
-    if stripped.startswith(":") and stripped[1:].split(" ")[0] in ("photo", "video", "document"):
-        kind, _, name = stripped[1:].partition(" ")
-        return Media(kind, file_id=name or f"test-{kind}", size=1024, mime_type="image/jpeg")  # type: ignore[arg-type]
-    return Text(text)
-
-
 class FlowTestRunner:
     """Runs parsed cases against one validated FlowSet and its catalogs."""
 
@@ -398,7 +386,7 @@ class FlowTestRunner:
                     text = self._substitute(case, step.send or "")
                     shown = step.send if text == step.send else f"{step.send}\" -> \"{text}"
                     log = StepLog(i, line, f'send "{shown}"')
-                    event = event_for(text)
+                    event = event_from_line(text)
                     incoming = (type(event).__name__.lower(), text)
                 reply = await app.handle(CHAT_ID, event, buyer, incoming=incoming)
                 log.texts = [m.text for m in reply.outgoing if m.kind == "say"]
