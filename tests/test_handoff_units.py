@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import string
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -159,7 +158,6 @@ def _used_keys() -> set[str]:
 
 
 def test_every_handoff_text_exists_in_zh_and_ru_with_the_same_placeholders(catalogs):
-    fmt = string.Formatter()
     keys = _used_keys() | {f"handoff.action.{a}" for a in ("urge_seller", "request_cancellation", "open_return",
                                                              "refuse_delivery", "offer_compensation", "payment_check")}
     assert len(keys) > 60

@@ -36,7 +36,7 @@ async def test_shapes_failures_and_long_poll(fake: FakeTelegram):
             updates = await waiter
             assert updates[0].message.text == "/start"
             assert await bot.get_updates(offset=updates[-1].update_id + 1, timeout=0) == ()
-        async with Bot("1:bad", base_url=fake.api_base) as bad:
+        async with Bot("1:bad", base_url=fake.api_base):
             pass
     with pytest.raises(InvalidToken):
         await asyncio.wait_for(go(), 10)

@@ -39,7 +39,7 @@ def extract_flows(fileobj: BinaryIO, keywords: Collection[str], comment_tags: Co
     The comment says where the message is shown: `flow cancel_order, node shipped_options (say)`.
     """
     from bot.engine.loader import parse_flow_file
-    from bot.engine.validators import _all_messages, _split
+    from bot.engine.validators import _all_messages
     from bot.engine.yaml_positions import YamlSyntaxError, load_with_positions, position_of
 
     text = _decode(fileobj, options)

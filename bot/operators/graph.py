@@ -93,7 +93,7 @@ def dot(flow: Flow, catalogs: Catalogs, lang: str) -> str:
              f"  label={_dq(flow.id + ': ' + title)}; labelloc=t; rankdir=TB;",
              '  node [shape=box, style="rounded,filled", fillcolor=white, fontname="Noto Sans CJK SC,sans-serif"];',
              '  edge [fontname="Noto Sans CJK SC,sans-serif", fontsize=10];',
-             f'  "__start" [shape=circle, label="start", fillcolor="#dddddd"];',
+             '  "__start" [shape=circle, label="start", fillcolor="#dddddd"];',
              f'  "__start" -> {_dq(flow.start)};']
     externals: set[str] = set()
     shapes = {SwitchNode: "diamond", ChoiceNode: "parallelogram", LookupOrderNode: "box3d"}

@@ -13,7 +13,7 @@ import inspect
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from bot.engine.flowset import FlowSet
 from bot.engine.problems import FlowLoadError, FlowProblem
