@@ -77,6 +77,12 @@ class Catalogs:
             entries[lang], catalogs[lang], files[lang] = table, catalog, str(path)
         return cls(entries, catalogs, files)
 
+    def keeping(self, older: "Catalogs") -> "Catalogs":
+        """These catalogs plus the messages only `older` has: after a live edit removed a text, a
+        conversation still finishing on the old flow version can still say it."""
+        entries = {lang: {**older._entries.get(lang, {}), **table} for lang, table in self._entries.items()}
+        return Catalogs(entries, self._catalogs, self.files)
+
     # ---- the Messages port ---------------------------------------------------------------------
     def info(self, msgid: str, lang: str) -> MessageInfo | None:
         entry = self._entries.get(lang, {}).get(msgid)

@@ -52,6 +52,7 @@ def swap(app: Any, catalogs: Catalogs, flowset: FlowSet) -> None:
     old texts. The renderer is updated in place, so whoever holds `app.renderer` (the handoff card,
     the Telegram handlers) sees the new texts too.
     """
+    catalogs = catalogs.keeping(app.catalogs)  # old flow versions still in use keep their texts
     app.registry.swap(flowset)
     app.catalogs = catalogs
     app.engine.messages = catalogs
