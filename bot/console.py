@@ -57,6 +57,7 @@ class ConsoleChat:
         return reply
 
     def show(self, reply: Reply) -> None:
+        self.buttons, self.node = [], ""  # numbers pick buttons of the newest reply only
         for msg in reply.outgoing:
             buttons = msg.meta.get("buttons")
             if buttons is not None:

@@ -248,3 +248,18 @@ async def test_signed_deep_link_proves_ownership_without_phone_digits(app, demo_
     assert "последние 4 цифры" not in texts and "handoff" not in [m.kind for m in reply.outgoing]
     state = await app.store.load_state("link")
     assert order.order_number in state.verified and state.order_model().posting_number == order.posting_number
+
+
+@pytest.mark.parametrize("text, lang, flow", [
+    ("хочу отменить заказ {n}", "ru", "cancel_order"),
+    ("我想取消订单 {n}", "zh", "cancel_order"),
+    ("где мой заказ {n}?", "ru", "order_status"),
+    ("{n}", "ru", "order_status"),
+])
+async def test_a_number_with_a_keyword_starts_that_flow_with_the_number(app, demo_order, text, lang, flow):
+    order = demo_order["awaiting_deliver_on_time"]
+    chat = ChatDriver(app, f"kw-{flow}-{lang}-{len(text)}", lang)
+    await chat.send(text.format(n=order.order_number))
+    await chat.send(order.phone_last4)
+    state = await app.store.load_state(chat.chat_id)
+    assert state.path[0].startswith(flow + ":") and order.posting_number in chat.text

@@ -319,12 +319,12 @@ class Engine:
         st = r.t.state
         current = self.registry.current
         ref = find_order_number(text)
-        if ref is not None:
+        flow_id = current.match_keyword(text)
+        if ref is not None:  # "хочу отменить 57195475-0050": the keyword's flow, with that number
             self._reset(st)
             st.remember_number(ref.order_number, ref.posting_number)
-            await r.start_flow(current, ORDER_STATUS)
+            await r.start_flow(current, flow_id or ORDER_STATUS)
             return
-        flow_id = current.match_keyword(text)
         if flow_id is not None:
             self._reset(st)
             await r.start_flow(current, flow_id)
