@@ -59,3 +59,13 @@ def test_keywords_match_at_word_starts_except_chinese(keyword, text, hit):
     from bot.engine.flowset import fold
 
     assert bool(keyword_pattern(keyword).search(fold(text))) is hit
+
+
+def test_a_topic_keyword_beats_a_greeting(catalogs):
+    from bot.engine.loader import load_flows
+    from bot.settings import ROOT
+
+    flowset = load_flows(ROOT / "flows", catalogs)
+    assert flowset.match_keyword("Здравствуйте!") == "main_menu"
+    assert flowset.match_keyword("Здравствуйте, хочу отменить") == "cancel_order"
+    assert flowset.match_keyword("您好，我想退货") == "request_return"

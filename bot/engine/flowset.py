@@ -10,6 +10,9 @@ from bot.engine.conditions import Expression
 from bot.engine.flow import Flow
 
 
+GREETING_FLOW = "main_menu"  # its keywords are greetings: any topic keyword in the same text wins
+
+
 def fold(text: str) -> str:
     """Case- and width-insensitive form of text for matching keywords and labels."""
     return unicodedata.normalize("NFKC", text).casefold().strip()
@@ -33,12 +36,13 @@ class FlowSet:
         self.flows = flows
         self.expressions = expressions
         self.commands = {cmd: f.id for f in flows.values() for cmd in f.triggers.commands}
-        # (pattern, flow id), longest keywords first so specific ones win
+        # (pattern, flow id): a topic beats a greeting (the main menu's keywords come last), then
+        # longer keywords beat shorter ones, so "здравствуйте, хочу отменить" means cancel.
         self.keywords = [
             (keyword_pattern(kw), flow_id)
             for kw, flow_id in sorted(
                 ((kw, f.id) for f in flows.values() for kws in f.triggers.keywords.values() for kw in kws if kw.strip()),
-                key=lambda t: -len(t[0]),
+                key=lambda t: (t[1] == GREETING_FLOW, -len(t[0])),
             )
         ]
         self.menu = [f for f in flows.values() if f.menu]
