@@ -7,6 +7,8 @@ from typing import Any
 import yaml
 
 Path = tuple[Any, ...]
+# libyaml's parser (shipped in PyYAML's wheels) is ~10x faster than the pure-Python one, with the same marks.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class YamlSyntaxError(ValueError):
@@ -24,7 +26,7 @@ class DuplicateKey(ValueError):
 def load_with_positions(text: str) -> tuple[Any, dict[Path, tuple[int, int]], list[DuplicateKey]]:
     """Return (data, positions, duplicate keys). Positions map a path to a 1-based (line, column)."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
