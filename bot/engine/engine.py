@@ -295,13 +295,22 @@ class Engine:
             r.t.emit(Choices((Option("skip", "common.skip"),)))
         return True
 
-    def _labels(self, r: Runner, msgid: str) -> set[str]:
-        out = set()
-        for lang in self.messages.languages:
-            text = self.messages.template(msgid, lang)
-            if text:
-                out.add(fold(text))
-        return out
+    @property
+    def messages(self) -> Messages:
+        return self._messages
+
+    @messages.setter
+    def messages(self, messages: Messages) -> None:  # a live reload swaps them: forget folded labels
+        self._messages = messages
+        self._folded: dict[str, frozenset[str]] = {}
+
+    def _labels(self, r: Runner, msgid: str) -> frozenset[str]:
+        """A button's label in every language, folded, for matching what the buyer typed."""
+        labels = self._folded.get(msgid)
+        if labels is None:
+            texts = (self.messages.template(msgid, lang) for lang in self.messages.languages)
+            labels = self._folded[msgid] = frozenset(fold(t) for t in texts if t)
+        return labels
 
     def _match_option(self, r: Runner, flowset: FlowSet, node: ChoiceNode, text: str):
         options = r.visible(flowset, node)

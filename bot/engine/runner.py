@@ -91,6 +91,7 @@ class Runner:
                 lang = str(args.get("lang", ""))
                 if lang in SUPPORTED:
                     t.state.lang, t.state.lang_explicit = lang, True
+                    t.language_changed()
                     t.emit(SetLanguage(lang))
             else:
                 t.emit(Action(node.action, args))

@@ -24,6 +24,7 @@ class Turn:
     events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     steps: int = 0
     _facts: OrderFacts | None = None
+    _env: Env | None = None
 
     @property
     def lang(self) -> str:
@@ -38,8 +39,15 @@ class Turn:
     def set_order(self, order: Order | None) -> None:
         self.state.order = order.model_dump_json() if order else None
         self._facts = OrderFacts(order, self.now) if order else None
+        self._env = None
+
+    def language_changed(self) -> None:
+        self._env = None
 
     def env(self) -> Env:
-        if self._facts is None and self.state.order is not None:
-            self._facts = OrderFacts(Order.model_validate_json(self.state.order), self.now)
-        return Env(self._facts, self.state.vars, {"lang": self.lang, "id": self.buyer.id})
+        """What conditions read; built once a turn (vars is the live dict, so it stays current)."""
+        if self._env is None:
+            if self._facts is None and self.state.order is not None:
+                self._facts = OrderFacts(Order.model_validate_json(self.state.order), self.now)
+            self._env = Env(self._facts, self.state.vars, {"lang": self.lang, "id": self.buyer.id})
+        return self._env

@@ -29,7 +29,25 @@ class Renderer:
     def __init__(self, catalogs: Catalogs) -> None:
         self.catalogs = catalogs
 
+    @property
+    def catalogs(self) -> Catalogs:
+        return self._catalogs
+
+    @catalogs.setter
+    def catalogs(self, catalogs: Catalogs) -> None:  # a live reload swaps them: forget rendered texts
+        self._catalogs = catalogs
+        self._plain: dict[tuple[str, str, int | None], str] = {}
+
     def text(self, msgid: str, lang: str, params: dict[str, Any] | None = None, count: int | None = None) -> str:
+        if not params:  # buttons and prompts: the same text every time
+            key = (msgid, lang, count)
+            cached = self._plain.get(key)
+            if cached is None:
+                cached = self._plain[key] = self._text(msgid, lang, None, count)
+            return cached
+        return self._text(msgid, lang, params, count)
+
+    def _text(self, msgid: str, lang: str, params: dict[str, Any] | None, count: int | None) -> str:
         template = self.catalogs.text(msgid, lang, count)
         if template is None:
             template = self.catalogs.text(msgid, "ru" if lang != "ru" else "zh", count) or msgid
