@@ -81,8 +81,14 @@ class TestDemoProvider(ProviderContract):
         await p.close()
 
     @pytest.fixture
-    def unavailable(self):
-        pytest.skip("the demo provider reads a local file; it has no outage to report")
+    async def unavailable(self, tmp_path):
+        """Its 'backend' is a file: one that became unreadable (here, not a database any more)."""
+        path = tmp_path / "orders.db"
+        seed(path, NOW)
+        p = DemoOrderProvider(path)
+        path.write_bytes(b"this is not an SQLite database" * 100)
+        yield p
+        await p.close()
 
 
 class TestOzonProvider(ProviderContract):

@@ -10,6 +10,7 @@ from pathlib import Path
 import sqlite_utils
 
 from bot.orders.demo_data import scenario_rows
+from bot.orders.errors import OrderBackendUnavailable
 from bot.orders.model import Order
 from bot.orders.numbers import OrderRef
 
@@ -54,7 +55,10 @@ class DemoOrderProvider:
         self._stamp = stamp
 
     async def find(self, ref: OrderRef) -> list[Order]:
-        self._refresh()
+        try:
+            self._refresh()
+        except (sqlite3.Error, OSError) as exc:  # the file is the backend: unreadable means unavailable
+            raise OrderBackendUnavailable(f"demo orders unreadable: {exc}") from exc
         if ref.posting_number:
             found = self._by_posting.get(ref.posting_number)
             return [found] if found else []
