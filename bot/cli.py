@@ -8,6 +8,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 
 from bot.settings import Settings
 
@@ -94,7 +95,7 @@ def cmd_operators(settings: Settings, args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if hasattr(signal, "SIGPIPE"):
+    if hasattr(signal, "SIGPIPE") and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `ozonbot orders list | head` ends quietly
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -111,13 +111,18 @@ async def test_stats_from_the_events_table(app, settings, capsys):
     assert page.startswith("<!doctype html>") and "<svg" in page and "<script" not in page
     assert "http" not in page.replace("http-equiv", "")  # self-contained: nothing fetched
 
+    def cli(*argv: str):  # the command is synchronous, as when typed in a shell: run it off this loop
+        return asyncio.to_thread(main, list(argv))
+
     html_file = settings.data_dir / "stats.html"
-    assert main(["stats", "--db", str(settings.store_path), "--html", str(html_file)]) == 0
-    assert "main_menu" in capsys.readouterr().out and html_file.read_text(encoding="utf-8").count("<svg") >= 6
-    assert main(["stats", "--db", str(settings.store_path), "--since", "2999-01-01"]) == 0
+    assert await cli("stats", "--db", str(settings.store_path), "--html", str(html_file)) == 0
+    out = capsys.readouterr().out
+    assert "main_menu" in out and html_file.read_text(encoding="utf-8").count("<svg") >= 6
+    assert "Human agents:" in out and "contained by the bot" in out and "Human agents" in html_file.read_text(encoding="utf-8")
+    assert await cli("stats", "--db", str(settings.store_path), "--since", "2999-01-01") == 0
     assert "No flow has started yet." in capsys.readouterr().out
-    assert main(["stats", "--since", "yesterday"]) == 2
-    assert main(["stats", "--db", str(settings.data_dir / "nope.sqlite3")]) == 1
+    assert await cli("stats", "--since", "yesterday") == 2
+    assert await cli("stats", "--db", str(settings.data_dir / "nope.sqlite3")) == 1
 
 
 def test_since_parsing():

@@ -129,7 +129,7 @@ def flows_schema(settings: Any, args: Any) -> int:
 
 
 def stats(settings: Any, args: Any) -> int:
-    from bot.operators.stats import StatsError, compute, format_html, format_text, parse_since, read_events
+    from bot.operators.stats import StatsError, agents_lines, compute, format_html, format_text, parse_since, read_events
 
     try:
         since = parse_since(args.since)
@@ -150,11 +150,26 @@ def stats(settings: Any, args: Any) -> int:
     except FlowLoadError:
         _err("note: flows do not load; node order and flow jumps are guessed from the events alone")
     result = compute(events, flowset, since)
+    agents = asyncio.run(_agent_figures(db, since))
     if args.html:
-        Path(args.html).write_text(format_html(result), encoding="utf-8")
+        Path(args.html).write_text(format_html(result, agents=agents), encoding="utf-8")
         _err(f"wrote {args.html}")
     if args.json:
-        print(json.dumps(result.as_dict(), ensure_ascii=False, indent=2))
+        print(json.dumps({**result.as_dict(), "agents": agents.model_dump()}, ensure_ascii=False, indent=2))
     else:
-        sys.stdout.write(format_text(result))
+        sys.stdout.write(format_text(result) + "\nHuman agents:\n" + "".join(f"  {line}\n" for line in agents_lines(agents)))
     return EXIT_OK
+
+
+async def _agent_figures(db: Path, since: Any) -> Any:
+    """Containment, handoffs, reply and close times, ratings: from the store and the handoff records."""
+    from bot.handoff.figures import containment_figures
+    from bot.handoff.records import HandoffRecords
+    from bot.store.sqlite import SqliteStore
+
+    store, records = SqliteStore(db), HandoffRecords(db)
+    try:
+        return await containment_figures(store, records, since.timestamp() if since else 0.0)
+    finally:
+        records.close()
+        await store.close()

@@ -213,6 +213,27 @@ def format_text(stats: Stats) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _minutes(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds / 60:.1f} min"
+
+
+def agents_lines(fig: Any) -> list[str]:
+    """The human-handoff figures (bot/handoff/figures.py ContainmentFigures) as text lines."""
+    lines = [f"Conversations: {fig.conversations}; contained by the bot: {fig.contained} ({_pct(fig.containment_rate)}).",
+             f"Handoffs: {fig.handoffs} ({fig.handoffs_open} open, {fig.unanswered_handoffs} never answered).",
+             f"Time to first agent reply: median {_minutes(fig.first_reply.median_seconds)}, "
+             f"max {_minutes(fig.first_reply.max_seconds)} ({fig.first_reply.count} replied).",
+             f"Time to close: median {_minutes(fig.time_to_close.median_seconds)} ({fig.time_to_close.count} closed).",
+             "Ratings: " + (f"{fig.ratings.average:.2f} average from {fig.ratings.count} "
+                            f"({', '.join(f'{k}: {v}' for k, v in sorted(fig.ratings.by_score.items()))})"
+                            if fig.ratings.count else "none yet") + "."]
+    if fig.handoffs_by_flow:
+        lines.append("By flow: " + ", ".join(f"{k} {v}" for k, v in sorted(fig.handoffs_by_flow.items(), key=lambda kv: -kv[1])))
+    if fig.handoffs_by_reason:
+        lines.append("By reason: " + ", ".join(f"{k} {v}" for k, v in sorted(fig.handoffs_by_reason.items(), key=lambda kv: -kv[1])))
+    return lines
+
+
 # ---- HTML ------------------------------------------------------------------------------------
 def _e(text: Any) -> str:
     return html.escape(str(text), quote=True)
@@ -281,7 +302,8 @@ h3{font-size:13px;margin:12px 0 4px;color:#4a5360;font-weight:600}
 """
 
 
-def format_html(stats: Stats, *, title: str = "Ozon bot: flow statistics", generated: datetime | None = None) -> str:
+def format_html(stats: Stats, *, title: str = "Ozon bot: flow statistics", generated: datetime | None = None,
+                agents: Any = None) -> str:
     generated = generated or datetime.now(timezone.utc)
     since = stats.since.strftime("%Y-%m-%d %H:%M UTC") if stats.since else "the beginning"
     legend = "".join(f'<span><i style="background:{COLORS[o]}"></i>{_e(LABELS[o])}</span>' for o in OUTCOMES)
@@ -309,6 +331,8 @@ def format_html(stats: Stats, *, title: str = "Ozon bot: flow statistics", gener
     body = "".join(cards) if cards else '<p class="muted">No flow has started yet.</p>'
     table = ("<table><tr><th>flow</th><th>starts</th><th>resolved</th><th>unresolved</th><th>handoffs</th>"
              "<th>passed on</th><th>dropped</th><th>containment</th></tr>" + "".join(rows) + "</table>") if rows else ""
+    agents_html = ("<h2>Human agents</h2><ul>" + "".join(f"<li>{_e(line)}</li>" for line in agents_lines(agents)) + "</ul>"
+                   if agents is not None else "")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{_e(title)}</title><style>{_CSS}</style></head><body>
@@ -317,6 +341,7 @@ def format_html(stats: Stats, *, title: str = "Ozon bot: flow statistics", gener
 Containment = sessions resolved by the bot / sessions started.</p>
 <div class="legend">{legend}</div>
 {table}
+{agents_html}
 <div class="grid">{body}</div>
 </body></html>
 """
