@@ -220,7 +220,8 @@ def _minutes(seconds: float | None) -> str:
 def agents_lines(fig: Any) -> list[str]:
     """The human-handoff figures (bot/handoff/figures.py ContainmentFigures) as text lines."""
     lines = [f"Conversations: {fig.conversations}; contained by the bot: {fig.contained} ({_pct(fig.containment_rate)}).",
-             f"Handoffs: {fig.handoffs} ({fig.handoffs_open} open, {fig.unanswered_handoffs} never answered).",
+             f"Handoffs that reached the agents' group: {fig.handoffs} ({fig.handoffs_open} open, "
+             f"{fig.unanswered_handoffs} never answered).",
              f"Time to first agent reply: median {_minutes(fig.first_reply.median_seconds)}, "
              f"max {_minutes(fig.first_reply.max_seconds)} ({fig.first_reply.count} replied).",
              f"Time to close: median {_minutes(fig.time_to_close.median_seconds)} ({fig.time_to_close.count} closed).",
