@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -69,7 +70,7 @@ class Renderer:
         if isinstance(value, Money):
             return money(value, lang)
         if isinstance(value, datetime):
-            return format_datetime(value.astimezone(TIMEZONES.get(lang)), "d MMMM, HH:mm" if lang == "ru" else "M月d日 HH:mm", locale=loc)
+            return when(value, lang)
         if isinstance(value, date):
             return format_date(value, "long", locale=loc)
         if isinstance(value, bool):
@@ -81,6 +82,14 @@ class Renderer:
         return str(value)
 
 
+@lru_cache(maxsize=4096)  # babel takes ~25 µs a date; an order's dates repeat turn after turn
+def when(value: datetime, lang: str) -> str:
+    """`21 ноября, 15:32` in Moscow time for Russian, `11月21日 20:32` in Beijing time for Chinese."""
+    pattern = "d MMMM, HH:mm" if lang == "ru" else "M月d日 HH:mm"
+    return format_datetime(value.astimezone(TIMEZONES.get(lang)), pattern, locale=BABEL_LOCALES.get(lang, "ru_RU"))
+
+
+@lru_cache(maxsize=4096)
 def money(value: Money, lang: str) -> str:
     """`1 234,50 ₽` in Russian, `RUB 1,234.50` style per the Chinese locale's own rules."""
     return format_currency(value.amount, value.currency, locale=BABEL_LOCALES.get(lang, "ru_RU"))
