@@ -114,16 +114,12 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_flows(settings: Settings, args) -> int:
     if args.flows_command != "check":
         return cmd_operators(settings, args)
-    from bot.engine.loader import load_flows
-    from bot.engine.problems import FlowLoadError, FlowProblem
-    from bot.i18n.catalogs import CatalogError, Catalogs
+    from bot.engine.problems import FlowLoadError
+    from bot.operators.common import load_checked
 
     try:
-        catalogs = Catalogs.load(settings.locales_dir)
-        flowset = load_flows(settings.flows_dir, catalogs)
+        flowset = load_checked(settings.flows_dir, settings.locales_dir)[1]
         problems: list = []
-    except CatalogError as exc:
-        problems = [FlowProblem(exc.file, exc.line, 1, exc.message, "fix the .po file", check="catalog")]
     except FlowLoadError as exc:
         problems = exc.problems
     if args.json:

@@ -40,11 +40,6 @@ class ReloadResult:
         return f"reloaded {self.flows} flows; changed: {what}"
 
 
-def build(flows_dir: str | Path, locales_dir: str | Path) -> tuple[Catalogs, FlowSet]:
-    """New catalogs and flows, validated together. Raises FlowLoadError with every problem."""
-    return load_checked(flows_dir, locales_dir)
-
-
 def swap(app: Any, catalogs: Catalogs, flowset: FlowSet) -> None:
     """Put new catalogs and flows in service at once.
 
@@ -147,7 +142,7 @@ async def watch_and_reload(app: Any, settings: Any = None, *, on_rejected: OnRej
 def _load(settings: Any) -> tuple[Catalogs, FlowSet] | ReloadResult:
     """Load off the event loop; a refused change comes back as a ReloadResult."""
     try:
-        return build(settings.flows_dir, settings.locales_dir)
+        return load_checked(settings.flows_dir, settings.locales_dir)
     except FlowLoadError as exc:
         return ReloadResult(False, list(exc.problems))
     except OSError as exc:
