@@ -25,8 +25,7 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096
 # Flows the engine itself starts. They must exist (the validators check it).
-MAIN_MENU, NOT_UNDERSTOOD, INTERNAL_ERROR, ORDER_STATUS, TALK_TO_AGENT = (
-    "main_menu", "not_understood", "internal_error", "order_status", "talk_to_agent")
+MAIN_MENU, NOT_UNDERSTOOD, INTERNAL_ERROR, ORDER_STATUS = "main_menu", "not_understood", "internal_error", "order_status"
 MAX_MEDIA_BYTES = 20 * 1024 * 1024
 
 
@@ -106,7 +105,6 @@ class Engine:
     def _reset(self, st: ConversationState) -> None:
         st.at = None
         st.not_understood = 0
-        st.handed_off = False
         for key in [k for k in st.vars if k.startswith("_")]:
             del st.vars[key]
 

@@ -102,7 +102,6 @@ class Runner:
             self.say(flowset, node.say)
             t.emit(Handoff(node.reason, flow.id, node_id))
             t.record("flow_ended", flow=flow.id, node=node_id, outcome="handed_off", reason=node.reason)
-            t.state.handed_off = True
             t.state.at = None
         elif isinstance(node, EndNode):
             self.say(flowset, node.say)

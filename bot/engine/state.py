@@ -40,7 +40,6 @@ class ConversationState:
     lookups: list[float] = field(default_factory=list)  # timestamps, for the per-buyer rate limit
     not_understood: int = 0
     path: list[str] = field(default_factory=list)  # "flow:node" trail, for handoff context
-    handed_off: bool = False
 
     def remember_number(self, order_number: str, posting_number: str | None) -> None:
         """The number the buyer is asking about (a posting, or a whole order) for the next lookup."""

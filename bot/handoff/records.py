@@ -351,9 +351,6 @@ class HandoffRecords:
                               (chat_id, action, _json(args), now))
         return int(cur.lastrowid or 0)
 
-    def set_notice_message(self, notice_id: int, message_id: int) -> None:
-        self._c.execute("UPDATE handoff_notices SET message_id=? WHERE id=?", (message_id, notice_id))
-
     def notice(self, notice_id: int) -> dict[str, Any] | None:
         row = self._c.execute("SELECT id, chat_id, action, args, message_id, seen_by, seen_at FROM handoff_notices "
                               "WHERE id=?", (notice_id,)).fetchone()

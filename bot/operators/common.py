@@ -14,7 +14,6 @@ from bot.engine.nodes.base import flow_of, is_flow_target
 from bot.engine.problems import FlowLoadError, FlowProblem
 from bot.i18n.catalogs import CatalogError, Catalogs
 
-LANGS = ("zh", "ru")
 
 
 def load_checked(flows_dir: str | Path, locales_dir: str | Path) -> tuple[Catalogs, FlowSet]:

@@ -7,7 +7,3 @@ class OrderBackendError(Exception):
 
 class OrderBackendUnavailable(OrderBackendError):
     """The backend cannot answer now (outage, rate limit, bad credentials). Try later."""
-
-
-class OrderNumberInvalid(ValueError):
-    """The text is not an Ozon order or posting number."""
