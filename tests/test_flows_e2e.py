@@ -144,7 +144,7 @@ async def test_status_seller_late_urge(app, demo_order, lang):
 @pytest.mark.parametrize("lang", LANGS)
 async def test_status_seller_late_to_cancel_and_overdue(app, demo_order, lang):
     chat = await open_order(app, demo_order, "awaiting_deliver_late", lang)
-    has(chat, T(ru="48 часов", zh="48 小时")[lang])
+    has(chat, T(ru="2 дня", zh="2 天")[lang])
     await chat.press(T(ru="компенсация", zh="补偿")[lang])
     has(chat, T(ru="Приносим извинения", zh="非常抱歉")[lang])
     has_button(chat, T(ru="Попросить компенсацию", zh="申请补偿")[lang])
@@ -687,9 +687,11 @@ def test_russian_plural_days(catalogs, n, word):
     assert f"опоздание — {word}." in text
 
 
-@pytest.mark.parametrize("n, word", [(1, "1 час."), (3, "3 часа."), (5, "5 часов."), (24, "24 часа."), (48, "48 часов.")])
+@pytest.mark.parametrize("n, word", [(1, "1 час."), (3, "3 часа."), (5, "5 часов."), (24, "24 часа."), (48, "2 дня.")])
 def test_russian_plural_hours(catalogs, n, word):
-    text = Renderer(catalogs).text("overdue_order.seller_late", "ru", {"posting": "1", "date": "", "hours": n}, count=n)
+    from bot.i18n.keys import Duration
+
+    text = Renderer(catalogs).text("overdue_order.seller_late", "ru", {"posting": "1", "date": "", "late": Duration(n)})
     assert f"задержка — {word}" in text
 
 
@@ -726,3 +728,19 @@ async def test_each_return_state_group_is_explained(app, demo_order, lang, key, 
     entered = [e.data.get("node") for e in await app.store.analytics() if e.name == "node_entered"
                and e.chat_id == chat.chat_id]
     assert node in entered and demo_order[key].posting_number in chat.text
+
+
+@pytest.mark.parametrize("hours, ru, zh", [(5, "5 часов", "5 小时"), (23, "23 часа", "23 小时"), (47, "47 часов", "47 小时"),
+                                            (48, "2 дня", "2 天"), (120, "5 дней", "5 天"), (504, "21 день", "21 天")])
+def test_durations_read_in_the_unit_a_person_would_use(catalogs, hours, ru, zh):
+    from bot.i18n.keys import Duration
+
+    renderer = Renderer(catalogs)
+    assert renderer.value(Duration(hours), "ru") == ru
+    assert renderer.value(Duration(hours), "zh") == zh
+
+
+@pytest.mark.parametrize("lang, text", [("ru", "задержка уже 2 дня"), ("zh", "目前已超时 2 天")])
+async def test_seller_two_days_late_is_said_in_days(app, demo_order, lang, text):
+    chat = await open_order(app, demo_order, "awaiting_deliver_late", lang)
+    assert text in chat.text

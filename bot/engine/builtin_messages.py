@@ -6,5 +6,5 @@ ENGINE_MESSAGES: tuple[str, ...] = (
     "lookup.ask_number", "lookup.bad_number", "lookup.ask_phone", "lookup.phone_format", "lookup.phone_wrong",
     "lookup.pick_posting", "lookup.posting_option", "lookup.rate_limited", "lookup.cannot_verify",
     "ask.free_text_invalid", "ask.media_invalid", "ask.media_too_large", "ask.order_number_invalid",
-    "ask.phone_invalid", "handoff.console_notice",
+    "ask.phone_invalid", "handoff.console_notice", "duration.hours", "duration.days",
 )

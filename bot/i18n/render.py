@@ -13,7 +13,7 @@ from babel.numbers import format_currency, format_decimal
 
 from bot.engine.effects import Say
 from bot.i18n.catalogs import Catalogs
-from bot.i18n.keys import MsgKey
+from bot.i18n.keys import Duration, MsgKey
 from bot.orders.model import Money
 
 # Buyers read times in their own clock: Moscow for Russian, Beijing for Chinese.
@@ -67,6 +67,11 @@ class Renderer:
         loc = BABEL_LOCALES.get(lang, "ru_RU")
         if isinstance(value, MsgKey):
             return self.text(str(value), lang)
+        if isinstance(value, Duration):  # "5 часов", "2 дня"; "5 小时", "2 天"
+            if value >= 48:
+                days = int(value) // 24
+                return self.text("duration.days", lang, {"n": days}, count=days)
+            return self.text("duration.hours", lang, {"n": int(value)}, count=int(value))
         if isinstance(value, Money):
             return money(value, lang)
         if isinstance(value, datetime):

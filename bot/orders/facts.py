@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.i18n.keys import MsgKey
+from bot.i18n.keys import Duration, MsgKey
 from bot.orders.model import KNOWN_CANCEL_REASONS, KNOWN_SUBSTATUSES, Initiator, Money, Order
 
 BEFORE_PACKING = frozenset({"awaiting_verification", "awaiting_approve", "awaiting_packaging"})
@@ -83,6 +83,7 @@ class OrderFacts:
     days_since_created: int
     seller_late: bool
     hours_seller_late: int
+    seller_late_for: Duration
     delivery_late: bool
     days_delivery_late: int
     at_pickup_point: bool
@@ -180,6 +181,10 @@ class OrderFacts:
     @property
     def hours_seller_late(self) -> int:
         return self._hours_since(self._o.shipment_date) if self.seller_late else 0
+
+    @property
+    def seller_late_for(self) -> Duration:
+        return Duration(self.hours_seller_late)
 
     @property
     def delivery_late(self) -> bool:
