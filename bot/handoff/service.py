@@ -11,7 +11,8 @@ Where things go:
   copied both ways as the bot);
 - notices of actions flows asked for (urge the seller, cancel, return, ...): the General topic,
   with the order card and a "Seen" button that tells the buyer staff have seen it;
-- agents' commands in a topic: see bot/handoff/commands.py.
+- agents' commands in a topic: bot/handoff/commands.py; what agents write: bot/handoff/agent_relay.py;
+  the rating and "Seen" buttons: bot/handoff/buttons.py.
 
 Safety: only content from members of the agents' group, in a topic mapped to a buyer, is relayed;
 the General topic and unknown topics are ignored; a buyer's message only ever goes to their own
@@ -35,7 +36,9 @@ from bot.engine.effects import Action, Handoff
 from bot.engine.events import Buyer
 from bot.engine.ports import Clock, SystemClock
 from bot.engine.state import ConversationState
-from bot.handoff import commands
+from bot.handoff import agent_relay, buttons, commands
+from bot.handoff.buttons import CALLBACK_PREFIX
+from bot.handoff.message_info import kind_of, summary_of
 from bot.handoff.card import AgentTexts, BuyerInfo, order_from_snapshot
 from bot.handoff.outbox import Outbox
 from bot.handoff.records import (
@@ -43,41 +46,19 @@ from bot.handoff.records import (
 )
 from bot.handoff.schedule import WorkingHours
 from bot.handoff.topics import CLOSED as CLOSED_ICON
-from bot.handoff.topics import TALKING, WAITING, TopicLimits, TopicRateLimited, Topics
+from bot.handoff.topics import WAITING, TopicLimits, TopicRateLimited, Topics
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CALLBACK_PREFIX = "ho:"  # callback data of the handoff's own buttons: ho:r:<session>:<1-5>, ho:s:<notice>
 MEMBER_TTL = 300.0  # seconds a group-membership check is cached
 MEMBER_STATUSES = {ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.MEMBER}
-CONTENT = ("text", "photo", "video", "document", "voice", "audio", "animation", "video_note", "sticker",
-           "location", "contact")
 
 ReplySender = Callable[[str, Any], Awaitable[None]]
 
 
 class HandoffSetupError(RuntimeError):
     """The agents' group cannot be used: the message says exactly what to fix."""
-
-
-def _kind(message: Message) -> str:
-    for name in CONTENT:
-        if getattr(message, name, None):
-            return name
-    return ""
-
-
-def _summary(message: Message) -> str:
-    kind = _kind(message)
-    text = message.text or message.caption or ""
-    return text if kind == "text" else f"[{kind}] {text}".strip()
-
-
-def _author(user: User | None) -> str:
-    if user is None:
-        return "?"
-    return user.full_name + (f" @{user.username}" if user.username else "")
 
 
 class TelegramHandoff:
@@ -213,8 +194,8 @@ class TelegramHandoff:
                                  chat_id, TO_TOPIC, op, {"of": src, "text": message.text or message.caption or ""},
                                  self.now(), session_id=session.id)
         else:
-            payload: dict[str, Any] = {"summary": _summary(message)}
-            answered = self._answered(message, message.chat.id)
+            payload: dict[str, Any] = {"summary": summary_of(message)}
+            answered = self.answered(message, message.chat.id)
             if answered is not None:
                 payload["reply_to"] = answered
             self.records.enqueue(src, chat_id, TO_TOPIC, "copy", payload, self.now(),
@@ -249,7 +230,7 @@ class TelegramHandoff:
 
     async def handle_group_update(self, update: Any) -> bool:
         if update.callback_query is not None:
-            return await self.handle_callback(update)
+            return await buttons.handle_callback(self, update)
         message = update.message or update.edited_message
         if message is None or message.chat.id != self.group_id:
             return False
@@ -275,16 +256,16 @@ class TelegramHandoff:
             if update.message is not None:
                 await commands.run(self, topic.chat_id, thread, message, name, commands.command_arg(text))
             return True
-        if not _kind(message):
+        if not kind_of(message):
             return True  # service messages (topic renamed, pinned, ...)
         if update.edited_message is not None:
-            await self._relay_agent_edit(topic.chat_id, message)
+            await agent_relay.relay_agent_edit(self, topic.chat_id, message)
         else:
-            await self._relay_agent(topic.chat_id, message)
+            await agent_relay.relay_agent(self, topic.chat_id, message)
         return True
 
     # ---- agents -> buyer ----------------------------------------------------------------------
-    def _signature(self, user: User | None) -> str:
+    def signature(self, user: User | None) -> str:
         template = self.settings.handoff_agent_signature
         if not template:
             return ""
@@ -294,35 +275,7 @@ class TelegramHandoff:
         except (KeyError, IndexError, ValueError):
             return template
 
-    async def _relay_agent(self, chat_id: str, message: Message) -> None:
-        session = self.records.open_session(chat_id)
-        now = self.now()
-        if session is None:  # an agent writes first (follow-up): the agents own the conversation again
-            session_id = self.records.add_session(chat_id, "", "", "agent_followup", now)
-            await self.topics.set_icon(chat_id, TALKING)
-        else:
-            session_id = session.id
-        if self.records.mark_first_reply(session_id, now) and session is not None:
-            await self.topics.set_icon(chat_id, TALKING)
-        key = f"a:{message.chat.id}:{message.message_id}"
-        sig = self._signature(message.from_user)
-        payload: dict[str, Any] = {"summary": _summary(message), "agent": _author(message.from_user)}
-        answered = self._answered(message, self.group_id)
-        if answered is not None:
-            payload["reply_to"] = answered
-        if sig and message.text is not None:
-            payload["text"] = f"{message.text}\n\n{sig}"
-            self.records.enqueue(key, chat_id, TO_BUYER, "send", payload, now, session_id=session_id,
-                                 src_chat=message.chat.id, src_message_id=message.message_id)
-        else:
-            if sig and _kind(message) not in ("sticker", "video_note", "location", "contact"):
-                payload["caption"] = f"{message.caption}\n\n{sig}" if message.caption else sig
-            self.records.enqueue(key, chat_id, TO_BUYER, "copy", payload, now, session_id=session_id,
-                                 src_chat=message.chat.id, src_message_id=message.message_id)
-        await self.app.store.add_agent_message(chat_id, _kind(message), payload["summary"], {"agent": payload["agent"]})
-        await self.outbox.flush(chat_id)
-
-    def _answered(self, message: Message, chat: int) -> int | None:
+    def answered(self, message: Message, chat: int) -> int | None:
         """When `message` replies to a relayed copy, the id of that copy's original on the other side."""
         target = message.reply_to_message
         if target is None or target.forum_topic_created is not None:
@@ -331,20 +284,6 @@ class TelegramHandoff:
         if relay is not None and relay.src_message_id:
             return relay.src_message_id
         return None
-
-    async def _relay_agent_edit(self, chat_id: str, message: Message) -> None:
-        src = f"a:{message.chat.id}:{message.message_id}"
-        if self.records.relay(src) is None:
-            return
-        sig = self._signature(message.from_user)
-        body = message.text if message.text is not None else (message.caption or "")
-        if sig:
-            body = f"{body}\n\n{sig}" if body else sig
-        stamp = int(message.edit_date.timestamp()) if message.edit_date else int(time.time())
-        op = "edit" if message.text is not None else "edit_caption"
-        self.records.enqueue(f"ae:{message.chat.id}:{message.message_id}:{stamp}", chat_id, TO_BUYER, op,
-                             {"of": src, "text": body}, self.now())
-        await self.outbox.flush(chat_id)
 
     async def is_member(self, user_id: int) -> bool:
         cached = self._members.get(user_id)
@@ -359,67 +298,6 @@ class TelegramHandoff:
             return False
         self._members[user_id] = (ok, time.monotonic())
         return ok
-
-    # ---- buttons ------------------------------------------------------------------------------
-    async def handle_callback(self, update: Update) -> bool:
-        query = update.callback_query
-        data = (query.data or "") if query else ""
-        if not data.startswith(CALLBACK_PREFIX):
-            return False
-        parts = data[len(CALLBACK_PREFIX):].split(":")
-        answered = False
-        try:
-            if parts[0] == "r" and len(parts) == 3 and query.message is not None:
-                answered = await self._rated(query, int(parts[1]), int(parts[2]))
-            elif parts[0] == "s" and len(parts) == 2 and query.message is not None:
-                answered = await self._seen(query, int(parts[1]))
-        except ValueError:
-            pass
-        if not answered:
-            try:
-                await query.answer()
-            except TelegramError:
-                pass
-        return True
-
-    async def _rated(self, query: Any, session_id: int, rating: int) -> bool:
-        chat_id = str(query.message.chat.id)
-        if not 1 <= rating <= 5 or str(query.from_user.id) != chat_id:
-            return False
-        if not self.records.rate(session_id, chat_id, rating):
-            return False
-        lang = await self._buyer_lang(chat_id)
-        try:
-            await query.answer()
-            await query.edit_message_text(self._buyer_text("handoff.rate_thanks", lang, rating=rating))
-        except TelegramError as exc:
-            log.info("rating message: %s", exc)
-        self._send(f"rated:{session_id}", chat_id, TO_TOPIC, "⭐ " + self.texts.t("agent_card.rated", rating=rating),
-                   html_mode=True)
-        await self.outbox.flush(chat_id)
-        return True
-
-    async def _seen(self, query: Any, notice_id: int) -> bool:
-        if query.message.chat.id != self.group_id or not await self.is_member(query.from_user.id):
-            return False
-        notice = self.records.notice(notice_id)
-        if notice is None or not self.records.mark_seen(notice_id, _author(query.from_user), self.now()):
-            return False
-        chat_id = notice["chat_id"]
-        relay = self.records.relay(f"notice:{notice_id}")
-        try:
-            await query.answer()
-            if relay is not None and relay.dest_message_id:
-                text = relay.payload["text"] + "\n\n👀 " + self.texts.t("agent_card.seen_by", agent=_author(query.from_user))
-                await self.bot.edit_message_text(text, chat_id=self.group_id, message_id=relay.dest_message_id,
-                                                 parse_mode=ParseMode.HTML)
-        except TelegramError as exc:
-            log.info("marking notice %s seen: %s", notice_id, exc)
-        lang = await self._buyer_lang(chat_id)
-        action = self._buyer_text(f"handoff.action.{notice['action']}", lang)
-        self._send(f"seen:{notice_id}", chat_id, TO_BUYER, self._buyer_text("handoff.action_seen", lang, action=action))
-        await self.outbox.flush(chat_id)
-        return True
 
     def bind(self, bot: Bot) -> None:
         """Use this Bot for every call (the Application's, once it exists)."""
@@ -442,7 +320,7 @@ class TelegramHandoff:
             self._job_queue = getattr(application, "job_queue", None)
 
         async def on_button(update: Update, context: Any) -> None:
-            await self.handle_callback(update)
+            await buttons.handle_callback(self, update)
             raise ApplicationHandlerStop
 
         async def on_buyer_edit(update: Update, context: Any) -> None:
