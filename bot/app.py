@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.actions import ActionRunner
 from bot.engine.effects import Action, Ask, Choices, End, Handoff, Say, SetLanguage
 from bot.engine.engine import Engine, TurnResult
 from bot.engine.events import Buyer, Event
@@ -48,6 +49,7 @@ class App:
         self.catalogs = catalogs
         self.registry = registry
         self.renderer = Renderer(catalogs)
+        self.actions = ActionRunner(store, orders, self.renderer, allow_cancel=settings.ozon_allow_cancel)
 
     async def handle(self, chat_id: str, event: Event, buyer: Buyer, *, incoming: tuple[str, str] | None = None) -> Reply:
         """Store the buyer's message, run the engine, store state and replies, return them rendered."""
@@ -58,7 +60,7 @@ class App:
         reply = self.render(result)
         for effect in result.effects:
             if isinstance(effect, Action):
-                await self.store.record_action(chat_id, effect.name, effect.args)
+                reply.outgoing += await self.actions.run(chat_id, effect, reply.lang)
         reply.message_ids = await self.store.save_turn(chat_id, result.state, reply.outgoing, result.events)
         return reply
 
