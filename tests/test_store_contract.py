@@ -158,3 +158,17 @@ async def test_agent_messages_join_the_transcript_in_order(tmp_path):
         assert [(e.direction, e.text) for e in entries] == [("in", "где заказ?"), ("agent", "Проверяю, минуту")]
         assert entries[1].meta == {"agent": "Alice"}
         await store.close()
+
+
+def test_a_state_copy_shares_no_mutable_container():
+    """MemoryStore hands out copies: changing one must never change what is stored."""
+    from dataclasses import fields
+
+    original = ConversationState(lang="ru", at=Position(flow="f", version="v", node="n"), vars={"a": 1},
+                                 verified=["1-2"], owner_failures={"1-2": 1}, locked=["3-4"], lookups=[1.0], path=["f:n"])
+    copy = original.copy()
+    for f in fields(ConversationState):
+        value = getattr(original, f.name)
+        if isinstance(value, (list, dict, Position)):
+            assert getattr(copy, f.name) is not value, f"{f.name} is shared between a state and its copy"
+    assert copy == original

@@ -46,6 +46,7 @@ class FlowSet:
             )
         ]
         self.menu = [f for f in flows.values() if f.menu]
+        self.static_choices: dict[int, object] = {}  # id(choice node) -> its Choices, when they never vary
 
     def __getitem__(self, flow_id: str) -> Flow:
         return self.flows[flow_id]

@@ -62,8 +62,11 @@ class Runner:
         st = self.t.state
         st.at = Position(flow=flow.id, version=flow.version, node=node_id)
         trail = f"{flow.id}:{node_id}"
-        if not st.path or st.path[-1] != trail:
-            st.path = (st.path + [trail])[-30:]
+        path = st.path
+        if not path or path[-1] != trail:
+            path.append(trail)
+            if len(path) > 30:
+                del path[0]
         self.t.record("node_entered", flow=flow.id, node=node_id)
         await self.enter(flowset, flow, node_id, node)
 
@@ -116,7 +119,13 @@ class Runner:
     # ---- prompts (also used to re-show the current step) -------------------------------------
     def prompt_choice(self, flowset: FlowSet, node: ChoiceNode) -> None:
         self.say(flowset, node.say)
-        self.t.emit(Choices(tuple(Option(o.id, o.label.msg, self._params(flowset, o.label)) for o in self.visible(flowset, node))))
+        choices = flowset.static_choices.get(id(node))
+        if choices is None:
+            choices = Choices(tuple(Option(o.id, o.label.msg, self._params(flowset, o.label))
+                                    for o in self.visible(flowset, node)))
+            if all(o.when is None and not o.label.params for o in node.options):  # the same every time
+                flowset.static_choices[id(node)] = choices
+        self.t.emit(choices)
         self.t.emit(Ask("choice"))
 
     def _params(self, flowset: FlowSet, msg: Message) -> dict[str, Any]:

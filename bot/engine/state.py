@@ -7,7 +7,7 @@ TypeAdapter owns their schema and does the JSON both ways.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -48,6 +48,12 @@ class ConversationState:
             self.vars["posting_number"] = posting_number
         else:
             self.vars.pop("posting_number", None)
+
+    def copy(self) -> "ConversationState":
+        """An independent copy (containers copied; their items are immutable or replaced, never mutated)."""
+        return replace(self, at=replace(self.at) if self.at else None, vars=dict(self.vars), verified=list(self.verified),
+                       owner_failures=dict(self.owner_failures), locked=list(self.locked), lookups=list(self.lookups),
+                       path=list(self.path))
 
     def order_model(self) -> Order | None:
         """The order being discussed, as an `Order` (parsed from the JSON snapshot)."""

@@ -1,4 +1,5 @@
-"""In-memory store, for tests and benchmarks. State is kept as JSON, like the SQLite store."""
+"""In-memory store, for tests and benchmarks. It keeps copies of the state, so a caller never
+changes what is stored without saving it (the same isolation the SQLite store gives)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ from bot.store.base import AnalyticsEvent, Outgoing, TranscriptEntry
 
 class MemoryStore:
     def __init__(self) -> None:
-        self._states: dict[str, str] = {}
+        self._states: dict[str, ConversationState] = {}
         self._messages: list[TranscriptEntry] = []
         self._events: list[AnalyticsEvent] = []
         self._actions: list[dict[str, Any]] = []
 
     async def load_state(self, chat_id: str) -> ConversationState | None:
-        raw = self._states.get(chat_id)
-        return ConversationState.from_json(raw) if raw else None
+        state = self._states.get(chat_id)
+        return state.copy() if state is not None else None
 
     def _add(self, chat_id: str, direction: str, kind: str, text: str, meta: dict[str, Any] | None,
              delivered: bool | None) -> int:
@@ -36,7 +37,7 @@ class MemoryStore:
 
     async def save_turn(self, chat_id: str, state: ConversationState, outgoing: list[Outgoing],
                         events: list[tuple[str, dict[str, Any]]]) -> list[int]:
-        self._states[chat_id] = state.to_json()
+        self._states[chat_id] = state.copy()
         now = time.time()
         self._events += [AnalyticsEvent(chat_id, name, dict(data), now) for name, data in events]
         return [self._add(chat_id, "out", o.kind, o.text, o.meta, None) for o in outgoing]
