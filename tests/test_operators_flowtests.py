@@ -112,7 +112,7 @@ def test_bad_test_files_are_problems_with_a_line(tmp_path: Path):
     cases, problems = parse_test_file(path)
     assert cases == []
     assert {p.line for p in problems} == {4, 6}
-    assert any("exactly one of 'send' or 'press'" in p.message for p in problems)
+    assert any("exactly one of 'send', 'press' or 'flow'" in p.message for p in problems)
     assert any("sned" in p.message for p in problems)
 
 

@@ -31,3 +31,4 @@ async def test_signed_start_payload_skips_the_phone_check(fake: FakeTelegram, ap
             assert (await forged.state()).verified == []
 
     await asyncio.wait_for(go(), TIMEOUT * 3)
+

@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.engine.conditions import MissingOrder
 from bot.engine.effects import Ask, Choices, Effect, Option, Say
-from bot.engine.events import Buyer, Command, Event, Media, Press, Start, Text
+from bot.engine.events import Buyer, Command, Event, Media, Press, Start, StartFlow, Text
 from bot.engine.flow import Flow
 from bot.engine.flowset import FlowRegistry, FlowSet, fold
 from bot.engine.lookup import NUMBER, PICK, Lookup
@@ -101,6 +101,9 @@ class Engine:
             await self._media(r, event)
         elif isinstance(event, Text):
             await self._text(r, event.text)
+        elif isinstance(event, StartFlow):
+            self._reset(st)
+            await r.start_flow(current, event.flow)
 
     def _reset(self, st: ConversationState) -> None:
         st.at = None

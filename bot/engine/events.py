@@ -42,7 +42,14 @@ class Command:
     arg: str = ""
 
 
-Event = Union[Start, Text, Press, Media, Command]
+@dataclass(frozen=True, slots=True)
+class StartFlow:
+    """An adapter starts a named flow itself (e.g. the system flow `no_agent` when nobody can take a handoff)."""
+
+    flow: str
+
+
+Event = Union[Start, Text, Press, Media, Command, StartFlow]
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,8 @@ from bot.engine.problems import FlowProblem
 from bot.engine.yaml_positions import Path, position_of
 
 BUILTIN_VARS = frozenset({"order_number", "posting_number", "evidence", "reason"})
-REQUIRED_SYSTEM_FLOWS = ("main_menu", "internal_error", "backend_unavailable", "not_understood", "owner_locked", "talk_to_agent")
+REQUIRED_SYSTEM_FLOWS = ("main_menu", "internal_error", "backend_unavailable", "not_understood", "owner_locked",
+                         "talk_to_agent", "no_agent")
 
 
 @dataclass

@@ -14,6 +14,8 @@ from bot.engine.state import ConversationState
 
 
 class HandoffPort(Protocol):
+    available: bool  # False: nobody can take a handoff here (the adapter then starts the `no_agent` flow)
+
     async def is_active(self, chat_id: str) -> bool:
         """True while an agent owns the conversation: the engine stays silent, messages are relayed."""
         ...
@@ -41,6 +43,8 @@ class HandoffPort(Protocol):
 
 class NoHandoff:
     """No agents' group configured: nobody to hand over to, nothing to relay."""
+
+    available = False
 
     async def is_active(self, chat_id: str) -> bool:
         return False

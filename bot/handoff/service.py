@@ -62,6 +62,7 @@ class HandoffSetupError(RuntimeError):
 
 
 class TelegramHandoff:
+    available = True  # agents answer (outside working hours the buyer is told when)
     def __init__(self, app: Any, bot: Bot | None, settings: Settings, *, clock: Clock | None = None,
                  records: HandoffRecords | None = None, reply_sender: ReplySender | None = None) -> None:
         if settings.agents_chat_id is None:

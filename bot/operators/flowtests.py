@@ -47,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from bot.engine.effects import Action, End, Handoff, SetLanguage
 from bot.console import event_from_line
-from bot.engine.events import Buyer, Event, Press
+from bot.engine.events import Buyer, Event, Press, StartFlow
 from bot.engine.flowset import FlowRegistry, FlowSet
 from bot.engine.problems import FlowProblem
 from bot.engine.yaml_positions import YamlSyntaxError, load_with_positions, position_of
@@ -76,12 +76,13 @@ class Expect(_Strict):
 class Step(_Strict):
     send: str | None = None
     press: str | None = None
+    flow: str | None = None  # start this flow as an adapter would (e.g. no_agent, when nobody takes a handoff)
     expect: Expect | None = None
 
     @model_validator(mode="after")
     def _one_action(self) -> "Step":
-        if (self.send is None) == (self.press is None):
-            raise ValueError("a step has exactly one of 'send' or 'press'")
+        if sum(x is not None for x in (self.send, self.press, self.flow)) != 1:
+            raise ValueError("a step has exactly one of 'send', 'press' or 'flow'")
         return self
 
 
@@ -382,6 +383,9 @@ class FlowTestRunner:
                         return
                     event: Event = Press(match[0][0], node_shown)
                     incoming = ("press", match[0][0])
+                elif step.flow is not None:
+                    log = StepLog(i, line, f'flow "{step.flow}"')
+                    event, incoming = StartFlow(step.flow), None
                 else:
                     text = self._substitute(case, step.send or "")
                     shown = step.send if text == step.send else f"{step.send}\" -> \"{text}"

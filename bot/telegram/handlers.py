@@ -17,7 +17,7 @@ from telegram.ext import ContextTypes
 
 from bot.app import App, Reply
 from bot.engine.effects import Action, Handoff
-from bot.engine.events import Buyer, Command, Event, Media, Press, Text
+from bot.engine.events import Buyer, Command, Event, Media, Press, StartFlow, Text
 from bot.handoff.port import HandoffPort
 from bot.i18n.locale import choose_language
 from bot.telegram.commands import command_event, parse_command
@@ -26,6 +26,7 @@ from bot.telegram.keyboards import STALE_NODE, decode, resolve_node
 from bot.telegram.render import Rendered, escape, render_reply, split_html
 
 log = logging.getLogger(__name__)
+NO_AGENT = "no_agent"  # system flow for a handoff nobody can take (no agents' group configured)
 
 # Documents the return flows accept as evidence; other files get a polite refusal.
 EVIDENCE_MIME_PREFIXES = ("image/", "video/", "application/pdf")
@@ -152,10 +153,13 @@ class BuyerHandlers:
 
     # ---- the engine turn ----------------------------------------------------------------------
     async def turn(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, conversation: str, buyer: Buyer,
-                   event: Event, incoming: tuple[str, str]) -> Reply:
+                   event: Event, incoming: tuple[str, str] | None) -> Reply:
         reply = await self.app.handle(conversation, event, buyer, incoming=incoming)
         await send_rendered(context.bot, self.app.store, chat_id, render_reply(reply), self.policy, conversation=conversation)
         await self.after_turn(conversation, buyer, reply)
+        if not getattr(self.handoff, "available", True) and any(isinstance(e, Handoff) for e in reply.effects):
+            # nobody can take it here: say so now instead of leaving the buyer waiting
+            return await self.turn(context, chat_id, conversation, buyer, StartFlow(NO_AGENT), None)
         return reply
 
     async def after_turn(self, conversation: str, buyer: Buyer, reply: Reply) -> None:
