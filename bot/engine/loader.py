@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any, Callable
 
 from pydantic import ValidationError
 
@@ -20,17 +21,41 @@ def flow_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*.yaml") if "tests" not in p.relative_to(root).parts)
 
 
-def parse_flow_file(path: Path, text: str, display: str) -> tuple[FlowSource | None, list[FlowProblem]]:
-    """Parse one file into a Flow, or the problems that stop it from being one."""
+def read_yaml(text: str, display: str, check: str = "yaml") -> tuple[bool, Any, dict, list[FlowProblem]]:
+    """(readable, data, positions, problems): YAML with positions; syntax errors and duplicate keys as problems.
+
+    Shared by flow files and the operators' test files, so both report `file:line:column` alike.
+    """
     try:
         data, positions, duplicates = load_with_positions(text)
     except YamlSyntaxError as exc:
-        return None, [FlowProblem(display, exc.line, exc.column, exc.message, "fix the YAML syntax", check="yaml")]
-    problems = [
+        return False, None, {}, [FlowProblem(display, exc.line, exc.column, exc.message, "fix the YAML syntax",
+                                             check=check)]
+    return True, data, positions, [
         FlowProblem(display, d.line, d.column, f"duplicate key '{d.key}'", "each key may appear once; rename one",
-                    check="yaml")
+                    check=check)
         for d in duplicates
     ]
+
+
+def validation_problems(exc: ValidationError, positions: dict, display: str, *, check: str,
+                        hint: Callable[[dict], str], flow: str = "") -> list[FlowProblem]:
+    """pydantic's errors at the line and column of the YAML they are about."""
+    out = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        line, col = position_of(positions, loc)
+        node = str(loc[1]) if len(loc) > 1 and loc[0] == "nodes" else ""
+        out.append(FlowProblem(display, line, col, f"{'.'.join(str(x) for x in loc)}: {err['msg']}", hint(err), flow,
+                               node, check))
+    return out
+
+
+def parse_flow_file(path: Path, text: str, display: str) -> tuple[FlowSource | None, list[FlowProblem]]:
+    """Parse one file into a Flow, or the problems that stop it from being one."""
+    readable, data, positions, problems = read_yaml(text, display)
+    if not readable:
+        return None, problems
     if not isinstance(data, dict):
         problems.append(FlowProblem(display, 1, 1, "a flow file must be a mapping", "start with 'id: my_flow'",
                                     check="schema"))
@@ -39,14 +64,8 @@ def parse_flow_file(path: Path, text: str, display: str) -> tuple[FlowSource | N
     try:
         flow = Flow.model_validate(data)
     except ValidationError as exc:
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            line, col = position_of(positions, loc)
-            node = str(loc[1]) if len(loc) > 1 and loc[0] == "nodes" else ""
-            where = ".".join(str(x) for x in loc)
-            problems.append(FlowProblem(display, line, col, f"{where}: {err['msg']}", _schema_hint(err), flow_id,
-                                        node, "schema"))
-        return None, problems
+        return None, problems + validation_problems(exc, positions, display, check="schema", hint=_schema_hint,
+                                                    flow=flow_id)
     if problems:
         return None, problems
     version = hashlib.sha1(text.encode()).hexdigest()[:12]

@@ -50,7 +50,8 @@ from bot.console import event_from_line
 from bot.engine.events import Buyer, Event, Press, StartFlow
 from bot.engine.flowset import FlowRegistry, FlowSet
 from bot.engine.problems import FlowProblem
-from bot.engine.yaml_positions import YamlSyntaxError, load_with_positions, position_of
+from bot.engine.loader import read_yaml, validation_problems
+from bot.engine.yaml_positions import position_of
 from bot.i18n.catalogs import Catalogs
 
 FIXED_NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
@@ -110,22 +111,14 @@ def find_test_files(tests_dir: str | Path) -> list[Path]:
 def parse_test_file(path: Path, display: str | None = None) -> tuple[list[Case], list[FlowProblem]]:
     display = display or str(path)
     text = path.read_text(encoding="utf-8")
-    try:
-        data, positions, duplicates = load_with_positions(text)
-    except YamlSyntaxError as exc:
-        return [], [FlowProblem(display, exc.line, exc.column, exc.message, "fix the YAML syntax", check="tests")]
-    problems = [FlowProblem(display, d.line, d.column, f"duplicate key '{d.key}'", "each key may appear once",
-                            check="tests") for d in duplicates]
+    readable, data, positions, problems = read_yaml(text, display, check="tests")
+    if not readable:
+        return [], problems
     try:
         parsed = FlowTestFile.model_validate(data)
     except ValidationError as exc:
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            line, col = position_of(positions, loc)
-            where = ".".join(str(x) for x in loc)
-            problems.append(FlowProblem(display, line, col, f"{where}: {err['msg']}",
-                                        "see the format in bot/operators/flowtests.py", check="tests"))
-        return [], problems
+        return [], problems + validation_problems(exc, positions, display, check="tests",
+                                                  hint=lambda err: "see the format in bot/operators/flowtests.py")
     cases = []
     for i, case in enumerate(parsed.tests):
         case.file, case.line = display, position_of(positions, ("tests", i))[0]
