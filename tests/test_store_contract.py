@@ -164,8 +164,13 @@ def test_a_state_copy_shares_no_mutable_container():
     """MemoryStore hands out copies: changing one must never change what is stored."""
     from dataclasses import fields
 
-    original = ConversationState(lang="ru", at=Position(flow="f", version="v", node="n"), vars={"a": 1},
-                                 verified=["1-2"], owner_failures={"1-2": 1}, locked=["3-4"], lookups=[1.0], path=["f:n"])
+    original = ConversationState(lang="ru", lang_explicit=True, at=Position("f", "v", "n", "pick", 2), vars={"a": 1},
+                                 order='{"x": 1}', verified=["1-2"], owner_failures={"1-2": 1}, locked=["3-4"],
+                                 lookups=[1.0], not_understood=1, path=["f:n"])
+    for cls, value in ((ConversationState, original), (Position, original.at)):
+        defaults = cls() if cls is ConversationState else Position("", "", "")
+        unset = [f.name for f in fields(cls) if getattr(value, f.name) == getattr(defaults, f.name)]
+        assert not unset, f"give {unset} a non-default value here, so copy() is proven to carry them"
     copy = original.copy()
     for f in fields(ConversationState):
         value = getattr(original, f.name)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import difflib
 import operator
+from operator import attrgetter
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable
@@ -65,7 +66,7 @@ class MissingOrder(RuntimeError):
 class Env:
     """What a condition can read at run time."""
 
-    order: Any  # OrderFacts or None
+    order: Any  # OrderFacts, or NO_ORDER before a lookup
     vars: dict[str, Any]
     buyer: dict[str, Any]
 
@@ -84,6 +85,18 @@ class Expression:
 
     def __call__(self, env: Env) -> Any:
         return self.fn(env)
+
+
+class _NoOrder:
+    """`env.order` before any lookup: reading a fact raises MissingOrder (the engine reports it)."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        raise MissingOrder(name)
+
+
+NO_ORDER: Any = _NoOrder()
 
 
 _FACTS = fact_types()
@@ -153,14 +166,15 @@ class _Compiler:
         else:
             fn = lambda env: tuple(f(env) for f in fns)
         elem = next(iter(types)) if types else ANY
-        return _ListExpression(ast.unparse(node), list, fn, elem=elem, literals=literals)
+        return _ListExpression(ast.unparse(node), list, fn, literal=len(literals) == len(fns), elem=elem,
+                               literals=literals)
 
     _Tuple = _List
 
     def _Name(self, node: ast.Name) -> Expression:
         if node.id in _CONSTANTS:
             value = _CONSTANTS[node.id]
-            return Expression(node.id, bool if isinstance(value, bool) else ANY, lambda env: value)
+            return Expression(node.id, bool if isinstance(value, bool) else ANY, lambda env: value, literal=True)
         raise self.fail(node, f"unknown name '{node.id}'",
                         "names start with order., vars. or buyer. (strings need quotes)")
 
@@ -174,12 +188,8 @@ class _Compiler:
                                 "see bot/orders/facts.py for the list")
             typ = _FACTS[attr]
 
-            def read_order(env: Env, attr=attr):
-                if env.order is None:
-                    raise MissingOrder(attr)
-                return getattr(env.order, attr)
-
-            return Expression(f"order.{attr}", typ, read_order, enum_field=attr if attr in _ENUMS else None)
+            # C-level read; before any lookup env.order is NO_ORDER, whose reads raise MissingOrder.
+            return Expression(f"order.{attr}", typ, attrgetter(f"order.{attr}"), enum_field=attr if attr in _ENUMS else None)
         if space == "vars":
             if attr not in self.var_names:
                 raise self.fail(node, f"unknown variable '{attr}'",
@@ -193,20 +203,16 @@ class _Compiler:
 
     def _BoolOp(self, node: ast.BoolOp) -> Expression:
         parts = [self._boolean(v) for v in node.values]
-        fns = [p.fn for p in parts]
-        if isinstance(node.op, ast.And):
-            fn: Compiled = lambda env: all(f(env) for f in fns)
-        else:
-            fn = lambda env: any(f(env) for f in fns)
+        fn = _all(parts) if isinstance(node.op, ast.And) else _any(parts)
         return Expression(ast.unparse(node), bool, fn)
 
     def _UnaryOp(self, node: ast.UnaryOp) -> Expression:
         if isinstance(node.op, ast.Not):
-            inner = self._boolean(node.operand)
-            return Expression(ast.unparse(node), bool, lambda env: not inner.fn(env))
+            inner = self._boolean(node.operand).fn
+            return Expression(ast.unparse(node), bool, lambda env: not inner(env))
         if isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant) and isinstance(node.operand.value, (int, float)):
             value = -node.operand.value
-            return Expression(repr(value), type(value), lambda env: value)
+            return Expression(repr(value), type(value), lambda env: value, literal=True)
         raise self.fail(node, f"operator in '{ast.unparse(node)}' is not allowed", "use not, and, or")
 
     def _boolean(self, node: ast.AST) -> Expression:
@@ -222,13 +228,9 @@ class _Compiler:
         for op, right_node in zip(node.ops, node.comparators):
             right = self.expr(right_node)
             self._check_types(node, op, left, right)
-            checks.append((_COMPARE[type(op)], left.fn, right.fn))
+            checks.append(_compare(type(op), left, right))
             left = right
-        if len(checks) == 1:
-            cmp, lf, rf = checks[0]
-            fn: Compiled = lambda env: bool(cmp(lf(env), rf(env)))
-        else:
-            fn = lambda env: all(cmp(lf(env), rf(env)) for cmp, lf, rf in checks)
+        fn = checks[0] if len(checks) == 1 else _all_fns(checks)
         return Expression(ast.unparse(node), bool, fn)
 
     def _check_types(self, node: ast.Compare, op: ast.cmpop, left: Expression, right: Expression) -> None:
@@ -273,3 +275,58 @@ class _Compiler:
 class _ListExpression(Expression):
     elem: type = ANY
     literals: list[Any] | None = None
+
+
+# ---- building blocks of compiled expressions --------------------------------------------------
+# Closures specialised by shape: a switch evaluates a dozen conditions a turn, and each layer of
+# calls avoided here is measurable in bench/engine.py.
+
+def _compare(op: type, left: Expression, right: Expression) -> Compiled:
+    lf, rf = left.fn, right.fn
+    if right.literal:
+        value = right.fn(None)
+        if op is ast.Eq:
+            return lambda env: lf(env) == value
+        if op is ast.NotEq:
+            return lambda env: lf(env) != value
+        if op is ast.In:
+            return lambda env: lf(env) in value
+        if op is ast.NotIn:
+            return lambda env: lf(env) not in value
+        cmp = _COMPARE[op]
+        return lambda env: cmp(lf(env), value)
+    cmp = _COMPARE[op]
+    return lambda env: cmp(lf(env), rf(env))
+
+
+def _all_fns(fns: list[Compiled]) -> Compiled:
+    if len(fns) == 2:
+        a, b = fns
+        return lambda env: bool(a(env) and b(env))
+
+    def every(env: Env) -> bool:
+        for f in fns:
+            if not f(env):
+                return False
+        return True
+
+    return every
+
+
+def _all(parts: list[Expression]) -> Compiled:
+    return _all_fns([p.fn for p in parts])
+
+
+def _any(parts: list[Expression]) -> Compiled:
+    fns = [p.fn for p in parts]
+    if len(fns) == 2:
+        a, b = fns
+        return lambda env: bool(a(env) or b(env))
+
+    def some(env: Env) -> bool:
+        for f in fns:
+            if f(env):
+                return True
+        return False
+
+    return some

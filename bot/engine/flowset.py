@@ -6,8 +6,9 @@ import re
 import threading
 import unicodedata
 
-from bot.engine.conditions import Expression
+from bot.engine.conditions import Compiled, Expression
 from bot.engine.flow import Flow
+from bot.engine.nodes import SwitchNode
 
 
 GREETING_FLOW = "main_menu"  # its keywords are greetings: any topic keyword in the same text wins
@@ -35,6 +36,12 @@ class FlowSet:
     def __init__(self, flows: dict[str, Flow], expressions: dict[str, Expression]) -> None:
         self.flows = flows
         self.expressions = expressions
+        self.fns: dict[str, Compiled] = {source: e.fn for source, e in expressions.items()}
+        # id(switch node) -> ((condition, goto), ...): a switch is a tight loop, keep it flat.
+        self.switches: dict[int, tuple[tuple[Compiled, str], ...]] = {
+            id(node): tuple((self.fns[case.when], case.goto) for case in node.cases)
+            for f in flows.values() for node in f.nodes.values() if isinstance(node, SwitchNode)
+        }
         self.commands = {cmd: f.id for f in flows.values() for cmd in f.triggers.commands}
         # (pattern, flow id): a topic beats a greeting (the main menu's keywords come last), then
         # longer keywords beat shorter ones, so "здравствуйте, хочу отменить" means cancel.

@@ -32,7 +32,7 @@ class Runner:
 
     # ---- expressions and messages -------------------------------------------------------------
     def value(self, flowset: FlowSet, source: str) -> Any:
-        return flowset.expressions[source](self.t.env())
+        return flowset.fns[source](self.t.env())
 
     def say(self, flowset: FlowSet, msg: Message | None) -> None:
         if msg is None:
@@ -83,9 +83,9 @@ class Runner:
             await self.engine.lookup.enter(self, flowset, flow, node)
         elif isinstance(node, SwitchNode):
             env = t.env()
-            for case in node.cases:
-                if flowset.expressions[case.when](env):
-                    await self.follow(flowset, flow, case.goto)
+            for when, goto in flowset.switches[id(node)]:
+                if when(env):
+                    await self.follow(flowset, flow, goto)
                     return
             await self.follow(flowset, flow, node.else_ or "")
         elif isinstance(node, ActionNode):
@@ -135,7 +135,7 @@ class Runner:
         if all(o.when is None for o in node.options):
             return node.options
         env = self.t.env()
-        return [o for o in node.options if o.when is None or flowset.expressions[o.when](env)]
+        return [o for o in node.options if o.when is None or flowset.fns[o.when](env)]
 
     def prompt_ask(self, flowset: FlowSet, node: AskNode) -> None:
         self.say(flowset, node.say)

@@ -7,7 +7,7 @@ TypeAdapter owns their schema and does the JSON both ways.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import TypeAdapter
@@ -50,10 +50,16 @@ class ConversationState:
             self.vars.pop("posting_number", None)
 
     def copy(self) -> "ConversationState":
-        """An independent copy (containers copied; their items are immutable or replaced, never mutated)."""
-        return replace(self, at=replace(self.at) if self.at else None, vars=dict(self.vars), verified=list(self.verified),
-                       owner_failures=dict(self.owner_failures), locked=list(self.locked), lookups=list(self.lookups),
-                       path=list(self.path))
+        """An independent copy (containers copied; their items are immutable or replaced, never mutated).
+
+        Written out field by field (dataclasses.replace costs 5x more, and the store copies every turn);
+        tests/test_store_contract.py fails if a new field is left out."""
+        at = self.at
+        return ConversationState(
+            self.lang, self.lang_explicit,
+            Position(at.flow, at.version, at.node, at.phase, at.retries) if at is not None else None,
+            dict(self.vars), self.order, list(self.verified), dict(self.owner_failures), list(self.locked),
+            list(self.lookups), self.not_understood, list(self.path))
 
     def order_model(self) -> Order | None:
         """The order being discussed, as an `Order` (parsed from the JSON snapshot)."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.engine.conditions import Env
+from bot.engine.conditions import NO_ORDER, Env
 from bot.engine.effects import Effect
 from bot.engine.events import Buyer
 from bot.engine.state import ConversationState
@@ -49,5 +49,6 @@ class Turn:
         if self._env is None:
             if self._facts is None and self.state.order is not None:
                 self._facts = OrderFacts(Order.model_validate_json(self.state.order), self.now)
-            self._env = Env(self._facts, self.state.vars, {"lang": self.lang, "id": self.buyer.id})
+            facts = self._facts if self._facts is not None else NO_ORDER
+            self._env = Env(facts, self.state.vars, {"lang": self.lang, "id": self.buyer.id})
         return self._env
