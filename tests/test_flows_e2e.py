@@ -116,6 +116,8 @@ async def test_keywords_start_flows(app, lang, text, node_msg):
     ("где заказ", "order_status"), ("为什么被取消", "why_cancelled"), ("我要取消订单", "cancel_order"),
     ("申请退货", "request_return"), ("付款失败", "check_payment"), ("订单超时了", "overdue_order"),
     ("我想拒收", "refuse_delivery"), ("催单", "order_status"), ("абракадабра", None),
+    ("Где мой заказ?", "order_status"), ("Когда доставят посылку?", "order_status"),
+    ("请问什么时候发货", "order_status"), ("我的订单被取消了", "why_cancelled"),
 ])
 def test_keyword_routing(app, text, flow):
     assert app.registry.current.match_keyword(text) == flow

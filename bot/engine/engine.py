@@ -11,7 +11,8 @@ from bot.engine.conditions import MissingOrder
 from bot.engine.effects import Ask, Choices, Effect, Option, Say
 from bot.engine.events import Buyer, Command, Event, Media, Press, Start, StartFlow, Text
 from bot.engine.flow import Flow
-from bot.engine.flowset import FlowRegistry, FlowSet, fold
+from bot.engine.flowset import FlowRegistry, FlowSet
+from bot.engine.keywords import fold
 from bot.engine.lookup import NUMBER, PICK, Lookup
 from bot.engine.nodes import AskNode, ChoiceNode, LookupOrderNode
 from bot.engine.ports import Clock, Messages, SystemClock

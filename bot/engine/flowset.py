@@ -2,32 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import threading
-import unicodedata
 
 from bot.engine.conditions import Compiled, Expression
 from bot.engine.flow import Flow
+from bot.engine.keywords import Keyword, KeywordIndex
 from bot.engine.nodes import SwitchNode
-
-
-GREETING_FLOW = "main_menu"  # its keywords are greetings: any topic keyword in the same text wins
-
-
-def fold(text: str) -> str:
-    """Case- and width-insensitive form of text for matching keywords and labels."""
-    return unicodedata.normalize("NFKC", text).casefold().strip()
-
-
-def _has_han(text: str) -> bool:
-    return any("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff" for ch in text)
-
-
-def keyword_pattern(keyword: str) -> re.Pattern[str]:
-    """Chinese keywords match anywhere (no spaces between words); others only at a word's start,
-    so a stem such as 'отмен' matches 'отменить' but 'брак' does not match 'абракадабра'."""
-    kw = re.escape(fold(keyword))
-    return re.compile(kw if _has_han(keyword) else rf"(?<!\w){kw}")
 
 
 class FlowSet:
@@ -43,15 +23,8 @@ class FlowSet:
             for f in flows.values() for node in f.nodes.values() if isinstance(node, SwitchNode)
         }
         self.commands = {cmd: f.id for f in flows.values() for cmd in f.triggers.commands}
-        # (pattern, flow id): a topic beats a greeting (the main menu's keywords come last), then
-        # longer keywords beat shorter ones, so "здравствуйте, хочу отменить" means cancel.
-        self.keywords = [
-            (keyword_pattern(kw), flow_id)
-            for kw, flow_id in sorted(
-                ((kw, f.id) for f in flows.values() for kws in f.triggers.keywords.values() for kw in kws if kw.strip()),
-                key=lambda t: (t[1] == GREETING_FLOW, -len(t[0])),
-            )
-        ]
+        self.keywords = KeywordIndex([Keyword.of(kw, f.id) for f in flows.values()
+                                      for kws in f.triggers.keywords.values() for kw in kws if kw.strip()])
         self.menu = [f for f in flows.values() if f.menu]
         self.static_choices: dict[int, object] = {}  # id(choice node) -> its Choices, when they never vary
 
@@ -62,11 +35,7 @@ class FlowSet:
         return flow_id in self.flows
 
     def match_keyword(self, text: str) -> str | None:
-        folded = fold(text)
-        for pattern, flow_id in self.keywords:
-            if pattern.search(folded):
-                return flow_id
-        return None
+        return self.keywords.match(text)
 
 
 class FlowRegistry:
