@@ -309,7 +309,7 @@ async def test_action_notice_and_seen_button(h: Harness, app: App, demo_order):
 
     order = demo_order["packaging_seller_late"]
     await h.buyer_says("/start", language_code="zh")
-    state = ConversationState(lang="zh", order=order.model_dump(mode="json"))
+    state = ConversationState(lang="zh", order=order.model_dump_json())
     await h.handoff.notify_action(str(BUYER), Buyer(str(BUYER), "zh", "Ван Мин"),
                                   Action("urge_seller", {"posting": order.posting_number}), state)
     notice = h.fake.calls_of("sendMessage", h.fake.group_id)[-1]
@@ -324,6 +324,18 @@ async def test_action_notice_and_seen_button(h: Harness, app: App, demo_order):
     h.fake.group_press(AGENT, button["callback_data"], message_id)
     await h.settle()
     assert sum("催促卖家发货" in t for t in h.buyer_texts()) == 1
+
+
+async def test_the_card_carries_the_order_the_buyer_proved(h: Harness, demo_order):
+    """The order looked up in the conversation reaches the agents' card (from the state's snapshot)."""
+    order = demo_order["packaging_seller_late"]
+    await h.buyer_says(f"Где мой заказ {order.order_number}?")
+    await h.buyer_says(order.phone_last4)
+    assert order.posting_number in h.buyer_texts()[-1], "the buyer saw the order's status"
+    await start_handoff(h)
+    card = h.topic_texts()[0]
+    assert order.posting_number in card and "не назвал или не подтвердил" not in card
+    assert "talk_to_agent:handoff" in card
 
 
 async def test_buyer_media_of_every_kind_is_copied(h: Harness):

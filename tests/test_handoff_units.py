@@ -114,9 +114,10 @@ def test_diagnosis_text_in_agents_language(catalogs, demo_order, lang):
 @pytest.mark.parametrize("lang", ["zh", "ru"])
 def test_context_card_escapes_everything_and_has_the_context(catalogs, demo_order, lang):
     texts = AgentTexts(Renderer(catalogs), lang)
-    order = demo_order["cancelled_out_of_stock"].model_copy(deep=True)
-    order.products[0].name = "Кабель <USB-C> & адаптер"
-    state = ConversationState(lang="ru", order=order.model_dump(mode="json"),
+    original = demo_order["cancelled_out_of_stock"]
+    product = original.products[0].model_copy(update={"name": "Кабель <USB-C> & адаптер"})
+    order = original.model_copy(update={"products": [product, *original.products[1:]]})
+    state = ConversationState(lang="ru", order=order.model_dump_json(),
                               path=["main_menu:menu", "order_status:find", "talk_to_agent:handoff"])
     transcript = [TranscriptEntry(1, "1", "in", "text", "<script>alert(1)</script>", {}, 1.0, None),
                   TranscriptEntry(2, "1", "out", "say", "Заказ отменён", {}, 2.0, True)]

@@ -38,7 +38,7 @@ class Lookup:
         st = r.t.state
         known = st.vars.get("posting_number") or st.vars.get("order_number")
         ref = parse_order_number(known) if isinstance(known, str) else None
-        if ref and st.order and (current := st.order_model()) and _matches(current, ref) and current.order_number in st.verified:
+        if ref and (current := r.t.order()) and _matches(current, ref) and current.order_number in st.verified:
             await r.follow(flowset, flow, node.found)  # already looked up and proven in this conversation
             return
         if ref:

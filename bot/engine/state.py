@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from bot.orders.model import Order
+from bot.orders.snapshot import load_order
 
 
 @dataclass(slots=True)
@@ -63,7 +64,7 @@ class ConversationState:
 
     def order_model(self) -> Order | None:
         """The order being discussed, as an `Order` (parsed from the JSON snapshot)."""
-        return Order.model_validate_json(self.order) if self.order else None
+        return load_order(self.order)
 
     def to_json(self) -> str:
         return _ADAPTER.dump_json(self, exclude_defaults=True).decode()

@@ -12,6 +12,7 @@ from bot.engine.events import Buyer
 from bot.engine.state import ConversationState
 from bot.orders.facts import OrderFacts
 from bot.orders.model import Order
+from bot.orders.snapshot import dump_order, load_order
 
 
 @dataclass
@@ -37,9 +38,13 @@ class Turn:
         self.events.append((name, data))
 
     def set_order(self, order: Order | None) -> None:
-        self.state.order = order.model_dump_json() if order else None
+        self.state.order = dump_order(order) if order else None
         self._facts = OrderFacts(order, self.now) if order else None
         self._env = None
+
+    def order(self) -> Order | None:
+        """The order being discussed (from the state's snapshot), if any."""
+        return self._facts.order if self._facts is not None else load_order(self.state.order)
 
     def language_changed(self) -> None:
         self._env = None
@@ -47,8 +52,8 @@ class Turn:
     def env(self) -> Env:
         """What conditions read; built once a turn (vars is the live dict, so it stays current)."""
         if self._env is None:
-            if self._facts is None and self.state.order is not None:
-                self._facts = OrderFacts(Order.model_validate_json(self.state.order), self.now)
+            if self._facts is None and (order := load_order(self.state.order)) is not None:
+                self._facts = OrderFacts(order, self.now)
             facts = self._facts if self._facts is not None else NO_ORDER
             self._env = Env(facts, self.state.vars, {"lang": self.lang, "id": self.buyer.id})
         return self._env

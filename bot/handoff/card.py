@@ -47,15 +47,6 @@ class BuyerInfo:
     lang: str = ""
 
 
-def order_from_snapshot(snapshot: dict[str, Any] | None) -> Order | None:
-    if not snapshot:
-        return None
-    try:
-        return Order.model_validate(snapshot)
-    except ValueError:
-        return None
-
-
 class AgentTexts:
     """Renders agent-facing texts in one language (settings.agents_lang)."""
 
@@ -136,7 +127,7 @@ class AgentTexts:
                    username=("@" + buyer.username) if buyer.username else "—",
                    id=buyer.chat_id, lang=LANG_NAMES.get(buyer.lang, buyer.lang or "—")),
         ]
-        order = order_from_snapshot(state.order if state else None)
+        order = state.order_model() if state else None
         if order is not None:
             order_part = ["", *self.order_card(order, now, fresh=False).split("\n")]
         else:

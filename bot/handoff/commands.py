@@ -20,7 +20,6 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
 from bot.engine.events import Buyer, Command
-from bot.handoff.card import order_from_snapshot
 from bot.handoff.diagnose import diagnose as diagnose_order
 from bot.handoff.records import RETURNED, TO_BUYER
 from bot.orders.errors import OrderBackendError
@@ -96,7 +95,7 @@ def _ref(arg: str, state_order: Order | None, vars_: dict[str, Any]) -> OrderRef
 async def _orders(h: "TelegramHandoff", chat_id: str | None, thread: int | None, arg: str) -> tuple[list[Order], bool] | None:
     """Fresh orders for `arg` or the buyer's current order; falls back to the snapshot. None: nothing to show."""
     state = await h.app.store.load_state(chat_id) if chat_id else None
-    snapshot = order_from_snapshot(state.order) if state else None
+    snapshot = state.order_model() if state else None
     ref = _ref(arg, snapshot, state.vars if state else {})
     if ref is None:
         await h.reply_in_topic(thread, h.texts.t("agent_card.order_usage"))

@@ -39,7 +39,7 @@ from bot.engine.state import ConversationState
 from bot.handoff import agent_relay, buttons, commands
 from bot.handoff.buttons import CALLBACK_PREFIX
 from bot.handoff.message_info import kind_of, summary_of
-from bot.handoff.card import AgentTexts, BuyerInfo, order_from_snapshot
+from bot.handoff.card import AgentTexts, BuyerInfo
 from bot.handoff.outbox import Outbox
 from bot.handoff.records import (
     CLOSED, LEFT, TO_BUYER, TO_GROUP, TO_TOPIC, HandoffRecords, Relay, Session,
@@ -144,7 +144,7 @@ class TelegramHandoff:
         if self.records.open_session(chat_id) is not None:
             return  # already with the agents (a double tap); nothing new to announce
         info = await self._fetch_buyer(chat_id, buyer, lang)
-        order = order_from_snapshot(state.order)
+        order = state.order_model()
         order_number = order.order_number if order else str(state.vars.get("order_number") or "")
         topic = self.records.topic(chat_id)
         try:
@@ -223,7 +223,7 @@ class TelegramHandoff:
         if known:
             internal = str(self.group_id).removeprefix("-100")
             link = f'<a href="https://t.me/c/{internal}/{known.thread_id}">#{known.thread_id}</a>'
-        text = self.texts.action_notice(action.name, dict(action.args), info, order_from_snapshot(state.order),
+        text = self.texts.action_notice(action.name, dict(action.args), info, state.order_model(),
                                         self.clock.now(), link)
         seen = [[[self.texts.t("agent_card.seen_button"), f"{CALLBACK_PREFIX}s:{notice_id}"]]]
         self._send(f"notice:{notice_id}", chat_id, TO_GROUP, text, html_mode=True, buttons=seen)
@@ -364,7 +364,7 @@ class TelegramHandoff:
             state = await self._state(chat_id)
             session = self.records.open_session(chat_id) or self.records.last_session(chat_id)
             lang = info.lang or (state.lang if state else "") or ""
-            order = order_from_snapshot(state.order if state else None)
+            order = state.order_model() if state else None
             number = old.order_number if old else (order.order_number if order else "")
             try:
                 topic = await self.topics.create(chat_id, info.name, info.username, lang, number)

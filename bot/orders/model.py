@@ -118,6 +118,8 @@ class Money(BaseModel):
 
 
 class Product(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     name: str
     sku: int | None = None
     offer_id: str | None = None
@@ -126,6 +128,8 @@ class Product(BaseModel):
 
 
 class Cancellation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     reason_id: int | None = None
     reason: str = ""
     initiator: Initiator = Initiator.UNKNOWN
@@ -133,6 +137,8 @@ class Cancellation(BaseModel):
 
 
 class ReturnInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
     """One return of a posting (Ozon `/v1/returns/list`)."""
 
     id: int
@@ -143,7 +149,13 @@ class ReturnInfo(BaseModel):
 
 
 class Order(BaseModel):
-    """One posting, with the order number the buyer sees."""
+    """One posting, with the order number the buyer sees.
+
+    A value: frozen, never changed after it is built (providers derive new ones with
+    `model_copy(update=...)`), so the engine can share and cache orders between conversations.
+    """
+
+    model_config = ConfigDict(frozen=True)
 
     posting_number: str
     order_number: str
