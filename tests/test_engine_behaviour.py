@@ -162,6 +162,44 @@ async def test_backend_unavailable_is_a_polite_try_later(settings, catalogs, clo
     await app.close()
 
 
+async def test_asking_again_about_a_proven_order_reads_it_afresh(settings, catalogs, clock, tmp_path, demo_order):
+    """The second "где мой заказ" shows the order's current status, without the phone check again;
+    with the backend down, the copy from earlier in the conversation serves."""
+    order = demo_order["packaging_on_time"]
+
+    class Moving:
+        current, down = order, False
+
+        async def find(self, ref):
+            if self.down:
+                raise OrderBackendUnavailable("timeout")
+            return [self.current] if ref.order_number == order.order_number else []
+
+        async def close(self):
+            return None
+
+    orders = Moving()
+    app = build_app(settings, catalogs=catalogs, clock=clock, orders=orders, store=SqliteStore(tmp_path / "s.sqlite3"))
+    chat = ChatDriver(app, "again", "ru")
+    await verify(chat, order)
+    assert "ожидает сборки" in chat.text
+    before = await app.store.load_state("again")
+    orders.current = demo_order["delivering_on_time"].model_copy(
+        update={"posting_number": order.posting_number, "order_number": order.order_number,
+                "phone_last4": order.phone_last4})
+    await chat.send("/menu")
+    await chat.send("Где мой заказ?")
+    assert "в пути" in chat.text and "последние 4 цифры" not in chat.text
+    after = await app.store.load_state("again")
+    assert after.order_model().status == "delivering" and after.lookups == before.lookups
+    orders.down = True
+    await chat.send("/menu")
+    await chat.send("Где мой заказ?")
+    assert "в пути" in chat.text and "недоступ" not in chat.text.lower()
+    assert (await app.store.load_state("again")).order_model().status == "delivering"
+    await app.close()
+
+
 async def test_flow_edit_does_not_break_a_conversation_in_progress(settings, catalogs, clock, tmp_path, demo_order):
     """A conversation finishes on the version it started with; new ones get the new version."""
     flows = tmp_path / "flows"

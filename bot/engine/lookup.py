@@ -39,12 +39,23 @@ class Lookup:
         known = st.vars.get("posting_number") or st.vars.get("order_number")
         ref = parse_order_number(known) if isinstance(known, str) else None
         if ref and (current := r.t.order()) and _matches(current, ref) and current.order_number in st.verified:
-            await r.follow(flowset, flow, node.found)  # already looked up and proven in this conversation
+            await self.refresh(r, flowset, flow, node, ref, current)
             return
         if ref:
             await self.search(r, flowset, flow, node, ref)
             return
         self.prompt(r, NUMBER)
+
+    async def refresh(self, r: "Runner", flowset: FlowSet, flow: Flow, node: LookupOrderNode, ref: OrderRef,
+                      current: Order) -> None:
+        """An order proven earlier in this conversation: read it again (statuses move on) without
+        asking for the phone or counting a lookup; if the backend is down, the last copy serves."""
+        try:
+            fresh = await self.orders.find(ref)
+        except OrderBackendUnavailable:
+            fresh = []
+        order = next((o for o in fresh if o.posting_number == current.posting_number), current)
+        await self.found(r, flowset, flow, node, order)
 
     def prompt(self, r: "Runner", phase: str) -> None:
         st = r.t.state
