@@ -11,7 +11,7 @@ import pytest
 from bot.engine.state import ConversationState, Position
 from bot.store.base import Outgoing
 from bot.store.memory import MemoryStore
-from bot.store.sqlite import SqliteStore
+from bot.store.sqlite import SqliteStore, read_analytics
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -107,6 +107,11 @@ async def test_two_stores_on_one_file_share_conversations(tmp_path):
     a, b = SqliteStore(tmp_path / "shared.sqlite3"), SqliteStore(tmp_path / "shared.sqlite3")
     await a.save_turn("c1", _state("from_a"), [], [])
     assert (await b.load_state("c1")).at.node == "from_a"
+    await b.save_turn("c1", _state("from_b"), [], [])
+    assert (await a.load_state("c1")).at.node == "from_b", "a's cached state must not hide b's write"
+    loaded = await a.load_state("c1")
+    loaded.at.node = "changed, not saved"
+    assert (await a.load_state("c1")).at.node == "from_b", "a loaded state is the caller's own copy"
     await a.close()
     await b.close()
 
@@ -158,6 +163,29 @@ async def test_agent_messages_join_the_transcript_in_order(tmp_path):
         assert [(e.direction, e.text) for e in entries] == [("in", "где заказ?"), ("agent", "Проверяю, минуту")]
         assert entries[1].meta == {"agent": "Alice"}
         await store.close()
+
+
+async def test_analytics_of_a_schema_1_database_are_kept_in_order(tmp_path):
+    """Schema 1 kept one row per event; opening the file with this version moves them over."""
+    path = tmp_path / "v1.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, chat_id TEXT, name TEXT, data TEXT, at FLOAT)")
+    conn.executemany("INSERT INTO events (chat_id, name, data, at) VALUES (?, ?, ?, ?)",
+                     [("c1", "flow_started", '{"flow": "main_menu"}', 1.0), ("c2", "not_understood", '{"count": 1}', 2.0)])
+    conn.execute("PRAGMA user_version=1")
+    conn.commit()
+    conn.close()
+    # reports open it read-only, beside a bot that has not migrated it yet
+    assert [(e.name, e.at) for e in read_analytics(path, since=1.5)] == [("not_understood", 2.0)]
+    store = SqliteStore(path)
+    await store.save_turn("c1", _state(), [], [("flow_ended", {"flow": "main_menu", "outcome": "resolved"})])
+    events = await store.analytics()
+    assert [(e.chat_id, e.name, e.data) for e in events] == [
+        ("c1", "flow_started", {"flow": "main_menu"}), ("c2", "not_understood", {"count": 1}),
+        ("c1", "flow_ended", {"flow": "main_menu", "outcome": "resolved"})]
+    assert [e.at for e in events[:2]] == [1.0, 2.0]
+    await store.close()
+    assert "events" not in [r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")]
 
 
 def test_a_state_copy_shares_no_mutable_container():

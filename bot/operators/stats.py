@@ -14,7 +14,6 @@ problem solved ("-" for flows that never end themselves, such as the main menu, 
 from __future__ import annotations
 
 import html
-import json
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -23,6 +22,7 @@ from typing import Any, Iterable
 
 from bot.engine.flowset import FlowSet
 from bot.engine.nodes.base import flow_of, is_flow_target
+from bot.store.sqlite import read_analytics
 
 OUTCOMES = ("resolved", "unresolved", "handed_off", "passed_on", "dropped")
 COLORS = {"resolved": "#2e9d55", "unresolved": "#e0a526", "handed_off": "#3f7fd6", "passed_on": "#9aa4b1",
@@ -105,15 +105,10 @@ def read_events(db_path: str | Path, since: datetime | None = None) -> list[tupl
     if not path.exists():
         raise StatsError(f"no store at {path} (run the bot first, or pass --db)")
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        try:
-            rows = conn.execute("SELECT chat_id, name, data, at FROM events WHERE at >= ? ORDER BY id",
-                                (since.timestamp() if since else 0.0,)).fetchall()
-        finally:
-            conn.close()
+        events = read_analytics(path, since.timestamp() if since else None)
     except sqlite3.DatabaseError as exc:
         raise StatsError(f"cannot read events from {path}: {exc}") from None
-    return [(r[0], r[1], json.loads(r[2] or "{}"), r[3]) for r in rows]
+    return [(e.chat_id, e.name, e.data, e.at) for e in events]
 
 
 def _goes_to(flowset: FlowSet | None, flow: str, node: str, target_flow: str) -> bool | None:

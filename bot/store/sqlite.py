@@ -17,6 +17,8 @@ import logging
 import sqlite3
 import time
 from pathlib import Path
+from collections import OrderedDict
+from random import getrandbits
 from typing import Any, Callable, TypeVar
 
 import sqlite_utils
@@ -25,13 +27,16 @@ from pydantic_core import to_json
 from bot.engine.state import ConversationState
 from bot.store.base import AnalyticsEvent, Outgoing, TranscriptEntry
 
-SCHEMA_VERSION = 1
+# 2: analytics as one row per turn (`turn_events`, was `events`: a row per event); conversations.rev
+SCHEMA_VERSION = 2
 
 
 def create_schema(db: sqlite_utils.Database) -> None:
     db.execute("PRAGMA journal_mode=WAL")
     if "conversations" not in db.table_names():
-        db["conversations"].create({"chat_id": str, "state": str, "updated_at": float}, pk="chat_id")
+        db["conversations"].create({"chat_id": str, "state": str, "updated_at": float, "rev": int}, pk="chat_id")
+    elif "rev" not in db["conversations"].columns_dict:
+        db["conversations"].add_column("rev", int)
     if "messages" not in db.table_names():
         db["messages"].create(
             {"id": int, "chat_id": str, "direction": str, "kind": str, "text": str, "meta": str, "at": float,
@@ -39,9 +44,15 @@ def create_schema(db: sqlite_utils.Database) -> None:
             pk="id",
         )
         db["messages"].create_index(["chat_id", "id"])
-    if "events" not in db.table_names():
-        # No index on events: every turn writes several, and only offline reports read them.
-        db["events"].create({"id": int, "chat_id": str, "name": str, "data": str, "at": float}, pk="id")
+    if "turn_events" not in db.table_names():
+        # A turn's analytics events as one JSON list of [name, data] (a turn has 1-8 of them; one
+        # row costs a third of eight). No index: only offline reports read them.
+        db["turn_events"].create({"id": int, "chat_id": str, "events": str, "at": float}, pk="id")
+    if "events" in db.table_names():  # schema 1: one row per event, moved over in order
+        with db.conn:
+            db.execute("INSERT INTO turn_events (chat_id, events, at) "
+                       "SELECT chat_id, json_array(json_array(name, json(data))), at FROM events ORDER BY id")
+            db["events"].drop()
     if "actions" not in db.table_names():
         db["actions"].create({"id": int, "chat_id": str, "name": str, "args": str, "at": float}, pk="id")
     db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -49,9 +60,34 @@ def create_schema(db: sqlite_utils.Database) -> None:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+STATE_CACHE = 4096  # conversations whose last state is kept parsed
+
+
 def _json(value: Any) -> str:
     """Compact JSON, UTF-8 kept as is; pydantic-core's encoder is ~3x the stdlib's on these small dicts."""
     return to_json(value, fallback=str).decode()
+
+
+def _analytics(conn: sqlite3.Connection, since: float | None) -> list[AnalyticsEvent]:
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    out: list[AnalyticsEvent] = []
+    if "events" in tables:  # schema 1, opened read-only (not migrated)
+        rows = conn.execute("SELECT chat_id, name, data, at FROM events WHERE at >= ? ORDER BY id", (since or 0.0,))
+        out += [AnalyticsEvent(chat_id, name, json.loads(data or "{}"), at) for chat_id, name, data, at in rows]
+    if "turn_events" in tables:
+        rows = conn.execute("SELECT chat_id, events, at FROM turn_events WHERE at >= ? ORDER BY id", (since or 0.0,))
+        out += [AnalyticsEvent(chat_id, name, data, at) for chat_id, events, at in rows for name, data in json.loads(events)]
+    return out
+
+
+def read_analytics(path: str | Path, since: float | None = None) -> list[AnalyticsEvent]:
+    """A store's analytics events in the order they were recorded, opening the file read-only
+    (reports run beside a live bot). Raises sqlite3.DatabaseError for a file that is not a store."""
+    conn = sqlite3.connect(f"file:{Path(path)}?mode=ro", uri=True)
+    try:
+        return _analytics(conn, since)
+    finally:
+        conn.close()
 
 
 class SqliteStore:
@@ -66,6 +102,10 @@ class SqliteStore:
         # Checkpoints (which fsync) every ~40 MB of WAL instead of 4 MB: they dominate the write cost.
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.execute("PRAGMA wal_autocheckpoint=10000")
+        # The states this store wrote last, by chat: a turn reads back what the previous one saved,
+        # and parsing it costs more than everything else in load_state. Each is checked against its
+        # row's `rev` (random, new at every write), so a write by another connection is never missed.
+        self._states: OrderedDict[str, tuple[int, ConversationState]] = OrderedDict()
         self._pending: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future]] = []
         self._flush_scheduled = False
 
@@ -112,8 +152,25 @@ class SqliteStore:
 
     # ---- the store contract -------------------------------------------------------------------
     async def load_state(self, chat_id: str) -> ConversationState | None:
-        row = self._conn.execute("SELECT state FROM conversations WHERE chat_id=?", (chat_id,)).fetchone()
-        return ConversationState.from_json(row[0]) if row else None
+        cached = self._states.get(chat_id)
+        if cached is not None:
+            row = self._conn.execute("SELECT rev FROM conversations WHERE chat_id=?", (chat_id,)).fetchone()
+            if row is not None and row[0] == cached[0]:
+                return cached[1].copy()
+        row = self._conn.execute("SELECT state, rev FROM conversations WHERE chat_id=?", (chat_id,)).fetchone()
+        if row is None:
+            return None
+        state = ConversationState.from_json(row[0])
+        self._remember(chat_id, row[1], state.copy())
+        return state
+
+    def _remember(self, chat_id: str, rev: int | None, state: ConversationState) -> None:
+        if rev is None:  # written before schema 2
+            return
+        self._states[chat_id] = (rev, state)
+        self._states.move_to_end(chat_id)
+        if len(self._states) > STATE_CACHE:
+            self._states.popitem(last=False)
 
     async def add_incoming(self, chat_id: str, kind: str, text: str, meta: dict[str, Any] | None = None) -> int:
         row = (chat_id, kind, text, _json(meta or {}), time.time())
@@ -130,14 +187,15 @@ class SqliteStore:
     async def save_turn(self, chat_id: str, state: ConversationState, outgoing: list[Outgoing],
                         events: list[tuple[str, dict[str, Any]]]) -> list[int]:
         now = time.time()
-        state_row = (chat_id, state.to_json(), now)
+        rev = getrandbits(62)
+        state_row = (chat_id, state.to_json(), now, rev)
         message_rows = [(chat_id, o.kind, o.text, _json(o.meta), now) for o in outgoing]
-        event_rows = [(chat_id, name, _json(data), now) for name, data in events]
+        events_row = (chat_id, _json(events), now)
 
         def op(c: sqlite3.Connection) -> list[int]:
             c.execute(
-                "INSERT INTO conversations (chat_id, state, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT(chat_id) DO UPDATE SET state=excluded.state, updated_at=excluded.updated_at",
+                "INSERT INTO conversations (chat_id, state, updated_at, rev) VALUES (?, ?, ?, ?) ON CONFLICT(chat_id) "
+                "DO UPDATE SET state=excluded.state, updated_at=excluded.updated_at, rev=excluded.rev",
                 state_row,
             )
             ids: list[int] = []
@@ -146,11 +204,13 @@ class SqliteStore:
                               message_rows)
                 last = int(c.execute("SELECT last_insert_rowid()").fetchone()[0])  # consecutive: we hold the lock
                 ids = list(range(last - len(message_rows) + 1, last + 1))
-            if event_rows:
-                c.executemany("INSERT INTO events (chat_id, name, data, at) VALUES (?, ?, ?, ?)", event_rows)
+            if events:
+                c.execute("INSERT INTO turn_events (chat_id, events, at) VALUES (?, ?, ?)", events_row)
             return ids
 
-        return await self._write(op)
+        ids = await self._write(op)
+        self._remember(chat_id, rev, state.copy())
+        return ids
 
     async def mark_delivery(self, message_id: int, delivered: bool, error: str = "") -> None:
         row = (int(delivered), error, message_id)
@@ -182,9 +242,7 @@ class SqliteStore:
         return [{"id": r[0], "chat_id": r[1], "name": r[2], "args": json.loads(r[3]), "at": r[4]} for r in rows]
 
     async def analytics(self, since: float | None = None) -> list[AnalyticsEvent]:
-        rows = self._conn.execute("SELECT chat_id, name, data, at FROM events WHERE at >= ? ORDER BY id",
-                                  (since or 0.0,)).fetchall()
-        return [AnalyticsEvent(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
+        return _analytics(self._conn, since)
 
     async def count_conversations(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM conversations").fetchone()[0])
