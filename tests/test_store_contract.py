@@ -188,6 +188,28 @@ async def test_analytics_of_a_schema_1_database_are_kept_in_order(tmp_path):
     assert "events" not in [r[0] for r in sqlite3.connect(path).execute("SELECT name FROM sqlite_master")]
 
 
+async def test_checkpoints_run_beside_the_writer_and_keep_the_wal_small(tmp_path):
+    import asyncio
+
+    path = tmp_path / "wal.sqlite3"
+    store = SqliteStore(path)
+    store._checkpointer.every_s = 0.05  # type: ignore[union-attr]
+    big = [Outgoing("say", "x" * 2000)] * 4
+    wal = tmp_path / "wal.sqlite3-wal"
+    sizes = []
+    for round_ in range(20):
+        for i in range(50):
+            await store.save_turn(f"c{i}", _state(str(round_)), big, [("node_entered", {"flow": "f", "node": "n"})])
+        sizes.append(wal.stat().st_size)
+        await asyncio.sleep(0.1)
+    written = 20 * 50 * 4 * 2000
+    assert max(sizes) < written / 4, f"the WAL grew to {max(sizes)} bytes: checkpoints are not resetting it"
+    await store.close()
+    assert not wal.exists() or wal.stat().st_size == 0, "the last checkpoint truncates the WAL"
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 20 * 50 * 4
+
+
 def test_a_state_copy_shares_no_mutable_container():
     """MemoryStore hands out copies: changing one must never change what is stored."""
     from dataclasses import fields

@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from collections import OrderedDict
@@ -99,9 +100,12 @@ class SqliteStore:
         self._conn.execute("PRAGMA busy_timeout=5000")
         create_schema(sqlite_utils.Database(self._conn))
         # WAL + NORMAL: a commit survives a killed process (only power loss can drop the newest ones).
-        # Checkpoints (which fsync) every ~40 MB of WAL instead of 4 MB: they dominate the write cost.
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA wal_autocheckpoint=10000")
+        # Checkpoints copy the WAL into the database and fsync: inside a commit they would stall the
+        # event loop (every chat) for milliseconds. A background thread runs them instead.
+        self._checkpointer = Checkpointer(self.path) if self.path != ":memory:" else None
+        if self._checkpointer is not None:
+            self._conn.execute("PRAGMA wal_autocheckpoint=0")
         # The states this store wrote last, by chat: a turn reads back what the previous one saved,
         # and parsing it costs more than everything else in load_state. Each is checked against its
         # row's `rev` (random, new at every write), so a write by another connection is never missed.
@@ -250,4 +254,43 @@ class SqliteStore:
     async def close(self) -> None:
         if self._pending:  # never drop acknowledged-to-be writes on shutdown
             self._flush()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self._conn.close()
+
+
+class Checkpointer:
+    """Checkpoints a WAL database from a thread of its own, on its own connection.
+
+    PASSIVE checkpoints never block the writer; once one has copied the whole WAL, the next write
+    starts the WAL from its beginning again, so the file stays small. sqlite3 releases the GIL
+    while SQLite works, so the event loop keeps running. The last checkpoint, at stop, truncates.
+    """
+
+    def __init__(self, path: str, every_s: float = 0.5) -> None:
+        self.path = path
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute("PRAGMA busy_timeout=5000")
+            while not self._stop.wait(self.every_s):
+                self._checkpoint(conn, "PASSIVE")
+            self._checkpoint(conn, "TRUNCATE")
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _checkpoint(conn: sqlite3.Connection, mode: str) -> None:
+        try:
+            conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        except sqlite3.Error:  # busy or closing: the next round catches up
+            log.debug("checkpoint (%s) skipped", mode, exc_info=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
