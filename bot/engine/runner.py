@@ -10,7 +10,7 @@ from bot.engine.flowset import FlowSet
 from bot.engine.nodes import (
     ActionNode, AskNode, ChoiceNode, EndNode, GotoNode, HandoffNode, LookupOrderNode, Message, SayNode, SwitchNode,
 )
-from bot.engine.nodes.base import flow_of, is_flow_target
+from bot.engine.nodes.base import FLOW_PREFIX, flow_of, is_flow_target
 from bot.engine.state import Position
 from bot.engine.turn import Turn
 from bot.i18n.locale import SUPPORTED
@@ -37,58 +37,70 @@ class Runner:
     def say(self, flowset: FlowSet, msg: Message | None) -> None:
         if msg is None:
             return
-        params = {k: self.value(flowset, v) for k, v in msg.params.items()}
-        count = int(self.value(flowset, msg.count)) if msg.count else None
+        params: dict[str, Any] = {}
+        count = None
+        if msg.params or msg.count:
+            env, fns = self.t.env(), flowset.fns
+            params = {k: fns[v](env) for k, v in msg.params.items()}
+            count = int(fns[msg.count](env)) if msg.count else None
         self.t.emit(Say(msg.msg, params, count))
 
     # ---- transitions --------------------------------------------------------------------------
     async def start_flow(self, flowset: FlowSet, flow_id: str) -> None:
         flow = flowset[flow_id]
         self.t.record("flow_started", flow=flow.id)
-        await self.goto(flowset, flow, flow.start)
+        await self.follow(flowset, flow, flow.start)
 
-    async def follow(self, flowset: FlowSet, flow: Flow, target: str) -> None:
-        if is_flow_target(target):
-            current = self.engine.registry.current  # jumps always land on the newest version
-            await self.start_flow(current, flow_of(target))
-        else:
-            await self.goto(flowset, flow, target)
+    async def follow(self, flowset: FlowSet, flow: Flow, target: str | None) -> None:
+        """Step from node to node until one waits for the buyer, ends or hands off.
 
-    async def goto(self, flowset: FlowSet, flow: Flow, node_id: str) -> None:
-        self.t.steps += 1
-        if self.t.steps > self.engine.max_steps:
-            raise StepLimitExceeded(f"{flow.id}:{node_id}")
-        node = flow.nodes[node_id]
-        st = self.t.state
-        st.at = Position(flow=flow.id, version=flow.version, node=node_id)
-        trail = f"{flow.id}:{node_id}"
-        path = st.path
-        if not path or path[-1] != trail:
-            path.append(trail)
-            if len(path) > 30:
-                del path[0]
-        self.t.record("node_entered", flow=flow.id, node=node_id)
-        await self.enter(flowset, flow, node_id, node)
+        A loop rather than a call per node: a status answer passes through ~7 nodes. Jumps to
+        another flow land on its newest version. Only lookup_order awaits (the order port).
+        """
+        t = self.t
+        while target is not None:
+            if is_flow_target(target):
+                flowset = self.engine.registry.current
+                flow = flowset[flow_of(target)]
+                t.record("flow_started", flow=flow.id)
+                target = flow.start
+            t.steps += 1
+            if t.steps > self.engine.max_steps:
+                raise StepLimitExceeded(f"{flow.id}:{target}")
+            node = flow.nodes[target]
+            st = t.state
+            st.at = Position(flow.id, flow.version, target)
+            trail = f"{flow.id}:{target}"
+            path = st.path
+            if not path or path[-1] != trail:
+                path.append(trail)
+                if len(path) > 30:
+                    del path[0]
+            t.record("node_entered", flow=flow.id, node=target)
+            if isinstance(node, LookupOrderNode):
+                await self.engine.lookup.enter(self, flowset, flow, node)
+                return
+            target = self.enter(flowset, flow, target, node)
 
-    async def enter(self, flowset: FlowSet, flow: Flow, node_id: str, node) -> None:
+    def enter(self, flowset: FlowSet, flow: Flow, node_id: str, node) -> str | None:
+        """Do what the node does; the next target, or None when the turn stops here."""
         t = self.t
         if isinstance(node, SayNode):
             self.say(flowset, node.say)
-            await self.follow(flowset, flow, node.next)
-        elif isinstance(node, ChoiceNode):
-            self.prompt_choice(flowset, node)
-        elif isinstance(node, AskNode):
-            self.prompt_ask(flowset, node)
-        elif isinstance(node, LookupOrderNode):
-            await self.engine.lookup.enter(self, flowset, flow, node)
-        elif isinstance(node, SwitchNode):
+            return node.next
+        if isinstance(node, SwitchNode):
             env = t.env()
             for when, goto in flowset.switches[id(node)]:
                 if when(env):
-                    await self.follow(flowset, flow, goto)
-                    return
-            await self.follow(flowset, flow, node.else_ or "")
-        elif isinstance(node, ActionNode):
+                    return goto
+            return node.else_ or ""
+        if isinstance(node, ChoiceNode):
+            self.prompt_choice(flowset, node)
+            return None
+        if isinstance(node, AskNode):
+            self.prompt_ask(flowset, node)
+            return None
+        if isinstance(node, ActionNode):
             args = {k: self.value(flowset, v) for k, v in node.args.items()}
             if node.action == "set_language":
                 lang = str(args.get("lang", ""))
@@ -100,21 +112,22 @@ class Runner:
                 t.emit(Action(node.action, args))
                 t.record("action", flow=flow.id, node=node_id, action=node.action)
             self.say(flowset, node.say)
-            await self.follow(flowset, flow, node.next)
-        elif isinstance(node, HandoffNode):
+            return node.next
+        if isinstance(node, HandoffNode):
             self.say(flowset, node.say)
             t.emit(Handoff(node.reason, flow.id, node_id))
             t.record("flow_ended", flow=flow.id, node=node_id, outcome="handed_off", reason=node.reason)
             t.state.at = None
-        elif isinstance(node, EndNode):
+            return None
+        if isinstance(node, EndNode):
             self.say(flowset, node.say)
             t.emit(End(node.resolved, flow.id))
             t.record("flow_ended", flow=flow.id, node=node_id, outcome="resolved" if node.resolved else "unresolved")
             t.state.at = None
-        elif isinstance(node, GotoNode):
-            await self.start_flow(self.engine.registry.current, node.flow)
-        else:  # pragma: no cover - the union is closed
-            raise TypeError(f"unknown node {node!r}")
+            return None
+        if isinstance(node, GotoNode):
+            return FLOW_PREFIX + node.flow
+        raise TypeError(f"unknown node {node!r}")  # pragma: no cover - the union is closed
 
     # ---- prompts (also used to re-show the current step) -------------------------------------
     def prompt_choice(self, flowset: FlowSet, node: ChoiceNode) -> None:
