@@ -72,7 +72,7 @@ class App:
             if isinstance(effect, Say):
                 out.append(Outgoing("say", self.renderer.say(effect, lang), {"msg": effect.msg}))
             elif isinstance(effect, Choices):
-                buttons = [[o.id, self.renderer.text(o.label, lang, o.params)] for o in effect.options]
+                buttons = self.renderer.buttons(effect, lang)
                 node = result.state.at.node if result.state.at else ""
                 if out and out[-1].kind == "say" and "buttons" not in out[-1].meta:
                     last = out.pop()

@@ -305,6 +305,8 @@ class Engine:
     def messages(self, messages: Messages) -> None:  # a live reload swaps them: forget folded labels
         self._messages = messages
         self._folded: dict[str, frozenset[str]] = {}
+        # id(choice node) -> (node, folded label -> option), for choices whose options never vary
+        self._by_label: dict[int, tuple[ChoiceNode, dict[str, Any]]] = {}
 
     def _labels(self, r: Runner, msgid: str) -> frozenset[str]:
         """A button's label in every language, folded, for matching what the buyer typed."""
@@ -320,6 +322,12 @@ class Engine:
         if folded.isdigit():
             idx = int(folded) - 1
             return options[idx] if 0 <= idx < len(options) else None
+        if options is node.options:  # no option depends on a condition: one lookup
+            hit = self._by_label.get(id(node))
+            if hit is None or hit[0] is not node:
+                index = {label: o for o in reversed(options) for label in self._labels(r, o.label.msg)}
+                hit = self._by_label[id(node)] = (node, index)
+            return hit[1].get(folded)
         for option in options:
             if folded in self._labels(r, option.label.msg):
                 return option

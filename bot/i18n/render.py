@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
 
-from bot.engine.effects import Say
+from bot.engine.effects import Choices, Say
 from bot.i18n.catalogs import Catalogs
 from bot.i18n.keys import Duration, MsgKey
 from bot.orders.model import Money
@@ -38,6 +38,7 @@ class Renderer:
     def catalogs(self, catalogs: Catalogs) -> None:  # a live reload swaps them: forget rendered texts
         self._catalogs = catalogs
         self._plain: dict[tuple[str, str, int | None], str] = {}
+        self._buttons: dict[int, tuple[Choices, dict[str, list[tuple[str, str]]]]] = {}
 
     def text(self, msgid: str, lang: str, params: dict[str, Any] | None = None, count: int | None = None) -> str:
         if not params:  # buttons and prompts: the same text every time
@@ -59,6 +60,22 @@ class Renderer:
             return template.format_map(values)
         except (ValueError, IndexError, AttributeError):
             return template
+
+    def buttons(self, choices: Choices, lang: str) -> list[list[str]]:
+        """[[option id, label], ...]. The engine hands out the same Choices object for a choice whose
+        options never vary: its buttons are rendered once per language (the cache holds the object,
+        so its id cannot be reused while cached)."""
+        hit = self._buttons.get(id(choices))
+        if hit is None or hit[0] is not choices or lang not in hit[1]:
+            rendered = [(o.id, self.text(o.label, lang, o.params)) for o in choices.options]
+            if any(o.params for o in choices.options):
+                return [list(b) for b in rendered]
+            if len(self._buttons) >= 1024:  # choices filtered by conditions are new objects each turn
+                self._buttons.clear()
+            if hit is None or hit[0] is not choices:
+                hit = self._buttons[id(choices)] = (choices, {})
+            hit[1][lang] = rendered
+        return [list(b) for b in hit[1][lang]]
 
     def say(self, effect: Say, lang: str) -> str:
         return self.text(effect.msg, lang, effect.params, effect.count)

@@ -15,7 +15,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._states: dict[str, ConversationState] = {}
         self._messages: list[TranscriptEntry] = []
-        self._events: list[AnalyticsEvent] = []
+        self._turns: list[tuple[str, list[tuple[str, dict[str, Any]]], float]] = []  # a turn's events
         self._actions: list[dict[str, Any]] = []
 
     async def load_state(self, chat_id: str) -> ConversationState | None:
@@ -38,8 +38,8 @@ class MemoryStore:
     async def save_turn(self, chat_id: str, state: ConversationState, outgoing: list[Outgoing],
                         events: list[tuple[str, dict[str, Any]]]) -> list[int]:
         self._states[chat_id] = state.copy()
-        now = time.time()
-        self._events += [AnalyticsEvent(chat_id, name, dict(data), now) for name, data in events]
+        if events:
+            self._turns.append((chat_id, [(name, dict(data)) for name, data in events], time.time()))
         return [self._add(chat_id, "out", o.kind, o.text, o.meta, None) for o in outgoing]
 
     async def mark_delivery(self, message_id: int, delivered: bool, error: str = "") -> None:
@@ -60,7 +60,8 @@ class MemoryStore:
         return [a for a in self._actions if chat_id is None or a["chat_id"] == chat_id]
 
     async def analytics(self, since: float | None = None) -> list[AnalyticsEvent]:
-        return [e for e in self._events if since is None or e.at >= since]
+        return [AnalyticsEvent(chat_id, name, data, at) for chat_id, events, at in self._turns
+                if since is None or at >= since for name, data in events]
 
     async def count_conversations(self) -> int:
         return len(self._states)
