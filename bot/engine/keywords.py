@@ -65,7 +65,9 @@ class KeywordIndex:
         folded = fold(text)
         best = len(self.ranked)
         for ch in set(folded):
-            for rank, kw in self._by_first.get(ch, ()):
-                if rank < best and kw.found_in(folded):
+            for rank, kw in self._by_first.get(ch, ()):  # in rank order
+                if rank >= best:
+                    break
+                if kw.text in folded and kw.found_in(folded):
                     best = rank
         return self.ranked[best].flow_id if best < len(self.ranked) else None

@@ -10,7 +10,7 @@ from bot.engine.flowset import FlowSet
 from bot.engine.nodes import (
     ActionNode, AskNode, ChoiceNode, EndNode, GotoNode, HandoffNode, LookupOrderNode, Message, SayNode, SwitchNode,
 )
-from bot.engine.nodes.base import FLOW_PREFIX, flow_of, is_flow_target
+from bot.engine.nodes.base import FLOW_PREFIX, flow_of
 from bot.engine.state import Position
 from bot.engine.turn import Turn
 from bot.i18n.locale import SUPPORTED
@@ -25,6 +25,8 @@ class StepLimitExceeded(RuntimeError):
 
 class Runner:
     """Executes nodes for one turn. Holds no state of its own beyond the turn."""
+
+    __slots__ = ("engine", "t")
 
     def __init__(self, engine: "Engine", turn: Turn) -> None:
         self.engine = engine
@@ -58,8 +60,9 @@ class Runner:
         another flow land on its newest version. Only lookup_order awaits (the order port).
         """
         t = self.t
+        events = t.events
         while target is not None:
-            if is_flow_target(target):
+            if target.startswith(FLOW_PREFIX):
                 flowset = self.engine.registry.current
                 flow = flowset[flow_of(target)]
                 t.record("flow_started", flow=flow.id)
@@ -76,7 +79,7 @@ class Runner:
                 path.append(trail)
                 if len(path) > 30:
                     del path[0]
-            t.record("node_entered", flow=flow.id, node=target)
+            events.append(("node_entered", {"flow": flow.id, "node": target}))
             if isinstance(node, LookupOrderNode):
                 await self.engine.lookup.enter(self, flowset, flow, node)
                 return

@@ -15,7 +15,7 @@ from bot.orders.model import Order
 from bot.orders.snapshot import dump_order, load_order
 
 
-@dataclass
+@dataclass(slots=True)
 class Turn:
     state: ConversationState
     buyer: Buyer

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 SUPPORTED = ("zh", "ru")
 # Languages whose speakers most likely read Russian better than anything else we offer.
 _RUSSIAN_READERS = {"ru", "uk", "be", "kk", "ky", "uz", "tg", "hy", "az", "ka", "ro"}
 
 
+@lru_cache(maxsize=512)  # asked every turn; clients send a handful of distinct codes
 def language_from_code(code: str | None) -> str | None:
     """`ru`, `ru-RU`, `zh-hans`, `zh-CN`, `zh_TW` -> 'ru' / 'zh'; anything else -> None."""
     if not code:

@@ -24,8 +24,8 @@ class MemoryStore:
 
     def _add(self, chat_id: str, direction: str, kind: str, text: str, meta: dict[str, Any] | None,
              delivered: bool | None) -> int:
-        entry = TranscriptEntry(len(self._messages) + 1, chat_id, direction, kind, text, dict(meta or {}), time.time(),
-                                delivered)
+        entry = TranscriptEntry(len(self._messages) + 1, chat_id, direction, kind, text, dict(meta) if meta else {},
+                                time.time(), delivered)
         self._messages.append(entry)
         return entry.id
 
