@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.actions import ActionRunner
-from bot.engine.effects import Action, Ask, Choices, End, Handoff, Say, SetLanguage
+from bot.engine.effects import Action, Choices, Handoff, Say
 from bot.engine.engine import Engine, TurnResult
 from bot.engine.events import Buyer, Event
 from bot.engine.flowset import FlowRegistry
@@ -69,9 +69,10 @@ class App:
         lang = result.state.lang or self.settings.default_lang
         out: list[Outgoing] = []
         for effect in result.effects:
-            if isinstance(effect, Say):
+            kind = type(effect)
+            if kind is Say:
                 out.append(Outgoing("say", self.renderer.say(effect, lang), {"msg": effect.msg}))
-            elif isinstance(effect, Choices):
+            elif kind is Choices:
                 buttons = self.renderer.buttons(effect, lang)
                 node = result.state.at.node if result.state.at else ""
                 if out and out[-1].kind == "say" and "buttons" not in out[-1].meta:
@@ -79,10 +80,9 @@ class App:
                     out.append(Outgoing("say", last.text, {**last.meta, "buttons": buttons, "node": node}))
                 else:
                     out.append(Outgoing("say", self.renderer.text("common.choose", lang), {"buttons": buttons, "node": node}))
-            elif isinstance(effect, Handoff):
+            elif kind is Handoff:
                 out.append(Outgoing("handoff", "", {"reason": effect.reason, "flow": effect.flow_id}))
-            elif isinstance(effect, (Ask, End, SetLanguage, Action)):
-                continue
+            # Ask, End, SetLanguage, Action: nothing to show (actions are run by App.handle)
         return Reply(out, result.effects, lang)
 
     async def close(self) -> None:

@@ -81,6 +81,8 @@ class Renderer:
         return self.text(effect.msg, lang, effect.params, effect.count)
 
     def value(self, value: Any, lang: str) -> str:
+        if type(value) is str:  # most parameters: numbers of orders, tracking numbers (MsgKey is a subclass)
+            return value
         loc = BABEL_LOCALES.get(lang, "ru_RU")
         if isinstance(value, MsgKey):
             return self.text(str(value), lang)

@@ -50,7 +50,10 @@ class ConversationStore(Protocol):
 
     async def save_turn(self, chat_id: str, state: ConversationState, outgoing: list[Outgoing],
                         events: list[tuple[str, dict[str, Any]]]) -> list[int]:
-        """Atomically save the new state, the replies (ids returned, in order) and the analytics."""
+        """Atomically save the new state, the replies (ids returned, in order) and the analytics.
+
+        The store may keep `state` itself (no copy): the caller hands it over and does not change it
+        afterwards (App.handle never does). `load_state` always returns the caller's own copy."""
         ...
 
     async def mark_delivery(self, message_id: int, delivered: bool, error: str = "") -> None: ...

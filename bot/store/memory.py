@@ -1,4 +1,4 @@
-"""In-memory store, for tests and benchmarks. It keeps copies of the state, so a caller never
+"""In-memory store, for tests and benchmarks. It hands out copies of the state, so a caller never
 changes what is stored without saving it (the same isolation the SQLite store gives)."""
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ class MemoryStore:
 
     async def save_turn(self, chat_id: str, state: ConversationState, outgoing: list[Outgoing],
                         events: list[tuple[str, dict[str, Any]]]) -> list[int]:
-        self._states[chat_id] = state.copy()
+        self._states[chat_id] = state  # handed over (see ConversationStore.save_turn)
         if events:
             self._turns.append((chat_id, [(name, dict(data)) for name, data in events], time.time()))
         return [self._add(chat_id, "out", o.kind, o.text, o.meta, None) for o in outgoing]

@@ -213,7 +213,7 @@ class SqliteStore:
             return ids
 
         ids = await self._write(op)
-        self._remember(chat_id, rev, state.copy())
+        self._remember(chat_id, rev, state)  # handed over (see ConversationStore.save_turn)
         return ids
 
     async def mark_delivery(self, message_id: int, delivered: bool, error: str = "") -> None:
