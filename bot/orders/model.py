@@ -7,11 +7,24 @@ tells the flows whether they can trust it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _utc(value: datetime) -> datetime:
+    """Every moment in UTC with the standard library's tzinfo. A time without a zone is taken as
+    UTC (as Ozon means it), so comparing it with the clock never fails. pydantic's own tzinfo
+    makes each comparison ~10x slower, and the order facts compare moments all the time."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo is timezone.utc else value.astimezone(timezone.utc)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 
 class Scheme(StrEnum):
@@ -145,7 +158,7 @@ class ReturnInfo(BaseModel):
     type: str = "ClientReturn"  # Cancellation / FullReturn / PartialReturn / ClientReturn / Unknown
     status: str = ""  # visual.status.sys_name, e.g. MovingToSeller, MoneyReturned
     reason: str = ""
-    created_at: datetime | None = None
+    created_at: UtcDatetime | None = None
 
 
 class Order(BaseModel):
@@ -162,13 +175,13 @@ class Order(BaseModel):
     scheme: Scheme = Scheme.FBS
     status: str
     substatus: str = ""
-    created_at: datetime
-    in_process_at: datetime | None = None
-    status_changed_at: datetime | None = None
-    shipment_date: datetime | None = None
-    delivering_date: datetime | None = None
-    delivery_date_begin: datetime | None = None
-    delivery_date_end: datetime | None = None
+    created_at: UtcDatetime
+    in_process_at: UtcDatetime | None = None
+    status_changed_at: UtcDatetime | None = None
+    shipment_date: UtcDatetime | None = None
+    delivering_date: UtcDatetime | None = None
+    delivery_date_begin: UtcDatetime | None = None
+    delivery_date_end: UtcDatetime | None = None
     tracking_number: str = ""
     delivery_method: str = ""
     city: str = ""
@@ -180,7 +193,7 @@ class Order(BaseModel):
     related_postings: list[str] = Field(default_factory=list)
     # When a remote provider read this posting (UTC). A provider serving a cached copy during an
     # outage returns it unchanged, so an age beyond the provider's cache TTL means "stale".
-    fetched_at: datetime | None = None
+    fetched_at: UtcDatetime | None = None
 
     @property
     def status_known(self) -> bool:
