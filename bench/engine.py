@@ -4,8 +4,8 @@ Run: `make bench` (or `.venv/bin/python bench/engine.py [--chats N] [--in-flight
 run the same scripted conversations side by side in one process, first one turn at a time, then
 with K conversations in flight (as a bot serving many chats does; SQLite then commits turns in
 groups). A turn is one buyer event through `App.handle` (store read, engine, rendering, store
-write). Targets on one core: >= 20,000 turns/s
-in memory, >= 8,000 turns/s with SQLite, flows loaded and validated in < 200 ms.
+write); the conversation is in `script()`. Targets on one core: >= 20,000 turns/s in memory,
+>= 8,000 turns/s with SQLite, flows loaded and validated in < 200 ms.
 """
 
 from __future__ import annotations
