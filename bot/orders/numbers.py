@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Separators a buyer may type between groups (at least one, so a bare run of digits such as a
 # phone or another marketplace's number is not taken for an order): dashes, spaces, underscores, dots.
@@ -33,21 +34,21 @@ class OrderRef:
 def find_order_number(text: str) -> OrderRef | None:
     """Return the first order or posting number in free text, or None."""
     # NFKC turns full-width digits and dashes (typed with a Chinese IME) into ASCII ones.
-    text = unicodedata.normalize("NFKC", (text or "")[:4096])
-    m = _NUMBER.search(text)
-    if not m:
-        return None
-    head, mid, tail = m.groups()
-    order = f"{head}-{mid}"
-    return OrderRef(order_number=order, posting_number=f"{order}-{tail}" if tail else None)
+    m = _NUMBER.search(unicodedata.normalize("NFKC", (text or "")[:4096]))
+    return _ref(m) if m else None
 
 
+@lru_cache(maxsize=4096)  # a conversation re-reads the number it remembered several times a turn
 def parse_order_number(text: str) -> OrderRef | None:
     """Return the number when the whole text is one number (spaces and dashes allowed)."""
     stripped = unicodedata.normalize("NFKC", (text or "").strip()[:80])
     if not stripped or len(stripped) > 40:
         return None
     m = _NUMBER.fullmatch(stripped)
-    if not m:
-        return None
-    return find_order_number(stripped)
+    return _ref(m) if m else None
+
+
+def _ref(m: re.Match[str]) -> OrderRef:
+    head, mid, tail = m.groups()
+    order = f"{head}-{mid}"
+    return OrderRef(order_number=order, posting_number=f"{order}-{tail}" if tail else None)
