@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from bot.engine.runner import Runner
 
 NUMBER, PICK, OWNER = "number", "pick", "owner"
+_NOT_DIGITS = re.compile(r"\D")
 
 
 class Lookup:
@@ -112,7 +113,7 @@ class Lookup:
 
     async def receive_phone(self, r: "Runner", flowset: FlowSet, flow: Flow, node: LookupOrderNode, text: str) -> bool:
         st = r.t.state
-        digits = re.sub(r"\D", "", text)
+        digits = _NOT_DIGITS.sub("", text)
         if len(digits) != 4:
             r.t.emit(Say("lookup.phone_format"))
             r.t.emit(Ask("phone_last4"))
