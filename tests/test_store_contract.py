@@ -131,11 +131,27 @@ async def test_concurrent_turns_share_one_commit_and_each_gets_its_own_ids(tmp_p
     store._transaction = counting  # type: ignore[method-assign]
     results = await asyncio.gather(*(store.save_turn(f"c{i}", _state(f"n{i}"), [Outgoing("say", f"m{i}")], [])
                                      for i in range(50)))
-    assert commits == 1
+    assert commits == 2, "the first write commits at once, the 49 issued in the same pass share one commit"
     assert len({ids[0] for ids in results}) == 50
     for i, ids in enumerate(results):
         assert [e.text for e in await store.transcript(f"c{i}")] == [f"m{i}"]
         assert (await store.transcript(f"c{i}"))[0].id == ids[0]
+    await store.close()
+
+
+async def test_a_lone_write_commits_without_waiting_for_the_event_loop(tmp_path):
+    import asyncio
+
+    store = SqliteStore(tmp_path / "alone.sqlite3")
+    for i in range(3):  # one chat at a time: each turn is durable before anything else runs
+        ran: list[int] = []
+        asyncio.get_running_loop().call_soon(ran.append, 1)
+        await store.save_turn("c1", _state(f"n{i}"), [Outgoing("say", f"m{i}")], [])
+        assert ran == [], "the write waited for an event-loop pass"
+        await asyncio.sleep(0)
+        other = SqliteStore(tmp_path / "alone.sqlite3")  # durable: another connection sees it
+        assert (await other.load_state("c1")).at.node == f"n{i}"
+        await other.close()
     await store.close()
 
 
