@@ -80,3 +80,27 @@ async def test_a_broken_flow_edit_is_refused_and_reported_to_the_agents(settings
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(task, 15)
+
+
+def test_a_copied_env_example_starts_the_terminal_bot(tmp_path, monkeypatch):
+    """`cp .env.example .env` then `make run`: empty values mean "not set", so the bot starts in the
+    terminal on the demo store instead of refusing an empty token or agents' group."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from bot.settings import ROOT
+
+    shutil.copy(ROOT / ".env.example", tmp_path / ".env")
+    monkeypatch.chdir(tmp_path)
+    for name in ("TELEGRAM_BOT_TOKEN", "AGENTS_CHAT_ID", "OZON_CLIENT_ID", "OZON_API_KEY", "LINK_SECRET"):
+        monkeypatch.delenv(name, raising=False)
+    loaded = Settings()
+    assert loaded.telegram_bot_token is None and loaded.agents_chat_id is None and loaded.link_secret is None
+    env = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_BOT_TOKEN", "AGENTS_CHAT_ID")}
+    env["DATA_DIR"] = str(tmp_path / "data")
+    done = subprocess.run([sys.executable, "-m", "bot", "run"], input="/start\n", capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "terminal" in done.stdout and "Здравствуйте" in done.stdout
