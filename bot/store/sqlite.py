@@ -4,9 +4,9 @@ sqlite-utils creates and migrates the schema; the hot path uses parameterised sq
 (sqlite-utils costs about 5x per single-row write).
 
 Writes use group commit: the first write of an event-loop pass commits at once; the writes issued
-after it in the same pass (many chats at once) go into one transaction. Every write method returns only after its transaction committed, so a
-killed process loses nothing that was acknowledged, and a reply is sent only after its turn is
-durable.
+after it in the same pass (many chats at once) go into one transaction. Every write method returns
+only after its transaction committed, so a killed process loses nothing that was acknowledged, and
+a reply is sent only after its turn is durable. WAL checkpoints run in a thread of their own.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import logging
 import sqlite3
 import threading
 import time
-from pathlib import Path
 from collections import OrderedDict
+from pathlib import Path
 from random import getrandbits
 from typing import Any, Callable, TypeVar
 
