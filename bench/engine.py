@@ -48,8 +48,9 @@ def script(now) -> list:
             Command("menu"), Text("где мой заказ"), Command("agent")]
 
 
-async def run(app, events, chats: int, in_flight: int = 1, prefix: str = "bench") -> tuple[float, list[float]]:
-    """Each chat plays the script; `in_flight` chats run at once (1 = strictly one turn at a time)."""
+async def run(app, events, chats: int, in_flight: int = 1, prefix: str = "bench") -> tuple[float, list[float], float]:
+    """Each chat plays the script; `in_flight` chats run at once (1 = strictly one turn at a time).
+    Returns wall time, per-turn latencies and the process's CPU time (all threads)."""
     latencies: list[float] = []
     gate = asyncio.Semaphore(in_flight)
 
@@ -62,9 +63,9 @@ async def run(app, events, chats: int, in_flight: int = 1, prefix: str = "bench"
 
     buyers = [Buyer(f"{prefix}-{i}", "ru") for i in range(chats)]
     gc.collect()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(conversation(b) for b in buyers))
-    return time.perf_counter() - start, latencies
+    return time.perf_counter() - start, latencies, time.process_time() - cpu
 
 
 def pct(values: list[float], q: float) -> float:
@@ -103,17 +104,18 @@ async def main() -> None:
                             orders=DemoOrderProvider(data / "orders.sqlite3"))
             await run(app, events, 50, prefix="warm")
             for mode, in_flight in (("one at a time", 1), (f"{args.in_flight} chats at once", args.in_flight)):
-                elapsed, lat = await run(app, events, args.chats, in_flight, prefix=f"{name}-{in_flight}")
-                results[(name, mode)] = (len(lat) / elapsed, pct(lat, 50) * 1e6, pct(lat, 99) * 1e6, len(lat))
+                elapsed, lat, cpu = await run(app, events, args.chats, in_flight, prefix=f"{name}-{in_flight}")
+                results[(name, mode)] = (len(lat) / elapsed, pct(lat, 50) * 1e6, pct(lat, 99) * 1e6, len(lat),
+                                         cpu / elapsed)
             await app.close()
 
     print(f"flows: {len(flowset.flows)} loaded and validated in {min(loads) * 1000:.1f} ms (best of 5; "
           f"median {statistics.median(loads) * 1000:.1f} ms); catalogs parsed in {catalog_load * 1000:.1f} ms  [target < 200 ms]")
     targets = {"memory": 20_000, "sqlite": 8_000}
-    for (name, mode), (rate, p50, p99, n) in results.items():
+    for (name, mode), (rate, p50, p99, n, cores) in results.items():
         target = targets[name]
-        print(f"{name:>6} store, {mode:<20}: {rate:9,.0f} turns/s over {n:,} turns; p50 {p50:8.1f} us, p99 {p99:8.1f} us  "
-              f"[target >= {target:,}/s: {'met' if rate >= target else 'NOT met'}]")
+        print(f"{name:>6} store, {mode:<20}: {rate:9,.0f} turns/s over {n:,} turns; p50 {p50:8.1f} us, p99 {p99:8.1f} us; "
+              f"CPU {cores:.2f} cores  [target >= {target:,}/s: {'met' if rate >= target else 'NOT met'}]")
     for mode in dict.fromkeys(m for _, m in results):
         print(f"ratio sqlite/memory ({mode}): {results[('sqlite', mode)][0] / results[('memory', mode)][0]:.2f}")
 
