@@ -203,7 +203,8 @@ class _Compiler:
 
     def _BoolOp(self, node: ast.BoolOp) -> Expression:
         parts = [self._boolean(v) for v in node.values]
-        fn = _all(parts) if isinstance(node.op, ast.And) else _any(parts)
+        fns = [p.fn for p in parts]
+        fn = _all_fns(fns) if isinstance(node.op, ast.And) else _any_fns(fns)
         return Expression(ast.unparse(node), bool, fn)
 
     def _UnaryOp(self, node: ast.UnaryOp) -> Expression:
@@ -313,12 +314,7 @@ def _all_fns(fns: list[Compiled]) -> Compiled:
     return every
 
 
-def _all(parts: list[Expression]) -> Compiled:
-    return _all_fns([p.fn for p in parts])
-
-
-def _any(parts: list[Expression]) -> Compiled:
-    fns = [p.fn for p in parts]
+def _any_fns(fns: list[Compiled]) -> Compiled:
     if len(fns) == 2:
         a, b = fns
         return lambda env: bool(a(env) or b(env))
