@@ -92,7 +92,7 @@ def read_analytics(path: str | Path, since: float | None = None) -> list[Analyti
 
 
 class SqliteStore:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, checkpoint_every: float = 0.5) -> None:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -101,11 +101,12 @@ class SqliteStore:
         create_schema(sqlite_utils.Database(self._conn))
         # WAL + NORMAL: a commit survives a killed process (only power loss can drop the newest ones).
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        # Checkpoints copy the WAL into the database and fsync: inside a commit they would stall the
-        # event loop (every chat) for milliseconds. A background thread runs them instead.
-        self._checkpointer = Checkpointer(self.path) if self.path != ":memory:" else None
-        if self._checkpointer is not None:
-            self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        # Checkpoints copy the WAL into the database and fsync: inside a commit they stall the event
+        # loop (every chat) for milliseconds. A background thread runs them instead; the writer's own
+        # automatic checkpoint stays as a bound (~40 MB of WAL) for when writes never pause long
+        # enough for a background checkpoint to finish.
+        self._conn.execute("PRAGMA wal_autocheckpoint=10000")
+        self._checkpointer = Checkpointer(self.path, checkpoint_every) if self.path != ":memory:" else None
         # The states this store wrote last, by chat: a turn reads back what the previous one saved,
         # and parsing it costs more than everything else in load_state. Each is checked against its
         # row's `rev` (random, new at every write), so a write by another connection is never missed.
