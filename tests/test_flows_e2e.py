@@ -118,6 +118,9 @@ async def test_keywords_start_flows(app, lang, text, node_msg):
     ("我想拒收", "refuse_delivery"), ("催单", "order_status"), ("абракадабра", None),
     ("Где мой заказ?", "order_status"), ("Когда доставят посылку?", "order_status"),
     ("请问什么时候发货", "order_status"), ("我的订单被取消了", "why_cancelled"),
+    # a request in the same message beats the generic status question
+    ("Где мой заказ? Хочу вернуть товар", "request_return"), ("发货了吗？我想取消订单", "cancel_order"),
+    ("退款什么时候到账", "request_return"), ("Когда доставят возврат?", "request_return"),
 ])
 def test_keyword_routing(app, text, flow):
     assert app.registry.current.match_keyword(text) == flow

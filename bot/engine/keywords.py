@@ -5,7 +5,10 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
-GREETING_FLOW = "main_menu"  # its keywords are greetings: any topic keyword in the same text wins
+# Flows whose keywords yield to any other flow's in the same text, weakest last: "where is my order"
+# is the generic question (a request to cancel or return in the same message is what the buyer
+# wants done), and the main menu's keywords are greetings.
+YIELDING_FLOWS = ("order_status", "main_menu")
 
 
 def fold(text: str) -> str:
@@ -44,17 +47,21 @@ class Keyword:
         return i == 0
 
 
+def _tier(flow_id: str) -> int:
+    return YIELDING_FLOWS.index(flow_id) + 1 if flow_id in YIELDING_FLOWS else 0
+
+
 class KeywordIndex:
-    """The keywords of a flow set in priority order: a topic beats a greeting (the main menu's
-    keywords come last), then longer keywords beat shorter ones, so "здравствуйте, хочу отменить"
-    means cancel.
+    """The keywords of a flow set in priority order: a specific request beats the generic status
+    question, which beats a greeting (YIELDING_FLOWS); then longer keywords beat shorter ones. So
+    "здравствуйте, хочу отменить" and "где мой заказ? хочу вернуть" mean cancel and return.
 
     Indexed by first character: a text is checked only against keywords starting with one of its
     characters (a dozen of ~110), each with `str.find`.
     """
 
     def __init__(self, keywords: list[Keyword]) -> None:
-        self.ranked = sorted(keywords, key=lambda k: (k.flow_id == GREETING_FLOW, -len(k.text)))
+        self.ranked = sorted(keywords, key=lambda k: (_tier(k.flow_id), -len(k.text)))
         self._by_first: dict[str, list[tuple[int, Keyword]]] = {}
         for rank, kw in enumerate(self.ranked):
             if kw.text:
