@@ -76,7 +76,8 @@ def flows_graph(settings: Any, args: Any) -> int:
 
 
 def flows_test(settings: Any, args: Any) -> int:
-    from bot.operators.flowtests import find_test_files, format_report, run_tests
+    from bot.operators.flowtest_report import format_report
+    from bot.operators.flowtests import find_test_files, run_tests
 
     if args.files:
         files = [Path(f) for f in args.files]

@@ -26,6 +26,8 @@ Format (one file holds any number of tests)::
             expect: {effects: ["action:urge_seller"]}   # also handoff, handoff:REASON, end:resolved,
                                                         # end:unresolved, lang:zh
 
+Results and the text report are in bot/operators/flowtest_report.py.
+
 Every test runs on a fresh temporary SQLite store with the demo orders seeded at a fixed clock
 (`FIXED_NOW`), through `bot.app.build_app`, exactly as a buyer would talk to the bot. Nodes
 reached are collected from the `node_entered` analytics events for the coverage report.
@@ -38,7 +40,6 @@ import contextlib
 import difflib
 import logging
 import tempfile
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Literal
@@ -53,6 +54,7 @@ from bot.engine.problems import FlowProblem
 from bot.engine.loader import read_yaml, validation_problems
 from bot.engine.yaml_positions import position_of
 from bot.i18n.catalogs import Catalogs
+from bot.operators.flowtest_report import CaseResult, Report, StepLog, coverage, listed, quoted
 
 FIXED_NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 CASE_TIMEOUT = 20.0  # seconds per test case: a hanging provider must not hang CI
@@ -125,57 +127,6 @@ def parse_test_file(path: Path, display: str | None = None) -> tuple[list[Case],
         case.step_lines = [position_of(positions, ("tests", i, "steps", j))[0] for j in range(len(case.steps))]
         cases.append(case)
     return cases, problems
-
-
-# ---- results ----------------------------------------------------------------------------------
-@dataclass
-class StepLog:
-    """What happened at one step: for the failure report."""
-
-    index: int
-    line: int
-    action: str  # 'send "..."' or 'press "..."'
-    texts: list[str] = field(default_factory=list)
-    buttons: list[str] = field(default_factory=list)
-    effects: list[str] = field(default_factory=list)
-    at: str = ""  # flow:node
-    entered: list[str] = field(default_factory=list)  # flow:node, in order
-
-
-@dataclass
-class CaseResult:
-    case: Case
-    passed: bool
-    failures: list[str] = field(default_factory=list)
-    steps: list[StepLog] = field(default_factory=list)
-    reached: set[tuple[str, str]] = field(default_factory=set)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"file": self.case.file, "line": self.case.line, "name": self.case.name, "lang": self.case.lang,
-                "passed": self.passed, "failures": self.failures,
-                "steps": [{"step": s.index, "line": s.line, "action": s.action, "at": s.at, "says": s.texts,
-                           "buttons": s.buttons, "effects": s.effects, "entered": s.entered} for s in self.steps]}
-
-
-@dataclass
-class Report:
-    results: list[CaseResult]
-    problems: list[FlowProblem]
-    coverage: dict[str, dict[str, Any]]  # flow id -> {"nodes": [...], "reached": [...], "missing": [...]}
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems and all(r.passed for r in self.results)
-
-    @property
-    def missing_nodes(self) -> list[tuple[str, str]]:
-        return [(fid, n) for fid, c in sorted(self.coverage.items()) for n in c["missing"]]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "passed": sum(r.passed for r in self.results),
-                "failed": sum(not r.passed for r in self.results),
-                "problems": [p.as_dict() for p in self.problems],
-                "tests": [r.as_dict() for r in self.results], "coverage": self.coverage}
 
 
 # ---- running ----------------------------------------------------------------------------------
@@ -372,7 +323,7 @@ class FlowTestRunner:
                         result.steps.append(log)
                         result.failures.append(
                             f"step {i} (line {line}): no button containing \"{step.press}\"; "
-                            f"buttons were: {_list([b[1] for b in buttons])}")
+                            f"buttons were: {listed([b[1] for b in buttons])}")
                         return
                     event: Event = Press(match[0][0], node_shown)
                     incoming = ("press", match[0][0])
@@ -424,41 +375,22 @@ class FlowTestRunner:
         for frag in e.says:
             frag = self._substitute(case, frag)
             if frag not in said:
-                out.append(f"expected the bot to say \"{frag}\"; it said:\n" + _quote(log.texts))
+                out.append(f"expected the bot to say \"{frag}\"; it said:\n" + quoted(log.texts))
         for frag in e.not_says:
             frag = self._substitute(case, frag)
             if frag in said:
-                out.append(f"expected the bot not to say \"{frag}\"; it said:\n" + _quote(log.texts))
+                out.append(f"expected the bot not to say \"{frag}\"; it said:\n" + quoted(log.texts))
         for frag in e.buttons:
             if not any(frag in b for b in log.buttons):
-                out.append(f"expected a button containing \"{frag}\"; buttons: {_list(log.buttons)}")
+                out.append(f"expected a button containing \"{frag}\"; buttons: {listed(log.buttons)}")
         for name in e.effects:
             if name not in log.effects:
-                out.append(f"expected effect {name}; effects: {_list(log.effects)}")
+                out.append(f"expected effect {name}; effects: {listed(log.effects)}")
         for name in e.entered:
             full = name if ":" in name else f"{e.flow or flow}:{name}"
             if full not in log.entered:
-                out.append(f"expected to pass through {full}; passed through: {_list(log.entered)}")
+                out.append(f"expected to pass through {full}; passed through: {listed(log.entered)}")
         return out
-
-
-def _list(items: list[str]) -> str:
-    return "[" + ", ".join(f'"{x}"' for x in items) + "]" if items else "(none)"
-
-
-def _quote(texts: list[str]) -> str:
-    if not texts:
-        return "      (nothing)"
-    return "\n".join("      | " + line for t in texts for line in (t.splitlines() or [""]))
-
-
-def coverage(flowset: FlowSet, reached: set[tuple[str, str]]) -> dict[str, dict[str, Any]]:
-    out = {}
-    for fid in sorted(flowset.flows):
-        nodes = list(flowset[fid].nodes)
-        got = [n for n in nodes if (fid, n) in reached]
-        out[fid] = {"nodes": nodes, "reached": got, "missing": [n for n in nodes if (fid, n) not in reached]}
-    return out
 
 
 async def run_tests(flowset: FlowSet, catalogs: Catalogs, files: list[Path], *, base: Path | None = None,
@@ -486,49 +418,3 @@ def _display(path: Path, base: Path | None) -> str:
         return str(path.resolve().relative_to(base.resolve()))
     except ValueError:
         return str(path)
-
-
-# ---- text report ------------------------------------------------------------------------------
-def format_report(report: Report, *, verbose: bool = False) -> str:
-    lines: list[str] = [str(p) for p in report.problems]
-    for r in report.results:
-        where = f"{r.case.file}:{r.case.line}"
-        if r.passed:
-            lines.append(f"PASS {where} {r.case.name}")
-            if not verbose:
-                continue
-        else:
-            lines.append(f"FAIL {where} {r.case.name}")
-        for s in r.steps:
-            lines.append(f"    {s.index:>2}. {s.action}  -> at {s.at or '-'}")
-            if (not r.passed or verbose) and s.entered:
-                lines.append("          passed through: " + " > ".join(s.entered))
-            if not r.passed or verbose:
-                for t in s.texts:
-                    lines.append("          bot: " + t.replace("\n", "\n               "))
-                if s.buttons:
-                    lines.append("          buttons: " + _list(s.buttons))
-                if s.effects:
-                    lines.append("          effects: " + ", ".join(s.effects))
-        for f in r.failures:
-            lines.append("  ✗ " + f)
-    passed = sum(r.passed for r in report.results)
-    failed = len(report.results) - passed
-    lines.append("")
-    lines.append("Coverage (nodes reached by these tests, from node_entered events):")
-    total = sum(len(c["nodes"]) for c in report.coverage.values())
-    got = sum(len(c["reached"]) for c in report.coverage.values())
-    for fid, c in report.coverage.items():
-        n, k = len(c["nodes"]), len(c["reached"])
-        mark = "ok" if k == n else "  "
-        line = f"  {mark} {fid:<24} {k:>3}/{n:<3}"
-        if c["missing"]:
-            line += "  not reached: " + ", ".join(c["missing"])
-        lines.append(line)
-    lines.append(f"  {got}/{total} nodes reached" + (f"; {total - got} not reached by any test" if got < total else ""))
-    lines.append("")
-    summary = f"{passed} passed, {failed} failed"
-    if report.problems:
-        summary += f", {len(report.problems)} problem(s) in test files"
-    lines.append(summary + ".")
-    return "\n".join(lines) + "\n"
