@@ -7,10 +7,10 @@ so tests pass in only what they replace.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 from bot.actions import ActionRunner
+from bot.conversation.io import Reply
 from bot.engine.effects import Action, Choices, Handoff, Say
 from bot.engine.engine import Engine, TurnResult
 from bot.engine.events import Buyer, Event
@@ -18,23 +18,15 @@ from bot.engine.flowset import FlowRegistry
 from bot.engine.loader import load_flows
 from bot.engine.lookup import Lookup
 from bot.engine.ports import Clock
+from bot.engine.state import ConversationState
 from bot.i18n.catalogs import Catalogs
+from bot.i18n.locale import choose_language
 from bot.i18n.render import Renderer
 from bot.orders.provider import OrderProvider
 from bot.settings import Settings
 from bot.store.base import ConversationStore, Outgoing
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Reply:
-    """One turn rendered for an adapter: texts with their buttons, plus the raw effects."""
-
-    outgoing: list[Outgoing]
-    effects: list[Any]
-    lang: str
-    message_ids: list[int] = field(default_factory=list)
 
 
 class App:
@@ -63,6 +55,15 @@ class App:
                 reply.outgoing += await self.actions.run(chat_id, effect, reply.lang)
         reply.message_ids = await self.store.save_turn(chat_id, result.state, reply.outgoing, result.events)
         return reply
+
+    def text(self, msgid: str, lang: str, params: dict[str, Any] | None = None, count: int | None = None) -> str:
+        return self.renderer.text(msgid, lang, params, count)
+
+    def language(self, state: ConversationState | None, buyer: Buyer) -> str:
+        """The buyer's language outside a turn: the conversation's, else their client's, else the default."""
+        if state is not None and state.lang:
+            return state.lang
+        return choose_language(None, buyer.language_code, None, self.settings.default_lang)
 
     def render(self, result: TurnResult) -> Reply:
         """Group effects into messages: each Say is a message; Choices attach to the last one."""

@@ -28,6 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--lang", choices=["zh", "ru"], default="")
     chat.add_argument("--user", default="console", help="buyer id (separate conversation per id)")
     chat.add_argument("--json", action="store_true", help="one JSON object per bot message")
+    chat.add_argument("--agent", action="store_true", help="you are also the support agent: after a handoff, '>> text' answers the buyer")
 
     flows = sub.add_parser("flows", help="check, inspect, draw and test flows", epilog=EXIT_CODES,
                            formatter_class=argparse.RawDescriptionHelpFormatter).add_subparsers(
@@ -205,7 +206,8 @@ def cmd_chat(settings: Settings, args) -> int:
         stop = asyncio.Event()
         watcher = asyncio.create_task(watch_and_reload(app, settings, stop_event=stop))  # edits apply live
         try:
-            await ConsoleChat(app, user=args.user, lang=args.lang, json_mode=args.json).run()
+            await ConsoleChat(app, user=args.user, lang=args.lang, json_mode=args.json,
+                              agent=getattr(args, "agent", False)).run()
         finally:
             stop.set()
             await asyncio.wait_for(watcher, 5)

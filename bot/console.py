@@ -1,7 +1,9 @@
-"""The terminal chat: the same engine and store as Telegram, with buttons shown numbered.
+"""The terminal chat: the same conversation service as Telegram, with buttons shown numbered.
 
 Interactive on a TTY; otherwise it reads one buyer line per stdin line and prints replies (one
-JSON object per bot message with --json), so tests and scripts can drive it.
+JSON object per bot message with --json), so tests and scripts can drive it. With `--agent` the
+person at the terminal is also the support agent: after a handoff, lines starting with `>> ` go to
+the buyer as the agent's, and `>> /close` hands the conversation back to the bot.
 """
 
 from __future__ import annotations
@@ -10,10 +12,17 @@ import json
 import sys
 from typing import IO
 
-from bot.app import App, Reply
+from bot.app import App
+from bot.conversation.io import Inbound, Reply
+from bot.conversation.ports import HandoffPort
+from bot.conversation.ratelimit import RateLimiter
+from bot.conversation.service import Conversation
+from bot.engine.effects import Action, Handoff
 from bot.engine.events import Buyer, Command, Event, Media, Press, Start, Text
+from bot.engine.state import ConversationState
 
 HELP_LINE = "(/menu, /lang, /order NUMBER, /agent, /help; ':photo NAME' sends a photo; Ctrl-D quits)"
+AGENT_PREFIX = ">> "
 
 
 def event_from_line(text: str) -> Event:
@@ -31,8 +40,10 @@ def event_from_line(text: str) -> Event:
 
 
 class ConsoleChat:
+    """One buyer at the terminal; also the `Channel` the conversation service answers through."""
+
     def __init__(self, app: App, *, user: str = "console", lang: str = "", json_mode: bool = False,
-                 out: IO[str] | None = None) -> None:
+                 out: IO[str] | None = None, handoff: HandoffPort | None = None, agent: bool = False) -> None:
         self.app = app
         self.chat_id = f"console:{user}"
         self.buyer = Buyer(id=self.chat_id, language_code=lang, name=user)
@@ -40,6 +51,10 @@ class ConsoleChat:
         self.out = out or sys.stdout
         self.buttons: list[list[str]] = []
         self.node = ""
+        if handoff is None and agent:
+            handoff = LocalAgents(app, self)
+        self.conversation = Conversation(app, self, handoff,
+                                         limiter=RateLimiter(app.settings.buyer_messages_per_minute))
 
     def event_for(self, line: str) -> Event:
         """A line as an event; a button's number presses that button of the last reply."""
@@ -49,12 +64,41 @@ class ConsoleChat:
             return Press(self.buttons[int(stripped) - 1][0], self.node)
         return event_from_line(text)
 
-    async def send(self, line: str) -> Reply:
+    async def send(self, line: str) -> Reply | None:
+        if line.startswith(AGENT_PREFIX) and isinstance(self.conversation.handoff, LocalAgents):
+            await self.conversation.handoff.agent_says(self, line[len(AGENT_PREFIX):].strip())
+            return None
         event = self.event_for(line)
         kind = type(event).__name__.lower()
-        reply = await self.app.handle(self.chat_id, event, self.buyer, incoming=(kind, line.strip()))
+        return await self.conversation.handle(Inbound(self.chat_id, self.buyer, event, kind, line.strip()))
+
+    # ---- the Channel --------------------------------------------------------------------------
+    async def deliver(self, conversation: str, reply: Reply) -> None:
         self.show(reply)
-        return reply
+        for message_id in reply.message_ids:
+            await self.app.store.mark_delivery(message_id, True)
+
+    async def send_text(self, conversation: str, text: str) -> None:
+        self.line(text)
+
+    async def send_file(self, conversation: str, filename: str, data: bytes) -> None:
+        self.line(f"[{filename}]\n" + data.decode())
+
+    # ---- printing -----------------------------------------------------------------------------
+    def line(self, text: str, buttons: list[list[str]] | None = None, kind: str = "say") -> None:
+        if self.json_mode:
+            self.out.write(json.dumps({"kind": kind, "text": text, "buttons": [b[1] for b in buttons or []]},
+                                      ensure_ascii=False) + "\n")
+        else:
+            self.out.write(f"bot> {text}\n")
+            for i, (_, label) in enumerate(buttons or [], 1):
+                self.out.write(f"     [{i}] {label}\n")
+        self.out.flush()
+
+    def notice(self, text: str) -> None:
+        if not self.json_mode:
+            self.out.write(f"  ── {text} ──\n")
+            self.out.flush()
 
     def show(self, reply: Reply) -> None:
         self.buttons, self.node = [], ""  # numbers pick buttons of the newest reply only
@@ -62,25 +106,25 @@ class ConsoleChat:
             buttons = msg.meta.get("buttons")
             if buttons is not None:
                 self.buttons, self.node = buttons, msg.meta.get("node", "")
-            if self.json_mode:
-                self.out.write(json.dumps({"kind": msg.kind, "text": msg.text, "buttons": [b[1] for b in buttons or []],
-                                           **({"reason": msg.meta["reason"]} if msg.kind == "handoff" else {})},
-                                          ensure_ascii=False) + "\n")
-                continue
             if msg.kind == "handoff":
-                notice = self.app.renderer.text("handoff.console_notice", reply.lang, {"reason": msg.meta.get("reason", "")})
-                self.out.write(f"  ── {notice} ──\n")
+                if not self.conversation.handoff.available:
+                    continue  # the no_agent flow follows and says so
+                if self.json_mode:
+                    self.out.write(json.dumps({"kind": "handoff", "text": "", "buttons": [],
+                                               "reason": msg.meta.get("reason", "")}) + "\n")
+                else:
+                    self.notice(self.app.text("handoff.console_notice", reply.lang, {"reason": msg.meta.get("reason", "")}))
                 continue
-            self.out.write(f"bot> {msg.text}\n")
-            for i, (_, label) in enumerate(buttons or [], 1):
-                self.out.write(f"     [{i}] {label}\n")
-        self.out.flush()
+            self.line(msg.text, buttons)
 
     async def run(self, stdin: IO[str] | None = None) -> None:
         stdin = stdin or sys.stdin
         interactive = stdin.isatty()
         if interactive:
             self.out.write(HELP_LINE + "\n")
+            if isinstance(self.conversation.handoff, LocalAgents):
+                self.out.write(f"(agent mode: after a handoff, '{AGENT_PREFIX}text' answers as the agent, "
+                               f"'{AGENT_PREFIX}/close' hands back to the bot)\n")
             await self.send("/start")
         while True:
             if interactive:
@@ -92,3 +136,46 @@ class ConsoleChat:
             if not interactive and not self.json_mode:
                 self.out.write(f"you> {line.rstrip()}\n")
             await self.send(line)
+
+
+class LocalAgents:
+    """The person at the terminal is the support agent (`ozonbot chat --agent`): a HandoffPort."""
+
+    available = True
+
+    def __init__(self, app: App, console: ConsoleChat) -> None:
+        self.app = app
+        self.console = console
+        self.active: set[str] = set()
+
+    async def is_active(self, conversation: str) -> bool:
+        return conversation in self.active
+
+    async def start(self, conversation: str, buyer: Buyer, handoff: Handoff, state: ConversationState) -> None:
+        self.active.add(conversation)
+        self.console.notice(f"agent mode: {handoff.reason or 'buyer asked'}; '{AGENT_PREFIX}text' answers, "
+                            f"'{AGENT_PREFIX}/close' hands back")
+        self.console.line(self.app.text("handoff.queued_first", state.lang or self.app.settings.default_lang))
+
+    async def relay_from_buyer(self, conversation: str, inbound: Inbound) -> None:
+        return None  # the agent reads the buyer's line on the same screen
+
+    async def buyer_left(self, conversation: str) -> None:
+        self.active.discard(conversation)
+
+    async def notify_action(self, conversation: str, buyer: Buyer, action: Action, state: ConversationState) -> None:
+        self.console.notice(f"to the shop's staff: {action.name} {dict(action.args)}")
+
+    async def agent_says(self, console: ConsoleChat, text: str) -> None:
+        c = console.chat_id
+        if c not in self.active:
+            console.notice("no buyer is waiting for an agent")
+            return
+        if text == "/close":
+            self.active.discard(c)
+            state = await self.app.store.load_state(c)
+            console.line(self.app.text("common.bot_resumed", self.app.language(state, console.buyer)))
+            return
+        await self.app.store.add_agent_message(c, "text", text)
+        console.out.write(f"agent> {text}\n")
+        console.out.flush()

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     # Buyers
     lookups_per_hour: int = 10
     owner_attempts: int = 3
+    buyer_messages_per_minute: int = 20  # more from one buyer gets one "please slow down"; 0 = no limit
 
     # Human handoff (bot/handoff): agents answer from topics of the agents_chat_id forum group
     handoff_timezone: str = "Europe/Moscow"  # IANA name; working hours are read in this zone

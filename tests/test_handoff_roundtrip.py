@@ -86,7 +86,7 @@ async def handoff_bot(fake: FakeForum, app: App, settings: Settings, clock, **ov
         setattr(settings, key, value)
     handoff = TelegramHandoff(app, None, settings, clock=clock)
     async with running_bot(fake, app, settings, handoff=handoff) as bot:  # type: ignore[arg-type]
-        handoff.install(bot.application)
+        handoff.install(bot.application, bot.application.bot_data["conversation"].start_flow)
         await handoff.startup(background=False)
         try:
             yield Harness(fake, app, handoff, bot)

@@ -201,7 +201,7 @@ def test_records_enqueue_is_idempotent(tmp_path):
 
 
 def test_wiring_without_an_agents_group_is_no_handoff(app, settings):
-    from bot.handoff.port import NoHandoff
+    from bot.conversation.ports import NoHandoff
     from bot.handoff.service import TelegramHandoff
     from bot.handoff.wiring import handoff_for
 

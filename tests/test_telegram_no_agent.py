@@ -10,7 +10,7 @@ from tests.test_telegram_harness import TIMEOUT, fake, running_bot  # noqa: F401
 
 
 async def test_without_an_agents_group_a_handoff_says_nobody_can_join(fake: FakeTelegram, app: App, settings):
-    from bot.handoff.port import NoHandoff
+    from bot.conversation.ports import NoHandoff
 
     async def go():
         async with running_bot(fake, app, settings, handoff=NoHandoff()) as bot:

@@ -6,7 +6,7 @@ import asyncio
 
 from hypothesis import given, settings as hsettings, strategies as st
 
-from bot.app import Reply
+from bot.conversation.io import Reply
 from bot.store.base import Outgoing
 from bot.telegram.delivery import RetryPolicy, send_rendered
 from bot.telegram.keyboards import MAX_CALLBACK_BYTES, STALE_NODE, decode, encode, resolve_node

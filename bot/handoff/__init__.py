@@ -1,6 +1,6 @@
 """Human handoff: agents answer buyers from a Telegram forum group.
 
-Modules: `port` (the HandoffPort the Telegram adapter calls; NoHandoff), `service` (TelegramHandoff),
+Modules: `service` (TelegramHandoff, the HandoffPort of bot/conversation/ports.py),
 `records` (all handoff SQL: topics, sessions, the relay outbox, notes, blocks, notices), `outbox`
 (durable, ordered, idempotent delivery with retries), `topics` (one topic per buyer, rate limits),
 `card` (agents' texts: context card, order card, diagnosis, notices), `diagnose` (why an order is

@@ -19,9 +19,9 @@ from telegram import InputFile, Message
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
-from bot.engine.events import Buyer, Command
+from bot.engine.events import Buyer
 from bot.handoff.diagnose import diagnose as diagnose_order
-from bot.handoff.records import RETURNED, TO_BUYER
+from bot.handoff.records import RETURNED
 from bot.orders.errors import OrderBackendError
 from bot.orders.model import Order
 from bot.orders.numbers import OrderRef, find_order_number
@@ -162,42 +162,17 @@ async def _flow(h: "TelegramHandoff", chat_id: str, thread: int, message: Messag
         names = ", ".join(sorted({f"{c} ({f})" for c, f in h.app.registry.current.commands.items()}))
         await h.reply_in_topic(thread, h.texts.t("agent_card.flow_usage", flows=names))
         return
-    command, flow_id = target
+    _, flow_id = target
     session = h.open_session(chat_id)
     if session is not None:
         h.records.end_session(session.id, RETURNED, h.now(), by=_agent(message))
     info = h.buyer_info(chat_id)
     lang = await h._buyer_lang(chat_id)
-    reply = await h.app.handle(chat_id, Command(command), Buyer(id=chat_id, language_code=lang, name=info.name))
-    if h.reply_sender is not None:
-        await h.reply_sender(chat_id, reply)
-    else:
-        _queue_reply(h, chat_id, reply, message.message_id)
-        await h.outbox.flush(chat_id)
+    if h.resume is None:
+        log.error("/flow for %s: no conversation service to resume the buyer in", chat_id)
+        return
+    await h.resume(chat_id, Buyer(id=chat_id, language_code=lang, name=info.name), flow_id)
     await h.reply_in_topic(thread, "🔀 " + h.texts.t("agent_card.flow_sent", flow=flow_id))
-
-
-def _callback(node: str, option: str) -> str:
-    try:
-        from bot.telegram.keyboards import encode
-    except ImportError:  # no Telegram adapter: a best-effort format
-        return f"c|{node}|{option}".encode()[:64].decode(errors="ignore")
-    return encode(node, option)
-
-
-def _queue_reply(h: "TelegramHandoff", chat_id: str, reply: Any, source_id: int) -> None:
-    """Send an engine reply through the outbox (texts; buttons as `node|option` callback data)."""
-    for i, out in enumerate(reply.outgoing):
-        if out.kind != "say" or not out.text:
-            continue
-        buttons = None
-        if out.meta.get("buttons"):
-            node = out.meta.get("node", "")
-            buttons = [[[label, _callback(node, option)]] for option, label in out.meta["buttons"]]
-        payload: dict[str, Any] = {"text": out.text}
-        if buttons:
-            payload["buttons"] = buttons
-        h.records.enqueue(f"flow:{h.group_id}:{source_id}:{i}", chat_id, TO_BUYER, "send", payload, h.now())
 
 
 async def _history(h: "TelegramHandoff", chat_id: str, thread: int, message: Message, arg: str) -> None:

@@ -25,7 +25,6 @@ import asyncio
 import html
 import logging
 import time
-import warnings
 from typing import Any, Awaitable, Callable
 
 from telegram import Bot, Message, Update, User
@@ -35,6 +34,7 @@ from telegram.error import TelegramError
 from bot.engine.effects import Action, Handoff
 from bot.engine.events import Buyer
 from bot.engine.ports import Clock, SystemClock
+from bot.conversation.io import Inbound
 from bot.engine.state import ConversationState
 from bot.handoff import agent_relay, buttons, commands
 from bot.handoff.buttons import CALLBACK_PREFIX
@@ -54,7 +54,8 @@ log = logging.getLogger(__name__)
 MEMBER_TTL = 300.0  # seconds a group-membership check is cached
 MEMBER_STATUSES = {ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.MEMBER}
 
-ReplySender = Callable[[str, Any], Awaitable[None]]
+# Puts a buyer back into a flow and delivers the turn (the conversation service's start_flow).
+Resume = Callable[[str, Buyer, str], Awaitable[Any]]
 
 
 class HandoffSetupError(RuntimeError):
@@ -64,7 +65,7 @@ class HandoffSetupError(RuntimeError):
 class TelegramHandoff:
     available = True  # agents answer (outside working hours the buyer is told when)
     def __init__(self, app: Any, bot: Bot | None, settings: Settings, *, clock: Clock | None = None,
-                 records: HandoffRecords | None = None, reply_sender: ReplySender | None = None) -> None:
+                 records: HandoffRecords | None = None, resume: Resume | None = None) -> None:
         if settings.agents_chat_id is None:
             raise HandoffSetupError("AGENTS_CHAT_ID is not set: put the agents' forum group id in the settings")
         self.app = app
@@ -79,14 +80,12 @@ class TelegramHandoff:
                              TopicLimits(settings.handoff_topics_per_buyer_per_day, settings.handoff_topics_per_hour))
         self.outbox = Outbox(bot, self.records, self.clock, self.group_id, max_attempts=settings.handoff_max_attempts,
                              on_thread_missing=self._recreate_topic, on_failed=self._report_failure)
-        # How a reply of the engine reaches the buyer (/flow); the Telegram adapter may set its own.
-        self.reply_sender = reply_sender
+        # How an agent's /flow puts the buyer back into a flow (set by install()).
+        self.resume = resume
         self._members: dict[int, tuple[bool, float]] = {}
         self._task: asyncio.Task | None = None
         self._recreating: dict[str, asyncio.Lock] = {}
         self._known: dict[str, BuyerInfo] = {}  # buyers whose topic is still to be created
-        self._job_queue: Any = None
-        self._job: Any = None
 
     # ---- small helpers ------------------------------------------------------------------------
     def now(self) -> float:
@@ -179,28 +178,29 @@ class TelegramHandoff:
         self._send(f"queue:{session_id}", chat_id, TO_BUYER, text, session_id=session_id)
         await self.outbox.flush(chat_id)
 
-    async def relay_from_buyer(self, chat_id: str, message: Any) -> None:
+    async def relay_from_buyer(self, chat_id: str, inbound: Inbound) -> None:
         if self.records.is_blocked(chat_id):
             return
         session = self.records.open_session(chat_id)
-        if session is None or message is None:
+        ref = inbound.ref
+        if session is None or ref is None:
             return
-        if getattr(message, "chat", None) is None or str(message.chat.id) != str(chat_id):
-            log.warning("refusing to relay a message of chat %s as buyer %s", getattr(message.chat, "id", None), chat_id)
+        if str(ref.chat) != str(chat_id):
+            log.warning("refusing to relay a message of chat %s as buyer %s", ref.chat, chat_id)
             return
-        src = f"b:{message.chat.id}:{message.message_id}"
-        if message.edit_date is not None and self.records.relay(src) is not None:
-            op = "edit" if message.text is not None else "edit_caption"
-            self.records.enqueue(f"be:{message.chat.id}:{message.message_id}:{int(message.edit_date.timestamp())}",
-                                 chat_id, TO_TOPIC, op, {"of": src, "text": message.text or message.caption or ""},
-                                 self.now(), session_id=session.id)
+        src = f"b:{ref.chat}:{ref.message_id}"
+        if ref.edited_at is not None:
+            if self.records.relay(src) is not None:
+                op = "edit" if inbound.kind in ("text", "command") else "edit_caption"
+                self.records.enqueue(f"be:{ref.chat}:{ref.message_id}:{int(ref.edited_at)}", chat_id, TO_TOPIC, op,
+                                     {"of": src, "text": inbound.text}, self.now(), session_id=session.id)
         else:
-            payload: dict[str, Any] = {"summary": summary_of(message)}
-            answered = self.answered(message, message.chat.id)
+            payload: dict[str, Any] = {"summary": inbound.summary or inbound.text}
+            answered = self.original_of(int(ref.chat), ref.reply_to)
             if answered is not None:
                 payload["reply_to"] = answered
             self.records.enqueue(src, chat_id, TO_TOPIC, "copy", payload, self.now(),
-                                 session_id=session.id, src_chat=message.chat.id, src_message_id=message.message_id)
+                                 session_id=session.id, src_chat=int(ref.chat), src_message_id=ref.message_id)
         await self.outbox.flush(chat_id)
 
     async def buyer_left(self, chat_id: str) -> None:
@@ -281,7 +281,13 @@ class TelegramHandoff:
         target = message.reply_to_message
         if target is None or target.forum_topic_created is not None:
             return None  # in a topic, a plain message "replies" to the topic's first message
-        relay = self.records.relay_by_copy(chat, target.message_id)
+        return self.original_of(chat, target.message_id)
+
+    def original_of(self, chat: int, copy_id: int | None) -> int | None:
+        """The id of the original message whose relayed copy in `chat` is `copy_id`."""
+        if copy_id is None:
+            return None
+        relay = self.records.relay_by_copy(chat, copy_id)
         if relay is not None and relay.src_message_id:
             return relay.src_message_id
         return None
@@ -304,37 +310,36 @@ class TelegramHandoff:
         """Use this Bot for every call (the Application's, once it exists)."""
         self.bot = self.topics.bot = self.outbox.bot = bot
 
-    def install(self, application: Any) -> None:
+    def install(self, application: Any, resume: Resume | None = None) -> None:
         """Wire into a PTB Application built by bot.telegram.build_telegram (or any other):
 
         - use its Bot;
         - the handoff's own buttons ("ho:" callbacks: buyers' ratings, agents' "Seen") are handled
           in handler group -1, before the buyer handlers, which would take them for stale presses;
-        - a buyer's edited message, while agents own the conversation, is mirrored in the topic;
-        - /flow sends the engine's reply with the adapter's own rendering (keyboards included).
+        - everything from the agents' group goes to `handle_group_update`;
+        - an agent's /flow puts the buyer back into a flow through `resume`.
         """
-        from telegram.ext import ApplicationHandlerStop, CallbackQueryHandler, MessageHandler, filters
+        from telegram.ext import ApplicationHandlerStop, CallbackQueryHandler, TypeHandler
 
         self.bind(application.bot)
-        with warnings.catch_warnings():  # PTB warns when its [job-queue] extra is not installed
-            warnings.simplefilter("ignore")
-            self._job_queue = getattr(application, "job_queue", None)
+        if resume is not None:
+            self.resume = resume
+        group_id = self.group_id
 
         async def on_button(update: Update, context: Any) -> None:
             await buttons.handle_callback(self, update)
             raise ApplicationHandlerStop
 
-        async def on_buyer_edit(update: Update, context: Any) -> None:
-            message = update.edited_message
-            if message is not None and await self.is_active(str(message.chat.id)):
-                await self.relay_from_buyer(str(message.chat.id), message)
+        async def on_group(update: Update, context: Any) -> None:
+            await self.handle_group_update(update)
+
+        class GroupHandler(TypeHandler):
+            def check_update(self, update: object) -> bool:
+                chat = update.effective_chat if isinstance(update, Update) else None
+                return chat is not None and chat.id == group_id
 
         application.add_handler(CallbackQueryHandler(on_button, pattern=f"^{CALLBACK_PREFIX}"), group=-1)
-        application.add_handler(MessageHandler(filters.UpdateType.EDITED_MESSAGE & filters.ChatType.PRIVATE,
-                                               on_buyer_edit), group=-1)
-        handlers = application.bot_data.get("handlers")
-        if self.reply_sender is None and handlers is not None:
-            self.reply_sender = _adapter_sender(application.bot, self.app, handlers)
+        application.add_handler(GroupHandler(Update, on_group))
 
     # ---- cards and topics ---------------------------------------------------------------------
     async def _fetch_buyer(self, chat_id: str, buyer: Buyer, lang: str) -> BuyerInfo:
@@ -450,14 +455,8 @@ class TelegramHandoff:
             self.start_background()
 
     def start_background(self, interval: float | None = None) -> None:
-        """Run `tick()` every `interval` seconds: on PTB's JobQueue when there is one, else an asyncio task."""
+        """Run `tick()` every `interval` seconds in an asyncio task of its own."""
         period = interval or self.settings.handoff_check_seconds
-        if self._job_queue is not None:
-            if self._job is None:
-                async def job(context: Any) -> None:
-                    await self._safe_tick()
-                self._job = self._job_queue.run_repeating(job, interval=period, first=period, name="handoff-periodic")
-            return
 
         async def loop() -> None:
             while True:
@@ -474,9 +473,6 @@ class TelegramHandoff:
             log.exception("handoff periodic job")
 
     async def shutdown(self) -> None:
-        if self._job is not None:
-            self._job.schedule_removal()
-            self._job = None
         if self._task is not None:
             self._task.cancel()
             try:
@@ -498,16 +494,3 @@ class TelegramHandoff:
         await self.topics.set_icon(chat_id, CLOSED_ICON)
         await self.outbox.flush(chat_id)
 
-
-def _adapter_sender(bot: Bot, app: Any, handlers: Any) -> ReplySender:
-    """Send an engine reply the way bot/telegram does (HTML, keyboards), then run its after-turn hooks."""
-    from bot.telegram.delivery import send_rendered
-    from bot.telegram.render import render_reply
-
-    async def send(chat_id: str, reply: Any) -> None:
-        await send_rendered(bot, app.store, int(chat_id), render_reply(reply), handlers.policy, conversation=chat_id)
-        state = await app.store.load_state(chat_id)
-        buyer = Buyer(id=chat_id, language_code=(state.lang or "") if state else "")
-        await handlers.after_turn(chat_id, buyer, reply)
-
-    return send

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.engine.ports import Clock
-from bot.handoff.port import HandoffPort, NoHandoff
+from bot.conversation.ports import HandoffPort, NoHandoff
 from bot.settings import Settings
 
 
@@ -26,10 +26,11 @@ def handoff_for(app: Any, settings: Settings, *, clock: Clock | None = None) -> 
     return TelegramHandoff(app, None, settings, clock=clock)
 
 
-def attach(handoff: HandoffPort, application: Any) -> None:
+def attach(handoff: HandoffPort, application: Any, resume: Any = None) -> None:
+    """Install the handoff's Telegram handlers; `resume` puts a buyer back into a flow (agents' /flow)."""
     install = getattr(handoff, "install", None)
     if install is not None:
-        install(application)
+        install(application, resume)
 
 
 async def start(handoff: HandoffPort) -> None:

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import logging
-from typing import Callable
-
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.app import App
-from bot.handoff.port import HandoffPort, NoHandoff
+from bot.conversation.ports import HandoffPort
+from bot.conversation.ratelimit import RateLimiter
+from bot.conversation.service import Conversation
+from bot.orders.signed_link import verify_payload
 from bot.settings import Settings
+from bot.telegram.channel import TelegramChannel
 from bot.telegram.commands import set_commands
 from bot.telegram.delivery import RetryPolicy
 from bot.telegram.handlers import BuyerHandlers
+from bot.telegram.inbound import LinkVerifier, buyer_of
 from bot.telegram.ordering import PerChatUpdateProcessor
 from bot.telegram.request_aiohttp import AiohttpRequest, SharedSession
 
@@ -33,14 +36,9 @@ def make_requests(settings: Settings, pool_size: int = 256) -> tuple[BaseRequest
             HTTPXRequest(connection_pool_size=1, read_timeout=POLL_TIMEOUT + 10))
 
 
-def link_verifier(settings: Settings) -> Callable[[str], str | None] | None:
-    """Signed order deep links (/start <payload>), when bot/orders/signed_link.py and a key exist."""
+def link_verifier(settings: Settings) -> LinkVerifier | None:
+    """Signed order deep links (/start <payload>), when LINK_SECRET is set."""
     if settings.link_secret is None:
-        return None
-    try:
-        from bot.orders.signed_link import verify_payload  # type: ignore[import-not-found]
-    except ImportError:
-        log.warning("LINK_SECRET is set but bot.orders.signed_link is missing: deep links are ignored")
         return None
     secret = settings.link_secret.get_secret_value()
 
@@ -73,11 +71,13 @@ def build_telegram(app: App, settings: Settings, *, handoff: HandoffPort | None 
     else:
         builder = builder.get_updates_request(get_updates_request or updates_request)
     application = builder.build()
-    handlers = BuyerHandlers(app, handoff or NoHandoff(), agents_chat_id=settings.agents_chat_id, policy=policy,
-                             verify_link=link_verifier(settings))
+    channel = TelegramChannel(application.bot, app.store, policy)
+    conversation = Conversation(app, channel, handoff, limiter=RateLimiter(settings.buyer_messages_per_minute))
+    handlers = BuyerHandlers(conversation, policy=policy, verify_link=link_verifier(settings))
     application.bot_data["app"] = app
+    application.bot_data["conversation"] = conversation
     application.bot_data["handlers"] = handlers
-    application.add_handler(TypeHandler(Update, handlers.on_update))
+    application.add_handler(handlers.handler())
     application.add_error_handler(_on_error)
     return application
 
@@ -95,8 +95,6 @@ async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Errors that escaped the handlers (they catch their own): log, and answer the buyer if we can."""
     chat = update.effective_chat if isinstance(update, Update) else None
     log.error("unhandled error for chat %s", chat.id if chat else "-", exc_info=context.error)
-    handlers: BuyerHandlers | None = context.application.bot_data.get("handlers")
-    if chat is not None and handlers is not None and chat.id != handlers.agents_chat_id:
-        from bot.telegram.handlers import buyer_of
-
-        await handlers.internal_error(context, chat.id, buyer_of(update))  # type: ignore[arg-type]
+    conversation: Conversation | None = context.application.bot_data.get("conversation")
+    if chat is not None and conversation is not None and chat.type == "private":
+        await conversation.internal_error(str(chat.id), buyer_of(update))  # type: ignore[arg-type]

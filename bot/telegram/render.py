@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from telegram import InlineKeyboardMarkup
 
-from bot.app import Reply
+from bot.conversation.io import Reply
 from bot.telegram.keyboards import keyboard
 
 MAX_MESSAGE = 4096

@@ -23,7 +23,7 @@ from telegram.ext import Application
 
 from bot.handoff import wiring
 from bot.operators.reload import format_problems, watch_and_reload
-from bot.handoff.port import HandoffPort, NoHandoff
+from bot.conversation.ports import HandoffPort, NoHandoff
 from bot.settings import Settings
 from bot.telegram.build import POLL_TIMEOUT, build_telegram, on_startup
 from bot.telegram.webhook import new_secret, start_server, webhook_app, webhook_path
@@ -157,7 +157,7 @@ async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
     try:
         handoff = wiring.handoff_for(app, settings)  # NoHandoff when AGENTS_CHAT_ID is unset
         application = build_telegram(app, settings, handoff=handoff, webhook=webhook is not None)
-        wiring.attach(handoff, application)
+        wiring.attach(handoff, application, application.bot_data["conversation"].start_flow)
         tune_gc()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

@@ -1,0 +1,39 @@
+"""`TelegramChannel`: how the conversation service reaches a buyer in Telegram."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from telegram import Bot
+
+from bot.conversation.io import Reply
+from bot.store.base import ConversationStore
+from bot.telegram.delivery import DeliveryFailed, RetryPolicy, send_rendered, with_retries
+from bot.telegram.render import Rendered, render_reply, split_html
+
+log = logging.getLogger(__name__)
+
+
+class TelegramChannel:
+    def __init__(self, bot: Bot, store: ConversationStore, policy: RetryPolicy | None = None) -> None:
+        self.bot = bot
+        self.store = store
+        self.policy = policy or RetryPolicy()
+
+    async def deliver(self, conversation: str, reply: Reply) -> None:
+        await send_rendered(self.bot, self.store, int(conversation), render_reply(reply), self.policy,
+                            conversation=conversation)
+
+    async def send_text(self, conversation: str, text: str) -> None:
+        await send_rendered(self.bot, None, int(conversation), [Rendered(None, split_html(text))], self.policy,
+                            conversation=conversation)
+
+    async def send_file(self, conversation: str, filename: str, data: bytes) -> None:
+        chat_id = int(conversation)
+        try:
+            await with_retries(lambda: self.bot.send_document(chat_id, io.BytesIO(data), filename=filename),
+                               self.policy, what=f"{filename} to chat {chat_id}")
+        except DeliveryFailed as exc:
+            log.error("%s to chat %s not delivered: %s", filename, chat_id, exc)
+
