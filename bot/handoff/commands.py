@@ -21,7 +21,7 @@ from telegram.error import TelegramError
 
 from bot.engine.events import Buyer, Command
 from bot.handoff.diagnose import diagnose as diagnose_order
-from bot.handoff.records import RETURNED, TO_BUYER
+from bot.handoff.records import BLOCKED, RETURNED, TO_BUYER
 from bot.orders.errors import OrderBackendError
 from bot.orders.model import Order
 from bot.orders.numbers import OrderRef, find_order_number
@@ -65,7 +65,7 @@ def _agent(message: Message) -> str:
 
 
 async def _close(h: "TelegramHandoff", chat_id: str, thread: int, message: Message, arg: str) -> None:
-    session = h.open_session(chat_id)
+    session = await h.open_session(chat_id)
     if session is None:
         await h.reply_in_topic(thread, h.texts.t("agent_card.no_session"))
         return
@@ -77,9 +77,10 @@ async def _note(h: "TelegramHandoff", chat_id: str, thread: int, message: Messag
     if not arg:
         await h.reply_in_topic(thread, h.texts.t("agent_card.note_usage"))
         return
-    session = h.open_session(chat_id) or h.records.last_session(chat_id)
+    session = await h.open_session(chat_id) or await h.records.last_session(chat_id)
     user = message.from_user
-    h.records.add_note(chat_id, session.id if session else None, user.id if user else 0, _agent(message), arg, h.now())
+    await h.records.add_note(chat_id, session.id if session else None, user.id if user else 0, _agent(message), arg,
+                             h.now())
     await h.reply_in_topic(thread, "📝 " + h.texts.t("agent_card.note_saved"))
 
 
@@ -128,7 +129,7 @@ async def _order(h: "TelegramHandoff", chat_id: str, thread: int, message: Messa
 
 async def diagnose(h: "TelegramHandoff", thread: int | None, arg: str) -> None:
     """/diagnose in a topic (the buyer's order) or `/diagnose NUMBER` anywhere in the group."""
-    topic = h.records.topic_by_thread(thread) if thread else None
+    topic = await h.records.topic_by_thread(thread) if thread else None
     if topic is None and not arg:
         await h.reply_in_topic(thread, h.texts.t("agent_card.diagnose_usage"))
         return
@@ -163,16 +164,16 @@ async def _flow(h: "TelegramHandoff", chat_id: str, thread: int, message: Messag
         await h.reply_in_topic(thread, h.texts.t("agent_card.flow_usage", flows=names))
         return
     command, flow_id = target
-    session = h.open_session(chat_id)
+    session = await h.open_session(chat_id)
     if session is not None:
-        h.records.end_session(session.id, RETURNED, h.now(), by=_agent(message))
-    info = h.buyer_info(chat_id)
+        await h.records.end_session(session.id, RETURNED, h.now(), by=_agent(message))
+    info = await h.buyer_info(chat_id)
     lang = await h._buyer_lang(chat_id)
     reply = await h.app.handle(chat_id, Command(command), Buyer(id=chat_id, language_code=lang, name=info.name))
     if h.reply_sender is not None:
         await h.reply_sender(chat_id, reply)
     else:
-        _queue_reply(h, chat_id, reply, message.message_id)
+        await _queue_reply(h, chat_id, reply, message.message_id)
         await h.outbox.flush(chat_id)
     await h.reply_in_topic(thread, "🔀 " + h.texts.t("agent_card.flow_sent", flow=flow_id))
 
@@ -185,7 +186,7 @@ def _callback(node: str, option: str) -> str:
     return encode(node, option)
 
 
-def _queue_reply(h: "TelegramHandoff", chat_id: str, reply: Any, source_id: int) -> None:
+async def _queue_reply(h: "TelegramHandoff", chat_id: str, reply: Any, source_id: int) -> None:
     """Send an engine reply through the outbox (texts; buttons as `node|option` callback data)."""
     for i, out in enumerate(reply.outgoing):
         if out.kind != "say" or not out.text:
@@ -197,12 +198,13 @@ def _queue_reply(h: "TelegramHandoff", chat_id: str, reply: Any, source_id: int)
         payload: dict[str, Any] = {"text": out.text}
         if buttons:
             payload["buttons"] = buttons
-        h.records.enqueue(f"flow:{h.group_id}:{source_id}:{i}", chat_id, TO_BUYER, "send", payload, h.now())
+        await h.records.enqueue(f"flow:{h.group_id}:{source_id}:{i}", chat_id, TO_BUYER, "send", payload,
+                                h.now())
 
 
 async def _history(h: "TelegramHandoff", chat_id: str, thread: int, message: Message, arg: str) -> None:
     entries = await h.app.store.transcript(chat_id, limit=5000)  # buyer, bot and agent lines
-    text = h.texts.history(h.buyer_info(chat_id), entries, h.records.notes(chat_id))
+    text = h.texts.history(await h.buyer_info(chat_id), entries, await h.records.notes(chat_id))
     try:
         await h.bot.send_document(h.group_id, InputFile(text.encode("utf-8"), filename=f"history-{chat_id}.txt"),
                                   message_thread_id=thread, caption=h.texts.t("agent_card.history_caption"),
@@ -212,15 +214,15 @@ async def _history(h: "TelegramHandoff", chat_id: str, thread: int, message: Mes
 
 
 async def _block(h: "TelegramHandoff", chat_id: str, thread: int, message: Message, arg: str) -> None:
-    h.records.block(chat_id, _agent(message), h.now())
-    session = h.open_session(chat_id)
+    await h.records.block(chat_id, _agent(message), h.now())
+    session = await h.open_session(chat_id)
     if session is not None:
-        h.records.end_session(session.id, "blocked", h.now(), by=_agent(message))
+        await h.records.end_session(session.id, BLOCKED, h.now(), by=_agent(message))
     await h.reply_in_topic(thread, "⛔ " + h.texts.t("agent_card.blocked"))
 
 
 async def _unblock(h: "TelegramHandoff", chat_id: str, thread: int, message: Message, arg: str) -> None:
-    h.records.unblock(chat_id)
+    await h.records.unblock(chat_id)
     await h.reply_in_topic(thread, "✅ " + h.texts.t("agent_card.unblocked"))
 
 
