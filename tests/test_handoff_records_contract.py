@@ -13,8 +13,8 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 
@@ -430,8 +430,8 @@ _CHILD = textwrap.dedent("""
 """)
 
 
-async def test_sqlite_keeps_every_acknowledged_write_when_killed(tmp_path):
-    path = tmp_path / "killed.sqlite3"
+def _write_then_kill(path: Path) -> int:
+    """Run _CHILD; SIGKILL it as soon as it says its writes returned. Its exit code."""
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     child = subprocess.Popen([sys.executable, "-c", _CHILD, str(path)], stdout=subprocess.PIPE, cwd=ROOT, env=env)
     try:
@@ -440,7 +440,12 @@ async def test_sqlite_keeps_every_acknowledged_write_when_killed(tmp_path):
     finally:
         child.kill()
         child.wait(30)
-    assert child.returncode == -signal.SIGKILL
+    return child.returncode
+
+
+async def test_sqlite_keeps_every_acknowledged_write_when_killed(tmp_path):
+    path = tmp_path / "killed.sqlite3"
+    assert _write_then_kill(path) == -signal.SIGKILL
 
     r = SqliteHandoffRecords(path)
     try:

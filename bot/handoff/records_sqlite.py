@@ -22,9 +22,7 @@ from typing import Any
 
 import sqlite_utils
 
-from bot.handoff.records import (
-    ERROR_LIMIT, FAILED, OPEN, PENDING, SENDING, SENT, Relay, Session, Topic,
-)
+from bot.handoff.records import ERROR_LIMIT, FAILED, OPEN, PENDING, SENDING, SENT, Relay, Session, Topic
 
 
 def create_schema(db: sqlite_utils.Database) -> None:
