@@ -13,6 +13,8 @@ import pytest
 
 from bot.app import App
 from bot.handoff.records import SENT, TO_BUYER, TO_TOPIC
+from bot.handoff.records_memory import MemoryHandoffRecords
+from bot.handoff.records_sqlite import SqliteHandoffRecords
 from bot.handoff.service import TelegramHandoff
 from bot.settings import Settings
 from tests.fake_forum import FakeForum
@@ -98,9 +100,10 @@ class Harness:
 async def handoff_bot(fake: FakeForum, app: App, settings: Settings, clock, **overrides: Any) -> AsyncIterator[Harness]:
     settings.agents_chat_id = fake.group_id
     settings.agents_lang = overrides.pop("agents_lang", "ru")
+    records = overrides.pop("records", None)
     for key, value in overrides.items():
         setattr(settings, key, value)
-    handoff = TelegramHandoff(app, None, settings, clock=clock)
+    handoff = TelegramHandoff(app, None, settings, clock=clock, records=records)
     async with running_bot(fake, app, settings, handoff=handoff) as bot:  # type: ignore[arg-type]
         handoff.install(bot.application)
         await handoff.startup(background=False)
@@ -169,6 +172,26 @@ async def test_full_round_trip_both_ways(h: Harness):
     assert {r.status for r in relays} == {SENT}
     assert any(r.direction == TO_TOPIC and r.op == "copy" for r in relays)
     assert any(r.direction == TO_BUYER and r.key.startswith("a:") for r in relays)
+
+
+async def test_the_handoff_runs_on_records_in_memory(forum: FakeForum, app: App, settings: Settings, clock):
+    """Any HandoffRecords will do (here the in-memory one, as a local agent mode would use)."""
+    records = MemoryHandoffRecords()
+    async with handoff_bot(forum, app, settings, clock, records=records) as h:
+        await start_handoff(h)
+        await h.buyer_says("Где мой заказ?")
+        await h.until_topic(lambda texts: "Где мой заказ?" in texts)
+        await h.agent_says("Уже смотрю")
+        await h.agent_command("/close")
+        prompt = await h.until(lambda: [m for m in h.fake.chat_messages(BUYER) if m.get("reply_markup")])
+        h.fake.press(BUYER, prompt[-1]["reply_markup"]["inline_keyboard"][0][2]["callback_data"],
+                     message_id=prompt[-1]["message_id"])
+        await h.until_rated(3)
+    assert {r.status for r in await records.relays(str(BUYER))} == {SENT}
+    assert (await records.last_session(str(BUYER))).first_reply_at is not None
+    on_disk = SqliteHandoffRecords(settings.store_path)
+    assert await on_disk.relays() == [] and await on_disk.sessions() == [], "nothing went to the SQLite records"
+    await on_disk.close()
 
 
 async def test_edits_are_mirrored_both_ways(h: Harness):
