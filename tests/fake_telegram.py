@@ -20,6 +20,7 @@ with no handler is recorded in `fake.unexpected` and answered 404, so tests can 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import json
 import time
@@ -442,10 +443,15 @@ class FakeTelegram:
         return self.calls_of("sendMessage", chat_id)
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
-        """Wait until predicate() is truthy (re-checked after every call); return its value."""
+        """Wait until predicate() is truthy (re-checked after every call); return its value.
+        `predicate` may also return an awaitable (an `async def`, reading async records)."""
+        async def check() -> Any:
+            value = predicate()
+            return await value if inspect.isawaitable(value) else value
+
         async def waiting() -> Any:
             async with self._changed:
-                while not (value := predicate()):
+                while not (value := await check()):
                     await self._changed.wait()
                 return value
         return await asyncio.wait_for(waiting(), timeout)

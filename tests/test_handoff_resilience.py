@@ -19,11 +19,14 @@ from tests.test_telegram_harness import tg_settings
 
 async def test_deleted_topic_is_recreated_with_the_card(h: Harness):
     await start_handoff(h)
-    old = h.thread()
+    old = await h.thread()
     h.fake.delete_topic(old)
     await h.buyer_says("Вы тут?")
-    await h.until(lambda: h.thread() != old and "Вы тут?" in h.topic_texts())
-    texts = h.topic_texts()
+
+    async def recreated() -> bool:
+        return await h.thread() != old and "Вы тут?" in await h.topic_texts()
+    await h.until(recreated)
+    texts = await h.topic_texts()
     assert "Прежняя тема была удалена" in texts[0] and "Новое обращение" in texts[0]
     assert texts.index("Вы тут?") > 0, "the card first, then the message"
     assert len(h.fake.topics) == 2
@@ -34,10 +37,10 @@ async def test_deleted_topic_is_recreated_with_the_card(h: Harness):
 
 async def test_closed_topic_is_reopened(h: Harness):
     await start_handoff(h)
-    h.fake.close_topic(h.thread())
+    h.fake.close_topic(await h.thread())
     await h.buyer_says("алло")
-    await h.until(lambda: "алло" in h.topic_texts())
-    assert not h.fake.topics[h.thread()]["closed"] and len(h.fake.topics) == 1
+    await h.until_topic(lambda texts: "алло" in texts)
+    assert not h.fake.topics[await h.thread()]["closed"] and len(h.fake.topics) == 1
 
 
 async def test_restart_with_relays_pending_in_the_outbox(forum: FakeForum, app: App, settings: Settings, clock):
@@ -46,19 +49,19 @@ async def test_restart_with_relays_pending_in_the_outbox(forum: FakeForum, app: 
         forum.fail("copyMessage", 500, times=1)
         await h.buyer_says("первое")
         await h.buyer_says("второе")  # waits behind the first: order is kept
-        relays = [r for r in h.handoff.records.relays(str(BUYER)) if r.op == "copy"]
+        relays = [r for r in await h.handoff.records.relays(str(BUYER)) if r.op == "copy"]
         assert [r.status for r in relays] == [PENDING, PENDING]
         assert relays[0].attempts == 1 and "Internal Server Error" in relays[0].error
         # a periodic pass before the back-off delay sends nothing
         assert await h.handoff.flush_outbox() == 0
-        thread = h.thread()
+        thread = await h.thread()
         # the process is killed while one relay is mid-send
-        h.handoff.records.claim(relays[1].id)
+        await h.handoff.records.claim(relays[1].id)
     async with handoff_bot(forum, app, settings, clock) as h2:  # start-up recovers and flushes
-        texts = h2.topic_texts()
+        texts = await h2.topic_texts()
         assert texts[-2:] == ["первое", "второе"]
-        assert h2.thread() == thread
-        assert [r.status for r in h2.handoff.records.relays(str(BUYER))] == [SENT] * len(h2.handoff.records.relays(str(BUYER)))
+        assert await h2.thread() == thread
+        assert {r.status for r in await h2.handoff.records.relays(str(BUYER))} == {SENT}
         assert await h2.handoff.is_active(str(BUYER)), "the handoff survives the restart"
         await h2.agent_says("Мы на месте")
         assert h2.buyer_texts()[-1] == "Мы на месте"
@@ -69,32 +72,33 @@ async def test_retry_after_backoff_on_a_later_pass(h: Harness, clock):
     await start_handoff(h)
     h.fake.fail("copyMessage", 502, times=1)
     await h.buyer_says("ретрай")
-    assert "ретрай" not in h.topic_texts()
+    assert "ретрай" not in await h.topic_texts()
     clock.current += timedelta(minutes=5)
     assert await h.handoff.flush_outbox() == 1
-    assert h.topic_texts().count("ретрай") == 1
+    assert (await h.topic_texts()).count("ретрай") == 1
 
 
 async def test_duplicate_updates_are_relayed_once(h: Harness):
     await start_handoff(h)
     message = await h.buyer_says("один раз")
-    await h.until(lambda: "один раз" in h.topic_texts())
+    await h.until_topic(lambda texts: "один раз" in texts)
     uid = h.fake.push({"message": message})  # Telegram delivers the same message again
     await h.bot.processed(uid)
-    assert h.topic_texts().count("один раз") == 1
+    assert (await h.topic_texts()).count("один раз") == 1
     agent_msg = await h.agent_says("ответ")
     uid = h.fake.push({"message": agent_msg})
     await h.settle()
     assert h.buyer_texts().count("ответ") == 1
-    assert len(h.handoff.records.relays(str(BUYER))) == len({r.key for r in h.handoff.records.relays(str(BUYER))})
+    relays = await h.handoff.records.relays(str(BUYER))
+    assert len(relays) == len({r.key for r in relays})
 
 
 async def test_buyer_who_blocked_the_bot_is_reported_to_agents(h: Harness):
     await start_handoff(h)
     h.fake.fail("copyMessage", 403, times=1, when=lambda p: p.get("chat_id") == BUYER)
-    h.fake.agent_text(AGENT, h.thread(), "Вы здесь?")
-    await h.until(lambda: any("не доставлено" in t for t in h.topic_texts()))
-    failed = [r for r in h.handoff.records.relays(str(BUYER)) if r.status == FAILED]
+    h.fake.agent_text(AGENT, await h.thread(), "Вы здесь?")
+    await h.until_topic(lambda texts: any("не доставлено" in t for t in texts))
+    failed = [r for r in await h.handoff.records.relays(str(BUYER)) if r.status == FAILED]
     assert len(failed) == 1 and "blocked" in failed[0].error
 
 
@@ -116,7 +120,7 @@ async def test_permissions_checked_at_start_up(forum: FakeForum, app: App, setti
         with pytest.raises(HandoffSetupError, match="enable Topics") as exc:
             await handoff.check_permissions()
         assert "not an administrator" in str(exc.value), "every problem is listed at once"
-        handoff.records.close()
+        await handoff.records.close()
     settings.agents_chat_id = None
     with pytest.raises(HandoffSetupError, match="AGENTS_CHAT_ID"):
         TelegramHandoff(app, None, settings)
@@ -154,7 +158,7 @@ async def test_unanswered_handoff_is_reannounced_with_on_duty_agents(forum: Fake
         assert await h.handoff.check_unanswered() == []
         clock.current += timedelta(minutes=6)
         assert len(await h.handoff.check_unanswered()) == 1
-        alert = h.topic_texts()[-1]
+        alert = (await h.topic_texts())[-1]
         assert "ждёт ответа уже 11 минут" in alert and "@lena_support @oleg" in alert
         clock.current += timedelta(minutes=4)
         assert await h.handoff.check_unanswered() == [], "not again before another timeout"
@@ -172,7 +176,7 @@ async def test_periodic_job_runs_the_checks(forum: FakeForum, app: App, settings
         await start_handoff(h)
         clock.current += timedelta(minutes=2)
         h.handoff.start_background(interval=0.05)
-        await h.until(lambda: any("⏰" in t for t in h.topic_texts()), timeout=5)
+        await h.until_topic(lambda texts: any("⏰" in t for t in texts), timeout=5)
         await h.handoff.shutdown()
         assert h.handoff._task is None
         await asyncio.sleep(0)
@@ -183,7 +187,7 @@ async def test_topic_creation_is_rate_limited(forum: FakeForum, app: App, settin
         await start_handoff(h, chat_id=911)
         await h.buyer_says("/agent", chat_id=912)
         await h.until(lambda: any("операторы очень загружены" in t for t in h.buyer_texts(912)))
-        assert h.handoff.records.topic("912") is None and len(forum.topics) == 1
+        assert await h.handoff.records.topic("912") is None and len(forum.topics) == 1
         assert not await h.handoff.is_active("912"), "the bot keeps helping a buyer it could not hand over"
         await h.until(lambda: any("лимит новых тем" in (m.get("text") or "") and "912" in m["text"]
                                   for m in forum.chat_messages(forum.group_id)))
@@ -193,10 +197,10 @@ async def test_a_buyer_cannot_flood_topics(forum: FakeForum, app: App, settings:
     async with handoff_bot(forum, app, settings, clock, handoff_topics_per_buyer_per_day=2) as h:
         await start_handoff(h)
         for _ in range(3):  # an agent deletes the topic each time; the buyer writes again
-            forum.delete_topic(h.thread())
+            forum.delete_topic(await h.thread())
             await h.buyer_says("снова я")
         assert len(forum.topics) == 2
-        pending = [r for r in h.handoff.records.relays(str(BUYER)) if r.status == PENDING]
+        pending = [r for r in await h.handoff.records.relays(str(BUYER)) if r.status == PENDING]
         assert pending, "what could not be delivered waits in the outbox"
 
 
@@ -210,7 +214,7 @@ async def test_containment_figures(h: Harness, clock):
     await h.agent_command("/close")
     prompt = [m for m in h.fake.chat_messages(BUYER) if m.get("reply_markup")][-1]
     h.fake.press(BUYER, prompt["reply_markup"]["inline_keyboard"][0][3]["callback_data"], message_id=prompt["message_id"])
-    await h.until(lambda: h.handoff.records.last_session(str(BUYER)).rating == 4)
+    await h.until_rated(4)
     figures = await containment_figures(h.app.store, h.handoff.records)
     assert figures.handoffs == 1 and figures.handoffs_by_reason == {"buyer_request": 1}
     assert figures.handoffs_by_flow == {"talk_to_agent": 1}
@@ -227,9 +231,9 @@ async def test_topic_creation_failing_at_handoff_time_is_retried(forum: FakeForu
         await h.buyer_says("/agent")  # the card's relay creates the topic on its first delivery
         assert await h.handoff.is_active(str(BUYER))
         await h.buyer_says("жду")
-        await h.until(lambda: "жду" in h.topic_texts())
-        texts = h.topic_texts()
-        assert "Buyer4242" in forum.topics[h.thread()]["name"]
+        await h.until_topic(lambda texts: "жду" in texts)
+        texts = await h.topic_texts()
+        assert "Buyer4242" in forum.topics[await h.thread()]["name"]
         assert len(forum.topics) == 1 and texts[0].startswith("🆘") and texts[1:] == ["жду"]
         assert sum("Новое обращение" in t for t in texts) == 1, "the card once, not a 'recreated' copy"
 
@@ -243,5 +247,5 @@ async def test_many_buyers_at_once_each_in_order_exactly_once(h: Harness):
     uids = [h.fake.text(chat, f"{chat}: сообщение {i}") for i in range(6) for chat in buyers]
     await asyncio.gather(*(h.bot.processed(uid) for uid in uids))
     for chat in buyers:
-        await h.until(lambda chat=chat: len(h.topic_texts(chat)) >= 7)
-        assert h.topic_texts(chat)[1:] == [f"{chat}: сообщение {i}" for i in range(6)]
+        await h.until_topic(lambda texts: len(texts) >= 7, chat)
+        assert (await h.topic_texts(chat))[1:] == [f"{chat}: сообщение {i}" for i in range(6)]

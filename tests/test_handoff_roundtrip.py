@@ -7,12 +7,14 @@ bot, edits are mirrored, agents' commands work, and nothing from outside a buyer
 from __future__ import annotations
 
 import contextlib
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import pytest
 
 from bot.app import App
 from bot.handoff.records import SENT, TO_BUYER, TO_TOPIC
+from bot.handoff.records_memory import MemoryHandoffRecords
+from bot.handoff.records_sqlite import SqliteHandoffRecords
 from bot.handoff.service import TelegramHandoff
 from bot.settings import Settings
 from tests.fake_forum import FakeForum
@@ -44,27 +46,43 @@ class Harness:
         await self.bot.processed(uid)
         return message
 
-    def thread(self, chat_id: int = BUYER) -> int:
-        topic = self.handoff.records.topic(str(chat_id))
+    async def thread(self, chat_id: int = BUYER) -> int:
+        topic = await self.handoff.records.topic(str(chat_id))
         assert topic is not None, "no topic for this buyer"
         return topic.thread_id
 
-    def topic_texts(self, chat_id: int = BUYER) -> list[str]:
-        return [m.get("text") or m.get("caption") or "" for m in self.fake.thread_messages(self.thread(chat_id))]
+    async def topic_texts(self, chat_id: int = BUYER) -> list[str]:
+        return self.texts_in(await self.thread(chat_id))
+
+    def texts_in(self, thread: int) -> list[str]:
+        return [m.get("text") or m.get("caption") or "" for m in self.fake.thread_messages(thread)]
+
+    async def until_topic(self, check: Callable[[list[str]], Any], chat_id: int = BUYER,
+                          timeout: float = TIMEOUT) -> Any:
+        """Wait until `check(the texts in the buyer's topic)` holds."""
+        async def ready() -> Any:
+            return check(await self.topic_texts(chat_id))
+        return await self.until(ready, timeout)
+
+    async def until_rated(self, rating: int, chat_id: int = BUYER) -> None:
+        async def rated() -> bool:
+            session = await self.handoff.records.last_session(str(chat_id))
+            return session is not None and session.rating == rating
+        await self.until(rated)
 
     def buyer_texts(self, chat_id: int = BUYER) -> list[str]:
         return [m.get("text") or m.get("caption") or "" for m in self.fake.chat_messages(chat_id)]
 
     async def agent_says(self, text: str, chat_id: int = BUYER, agent: int = AGENT) -> dict[str, Any]:
         before = len(self.fake.chat_messages(chat_id))
-        message = self.fake.agent_text(agent, self.thread(chat_id), text)
+        message = self.fake.agent_text(agent, await self.thread(chat_id), text)
         await self.until(lambda: len(self.fake.chat_messages(chat_id)) > before)
         return message
 
     async def agent_command(self, text: str, chat_id: int = BUYER, agent: int = AGENT, *, answers: int = 1,
                             method: str = "sendMessage") -> list[dict[str, Any]]:
         """Run a command in the buyer's topic; wait for the bot's `answers` messages in the topic."""
-        thread = self.thread(chat_id)
+        thread = await self.thread(chat_id)
         before = len(self.fake.thread_messages(thread))
         self.fake.agent_text(agent, thread, text)
         await self.until(lambda: len(self.fake.thread_messages(thread)) >= before + answers)
@@ -82,9 +100,10 @@ class Harness:
 async def handoff_bot(fake: FakeForum, app: App, settings: Settings, clock, **overrides: Any) -> AsyncIterator[Harness]:
     settings.agents_chat_id = fake.group_id
     settings.agents_lang = overrides.pop("agents_lang", "ru")
+    records = overrides.pop("records", None)
     for key, value in overrides.items():
         setattr(settings, key, value)
-    handoff = TelegramHandoff(app, None, settings, clock=clock)
+    handoff = TelegramHandoff(app, None, settings, clock=clock, records=records)
     async with running_bot(fake, app, settings, handoff=handoff) as bot:  # type: ignore[arg-type]
         handoff.install(bot.application, bot.application.bot_data["conversation"].start_flow)
         await handoff.startup(background=False)
@@ -92,7 +111,7 @@ async def handoff_bot(fake: FakeForum, app: App, settings: Settings, clock, **ov
             yield Harness(fake, app, handoff, bot)
         finally:
             await handoff.shutdown()
-            handoff.records.close()
+            await handoff.records.close()
 
 
 @pytest.fixture
@@ -111,19 +130,21 @@ async def h(forum: FakeForum, app: App, settings: Settings, clock) -> AsyncItera
 
 async def start_handoff(h: Harness, chat_id: int = BUYER, language_code: str = "ru") -> None:
     await h.buyer_says("/agent", chat_id, language_code)
-    await h.until(lambda: h.handoff.records.topic(str(chat_id)) is not None
-                  and h.fake.thread_messages(h.handoff.records.topic(str(chat_id)).thread_id))
+    async def opened() -> bool:
+        topic = await h.handoff.records.topic(str(chat_id))
+        return topic is not None and bool(h.fake.thread_messages(topic.thread_id))
+    await h.until(opened)
 
 
 # ---- tests ------------------------------------------------------------------------------------
 
 async def test_full_round_trip_both_ways(h: Harness):
     await h.buyer_says("/start")
-    assert h.handoff.records.topic(str(BUYER)) is None, "a bare /start never opens a topic"
+    assert await h.handoff.records.topic(str(BUYER)) is None, "a bare /start never opens a topic"
     await start_handoff(h)
-    topic = h.fake.topics[h.thread()]
+    topic = h.fake.topics[await h.thread()]
     assert "Buyer4242" in topic["name"] and "RU" in topic["name"]
-    card = h.topic_texts()[0]
+    card = (await h.topic_texts())[0]
     assert "Новое обращение" in card and str(BUYER) in card and "buyer_request" not in card
     assert "покупатель попросил оператора" in card
     assert "talk_to_agent:handoff" in card
@@ -133,32 +154,53 @@ async def test_full_round_trip_both_ways(h: Harness):
     # buyer -> topic: text and a photo, copied as the bot
     sent_before = len(h.fake.sent(BUYER))
     await h.buyer_says("Где мой заказ? <b>срочно</b>")
-    await h.until(lambda: "Где мой заказ? <b>срочно</b>" in h.topic_texts())
+    await h.until_topic(lambda texts: "Где мой заказ? <b>срочно</b>" in texts)
     await h.buyer_photo()
-    await h.until(lambda: any("photo" in m for m in h.fake.thread_messages(h.thread())))
+    thread = await h.thread()
+    await h.until(lambda: any("photo" in m for m in h.fake.thread_messages(thread)))
     assert len(h.fake.sent(BUYER)) == sent_before, "the engine stays silent while agents own the conversation"
 
     # agent -> buyer, as the bot (no name)
     await h.agent_says("Здравствуйте! Проверяю Ваш заказ.")
     last = h.fake.chat_messages(BUYER)[-1]
     assert last["text"] == "Здравствуйте! Проверяю Ваш заказ." and "Лена" not in last["text"]
-    session = h.handoff.records.open_session(str(BUYER))
+    session = await h.handoff.records.open_session(str(BUYER))
     assert session is not None and session.first_reply_at is not None
 
     # every relay recorded as sent
-    relays = h.handoff.records.relays(str(BUYER))
+    relays = await h.handoff.records.relays(str(BUYER))
     assert {r.status for r in relays} == {SENT}
     assert any(r.direction == TO_TOPIC and r.op == "copy" for r in relays)
     assert any(r.direction == TO_BUYER and r.key.startswith("a:") for r in relays)
 
 
+async def test_the_handoff_runs_on_records_in_memory(forum: FakeForum, app: App, settings: Settings, clock):
+    """Any HandoffRecords will do (here the in-memory one, as a local agent mode would use)."""
+    records = MemoryHandoffRecords()
+    async with handoff_bot(forum, app, settings, clock, records=records) as h:
+        await start_handoff(h)
+        await h.buyer_says("Где мой заказ?")
+        await h.until_topic(lambda texts: "Где мой заказ?" in texts)
+        await h.agent_says("Уже смотрю")
+        await h.agent_command("/close")
+        prompt = await h.until(lambda: [m for m in h.fake.chat_messages(BUYER) if m.get("reply_markup")])
+        h.fake.press(BUYER, prompt[-1]["reply_markup"]["inline_keyboard"][0][2]["callback_data"],
+                     message_id=prompt[-1]["message_id"])
+        await h.until_rated(3)
+    assert {r.status for r in await records.relays(str(BUYER))} == {SENT}
+    assert (await records.last_session(str(BUYER))).first_reply_at is not None
+    on_disk = SqliteHandoffRecords(settings.store_path)
+    assert await on_disk.relays() == [] and await on_disk.sessions() == [], "nothing went to the SQLite records"
+    await on_disk.close()
+
+
 async def test_edits_are_mirrored_both_ways(h: Harness):
     await start_handoff(h)
     original = await h.buyer_says("Заказ 46208137-0007")
-    await h.until(lambda: "Заказ 46208137-0007" in h.topic_texts())
+    await h.until_topic(lambda texts: "Заказ 46208137-0007" in texts)
     h.fake.edit(original, "Заказ 46208137-0008")
-    await h.until(lambda: "Заказ 46208137-0008" in h.topic_texts())
-    assert "Заказ 46208137-0007" not in h.topic_texts()
+    await h.until_topic(lambda texts: "Заказ 46208137-0008" in texts)
+    assert "Заказ 46208137-0007" not in await h.topic_texts()
 
     said = await h.agent_says("Посылка в пути")
     h.fake.edit(said, "Посылка уже в пункте выдачи")
@@ -185,8 +227,8 @@ async def test_close_asks_rating_and_bot_resumes(h: Harness, app: App):
     prompt = [m for m in h.fake.chat_messages(BUYER) if m.get("reply_markup")][-1]
     data = prompt["reply_markup"]["inline_keyboard"][0][4]["callback_data"]
     h.fake.press(BUYER, data, message_id=prompt["message_id"])
-    await h.until(lambda: h.handoff.records.last_session(str(BUYER)).rating == 5)
-    await h.until(lambda: any("5/5" in t for t in h.topic_texts()))
+    await h.until_rated(5)
+    await h.until_topic(lambda texts: any("5/5" in t for t in texts))
     # the engine answers again
     before = len(h.fake.sent(BUYER))
     await h.buyer_says("/menu")
@@ -198,7 +240,7 @@ async def test_note_is_stored_and_never_relayed(h: Harness):
     before = len(h.fake.chat_messages(BUYER))
     answers = await h.agent_command("/note покупатель нервничает, предложить купон")
     assert "Заметка сохранена" in answers[-1]["text"]
-    assert h.handoff.records.notes(str(BUYER))[0]["text"] == "покупатель нервничает, предложить купон"
+    assert (await h.handoff.records.notes(str(BUYER)))[0]["text"] == "покупатель нервничает, предложить купон"
     assert len(h.fake.chat_messages(BUYER)) == before
 
 
@@ -223,14 +265,15 @@ async def test_order_and_diagnose_commands(h: Harness, demo_order):
 async def test_history_is_a_text_file(h: Harness):
     await start_handoff(h)
     await h.buyer_says("Привет, где посылка?")
-    await h.until(lambda: "Привет, где посылка?" in h.topic_texts())
+    await h.until_topic(lambda texts: "Привет, где посылка?" in texts)
     await h.agent_says("Сейчас посмотрю")
     await h.agent_command("/history")
     doc = [c for c in h.fake.calls_of("sendDocument", h.fake.group_id)][-1]
-    content = h.fake.documents[[m for m in h.fake.thread_messages(h.thread()) if "document" in m][-1]["message_id"]]
+    thread = await h.thread()
+    content = h.fake.documents[[m for m in h.fake.thread_messages(thread) if "document" in m][-1]["message_id"]]
     text = content.decode()
     assert "Привет, где посылка?" in text and "Сейчас посмотрю" in text
-    assert doc.params["message_thread_id"] == h.thread()
+    assert doc.params["message_thread_id"] == thread
     # the buyer's own transcript (their /history) holds the agent's answer too
     mine = await h.handoff.app.store.transcript(str(BUYER))
     assert ("agent", "Сейчас посмотрю") in [(e.direction, e.text) for e in mine]
@@ -250,12 +293,12 @@ async def test_flow_sends_the_buyer_back_into_a_flow(h: Harness, app: App):
 async def test_block_and_unblock(h: Harness):
     await start_handoff(h)
     await h.agent_command("/block")
-    before_topic = len(h.topic_texts())
+    before_topic = len(await h.topic_texts())
     before_buyer = len(h.fake.sent(BUYER))
     await h.buyer_says("спам спам спам")
     await h.buyer_says("/start")
     await h.settle()
-    assert len(h.topic_texts()) == before_topic
+    assert len(await h.topic_texts()) == before_topic
     assert len(h.fake.sent(BUYER)) == before_buyer, "a blocked buyer gets nothing, from the bot or agents"
     await h.agent_command("/unblock")
     assert not await h.handoff.is_active(str(BUYER))
@@ -267,18 +310,18 @@ async def test_buyer_leaves_with_bot_command(h: Harness):
     await start_handoff(h)
     await h.buyer_says("/bot")
     assert not await h.handoff.is_active(str(BUYER))
-    await h.until(lambda: any("/bot" in t for t in h.topic_texts()[1:]))
+    await h.until_topic(lambda texts: any("/bot" in t for t in texts[1:]))
     assert h.fake.sent(BUYER), "the bot answered /bot itself"
 
 
 async def test_topic_reused_for_the_next_handoff(h: Harness):
     await start_handoff(h)
-    first = h.thread()
+    first = await h.thread()
     await h.agent_command("/close")
     await h.buyer_says("/agent")
-    await h.until(lambda: sum("обращение" in t.lower() or "оператор" in t for t in h.topic_texts()) >= 2)
-    assert h.thread() == first and len(h.fake.topics) == 1
-    assert any("снова просит оператора" in t for t in h.topic_texts())
+    await h.until_topic(lambda texts: sum("обращение" in t.lower() or "оператор" in t for t in texts) >= 2)
+    assert await h.thread() == first and len(h.fake.topics) == 1
+    assert any("снова просит оператора" in t for t in await h.topic_texts())
 
 
 async def test_unauthorized_senders_are_ignored(h: Harness):
@@ -287,7 +330,7 @@ async def test_unauthorized_senders_are_ignored(h: Harness):
     buyer_before = len(h.fake.chat_messages(BUYER))
     other_before = len(h.fake.chat_messages(777))
     # not a member of the group, inside a buyer's topic
-    h.fake.agent_text(9999, h.thread(), "я не сотрудник")
+    h.fake.agent_text(9999, await h.thread(), "я не сотрудник")
     # a member, in the General topic
     h.fake.agent_text(AGENT, None, "сообщение в General")
     # a member, in a topic no buyer owns
@@ -298,8 +341,8 @@ async def test_unauthorized_senders_are_ignored(h: Harness):
     assert len(h.fake.chat_messages(777)) == other_before
     # a buyer's message only ever reaches their own topic
     await h.buyer_says("только для моей темы", chat_id=777)
-    await h.until(lambda: "только для моей темы" in h.topic_texts(777))
-    assert "только для моей темы" not in h.topic_texts(BUYER)
+    await h.until_topic(lambda texts: "только для моей темы" in texts, 777)
+    assert "только для моей темы" not in await h.topic_texts(BUYER)
 
 
 async def test_action_notice_and_seen_button(h: Harness, app: App, demo_order):
@@ -333,7 +376,7 @@ async def test_the_card_carries_the_order_the_buyer_proved(h: Harness, demo_orde
     await h.buyer_says(order.phone_last4)
     assert order.posting_number in h.buyer_texts()[-1], "the buyer saw the order's status"
     await start_handoff(h)
-    card = h.topic_texts()[0]
+    card = (await h.topic_texts())[0]
     assert order.posting_number in card and "не назвал или не подтвердил" not in card
     assert "talk_to_agent:handoff" in card
 
@@ -347,10 +390,11 @@ async def test_buyer_media_of_every_kind_is_copied(h: Harness):
     await h.bot.processed(uid)
     uid = h.fake.message(BUYER, video=video, caption="коробка мятая")
     await h.bot.processed(uid)
-    await h.until(lambda: len(h.fake.thread_messages(h.thread())) >= 4)
-    copied = h.fake.thread_messages(h.thread())[1:]
+    thread = await h.thread()
+    await h.until(lambda: len(h.fake.thread_messages(thread)) >= 4)
+    copied = h.fake.thread_messages(thread)[1:]
     assert "document" in copied[0] and "voice" in copied[1] and copied[2].get("caption") == "коробка мятая"
-    agent_photo = h.fake.agent_photo(AGENT, h.thread(), caption="Вот так должно выглядеть")
+    agent_photo = h.fake.agent_photo(AGENT, thread, caption="Вот так должно выглядеть")
     await h.until(lambda: any(m.get("caption") == "Вот так должно выглядеть" for m in h.fake.chat_messages(BUYER)))
     assert agent_photo["photo"] == h.fake.chat_messages(BUYER)[-1]["photo"]
 
@@ -359,10 +403,10 @@ async def test_replies_point_at_the_right_message_on_both_sides(h: Harness):
     await start_handoff(h)
     first = await h.buyer_says("Вопрос про доставку")
     await h.buyer_says("И ещё про оплату")
-    await h.until(lambda: "И ещё про оплату" in h.topic_texts())
-    copy_of_first = next(m for m in h.fake.thread_messages(h.thread()) if m.get("text") == "Вопрос про доставку")
+    await h.until_topic(lambda texts: "И ещё про оплату" in texts)
+    copy_of_first = next(m for m in h.fake.thread_messages(await h.thread()) if m.get("text") == "Вопрос про доставку")
     before = len(h.fake.chat_messages(BUYER))
-    h.fake.agent_text(AGENT, h.thread(), "Про доставку: завтра", reply_to=copy_of_first["message_id"])
+    h.fake.agent_text(AGENT, await h.thread(), "Про доставку: завтра", reply_to=copy_of_first["message_id"])
     await h.until(lambda: len(h.fake.chat_messages(BUYER)) > before)
     call = h.fake.calls_of("copyMessage", BUYER)[-1]
     assert call.params["reply_parameters"]["message_id"] == first["message_id"]
@@ -378,7 +422,7 @@ async def test_replies_point_at_the_right_message_on_both_sides(h: Harness):
 async def test_chinese_agents_serve_a_russian_buyer(forum: FakeForum, app: App, settings: Settings, clock):
     async with handoff_bot(forum, app, settings, clock, agents_lang="zh") as h:
         await start_handoff(h, language_code="ru")
-        card = h.topic_texts()[0]
+        card = (await h.topic_texts())[0]
         assert "新的转人工请求" in card and "Русский" in card and "买家主动要求人工" in card
         assert any("Вы — первый" in t for t in h.buyer_texts()), "the buyer keeps their own language"
         answers = await h.agent_command("/note 已核实")

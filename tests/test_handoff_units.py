@@ -11,7 +11,8 @@ import pytest
 from bot.engine.state import ConversationState
 from bot.handoff.card import AgentTexts, BuyerInfo
 from bot.handoff.diagnose import diagnose
-from bot.handoff.records import PENDING, SENT, TO_TOPIC, HandoffRecords
+from bot.handoff.records import PENDING, SENT, TO_TOPIC
+from bot.handoff.records_sqlite import SqliteHandoffRecords
 from bot.handoff.schedule import ScheduleError, WorkingHours
 from bot.handoff.topics import WAITING, topic_name
 from bot.i18n.render import Renderer
@@ -187,20 +188,22 @@ def test_buyers_are_addressed_politely(catalogs):
 
 # ---- records ----------------------------------------------------------------------------------
 
-def test_records_enqueue_is_idempotent(tmp_path):
-    r = HandoffRecords(tmp_path / "h.sqlite3")
-    first = r.enqueue("b:1:10", "1", TO_TOPIC, "copy", {}, 1.0, src_chat=1, src_message_id=10)
+async def test_records_enqueue_is_idempotent(tmp_path):
+    """(The whole contract: tests/test_handoff_records_contract.py.)"""
+    r = SqliteHandoffRecords(tmp_path / "h.sqlite3")
+    first = await r.enqueue("b:1:10", "1", TO_TOPIC, "copy", {}, 1.0, src_chat=1, src_message_id=10)
     assert first is not None
-    assert r.enqueue("b:1:10", "1", TO_TOPIC, "copy", {}, 2.0, src_chat=1, src_message_id=10) is None
-    assert [x.status for x in r.relays()] == [PENDING]
-    assert r.claim(first) and not r.claim(first), "a relay is claimed once"
-    assert r.recover() == 1
-    r.mark_sent(first, -100, 55, 3.0)
-    assert r.relay("b:1:10").status == SENT and r.relay("b:1:10").dest_message_id == 55
-    r.close()
+    assert await r.enqueue("b:1:10", "1", TO_TOPIC, "copy", {}, 2.0, src_chat=1, src_message_id=10) is None
+    assert [x.status for x in await r.relays()] == [PENDING]
+    assert await r.claim(first) and not await r.claim(first), "a relay is claimed once"
+    assert await r.recover() == 1
+    await r.mark_sent(first, -100, 55, 3.0)
+    sent = await r.relay("b:1:10")
+    assert sent is not None and sent.status == SENT and sent.dest_message_id == 55
+    await r.close()
 
 
-def test_wiring_without_an_agents_group_is_no_handoff(app, settings):
+async def test_wiring_without_an_agents_group_is_no_handoff(app, settings):
     from bot.conversation.ports import NoHandoff
     from bot.handoff.service import TelegramHandoff
     from bot.handoff.wiring import handoff_for
@@ -209,4 +212,4 @@ def test_wiring_without_an_agents_group_is_no_handoff(app, settings):
     settings.agents_chat_id = -100123
     made = handoff_for(app, settings)
     assert isinstance(made, TelegramHandoff)
-    made.records.close()
+    await made.records.close()

@@ -1,7 +1,8 @@
 """Human handoff: agents answer buyers from a Telegram forum group.
 
 Modules: `service` (TelegramHandoff, the HandoffPort of bot/conversation/ports.py),
-`records` (all handoff SQL: topics, sessions, the relay outbox, notes, blocks, notices), `outbox`
+`records` (the HandoffRecords protocol: topics, sessions, the relay outbox, notes, blocks, notices;
+`records_sqlite` holds all the handoff's SQL, `records_memory` keeps them in memory), `outbox`
 (durable, ordered, idempotent delivery with retries), `topics` (one topic per buyer, rate limits),
 `card` (agents' texts: context card, order card, diagnosis, notices), `diagnose` (why an order is
 stuck / has no shipping label, what to do), `commands` (agents' commands), `schedule` (working

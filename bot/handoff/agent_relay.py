@@ -20,37 +20,37 @@ if TYPE_CHECKING:
 
 
 async def relay_agent(h: "TelegramHandoff", chat_id: str, message: Message) -> None:
-    session = h.records.open_session(chat_id)
+    session = await h.records.open_session(chat_id)
     now = h.now()
     if session is None:  # an agent writes first (follow-up): the agents own the conversation again
-        session_id = h.records.add_session(chat_id, "", "", "agent_followup", now)
+        session_id = await h.records.add_session(chat_id, "", "", "agent_followup", now)
         await h.topics.set_icon(chat_id, TALKING)
     else:
         session_id = session.id
-    if h.records.mark_first_reply(session_id, now) and session is not None:
+    if await h.records.mark_first_reply(session_id, now) and session is not None:
         await h.topics.set_icon(chat_id, TALKING)
     key = f"a:{message.chat.id}:{message.message_id}"
     sig = h.signature(message.from_user)
     payload: dict[str, Any] = {"summary": summary_of(message), "agent": author_of(message.from_user)}
-    answered = h.answered(message, h.group_id)
+    answered = await h.answered(message, h.group_id)
     if answered is not None:
         payload["reply_to"] = answered
     if sig and message.text is not None:
         payload["text"] = f"{message.text}\n\n{sig}"
-        h.records.enqueue(key, chat_id, TO_BUYER, "send", payload, now, session_id=session_id,
-                             src_chat=message.chat.id, src_message_id=message.message_id)
+        await h.records.enqueue(key, chat_id, TO_BUYER, "send", payload, now, session_id=session_id,
+                                src_chat=message.chat.id, src_message_id=message.message_id)
     else:
         if sig and kind_of(message) not in ("sticker", "video_note", "location", "contact"):
             payload["caption"] = f"{message.caption}\n\n{sig}" if message.caption else sig
-        h.records.enqueue(key, chat_id, TO_BUYER, "copy", payload, now, session_id=session_id,
-                             src_chat=message.chat.id, src_message_id=message.message_id)
+        await h.records.enqueue(key, chat_id, TO_BUYER, "copy", payload, now, session_id=session_id,
+                                src_chat=message.chat.id, src_message_id=message.message_id)
     await h.app.store.add_agent_message(chat_id, kind_of(message), payload["summary"], {"agent": payload["agent"]})
     await h.outbox.flush(chat_id)
 
 
 async def relay_agent_edit(h: "TelegramHandoff", chat_id: str, message: Message) -> None:
     src = f"a:{message.chat.id}:{message.message_id}"
-    if h.records.relay(src) is None:
+    if await h.records.relay(src) is None:
         return
     sig = h.signature(message.from_user)
     body = message.text if message.text is not None else (message.caption or "")
@@ -58,6 +58,6 @@ async def relay_agent_edit(h: "TelegramHandoff", chat_id: str, message: Message)
         body = f"{body}\n\n{sig}" if body else sig
     stamp = int(message.edit_date.timestamp()) if message.edit_date else int(time.time())
     op = "edit" if message.text is not None else "edit_caption"
-    h.records.enqueue(f"ae:{message.chat.id}:{message.message_id}:{stamp}", chat_id, TO_BUYER, op,
-                         {"of": src, "text": body}, h.now())
+    await h.records.enqueue(f"ae:{message.chat.id}:{message.message_id}:{stamp}", chat_id, TO_BUYER, op,
+                            {"of": src, "text": body}, h.now())
     await h.outbox.flush(chat_id)

@@ -46,7 +46,7 @@ async def rated(h: "TelegramHandoff", query: Any, session_id: int, rating: int) 
     chat_id = str(query.message.chat.id)
     if not 1 <= rating <= 5 or str(query.from_user.id) != chat_id:
         return False
-    if not h.records.rate(session_id, chat_id, rating):
+    if not await h.records.rate(session_id, chat_id, rating):
         return False
     lang = await h._buyer_lang(chat_id)
     try:
@@ -54,7 +54,7 @@ async def rated(h: "TelegramHandoff", query: Any, session_id: int, rating: int) 
         await query.edit_message_text(h._buyer_text("handoff.rate_thanks", lang, rating=rating))
     except TelegramError as exc:
         log.info("rating message: %s", exc)
-    h._send(f"rated:{session_id}", chat_id, TO_TOPIC, "⭐ " + h.texts.t("agent_card.rated", rating=rating),
+    await h._send(f"rated:{session_id}", chat_id, TO_TOPIC, "⭐ " + h.texts.t("agent_card.rated", rating=rating),
                html_mode=True)
     await h.outbox.flush(chat_id)
     return True
@@ -63,11 +63,11 @@ async def rated(h: "TelegramHandoff", query: Any, session_id: int, rating: int) 
 async def seen(h: "TelegramHandoff", query: Any, notice_id: int) -> bool:
     if query.message.chat.id != h.group_id or not await h.is_member(query.from_user.id):
         return False
-    notice = h.records.notice(notice_id)
-    if notice is None or not h.records.mark_seen(notice_id, author_of(query.from_user), h.now()):
+    notice = await h.records.notice(notice_id)
+    if notice is None or not await h.records.mark_seen(notice_id, author_of(query.from_user), h.now()):
         return False
     chat_id = notice["chat_id"]
-    relay = h.records.relay(f"notice:{notice_id}")
+    relay = await h.records.relay(f"notice:{notice_id}")
     try:
         await query.answer()
         if relay is not None and relay.dest_message_id:
@@ -78,6 +78,6 @@ async def seen(h: "TelegramHandoff", query: Any, notice_id: int) -> bool:
         log.info("marking notice %s seen: %s", notice_id, exc)
     lang = await h._buyer_lang(chat_id)
     action = h._buyer_text(f"handoff.action.{notice['action']}", lang)
-    h._send(f"seen:{notice_id}", chat_id, TO_BUYER, h._buyer_text("handoff.action_seen", lang, action=action))
+    await h._send(f"seen:{notice_id}", chat_id, TO_BUYER, h._buyer_text("handoff.action_seen", lang, action=action))
     await h.outbox.flush(chat_id)
     return True

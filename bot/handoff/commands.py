@@ -21,7 +21,7 @@ from telegram.error import TelegramError
 
 from bot.engine.events import Buyer
 from bot.handoff.diagnose import diagnose as diagnose_order
-from bot.handoff.records import RETURNED
+from bot.handoff.records import BLOCKED, RETURNED
 from bot.orders.errors import OrderBackendError
 from bot.orders.model import Order
 from bot.orders.numbers import OrderRef, find_order_number
@@ -65,7 +65,7 @@ def _agent(message: Message) -> str:
 
 
 async def _close(h: "TelegramHandoff", chat_id: str, thread: int, message: Message, arg: str) -> None:
-    session = h.open_session(chat_id)
+    session = await h.open_session(chat_id)
     if session is None:
         await h.reply_in_topic(thread, h.texts.t("agent_card.no_session"))
         return
@@ -77,9 +77,10 @@ async def _note(h: "TelegramHandoff", chat_id: str, thread: int, message: Messag
     if not arg:
         await h.reply_in_topic(thread, h.texts.t("agent_card.note_usage"))
         return
-    session = h.open_session(chat_id) or h.records.last_session(chat_id)
+    session = await h.open_session(chat_id) or await h.records.last_session(chat_id)
     user = message.from_user
-    h.records.add_note(chat_id, session.id if session else None, user.id if user else 0, _agent(message), arg, h.now())
+    await h.records.add_note(chat_id, session.id if session else None, user.id if user else 0, _agent(message), arg,
+                             h.now())
     await h.reply_in_topic(thread, "📝 " + h.texts.t("agent_card.note_saved"))
 
 
@@ -128,7 +129,7 @@ async def _order(h: "TelegramHandoff", chat_id: str, thread: int, message: Messa
 
 async def diagnose(h: "TelegramHandoff", thread: int | None, arg: str) -> None:
     """/diagnose in a topic (the buyer's order) or `/diagnose NUMBER` anywhere in the group."""
-    topic = h.records.topic_by_thread(thread) if thread else None
+    topic = await h.records.topic_by_thread(thread) if thread else None
     if topic is None and not arg:
         await h.reply_in_topic(thread, h.texts.t("agent_card.diagnose_usage"))
         return
@@ -163,10 +164,10 @@ async def _flow(h: "TelegramHandoff", chat_id: str, thread: int, message: Messag
         await h.reply_in_topic(thread, h.texts.t("agent_card.flow_usage", flows=names))
         return
     _, flow_id = target
-    session = h.open_session(chat_id)
+    session = await h.open_session(chat_id)
     if session is not None:
-        h.records.end_session(session.id, RETURNED, h.now(), by=_agent(message))
-    info = h.buyer_info(chat_id)
+        await h.records.end_session(session.id, RETURNED, h.now(), by=_agent(message))
+    info = await h.buyer_info(chat_id)
     lang = await h._buyer_lang(chat_id)
     if h.resume is None:
         log.error("/flow for %s: no conversation service to resume the buyer in", chat_id)
@@ -177,7 +178,7 @@ async def _flow(h: "TelegramHandoff", chat_id: str, thread: int, message: Messag
 
 async def _history(h: "TelegramHandoff", chat_id: str, thread: int, message: Message, arg: str) -> None:
     entries = await h.app.store.transcript(chat_id, limit=5000)  # buyer, bot and agent lines
-    text = h.texts.history(h.buyer_info(chat_id), entries, h.records.notes(chat_id))
+    text = h.texts.history(await h.buyer_info(chat_id), entries, await h.records.notes(chat_id))
     try:
         await h.bot.send_document(h.group_id, InputFile(text.encode("utf-8"), filename=f"history-{chat_id}.txt"),
                                   message_thread_id=thread, caption=h.texts.t("agent_card.history_caption"),
@@ -187,15 +188,15 @@ async def _history(h: "TelegramHandoff", chat_id: str, thread: int, message: Mes
 
 
 async def _block(h: "TelegramHandoff", chat_id: str, thread: int, message: Message, arg: str) -> None:
-    h.records.block(chat_id, _agent(message), h.now())
-    session = h.open_session(chat_id)
+    await h.records.block(chat_id, _agent(message), h.now())
+    session = await h.open_session(chat_id)
     if session is not None:
-        h.records.end_session(session.id, "blocked", h.now(), by=_agent(message))
+        await h.records.end_session(session.id, BLOCKED, h.now(), by=_agent(message))
     await h.reply_in_topic(thread, "⛔ " + h.texts.t("agent_card.blocked"))
 
 
 async def _unblock(h: "TelegramHandoff", chat_id: str, thread: int, message: Message, arg: str) -> None:
-    h.records.unblock(chat_id)
+    await h.records.unblock(chat_id)
     await h.reply_in_topic(thread, "✅ " + h.texts.t("agent_card.unblocked"))
 
 

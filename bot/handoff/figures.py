@@ -58,7 +58,7 @@ async def containment_figures(store: ConversationStore, records: HandoffRecords,
     events = await store.analytics(since)
     ended = [e for e in events if e.name == "flow_ended"]
     chats = {e.chat_id for e in ended}
-    sessions = records.sessions(since)
+    sessions = await records.sessions(since)
     handed_chats = {e.chat_id for e in ended if e.data.get("outcome") == "handed_off"} | {s.chat_id for s in sessions}
     contained = len(chats - handed_chats)
     f = ContainmentFigures(

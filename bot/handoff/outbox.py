@@ -86,21 +86,21 @@ class Outbox:
 
     async def _pass(self, chat_id: str | None, force: bool) -> int:
         sent = 0
-        for relay in self.records.due(None if force else self._now(), chat_id):
-            if self.records.earlier_unsent(relay):
+        for relay in await self.records.due(None if force else self._now(), chat_id):
+            if await self.records.earlier_unsent(relay):
                 continue  # keep order: an older relay to the same place is still waiting
-            if not self.records.claim(relay.id):
+            if not await self.records.claim(relay.id):
                 continue
             try:
                 dest_chat, dest_id = await self._deliver(relay)
             except NotReady:
-                self.records.mark_retry(relay.id, "waiting for the original message", self._now())
-                self._undo_attempt(relay)
+                await self.records.mark_retry(relay.id, "waiting for the original message", self._now(),
+                                              count_attempt=False)
                 continue
             except RetryAfter as exc:
                 delay = exc.retry_after.total_seconds() if hasattr(exc.retry_after, "total_seconds") else float(exc.retry_after)
-                self.records.mark_retry(relay.id, str(exc), self._now() + delay)
-                self._undo_attempt(relay)
+                # flood control is a wait, not a failure: the attempt is given back
+                await self.records.mark_retry(relay.id, str(exc), self._now() + delay, count_attempt=False)
                 break  # flood control covers the whole bot: stop this pass
             except (Permanent, Forbidden, BadRequest) as exc:
                 await self._fail(relay, str(exc))
@@ -110,18 +110,15 @@ class Outbox:
                 if attempts >= self.max_attempts:
                     await self._fail(relay, str(exc))
                 else:
-                    self.records.mark_retry(relay.id, str(exc), self._now() + min(5 * 2 ** attempts, 900))
+                    await self.records.mark_retry(relay.id, str(exc), self._now() + min(5 * 2 ** attempts, 900))
                 continue
-            self.records.mark_sent(relay.id, dest_chat, dest_id, self._now())
+            await self.records.mark_sent(relay.id, dest_chat, dest_id, self._now())
             sent += 1
         return sent
 
-    def _undo_attempt(self, relay: Relay) -> None:
-        self.records.uncount_attempt(relay.id)
-
     async def _fail(self, relay: Relay, error: str) -> None:
         log.warning("relay %s (%s) failed for good: %s", relay.id, relay.key, error)
-        self.records.mark_failed(relay.id, error)
+        await self.records.mark_failed(relay.id, error)
         self._reported = True
         if self.on_failed is not None:
             try:
@@ -130,7 +127,7 @@ class Outbox:
                 log.exception("reporting failed relay %s", relay.id)
 
     async def _thread(self, relay: Relay) -> int | None:
-        topic = self.records.topic(relay.chat_id)
+        topic = await self.records.topic(relay.chat_id)
         if topic is not None:
             return topic.thread_id
         if self.on_thread_missing is None:
@@ -179,7 +176,7 @@ class Outbox:
                                               **kwargs)
             return msg.message_id
         if relay.op in ("edit", "edit_caption"):
-            original = self.records.relay(p["of"])
+            original = await self.records.relay(p["of"])
             if original is None or original.status == FAILED:
                 raise Permanent("the edited message was never relayed")
             if original.status != SENT or original.dest_message_id is None:

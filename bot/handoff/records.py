@@ -1,81 +1,32 @@
-"""Handoff records in SQLite: topics, sessions, the relay outbox, notes, blocks, notices.
+"""The handoff's records: topics, sessions, the relay outbox, notes, blocks, notices.
 
-All of the handoff's SQL lives in this module. The tables sit in the conversation store's database
-file (`settings.store_path`) next to the store's own tables, on a connection of their own (WAL).
-sqlite-utils creates the schema; the hot path is parameterised sqlite3. Every write commits before
-the method returns, so a killed process loses nothing that was acknowledged.
+`HandoffRecords` is the contract (a Protocol, every method async); every implementation passes
+tests/test_handoff_records_contract.py:
+- `bot/handoff/records_sqlite.py` (`SqliteHandoffRecords`): the default, in the conversation
+  store's database file (`settings.store_path`); every write is committed before the method
+  returns, so a killed process loses nothing that was acknowledged;
+- `bot/handoff/records_memory.py` (`MemoryHandoffRecords`): for tests and a local terminal agent.
 
-Times are UNIX seconds taken from the handoff's clock (tests inject one).
+Times are UNIX seconds taken from the handoff's clock (tests inject one); the records never read
+the time themselves.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-import sqlite_utils
+from typing import Any, Protocol
 
 # Session statuses. "open": waiting for or talking to an agent (the engine stays silent).
-OPEN, CLOSED, LEFT, RETURNED = "open", "closed", "left", "returned"
+# An agent's /block ends the session with the status "blocked".
+OPEN, CLOSED, LEFT, RETURNED, BLOCKED = "open", "closed", "left", "returned", "blocked"
 # Relay statuses.
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 # Relay directions.
 TO_TOPIC, TO_BUYER, TO_GROUP = "to_topic", "to_buyer", "to_group"  # to_group: the General topic
+# Relay ops: copy (copyMessage of the source), send (a text, optional buttons), edit / edit_caption.
+COPY, SEND, EDIT, EDIT_CAPTION = "copy", "send", "edit", "edit_caption"
 
-
-def create_schema(db: sqlite_utils.Database) -> None:
-    db.execute("PRAGMA journal_mode=WAL")
-    names = set(db.table_names())
-    if "handoff_topics" not in names:
-        db["handoff_topics"].create(
-            {"chat_id": str, "thread_id": int, "name": str, "buyer_name": str, "username": str, "lang": str,
-             "order_number": str, "created_at": float, "updated_at": float},
-            pk="chat_id",
-        )
-        db["handoff_topics"].create_index(["thread_id"], unique=True)
-    if "handoff_topic_log" not in names:
-        db["handoff_topic_log"].create({"id": int, "chat_id": str, "thread_id": int, "at": float}, pk="id")
-        db["handoff_topic_log"].create_index(["at"])
-    if "handoff_sessions" not in names:
-        db["handoff_sessions"].create(
-            {"id": int, "chat_id": str, "flow_id": str, "node_id": str, "reason": str, "status": str,
-             "started_at": float, "first_reply_at": float, "closed_at": float, "closed_by": str,
-             "rating": int, "announced_at": float},
-            pk="id",
-        )
-        db["handoff_sessions"].create_index(["chat_id", "status"])
-    if "handoff_relays" not in names:
-        db["handoff_relays"].create(
-            {"id": int, "key": str, "chat_id": str, "session_id": int, "direction": str, "op": str,
-             "src_chat": int, "src_message_id": int, "payload": str, "status": str, "attempts": int,
-             "next_at": float, "error": str, "dest_chat": int, "dest_message_id": int, "created_at": float,
-             "sent_at": float},
-            pk="id",
-        )
-        db["handoff_relays"].create_index(["key"], unique=True)
-        db["handoff_relays"].create_index(["status", "id"])
-        db["handoff_relays"].create_index(["chat_id", "id"])
-    db["handoff_relays"].create_index(["dest_chat", "dest_message_id"], if_not_exists=True)
-    if "handoff_notes" not in names:
-        db["handoff_notes"].create(
-            {"id": int, "chat_id": str, "session_id": int, "author_id": int, "author": str, "text": str, "at": float},
-            pk="id",
-        )
-    if "handoff_blocked" not in names:
-        db["handoff_blocked"].create({"chat_id": str, "by": str, "at": float}, pk="chat_id")
-    if "handoff_notices" not in names:
-        db["handoff_notices"].create(
-            {"id": int, "chat_id": str, "action": str, "args": str, "message_id": int, "seen_by": str,
-             "seen_at": float, "at": float},
-            pk="id",
-        )
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+ERROR_LIMIT = 500  # characters of a relay's last error that are kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,241 +76,135 @@ class Relay:
     created_at: float
 
 
-_SESSION_COLS = ("id, chat_id, flow_id, node_id, reason, status, started_at, first_reply_at, closed_at, "
-                 "coalesce(closed_by, ''), rating, announced_at")
-_RELAY_COLS = ("id, key, chat_id, session_id, direction, op, src_chat, src_message_id, payload, status, attempts, "
-               "next_at, coalesce(error, ''), dest_chat, dest_message_id, created_at")
+class HandoffRecords(Protocol):
+    """Everything the handoff remembers. Ids are positive integers, increasing in creation order."""
 
+    async def close(self) -> None: ...
 
-def _session(row: tuple) -> Session:
-    return Session(*row)
+    # ---- topics: one per buyer, found by the buyer's chat id or by the forum thread --------------
+    async def topic(self, chat_id: str) -> Topic | None: ...
 
+    async def topic_by_thread(self, thread_id: int) -> Topic | None: ...
 
-def _relay(row: tuple) -> Relay:
-    r = list(row)
-    r[8] = json.loads(r[8] or "{}")
-    return Relay(*r)
+    async def save_topic(self, topic: Topic, now: float, *, created: bool) -> None:
+        """Insert or update the buyer's topic. A row of another buyer claiming the same thread is
+        dropped (a recreated topic). `created`: also counted in the topic log (rate limits)."""
+        ...
 
+    async def topics_created_since(self, since: float, chat_id: str | None = None) -> int:
+        """Topics created at or after `since` (by one buyer, or by all)."""
+        ...
 
-class HandoffRecords:
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._c = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._c.execute("PRAGMA busy_timeout=5000")
-        create_schema(sqlite_utils.Database(self._c))
-        self._c.execute("PRAGMA synchronous=NORMAL")
+    # ---- sessions: one per handoff ---------------------------------------------------------------
+    async def open_session(self, chat_id: str) -> Session | None: ...
 
-    def close(self) -> None:
-        self._c.close()
+    async def last_session(self, chat_id: str) -> Session | None: ...
 
-    # ---- topics ---------------------------------------------------------------------------------
-    def topic(self, chat_id: str) -> Topic | None:
-        row = self._c.execute(
-            "SELECT chat_id, thread_id, name, buyer_name, username, lang, order_number FROM handoff_topics "
-            "WHERE chat_id=?", (chat_id,)).fetchone()
-        return Topic(*row) if row else None
+    async def session(self, session_id: int) -> Session | None: ...
 
-    def topic_by_thread(self, thread_id: int) -> Topic | None:
-        row = self._c.execute(
-            "SELECT chat_id, thread_id, name, buyer_name, username, lang, order_number FROM handoff_topics "
-            "WHERE thread_id=?", (thread_id,)).fetchone()
-        return Topic(*row) if row else None
+    async def session_count(self, chat_id: str) -> int: ...
 
-    def save_topic(self, topic: Topic, now: float, *, created: bool) -> None:
-        c = self._c
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            # A recreated topic gets a new thread id; drop a stale row that still claims it.
-            c.execute("DELETE FROM handoff_topics WHERE thread_id=? AND chat_id<>?", (topic.thread_id, topic.chat_id))
-            c.execute(
-                "INSERT INTO handoff_topics (chat_id, thread_id, name, buyer_name, username, lang, order_number, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(chat_id) DO UPDATE SET "
-                "thread_id=excluded.thread_id, name=excluded.name, buyer_name=excluded.buyer_name, "
-                "username=excluded.username, lang=excluded.lang, order_number=excluded.order_number, "
-                "updated_at=excluded.updated_at",
-                (topic.chat_id, topic.thread_id, topic.name, topic.buyer_name, topic.username, topic.lang,
-                 topic.order_number, now, now))
-            if created:
-                c.execute("INSERT INTO handoff_topic_log (chat_id, thread_id, at) VALUES (?, ?, ?)",
-                          (topic.chat_id, topic.thread_id, now))
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
+    async def sessions(self, since: float = 0.0) -> list[Session]:
+        """Sessions started at or after `since`, oldest first."""
+        ...
 
-    def topics_created_since(self, since: float, chat_id: str | None = None) -> int:
-        if chat_id is None:
-            row = self._c.execute("SELECT count(*) FROM handoff_topic_log WHERE at>=?", (since,)).fetchone()
-        else:
-            row = self._c.execute("SELECT count(*) FROM handoff_topic_log WHERE at>=? AND chat_id=?",
-                                  (since, chat_id)).fetchone()
-        return int(row[0])
+    async def add_session(self, chat_id: str, flow_id: str, node_id: str, reason: str, now: float) -> int:
+        """A new open session; its id."""
+        ...
 
-    # ---- sessions -------------------------------------------------------------------------------
-    def open_session(self, chat_id: str) -> Session | None:
-        row = self._c.execute(f"SELECT {_SESSION_COLS} FROM handoff_sessions WHERE chat_id=? AND status=? "
-                              "ORDER BY id DESC LIMIT 1", (chat_id, OPEN)).fetchone()
-        return _session(row) if row else None
-
-    def last_session(self, chat_id: str) -> Session | None:
-        row = self._c.execute(f"SELECT {_SESSION_COLS} FROM handoff_sessions WHERE chat_id=? ORDER BY id DESC LIMIT 1",
-                              (chat_id,)).fetchone()
-        return _session(row) if row else None
-
-    def session(self, session_id: int) -> Session | None:
-        row = self._c.execute(f"SELECT {_SESSION_COLS} FROM handoff_sessions WHERE id=?", (session_id,)).fetchone()
-        return _session(row) if row else None
-
-    def session_count(self, chat_id: str) -> int:
-        return int(self._c.execute("SELECT count(*) FROM handoff_sessions WHERE chat_id=?", (chat_id,)).fetchone()[0])
-
-    def sessions(self, since: float = 0.0) -> list[Session]:
-        rows = self._c.execute(f"SELECT {_SESSION_COLS} FROM handoff_sessions WHERE started_at>=? ORDER BY id",
-                               (since,)).fetchall()
-        return [_session(r) for r in rows]
-
-    def add_session(self, chat_id: str, flow_id: str, node_id: str, reason: str, now: float) -> int:
-        cur = self._c.execute(
-            "INSERT INTO handoff_sessions (chat_id, flow_id, node_id, reason, status, started_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)", (chat_id, flow_id, node_id, reason, OPEN, now))
-        return int(cur.lastrowid or 0)
-
-    def queue_position(self, session_id: int) -> int:
+    async def queue_position(self, session_id: int) -> int:
         """1 + open sessions nobody has answered yet that started before this one."""
-        row = self._c.execute(
-            "SELECT count(*) FROM handoff_sessions WHERE status=? AND first_reply_at IS NULL AND id<?",
-            (OPEN, session_id)).fetchone()
-        return int(row[0]) + 1
+        ...
 
-    def unanswered(self) -> list[Session]:
-        rows = self._c.execute(f"SELECT {_SESSION_COLS} FROM handoff_sessions WHERE status=? AND "
-                               "first_reply_at IS NULL ORDER BY id", (OPEN,)).fetchall()
-        return [_session(r) for r in rows]
+    async def unanswered(self) -> list[Session]:
+        """Open sessions without a first reply, oldest first."""
+        ...
 
-    def mark_first_reply(self, session_id: int, now: float) -> bool:
-        cur = self._c.execute("UPDATE handoff_sessions SET first_reply_at=? WHERE id=? AND first_reply_at IS NULL",
-                              (now, session_id))
-        return cur.rowcount > 0
+    async def mark_first_reply(self, session_id: int, now: float) -> bool:
+        """True only the first time (the agents' first answer)."""
+        ...
 
-    def mark_announced(self, session_id: int, now: float) -> None:
-        self._c.execute("UPDATE handoff_sessions SET announced_at=? WHERE id=?", (now, session_id))
+    async def mark_announced(self, session_id: int, now: float) -> None: ...
 
-    def end_session(self, session_id: int, status: str, now: float, by: str = "") -> bool:
-        cur = self._c.execute("UPDATE handoff_sessions SET status=?, closed_at=?, closed_by=? WHERE id=? AND status=?",
-                              (status, now, by, session_id, OPEN))
-        return cur.rowcount > 0
+    async def end_session(self, session_id: int, status: str, now: float, by: str = "") -> bool:
+        """Close an open session with `status` (closed, left, returned, blocked); False when not open."""
+        ...
 
-    def rate(self, session_id: int, chat_id: str, rating: int) -> bool:
-        cur = self._c.execute("UPDATE handoff_sessions SET rating=? WHERE id=? AND chat_id=? AND status<>? "
-                              "AND rating IS NULL", (rating, session_id, chat_id, OPEN))
-        return cur.rowcount > 0
+    async def rate(self, session_id: int, chat_id: str, rating: int) -> bool:
+        """Record the buyer's rating of an ended session of theirs, once."""
+        ...
 
-    # ---- relays (the outbox) --------------------------------------------------------------------
-    def enqueue(self, key: str, chat_id: str, direction: str, op: str, payload: dict[str, Any], now: float, *,
-                session_id: int | None = None, src_chat: int | None = None, src_message_id: int | None = None) -> int | None:
-        """Add a relay; None when `key` was already recorded (a duplicate update: never sent twice)."""
-        cur = self._c.execute(
-            "INSERT OR IGNORE INTO handoff_relays (key, chat_id, session_id, direction, op, src_chat, src_message_id, "
-            "payload, status, attempts, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
-            (key, chat_id, session_id, direction, op, src_chat, src_message_id, _json(payload), PENDING, now, now))
-        return int(cur.lastrowid) if cur.rowcount else None
+    # ---- relays: the outbox ----------------------------------------------------------------------
+    async def enqueue(self, key: str, chat_id: str, direction: str, op: str, payload: dict[str, Any], now: float, *,
+                      session_id: int | None = None, src_chat: int | None = None,
+                      src_message_id: int | None = None) -> int | None:
+        """Add a pending relay due at `now`; None when `key` was already recorded (a duplicate
+        update: never sent twice)."""
+        ...
 
-    def due(self, now: float | None, chat_id: str | None = None) -> list[Relay]:
-        """Pending relays in order; `now=None` ignores back-off (start-up)."""
-        sql = f"SELECT {_RELAY_COLS} FROM handoff_relays WHERE status=?"
-        args: list[Any] = [PENDING]
-        if now is not None:
-            sql += " AND next_at<=?"
-            args.append(now)
-        if chat_id is not None:
-            sql += " AND chat_id=?"
-            args.append(chat_id)
-        return [_relay(r) for r in self._c.execute(sql + " ORDER BY id", args).fetchall()]
+    async def due(self, now: float | None, chat_id: str | None = None) -> list[Relay]:
+        """Pending relays whose `next_at` has come, in order; `now=None` ignores back-off (start-up)."""
+        ...
 
-    def earlier_unsent(self, relay: Relay) -> bool:
-        """Is an older relay to the same place still waiting? (keeps each conversation in order)"""
-        row = self._c.execute("SELECT 1 FROM handoff_relays WHERE chat_id=? AND direction=? AND id<? AND status IN (?, ?) "
-                              "LIMIT 1", (relay.chat_id, relay.direction, relay.id, PENDING, SENDING)).fetchone()
-        return row is not None
+    async def earlier_unsent(self, relay: Relay) -> bool:
+        """Is an older relay to the same place (chat and direction) still pending or sending?"""
+        ...
 
-    def claim(self, relay_id: int) -> bool:
-        cur = self._c.execute("UPDATE handoff_relays SET status=?, attempts=attempts+1 WHERE id=? AND status=?",
-                              (SENDING, relay_id, PENDING))
-        return cur.rowcount > 0
+    async def claim(self, relay_id: int) -> bool:
+        """pending -> sending, counting an attempt; False when it was not pending."""
+        ...
 
-    def mark_sent(self, relay_id: int, dest_chat: int, dest_message_id: int | None, now: float) -> None:
-        self._c.execute("UPDATE handoff_relays SET status=?, dest_chat=?, dest_message_id=?, sent_at=?, error='' "
-                        "WHERE id=?", (SENT, dest_chat, dest_message_id, now, relay_id))
+    async def mark_sent(self, relay_id: int, dest_chat: int, dest_message_id: int | None, now: float) -> None: ...
 
-    def mark_retry(self, relay_id: int, error: str, next_at: float) -> None:
-        self._c.execute("UPDATE handoff_relays SET status=?, error=?, next_at=? WHERE id=?",
-                        (PENDING, error[:500], next_at, relay_id))
+    async def mark_retry(self, relay_id: int, error: str, next_at: float, *, count_attempt: bool = True) -> None:
+        """Back to pending, due again at `next_at`. `count_attempt=False`: a wait that was not a
+        failure (flood control, an edit waiting for its original) gives the claimed attempt back."""
+        ...
 
-    def uncount_attempt(self, relay_id: int) -> None:
-        """A wait that was not a failure (flood control, an edit waiting for its original)."""
-        self._c.execute("UPDATE handoff_relays SET attempts=max(0, attempts-1) WHERE id=?", (relay_id,))
+    async def mark_failed(self, relay_id: int, error: str) -> None: ...
 
-    def mark_failed(self, relay_id: int, error: str) -> None:
-        self._c.execute("UPDATE handoff_relays SET status=?, error=? WHERE id=?", (FAILED, error[:500], relay_id))
+    async def recover(self) -> int:
+        """After a restart: relays caught mid-send go back to pending (at-least-once for that one
+        call); how many."""
+        ...
 
-    def recover(self) -> int:
-        """After a restart: relays caught mid-send go back to pending (at-least-once for that one call)."""
-        return self._c.execute("UPDATE handoff_relays SET status=? WHERE status=?", (PENDING, SENDING)).rowcount
+    async def relay(self, key: str) -> Relay | None: ...
 
-    def relay(self, key: str) -> Relay | None:
-        row = self._c.execute(f"SELECT {_RELAY_COLS} FROM handoff_relays WHERE key=?", (key,)).fetchone()
-        return _relay(row) if row else None
-
-    def relay_by_copy(self, dest_chat: int, dest_message_id: int) -> Relay | None:
+    async def relay_by_copy(self, dest_chat: int, dest_message_id: int) -> Relay | None:
         """The relay whose copy is this message (to carry replies across)."""
-        row = self._c.execute(f"SELECT {_RELAY_COLS} FROM handoff_relays WHERE dest_chat=? AND dest_message_id=? "
-                              "ORDER BY id LIMIT 1", (dest_chat, dest_message_id)).fetchone()
-        return _relay(row) if row else None
+        ...
 
-    def relays(self, chat_id: str | None = None) -> list[Relay]:
-        if chat_id is None:
-            rows = self._c.execute(f"SELECT {_RELAY_COLS} FROM handoff_relays ORDER BY id").fetchall()
-        else:
-            rows = self._c.execute(f"SELECT {_RELAY_COLS} FROM handoff_relays WHERE chat_id=? ORDER BY id",
-                                   (chat_id,)).fetchall()
-        return [_relay(r) for r in rows]
+    async def relays(self, chat_id: str | None = None) -> list[Relay]: ...
 
-    # ---- notes, blocks, notices -----------------------------------------------------------------
-    def add_note(self, chat_id: str, session_id: int | None, author_id: int, author: str, text: str, now: float) -> int:
-        cur = self._c.execute("INSERT INTO handoff_notes (chat_id, session_id, author_id, author, text, at) "
-                              "VALUES (?, ?, ?, ?, ?, ?)", (chat_id, session_id, author_id, author, text, now))
-        return int(cur.lastrowid or 0)
+    # ---- notes, blocks, notices ------------------------------------------------------------------
+    async def add_note(self, chat_id: str, session_id: int | None, author_id: int, author: str, text: str,
+                       now: float) -> int: ...
 
-    def notes(self, chat_id: str) -> list[dict[str, Any]]:
-        rows = self._c.execute("SELECT id, author, text, at FROM handoff_notes WHERE chat_id=? ORDER BY id",
-                               (chat_id,)).fetchall()
-        return [{"id": r[0], "author": r[1], "text": r[2], "at": r[3]} for r in rows]
+    async def notes(self, chat_id: str) -> list[dict[str, Any]]:
+        """[{id, author, text, at}], oldest first."""
+        ...
 
-    def block(self, chat_id: str, by: str, now: float) -> None:
-        self._c.execute("INSERT OR REPLACE INTO handoff_blocked (chat_id, by, at) VALUES (?, ?, ?)", (chat_id, by, now))
+    async def block(self, chat_id: str, by: str, now: float) -> None: ...
 
-    def unblock(self, chat_id: str) -> bool:
-        return self._c.execute("DELETE FROM handoff_blocked WHERE chat_id=?", (chat_id,)).rowcount > 0
+    async def unblock(self, chat_id: str) -> bool: ...
 
-    def is_blocked(self, chat_id: str) -> bool:
-        return self._c.execute("SELECT 1 FROM handoff_blocked WHERE chat_id=?", (chat_id,)).fetchone() is not None
+    async def is_blocked(self, chat_id: str) -> bool: ...
 
-    def add_notice(self, chat_id: str, action: str, args: dict[str, Any], now: float) -> int:
-        cur = self._c.execute("INSERT INTO handoff_notices (chat_id, action, args, at) VALUES (?, ?, ?, ?)",
-                              (chat_id, action, _json(args), now))
-        return int(cur.lastrowid or 0)
+    async def add_notice(self, chat_id: str, action: str, args: dict[str, Any], now: float) -> int: ...
 
-    def notice(self, notice_id: int) -> dict[str, Any] | None:
-        row = self._c.execute("SELECT id, chat_id, action, args, message_id, seen_by, seen_at FROM handoff_notices "
-                              "WHERE id=?", (notice_id,)).fetchone()
-        if not row:
-            return None
-        return {"id": row[0], "chat_id": row[1], "action": row[2], "args": json.loads(row[3] or "{}"),
-                "message_id": row[4], "seen_by": row[5], "seen_at": row[6]}
+    async def notice(self, notice_id: int) -> dict[str, Any] | None:
+        """{id, chat_id, action, args, message_id, seen_by, seen_at}."""
+        ...
 
-    def mark_seen(self, notice_id: int, by: str, now: float) -> bool:
-        cur = self._c.execute("UPDATE handoff_notices SET seen_by=?, seen_at=? WHERE id=? AND seen_at IS NULL",
-                              (by, now, notice_id))
-        return cur.rowcount > 0
+    async def mark_seen(self, notice_id: int, by: str, now: float) -> bool:
+        """True only for the first agent who marks it seen."""
+        ...
+
+    # ---- retention -------------------------------------------------------------------------------
+    async def purge(self, before: float) -> dict[str, int]:
+        """Delete what is older than `before`: sent and failed relays (by creation time), notes,
+        notices and topic-log rows. Never a session, an open session's relays or notes, nor a relay
+        still pending or sending; the newest relay, note and notice always stay, so ids never repeat
+        (they end up in relay keys). One transaction. Returns the count deleted per kind:
+        {"relays", "notes", "notices", "topic_log"}."""
+        ...

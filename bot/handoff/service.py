@@ -44,6 +44,7 @@ from bot.handoff.outbox import Outbox
 from bot.handoff.records import (
     CLOSED, LEFT, TO_BUYER, TO_GROUP, TO_TOPIC, HandoffRecords, Relay, Session,
 )
+from bot.handoff.records_sqlite import SqliteHandoffRecords
 from bot.handoff.schedule import WorkingHours
 from bot.handoff.topics import CLOSED as CLOSED_ICON
 from bot.handoff.topics import WAITING, TopicLimits, TopicRateLimited, Topics
@@ -73,7 +74,7 @@ class TelegramHandoff:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.group_id = int(settings.agents_chat_id)
-        self.records = records or HandoffRecords(settings.store_path)
+        self.records: HandoffRecords = records or SqliteHandoffRecords(settings.store_path)
         self.hours = WorkingHours.parse(settings.handoff_hours, settings.handoff_days, settings.handoff_timezone)
         self.texts = AgentTexts(app.renderer, settings.agents_lang, self.hours.tz)
         self.topics = Topics(bot, self.records, self.clock, self.group_id,
@@ -108,20 +109,20 @@ class TelegramHandoff:
             params.setdefault("count", count)
         return self.app.renderer.text(msgid, lang, params, count)
 
-    def buyer_info(self, chat_id: str) -> BuyerInfo:
-        topic = self.records.topic(chat_id)
+    async def buyer_info(self, chat_id: str) -> BuyerInfo:
+        topic = await self.records.topic(chat_id)
         if topic is None:
             return BuyerInfo(chat_id)
         return BuyerInfo(chat_id, topic.buyer_name, topic.username, topic.lang)
 
-    def _send(self, key: str, chat_id: str, direction: str, text: str, *, html_mode: bool = False,
-              buttons: list[list[list[str]]] | None = None, session_id: int | None = None) -> int | None:
+    async def _send(self, key: str, chat_id: str, direction: str, text: str, *, html_mode: bool = False,
+                    buttons: list[list[list[str]]] | None = None, session_id: int | None = None) -> int | None:
         payload: dict[str, Any] = {"text": text}
         if html_mode:
             payload["parse_mode"] = ParseMode.HTML
         if buttons:
             payload["buttons"] = buttons
-        return self.records.enqueue(key, chat_id, direction, "send", payload, self.now(), session_id=session_id)
+        return await self.records.enqueue(key, chat_id, direction, "send", payload, self.now(), session_id=session_id)
 
     async def reply_in_topic(self, thread_id: int | None, text: str) -> Message | None:
         """An answer to agents (command results): direct, best effort; never relayed to a buyer."""
@@ -134,18 +135,18 @@ class TelegramHandoff:
 
     # ---- the port -----------------------------------------------------------------------------
     async def is_active(self, chat_id: str) -> bool:
-        return self.records.is_blocked(chat_id) or self.records.open_session(chat_id) is not None
+        return await self.records.is_blocked(chat_id) or await self.records.open_session(chat_id) is not None
 
     async def start(self, chat_id: str, buyer: Buyer, handoff: Handoff, state: ConversationState) -> None:
-        if self.records.is_blocked(chat_id):
+        if await self.records.is_blocked(chat_id):
             return
         lang = state.lang or self.settings.default_lang
-        if self.records.open_session(chat_id) is not None:
+        if await self.records.open_session(chat_id) is not None:
             return  # already with the agents (a double tap); nothing new to announce
         info = await self._fetch_buyer(chat_id, buyer, lang)
         order = state.order_model()
         order_number = order.order_number if order else str(state.vars.get("order_number") or "")
-        topic = self.records.topic(chat_id)
+        topic = await self.records.topic(chat_id)
         try:
             if topic is None:
                 topic = await self.topics.create(chat_id, info.name, info.username, lang, order_number)
@@ -155,33 +156,36 @@ class TelegramHandoff:
         except TopicRateLimited as exc:
             log.warning("handoff refused for %s: %s", chat_id, exc)
             hour = int(self.now() // 3600)
-            self._send(f"busy:{chat_id}:{int(self.now())}", chat_id, TO_BUYER, self._buyer_text("handoff.busy", lang))
+            await self._send(f"busy:{chat_id}:{int(self.now())}", chat_id, TO_BUYER,
+                             self._buyer_text("handoff.busy", lang))
             if exc.scope == "group":  # agents should know someone was turned away (once an hour per buyer)
-                self._send(f"limit:{chat_id}:{hour}", chat_id, TO_GROUP,
-                           self.texts.t("agent_card.topic_limit", name=info.name or "—", id=chat_id), html_mode=True)
+                await self._send(f"limit:{chat_id}:{hour}", chat_id, TO_GROUP,
+                                 self.texts.t("agent_card.topic_limit", name=info.name or "—", id=chat_id),
+                                 html_mode=True)
             await self.outbox.flush(chat_id)
             return
         except TelegramError as exc:  # the card's relay creates the topic when Telegram answers again
             log.warning("creating topic for %s: %s", chat_id, exc)
             self._known[chat_id] = info
-        session_id = self.records.add_session(chat_id, handoff.flow_id, handoff.node_id, handoff.reason, self.now())
-        returning = self.records.session_count(chat_id) > 1
+        session_id = await self.records.add_session(chat_id, handoff.flow_id, handoff.node_id, handoff.reason,
+                                                    self.now())
+        returning = await self.records.session_count(chat_id) > 1
         card = await self.context_card(chat_id, state, handoff.reason, handoff.flow_id, handoff.node_id,
                                        info=info, returning=returning)
-        self._send(f"card:{session_id}", chat_id, TO_TOPIC, card, html_mode=True, session_id=session_id)
+        await self._send(f"card:{session_id}", chat_id, TO_TOPIC, card, html_mode=True, session_id=session_id)
         now = self.clock.now()
         if self.hours.is_open(now):
-            ahead = self.records.queue_position(session_id) - 1
+            ahead = await self.records.queue_position(session_id) - 1
             text = self._buyer_text("handoff.queued", lang, ahead) if ahead else self._buyer_text("handoff.queued_first", lang)
         else:
             text = self._buyer_text("handoff.after_hours", lang, opens=self.hours.next_opening(now))
-        self._send(f"queue:{session_id}", chat_id, TO_BUYER, text, session_id=session_id)
+        await self._send(f"queue:{session_id}", chat_id, TO_BUYER, text, session_id=session_id)
         await self.outbox.flush(chat_id)
 
     async def relay_from_buyer(self, chat_id: str, inbound: Inbound) -> None:
-        if self.records.is_blocked(chat_id):
+        if await self.records.is_blocked(chat_id):
             return
-        session = self.records.open_session(chat_id)
+        session = await self.records.open_session(chat_id)
         ref = inbound.ref
         if session is None or ref is None:
             return
@@ -190,35 +194,35 @@ class TelegramHandoff:
             return
         src = f"b:{ref.chat}:{ref.message_id}"
         if ref.edited_at is not None:
-            if self.records.relay(src) is not None:
+            if await self.records.relay(src) is not None:
                 op = "edit" if inbound.kind in ("text", "command") else "edit_caption"
-                self.records.enqueue(f"be:{ref.chat}:{ref.message_id}:{int(ref.edited_at)}", chat_id, TO_TOPIC, op,
+                await self.records.enqueue(f"be:{ref.chat}:{ref.message_id}:{int(ref.edited_at)}", chat_id, TO_TOPIC, op,
                                      {"of": src, "text": inbound.text}, self.now(), session_id=session.id)
         else:
             payload: dict[str, Any] = {"summary": inbound.summary or inbound.text}
-            answered = self.original_of(int(ref.chat), ref.reply_to)
+            answered = await self.original_of(int(ref.chat), ref.reply_to)
             if answered is not None:
                 payload["reply_to"] = answered
-            self.records.enqueue(src, chat_id, TO_TOPIC, "copy", payload, self.now(),
+            await self.records.enqueue(src, chat_id, TO_TOPIC, "copy", payload, self.now(),
                                  session_id=session.id, src_chat=int(ref.chat), src_message_id=ref.message_id)
         await self.outbox.flush(chat_id)
 
     async def buyer_left(self, chat_id: str) -> None:
-        session = self.records.open_session(chat_id)
-        if session is None or self.records.is_blocked(chat_id):
+        session = await self.records.open_session(chat_id)
+        if session is None or await self.records.is_blocked(chat_id):
             return
-        self.records.end_session(session.id, LEFT, self.now(), by="buyer")
-        self._send(f"left:{session.id}", chat_id, TO_TOPIC, "↩️ " + self.texts.t("agent_card.buyer_left"),
-                   html_mode=True, session_id=session.id)
+        await self.records.end_session(session.id, LEFT, self.now(), by="buyer")
+        await self._send(f"left:{session.id}", chat_id, TO_TOPIC, "↩️ " + self.texts.t("agent_card.buyer_left"),
+                         html_mode=True, session_id=session.id)
         await self.topics.set_icon(chat_id, CLOSED_ICON)
         await self.outbox.flush(chat_id)
 
     async def notify_action(self, chat_id: str, buyer: Buyer, action: Action, state: ConversationState) -> None:
-        if self.records.is_blocked(chat_id):
+        if await self.records.is_blocked(chat_id):
             return
-        notice_id = self.records.add_notice(chat_id, action.name, dict(action.args), self.now())
-        known = self.records.topic(chat_id)
-        info = self.buyer_info(chat_id) if known else BuyerInfo(chat_id, buyer.name, "", state.lang or "")
+        notice_id = await self.records.add_notice(chat_id, action.name, dict(action.args), self.now())
+        known = await self.records.topic(chat_id)
+        info = await self.buyer_info(chat_id) if known else BuyerInfo(chat_id, buyer.name, "", state.lang or "")
         link = ""
         if known:
             internal = str(self.group_id).removeprefix("-100")
@@ -226,7 +230,7 @@ class TelegramHandoff:
         text = self.texts.action_notice(action.name, dict(action.args), info, state.order_model(),
                                         self.clock.now(), link)
         seen = [[[self.texts.t("agent_card.seen_button"), f"{CALLBACK_PREFIX}s:{notice_id}"]]]
-        self._send(f"notice:{notice_id}", chat_id, TO_GROUP, text, html_mode=True, buttons=seen)
+        await self._send(f"notice:{notice_id}", chat_id, TO_GROUP, text, html_mode=True, buttons=seen)
         await self.outbox.flush(chat_id)
 
     async def handle_group_update(self, update: Any) -> bool:
@@ -247,7 +251,7 @@ class TelegramHandoff:
             return True
         if thread is None:
             return True  # the General topic: nothing to relay
-        topic = self.records.topic_by_thread(thread)
+        topic = await self.records.topic_by_thread(thread)
         if topic is None:
             return True  # a topic no buyer owns (or an old one): ignored
         if not await self.is_member(user.id):
@@ -276,18 +280,18 @@ class TelegramHandoff:
         except (KeyError, IndexError, ValueError):
             return template
 
-    def answered(self, message: Message, chat: int) -> int | None:
+    async def answered(self, message: Message, chat: int) -> int | None:
         """When `message` replies to a relayed copy, the id of that copy's original on the other side."""
         target = message.reply_to_message
         if target is None or target.forum_topic_created is not None:
             return None  # in a topic, a plain message "replies" to the topic's first message
-        return self.original_of(chat, target.message_id)
+        return await self.original_of(chat, target.message_id)
 
-    def original_of(self, chat: int, copy_id: int | None) -> int | None:
+    async def original_of(self, chat: int, copy_id: int | None) -> int | None:
         """The id of the original message whose relayed copy in `chat` is `copy_id`."""
         if copy_id is None:
             return None
-        relay = self.records.relay_by_copy(chat, copy_id)
+        relay = await self.records.relay_by_copy(chat, copy_id)
         if relay is not None and relay.src_message_id:
             return relay.src_message_id
         return None
@@ -350,24 +354,24 @@ class TelegramHandoff:
             name = name or " ".join(p for p in (chat.first_name, chat.last_name) if p)
         except (TelegramError, ValueError) as exc:
             log.info("reading buyer %s: %s", chat_id, exc)
-            known = self.records.topic(chat_id)
+            known = await self.records.topic(chat_id)
             username = known.username if known else ""
         return BuyerInfo(chat_id, name, username, lang)
 
     async def context_card(self, chat_id: str, state: ConversationState | None, reason: str, flow_id: str,
                            node_id: str, *, info: BuyerInfo | None = None, returning: bool = False) -> str:
         transcript = await self.app.store.transcript(chat_id, limit=40)
-        return self.texts.context_card(info or self.buyer_info(chat_id), state, reason, flow_id, node_id, transcript,
-                                       self.clock.now(), on_duty=self.on_duty, returning=returning)
+        return self.texts.context_card(info or await self.buyer_info(chat_id), state, reason, flow_id, node_id,
+                                       transcript, self.clock.now(), on_duty=self.on_duty, returning=returning)
 
     async def _recreate_topic(self, chat_id: str) -> int | None:
         """The buyer's topic is gone (deleted by an agent): a new one, the card again, then the message."""
         lock = self._recreating.setdefault(chat_id, asyncio.Lock())
         async with lock:
-            old = self.records.topic(chat_id)
-            info = self.buyer_info(chat_id) if old else self._known.pop(chat_id, BuyerInfo(chat_id))
+            old = await self.records.topic(chat_id)
+            info = await self.buyer_info(chat_id) if old else self._known.pop(chat_id, BuyerInfo(chat_id))
             state = await self._state(chat_id)
-            session = self.records.open_session(chat_id) or self.records.last_session(chat_id)
+            session = await self.records.open_session(chat_id) or await self.records.last_session(chat_id)
             lang = info.lang or (state.lang if state else "") or ""
             order = state.order_model() if state else None
             number = old.order_number if old else (order.order_number if order else "")
@@ -389,7 +393,7 @@ class TelegramHandoff:
     async def _report_failure(self, relay: Relay, error: str) -> None:
         if relay.direction == TO_BUYER:
             text = "⚠️ " + self.texts.t("agent_card.delivery_failed", error=error)
-            self._send(f"fail:{relay.id}", relay.chat_id, TO_TOPIC, text, html_mode=True)
+            await self._send(f"fail:{relay.id}", relay.chat_id, TO_TOPIC, text, html_mode=True)
 
     # ---- periodic work ------------------------------------------------------------------------
     async def flush_outbox(self, *, force: bool = False) -> int:
@@ -403,7 +407,7 @@ class TelegramHandoff:
             return []
         limit = self.settings.handoff_reply_timeout_minutes * 60
         done: list[int] = []
-        for s in self.records.unanswered():
+        for s in await self.records.unanswered():
             since = max(s.announced_at or s.started_at, opening.timestamp())
             if now.timestamp() - since < limit:
                 continue
@@ -411,9 +415,9 @@ class TelegramHandoff:
             text = "⏰ " + self.texts.t("agent_card.reannounce", waited)
             if self.on_duty:
                 text += "\n" + " ".join(html.escape(u) for u in self.on_duty)
-            self._send(f"again:{s.id}:{int(now.timestamp())}", s.chat_id, TO_TOPIC, text, html_mode=True,
-                       session_id=s.id)
-            self.records.mark_announced(s.id, now.timestamp())
+            await self._send(f"again:{s.id}:{int(now.timestamp())}", s.chat_id, TO_TOPIC, text, html_mode=True,
+                             session_id=s.id)
+            await self.records.mark_announced(s.id, now.timestamp())
             done.append(s.id)
         if done:
             await self.outbox.flush()
@@ -447,7 +451,7 @@ class TelegramHandoff:
 
     async def startup(self, *, background: bool = True) -> None:
         await self.check_permissions()
-        recovered = self.records.recover()
+        recovered = await self.records.recover()
         if recovered:
             log.warning("%d relays were interrupted mid-send; sending them again", recovered)
         await self.flush_outbox(force=True)
@@ -482,15 +486,16 @@ class TelegramHandoff:
             self._task = None
 
     # ---- used by commands ---------------------------------------------------------------------
-    def open_session(self, chat_id: str) -> Session | None:
-        return self.records.open_session(chat_id)
+    async def open_session(self, chat_id: str) -> Session | None:
+        return await self.records.open_session(chat_id)
 
     async def close_session(self, chat_id: str, session: Session, by: str) -> None:
-        self.records.end_session(session.id, CLOSED, self.now(), by=by)
+        await self.records.end_session(session.id, CLOSED, self.now(), by=by)
         lang = await self._buyer_lang(chat_id)
-        self._send(f"resumed:{session.id}", chat_id, TO_BUYER, self._buyer_text("common.bot_resumed", lang))
+        await self._send(f"resumed:{session.id}", chat_id, TO_BUYER, self._buyer_text("common.bot_resumed", lang))
         stars = [[[str(n) + "⭐", f"{CALLBACK_PREFIX}r:{session.id}:{n}"] for n in range(1, 6)]]
-        self._send(f"rate:{session.id}", chat_id, TO_BUYER, self._buyer_text("handoff.rate_prompt", lang), buttons=stars)
+        await self._send(f"rate:{session.id}", chat_id, TO_BUYER, self._buyer_text("handoff.rate_prompt", lang),
+                         buttons=stars)
         await self.topics.set_icon(chat_id, CLOSED_ICON)
         await self.outbox.flush(chat_id)
 

@@ -50,21 +50,21 @@ class Topics:
         self.group_id = group_id
         self.limits = limits
 
-    def check_limits(self, chat_id: str) -> None:
+    async def check_limits(self, chat_id: str) -> None:
         now = self.clock.now().timestamp()
-        if self.records.topics_created_since(now - 86400, chat_id) >= self.limits.per_buyer_per_day:
+        if await self.records.topics_created_since(now - 86400, chat_id) >= self.limits.per_buyer_per_day:
             raise TopicRateLimited("buyer")
-        if self.records.topics_created_since(now - 3600) >= self.limits.per_hour:
+        if await self.records.topics_created_since(now - 3600) >= self.limits.per_hour:
             raise TopicRateLimited("group")
 
     async def create(self, chat_id: str, name: str, username: str, lang: str, order_number: str,
                      icon: str = WAITING) -> Topic:
         """A new topic for this buyer (first handoff, or the old one was deleted). May raise TopicRateLimited."""
-        self.check_limits(chat_id)
+        await self.check_limits(chat_id)
         title = topic_name(icon, name, lang, order_number, chat_id)
         forum = await self.bot.create_forum_topic(self.group_id, title)
         topic = Topic(chat_id, forum.message_thread_id, title, name, username, lang, order_number)
-        self.records.save_topic(topic, self.clock.now().timestamp(), created=True)
+        await self.records.save_topic(topic, self.clock.now().timestamp(), created=True)
         log.info("topic %s created for buyer %s", topic.thread_id, chat_id)
         return topic
 
@@ -83,10 +83,10 @@ class Topics:
                 title = topic.name
         new = Topic(new.chat_id, new.thread_id, title, new.buyer_name, new.username, new.lang, new.order_number)
         if new != topic:
-            self.records.save_topic(new, self.clock.now().timestamp(), created=False)
+            await self.records.save_topic(new, self.clock.now().timestamp(), created=False)
         return new
 
     async def set_icon(self, chat_id: str, icon: str) -> None:
-        topic = self.records.topic(chat_id)
+        topic = await self.records.topic(chat_id)
         if topic is not None:
             await self.update(topic, icon=icon)

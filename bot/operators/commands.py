@@ -165,12 +165,12 @@ def stats(settings: Any, args: Any) -> int:
 async def _agent_figures(db: Path, since: Any) -> Any:
     """Containment, handoffs, reply and close times, ratings: from the store and the handoff records."""
     from bot.handoff.figures import containment_figures
-    from bot.handoff.records import HandoffRecords
+    from bot.handoff.records_sqlite import SqliteHandoffRecords
     from bot.store.sqlite import SqliteStore
 
-    store, records = SqliteStore(db), HandoffRecords(db)
+    store, records = SqliteStore(db), SqliteHandoffRecords(db)
     try:
         return await containment_figures(store, records, since.timestamp() if since else 0.0)
     finally:
-        records.close()
+        await records.close()
         await store.close()
