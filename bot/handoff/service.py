@@ -38,7 +38,7 @@ from bot.conversation.io import Inbound
 from bot.engine.state import ConversationState
 from bot.handoff import agent_relay, buttons, commands
 from bot.handoff.buttons import CALLBACK_PREFIX
-from bot.handoff.message_info import kind_of, summary_of
+from bot.handoff.message_info import kind_of
 from bot.handoff.card import AgentTexts, BuyerInfo
 from bot.handoff.outbox import Outbox
 from bot.handoff.records import (
