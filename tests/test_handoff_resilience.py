@@ -178,7 +178,7 @@ async def test_periodic_job_runs_the_checks(forum: FakeForum, app: App, settings
         h.handoff.start_background(interval=0.05)
         await h.until_topic(lambda texts: any("⏰" in t for t in texts), timeout=5)
         await h.handoff.shutdown()
-        assert h.handoff._task is None
+        assert h.handoff.lifecycle._task is None
         await asyncio.sleep(0)
 
 

@@ -275,7 +275,7 @@ async def test_history_is_a_text_file(h: Harness):
     assert "Привет, где посылка?" in text and "Сейчас посмотрю" in text
     assert doc.params["message_thread_id"] == thread
     # the buyer's own transcript (their /history) holds the agent's answer too
-    mine = await h.handoff.app.store.transcript(str(BUYER))
+    mine = await h.handoff.desk.app.store.transcript(str(BUYER))
     assert ("agent", "Сейчас посмотрю") in [(e.direction, e.text) for e in mine]
 
 

@@ -101,7 +101,7 @@ async def _close_requests(application: Application) -> None:
 async def serving(application: Application, settings: Settings, *, webhook: str | None = None,
                   listen: str = "127.0.0.1:8080", handoff: HandoffPort | None = None) -> AsyncIterator[Serving]:
     """Run the bot (polling, or the webhook server) until the block exits."""
-    from bot.handoff.service import HandoffSetupError
+    from bot.handoff.desk import HandoffSetupError
 
     host, port = check_settings(settings, webhook, listen)
     await initialize(application, settings)
@@ -138,11 +138,11 @@ async def serving(application: Application, settings: Settings, *, webhook: str 
 
 def _tell_agents(handoff: HandoffPort):
     """A refused flow or translation edit is posted to the agents' General topic, when there is one."""
-    post = getattr(handoff, "reply_in_topic", None)
+    post = getattr(handoff, "post_to_agents", None)
 
     async def on_rejected(problems) -> None:
         if post is not None:
-            await post(None, "⚠️ <b>flows/locales change refused</b>, the bot keeps the last good version:\n"
+            await post("⚠️ <b>flows/locales change refused</b>, the bot keeps the last good version:\n"
                              f"<pre>{html.escape(format_problems(problems))}</pre>")
 
     return on_rejected
