@@ -10,6 +10,7 @@ import logging
 from typing import Any
 
 from bot.actions import ActionRunner
+from bot.conversation.followups import followups_of
 from bot.conversation.io import Reply
 from bot.engine.effects import Action, Choices, Handoff, Say
 from bot.engine.engine import Engine, TurnResult
@@ -43,8 +44,12 @@ class App:
         self.renderer = Renderer(catalogs)
         self.actions = ActionRunner(store, orders, self.renderer, allow_cancel=settings.ozon_allow_cancel)
 
-    async def handle(self, chat_id: str, event: Event, buyer: Buyer, *, incoming: tuple[str, str] | None = None) -> Reply:
-        """Store the buyer's message, run the engine, store state and replies, return them rendered."""
+    async def handle(self, chat_id: str, event: Event, buyer: Buyer, *, incoming: tuple[str, str] | None = None,
+                     receipt: str | None = None) -> Reply:
+        """Store the buyer's message, run the engine, store state and replies, return them rendered.
+
+        With `receipt` (the inbox key of the update), the same transaction marks that update turned,
+        with the turn's follow-ups, so a crash after it completes the turn instead of running it again."""
         if incoming is not None:
             await self.store.add_incoming(chat_id, incoming[0], incoming[1])
         state = await self.store.load_state(chat_id)
@@ -53,7 +58,8 @@ class App:
         for effect in result.effects:
             if isinstance(effect, Action):
                 reply.outgoing += await self.actions.run(chat_id, effect, reply.lang)
-        reply.message_ids = await self.store.save_turn(chat_id, result.state, reply.outgoing, result.events)
+        reply.message_ids = await self.store.save_turn(chat_id, result.state, reply.outgoing, result.events,
+                                                       receipt=receipt, followups=followups_of(result.effects))
         return reply
 
     def text(self, msgid: str, lang: str, params: dict[str, Any] | None = None, count: int | None = None) -> str:

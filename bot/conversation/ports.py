@@ -34,8 +34,8 @@ class Turns(Protocol):
 
     store: ConversationStore
 
-    async def handle(self, chat_id: str, event: Event, buyer: Buyer, *,
-                     incoming: tuple[str, str] | None = None) -> Reply: ...
+    async def handle(self, chat_id: str, event: Event, buyer: Buyer, *, incoming: tuple[str, str] | None = None,
+                     receipt: str | None = None) -> Reply: ...
 
     def text(self, msgid: str, lang: str, params: dict[str, Any] | None = None, count: int | None = None) -> str: ...
 

@@ -17,11 +17,13 @@ import logging
 import time
 from datetime import datetime, timezone
 
+from bot.conversation.followups import effects_of
 from bot.conversation.io import Inbound, Reply
 from bot.conversation.ports import Channel, HandoffPort, NoHandoff, Turns
 from bot.conversation.ratelimit import ALLOW, WARN, RateLimiter
 from bot.engine.effects import Action, Handoff
 from bot.engine.events import Buyer, Command, Event, StartFlow
+from bot.store.base import Outgoing, PendingUpdate
 
 log = logging.getLogger(__name__)
 
@@ -73,16 +75,29 @@ class Conversation:
             await self.store.add_incoming(c, m.kind, m.text)
             await self.say(c, m.buyer, m.refusal or "common.media_not_expected")
             return None
-        return await self.turn(c, m.buyer, m.event, incoming=(m.kind, m.text))
+        return await self.turn(c, m.buyer, m.event, incoming=(m.kind, m.text), receipt=m.receipt)
 
     # ---- turns --------------------------------------------------------------------------------
     async def turn(self, conversation: str, buyer: Buyer, event: Event, *,
-                   incoming: tuple[str, str] | None = None) -> Reply:
-        """An engine turn, delivered, then its follow-ups."""
-        reply = await self.turns.handle(conversation, event, buyer, incoming=incoming)
+                   incoming: tuple[str, str] | None = None, receipt: str | None = None) -> Reply:
+        """An engine turn, delivered, then its follow-ups. With a `receipt`, the turn is saved as
+        the outcome of that stored update (so a crash after this point never runs it again)."""
+        reply = await self.turns.handle(conversation, event, buyer, incoming=incoming, receipt=receipt)
         await self.channel.deliver(conversation, reply)
         await self.follow_up(conversation, buyer, reply)
         return reply
+
+    async def complete(self, pending: PendingUpdate) -> None:
+        """A turn saved before a crash: deliver the replies that were not, then run its follow-ups."""
+        c = pending.chat_id
+        state = await self.store.load_state(c)
+        buyer = Buyer(id=c)
+        lang = self.turns.language(state, buyer)
+        entries = [e for e in await self.store.messages_by_id(pending.replies) if e.delivered is None]
+        if entries:
+            outgoing = [Outgoing(e.kind, e.text, e.meta) for e in entries]
+            await self.channel.deliver(c, Reply(outgoing, [], lang, [e.id for e in entries]))
+        await self.follow_up(c, buyer, Reply([], list(effects_of(pending.followups)), lang))
 
     async def start_flow(self, conversation: str, buyer: Buyer, flow_id: str) -> Reply:
         """Put the buyer into a flow (an agent's /flow, the no-agent fallback)."""

@@ -17,7 +17,9 @@ from bot.settings import Settings
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.commands import set_commands
 from bot.telegram.delivery import RetryPolicy
+from bot.telegram import inbox
 from bot.telegram.handlers import BuyerHandlers
+from bot.telegram.inbox import InboxRequest
 from bot.telegram.inbound import LinkVerifier, buyer_of
 from bot.telegram.ordering import PerChatUpdateProcessor
 from bot.telegram.request_aiohttp import AiohttpRequest, SharedSession
@@ -68,8 +70,8 @@ def build_telegram(app: App, settings: Settings, *, handoff: HandoffPort | None 
                .concurrent_updates(PerChatUpdateProcessor(concurrency)))
     if webhook:
         builder = builder.updater(None)
-    else:
-        builder = builder.get_updates_request(get_updates_request or updates_request)
+    else:  # every update is stored before the next getUpdates confirms it to Telegram
+        builder = builder.get_updates_request(InboxRequest(get_updates_request or updates_request, app.store))
     application = builder.build()
     channel = TelegramChannel(application.bot, app.store, policy)
     conversation = Conversation(app, channel, handoff, limiter=RateLimiter(settings.buyer_messages_per_minute))
@@ -78,6 +80,7 @@ def build_telegram(app: App, settings: Settings, *, handoff: HandoffPort | None 
     application.bot_data["conversation"] = conversation
     application.bot_data["handlers"] = handlers
     application.add_handler(handlers.handler())
+    inbox.install(application, app.store)
     application.add_error_handler(_on_error)
     return application
 

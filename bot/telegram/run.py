@@ -22,6 +22,7 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
 
 from bot.handoff import wiring
+from bot.telegram import inbox
 from bot.operators.reload import format_problems, watch_and_reload
 from bot.conversation.ports import HandoffPort, NoHandoff
 from bot.settings import Settings
@@ -113,6 +114,7 @@ async def serving(application: Application, settings: Settings, *, webhook: str 
         except HandoffSetupError as exc:
             raise StartupError(str(exc)) from exc
         await on_startup(application)
+        await inbox.recover(application, application.bot_data["app"].store)  # what a crash left unanswered
         await application.start()
         if webhook is None:
             assert application.updater is not None, "polling needs an Application built with an Updater"

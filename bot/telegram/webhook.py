@@ -16,6 +16,8 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
+from bot.telegram.inbox import store_raw
+
 log = logging.getLogger(__name__)
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -54,7 +56,9 @@ async def receive_update(request: web.Request) -> web.Response:
         return web.Response(status=400, text="bad update")
     if update is None:
         return web.Response(status=400, text="bad update")
-    await application.update_queue.put(update)
+    if not await store_raw(application.bot_data["app"].store, [data]):
+        return web.Response(text="ok")  # a repeat: stored and handled (or being handled) already
+    await application.update_queue.put(update)  # stored: a crash from here on replays it at start-up
     return web.Response(text="ok")
 
 
