@@ -4,8 +4,10 @@ import random
 from datetime import timedelta
 
 import pytest
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from bot.retry import RetryPolicy, retry_call
+from bot.telegram.delivery import DeliveryFailed, with_retries
 
 
 def test_waits_grow_by_the_factor_up_to_the_cap_without_jitter():
@@ -110,3 +112,45 @@ async def test_loop_honours_retry_after_and_gives_up_on_a_long_one():
         await retry_call(call, RetryPolicy(attempts=5, max_retry_after=60.0), retryable=lambda e: True,
                          retry_after=lambda e: getattr(e, "after", None), sleep=sleeps)
     assert info.value.after == 120.0 and sleeps == [3.0] and call.calls == 2
+
+
+# --- Telegram sends (bot/telegram/delivery.py) use the same loop --------------------------------
+
+FAST = RetryPolicy(attempts=3, base=0.001, max_retry_after=5)
+PTB_INT_RETRY_AFTER = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")  # PTB's own, at RetryAfter()
+
+
+@pytest.mark.parametrize("error, reason, calls", [
+    (TimedOut, "timed_out", 3), (lambda: NetworkError("reset"), "network", 3), (lambda: RetryAfter(0), "retry_after", 3),
+    (lambda: RetryAfter(30), "retry_after", 1),  # a flood wait over max_retry_after fails at once
+    (lambda: Forbidden("blocked"), "forbidden", 1), (lambda: BadRequest("chat not found"), "bad_request", 1),
+    (lambda: TelegramError("other"), "telegram", 1)])
+@PTB_INT_RETRY_AFTER
+async def test_telegram_errors_are_retried_or_not_and_named(error, reason, calls):
+    errors = [error() for _ in range(5)]
+    call = Flaky(*errors)
+    with pytest.raises(DeliveryFailed) as info:
+        await with_retries(call, FAST)
+    assert info.value.reason == reason and info.value.error is errors[calls - 1] and call.calls == calls
+
+
+@PTB_INT_RETRY_AFTER
+async def test_telegram_send_succeeds_after_passing_errors():
+    call = Flaky(TimedOut(), RetryAfter(0))
+    assert await with_retries(call, FAST) == "ok" and call.calls == 3
+
+
+def test_telegram_defaults_are_unchanged():
+    assert [RetryPolicy().delay(n) for n in range(3)] == [0.25, 0.5, 1.0]
+    assert RetryPolicy().attempts == 4 and RetryPolicy().max_retry_after == 60.0
+
+
+# --- The handoff outbox stores now + delay for its relays ----------------------------------------
+
+def test_relay_schedule_is_the_one_it_always_was():
+    from bot.handoff.outbox import RELAY_RETRY
+
+    for tried_before in range(12):  # relay.attempts when the try fails
+        assert RELAY_RETRY.delay(tried_before) == min(5 * 2 ** (tried_before + 1), 900)
+    assert RELAY_RETRY.delay(3, timedelta(hours=2)) == 7200.0  # flood control is honoured however long
+    assert not RELAY_RETRY.gives_up(0, retry_after=7200)
