@@ -117,11 +117,13 @@ async def test_loop_honours_retry_after_and_gives_up_on_a_long_one():
 # --- Telegram sends (bot/telegram/delivery.py) use the same loop --------------------------------
 
 FAST = RetryPolicy(attempts=3, base=0.001, max_retry_after=5)
-PTB_INT_RETRY_AFTER = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")  # PTB's own, at RetryAfter()
+# PTB warns on RetryAfter(int) itself (retry_after becomes a timedelta in a future major version)
+PTB_INT_RETRY_AFTER = pytest.mark.filterwarnings("ignore:.*retry_after.*:DeprecationWarning")
 
 
 @pytest.mark.parametrize("error, reason, calls", [
-    (TimedOut, "timed_out", 3), (lambda: NetworkError("reset"), "network", 3), (lambda: RetryAfter(0), "retry_after", 3),
+    (TimedOut, "timed_out", 3), (lambda: NetworkError("reset"), "network", 3),
+    (lambda: RetryAfter(0), "retry_after", 3),
     (lambda: RetryAfter(30), "retry_after", 1),  # a flood wait over max_retry_after fails at once
     (lambda: Forbidden("blocked"), "forbidden", 1), (lambda: BadRequest("chat not found"), "bad_request", 1),
     (lambda: TelegramError("other"), "telegram", 1)])
