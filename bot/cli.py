@@ -9,11 +9,14 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Mapping
+from typing import Any
 
 from bot.settings import Settings
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
-EXIT_CODES = "exit codes: 0 ok, 1 problems found (invalid flows, failing tests), 2 usage error"
+EXIT_CODES = ("exit codes: 0 ok, 1 problems found (invalid flows, failing tests), "
+              "2 usage error (bad option or setting)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -100,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `ozonbot orders list | head` ends quietly
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings()
+    settings = _settings()
+    if settings is None:
+        return EXIT_USAGE
     handler = {
         "run": cmd_run,
         "chat": cmd_chat,
@@ -110,6 +115,64 @@ def main(argv: list[str] | None = None) -> int:
         "stats": cmd_operators,
     }[args.command]
     return handler(settings, args) or EXIT_OK
+
+
+def _settings() -> Settings | None:
+    """Settings from the environment and .env; None after printing one line per bad value."""
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
+
+    settings: Settings | None = None
+    try:
+        settings = Settings()
+        problems = _schedule_problems(settings)
+    except ValidationError as exc:
+        problems = [setting_problem(error) for error in exc.errors()]
+    except SettingsError as exc:
+        problems = [f"settings: {exc}"]
+    for problem in problems:
+        print(f"ozonbot: {problem}", file=sys.stderr)
+    return None if problems else settings
+
+
+def _schedule_problems(settings: Settings) -> list[str]:
+    """The agents' working hours are parsed by the handoff at start-up: check each of the three here."""
+    from bot.handoff.schedule import ScheduleError, WorkingHours
+
+    problems: list[str] = []
+    for name, hours, days, zone in (("HANDOFF_HOURS", settings.handoff_hours, "mon", "UTC"),
+                                    ("HANDOFF_DAYS", "00:00-24:00", settings.handoff_days, "UTC"),
+                                    ("HANDOFF_TIMEZONE", "00:00-24:00", "mon", settings.handoff_timezone)):
+        try:
+            WorkingHours.parse(hours, days, zone)
+        except ScheduleError as exc:
+            problems.append(f"{name}: {exc}")
+    return problems
+
+
+_MUST_BE = {"int_parsing": "must be an integer", "int_from_float": "must be an integer",
+            "int_type": "must be an integer", "float_parsing": "must be a number", "float_type": "must be a number",
+            "bool_parsing": "must be true or false", "bool_type": "must be true or false"}
+
+
+def setting_problem(error: Mapping[str, Any]) -> str:
+    """One pydantic error on a setting as `NAME: what it must be (what it is for); got 'value'`."""
+    name = ".".join(str(part) for part in error.get("loc", ())) or "settings"
+    field = Settings.model_fields.get(name)
+    if error["type"] == "literal_error":
+        must = f"must be {error.get('ctx', {}).get('expected', 'one of the allowed values')}"
+    else:
+        must = _MUST_BE.get(error["type"]) or error["msg"].replace("Input should be", "must be")
+    if field is not None and field.description:
+        must += f" ({field.description})"
+    value = error.get("input")
+    if field is not None and "SecretStr" in str(field.annotation):
+        got = "; got a value (not shown: it is a secret)"
+    elif isinstance(value, str):
+        got = f"; got {value[:60] + '...' if len(value) > 60 else value!r}"
+    else:
+        got = ""
+    return f"{name.upper()}: {must}{got}"
 
 
 def cmd_flows(settings: Settings, args) -> int:

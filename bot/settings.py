@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     telegram_file_base: str = "https://api.telegram.org/file/bot"
     webhook_secret: SecretStr | None = None
     telegram_transport: Literal["httpx", "aiohttp"] = "aiohttp"  # PTB's HTTP client; aiohttp is faster
-    agents_chat_id: int | None = None  # the agents' forum supergroup
+    agents_chat_id: int | None = Field(default=None, description="the agents' forum group id, e.g. -1001234567890")
     agents_lang: Literal["zh", "ru"] = "zh"
 
     # Orders

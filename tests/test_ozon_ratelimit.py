@@ -2,13 +2,14 @@
 
 import asyncio
 import time
+from dataclasses import replace
 
 import pytest
 
 from bot.orders.ozon.breaker import CircuitBreaker
 from bot.orders.ozon.errors import CircuitOpen
 from bot.orders.ozon.ratelimit import RateLimits, WindowLimiter
-from bot.orders.ozon.retry import Backoff
+from bot.orders.ozon.provider import OZON_RETRY
 
 
 def max_in_window(times, window=1.0):
@@ -52,11 +53,11 @@ def test_per_second_rejects_nonsense():
 
 
 def test_backoff_grows_with_jitter_and_honours_retry_after():
-    b = Backoff(base=1.0, cap=8.0, max_wait=10.0, rand=lambda: 0.5)
+    b = replace(OZON_RETRY, base=1.0, rand=lambda: 0.5)
     assert [b.delay(n) for n in range(5)] == [0.75, 1.5, 3.0, 6.0, 6.0]
-    assert Backoff(rand=lambda: 0.0).delay(0) == 0.25 and Backoff(rand=lambda: 1.0).delay(0) == 0.5
-    assert b.delay(0, retry_after=4.0) == 4.0
-    assert b.delay(0, retry_after=120.0) is None  # 'Circle is open' for minutes: do not wait
+    assert replace(OZON_RETRY, rand=lambda: 0.0).delay(0) == 0.25 and replace(OZON_RETRY, rand=lambda: 1.0).delay(0) == 0.5
+    assert b.delay(0, retry_after=4.0) == 4.0 and not b.gives_up(0, retry_after=4.0)
+    assert b.gives_up(0, retry_after=120.0)  # 'Circle is open' for minutes: do not wait
 
 
 def test_breaker_opens_after_threshold_then_probes_once():

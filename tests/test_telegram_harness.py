@@ -26,7 +26,7 @@ from bot.telegram.run import StartupError, run_telegram, serving
 from tests.fake_telegram import TOKEN, Call, FakeTelegram
 
 TIMEOUT = 10.0
-FAST = RetryPolicy(attempts=4, backoff=0.01, max_retry_after=5)
+FAST = RetryPolicy(attempts=4, base=0.01, max_retry_after=5)
 
 
 class RecordingHandoff:

@@ -25,12 +25,16 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 
 from bot.engine.ports import Clock
 from bot.handoff.records import FAILED, SENT, TO_BUYER, TO_GROUP, TO_TOPIC, HandoffRecords, Relay
+from bot.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
 ThreadMissing = Callable[[str], Awaitable[int | None]]
 Failed = Callable[[Relay, str], Awaitable[None]]
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+# The wait before a failed relay is tried again: 10 s doubling to 15 min, or what flood control asks
+# for however long. The records count the tries (`max_attempts`); the wait is stored, not slept.
+RELAY_RETRY = RetryPolicy(base=10.0, cap=900.0, max_retry_after=float("inf"))
 
 
 class NotReady(Exception):
@@ -98,7 +102,7 @@ class Outbox:
                                               count_attempt=False)
                 continue
             except RetryAfter as exc:
-                delay = exc.retry_after.total_seconds() if hasattr(exc.retry_after, "total_seconds") else float(exc.retry_after)
+                delay = RELAY_RETRY.delay(relay.attempts, exc.retry_after)
                 # flood control is a wait, not a failure: the attempt is given back
                 await self.records.mark_retry(relay.id, str(exc), self._now() + delay, count_attempt=False)
                 break  # flood control covers the whole bot: stop this pass
@@ -110,7 +114,7 @@ class Outbox:
                 if attempts >= self.max_attempts:
                     await self._fail(relay, str(exc))
                 else:
-                    await self.records.mark_retry(relay.id, str(exc), self._now() + min(5 * 2 ** attempts, 900))
+                    await self.records.mark_retry(relay.id, str(exc), self._now() + RELAY_RETRY.delay(relay.attempts))
                 continue
             await self.records.mark_sent(relay.id, dest_chat, dest_id, self._now())
             sent += 1

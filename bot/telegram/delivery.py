@@ -1,30 +1,24 @@
 """Sending with Telegram's failure modes: RetryAfter honoured, Forbidden recorded, network errors
-retried with backoff (all bounded), and every transcript message marked delivered or not."""
+retried with backoff (all bounded by a `bot.retry.RetryPolicy`, whose defaults are the ones for
+Telegram: 4 tries, 0.25 s doubling, a flood wait of up to 60 s), and every transcript message marked
+delivered or not."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import warnings
-from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, TypeVar
 
 from telegram import Bot
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
+from bot.retry import RetryPolicy, retry_call, seconds
 from bot.store.base import ConversationStore
 from bot.telegram.render import Rendered
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    attempts: int = 4  # tries per Telegram call, whatever the error
-    backoff: float = 0.25  # first wait after a network error; doubles each time
-    max_retry_after: float = 60.0  # a longer flood wait is not waited for: the send fails
 
 
 class DeliveryFailed(Exception):
@@ -37,34 +31,36 @@ def retry_seconds(exc: RetryAfter) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         value: Any = exc.retry_after
-    return float(value.total_seconds() if hasattr(value, "total_seconds") else value)
+    return seconds(value)
+
+
+def _transient(exc: Exception) -> bool:
+    """Flood control, timeouts and network errors are retried; a refusal (400, 403) never is."""
+    return isinstance(exc, RetryAfter) or (isinstance(exc, NetworkError) and not isinstance(exc, BadRequest))
+
+
+def _retry_after(exc: Exception) -> float | None:
+    return retry_seconds(exc) if isinstance(exc, RetryAfter) else None
+
+
+def _reason(exc: TelegramError) -> str:
+    for kind, reason in ((RetryAfter, "retry_after"), (Forbidden, "forbidden"), (BadRequest, "bad_request"),
+                         (TimedOut, "timed_out"), (NetworkError, "network")):
+        if isinstance(exc, kind):
+            return reason
+    return "telegram"
 
 
 async def with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolicy, *, what: str = "call") -> T:
     """Run `call` until it succeeds or the policy gives up; raises DeliveryFailed(reason)."""
-    delay = policy.backoff
-    for attempt in range(1, policy.attempts + 1):
-        last = attempt == policy.attempts
-        try:
-            return await call()
-        except RetryAfter as exc:
-            wait = retry_seconds(exc)
-            if last or wait > policy.max_retry_after:
-                raise DeliveryFailed("retry_after", exc) from exc
-            log.warning("%s: flood control, waiting %.1fs (attempt %d)", what, wait, attempt)
-            await asyncio.sleep(wait)
-        except Forbidden as exc:
-            raise DeliveryFailed("forbidden", exc) from exc
-        except BadRequest as exc:
-            raise DeliveryFailed("bad_request", exc) from exc
-        except (TimedOut, NetworkError) as exc:
-            if last:
-                raise DeliveryFailed("timed_out" if isinstance(exc, TimedOut) else "network", exc) from exc
-            await asyncio.sleep(delay)
-            delay *= 2
-        except TelegramError as exc:
-            raise DeliveryFailed("telegram", exc) from exc
-    raise AssertionError("unreachable")
+    def on_retry(exc: Exception, attempt: int, wait: float) -> None:
+        if isinstance(exc, RetryAfter):
+            log.warning("%s: flood control, waiting %.1fs (attempt %d)", what, wait, attempt + 1)
+
+    try:
+        return await retry_call(call, policy, retryable=_transient, retry_after=_retry_after, on_retry=on_retry)
+    except TelegramError as exc:
+        raise DeliveryFailed(_reason(exc), exc) from exc
 
 
 async def send_rendered(bot: Bot, store: ConversationStore | None, chat_id: int, messages: list[Rendered],

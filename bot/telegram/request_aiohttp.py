@@ -2,14 +2,21 @@
 
 About an order of magnitude less overhead per call than httpx on a local Bot API (see
 bench/telegram.py); selected with TELEGRAM_TRANSPORT=aiohttp (the default).
+
+Timeouts: read, connect and pool as PTB's; the write timeout bounds uploads only. aiohttp has no
+write timeout, and its read timeout starts once the body is sent, so an upload to a peer that stopped
+reading would wait forever: an upload gets an overall deadline of pool + connect + write + read
+(20 s of write time by default, PTB's `media_write_timeout`). A JSON call's body fits the socket
+buffers at once, and a deadline's timer costs ~10 us of CPU a call (measured against a local
+server), so JSON calls get none and the write timeout passed with them is not used.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 import aiohttp
-from telegram._utils.defaultvalue import DefaultValue
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
@@ -36,9 +43,14 @@ class SharedSession:
             self.session = None
 
 
+def _given(value: object, default: float | None) -> float | None:
+    """A timeout passed to one call, or this request's own when the call left it unset."""
+    return default if value is BaseRequest.DEFAULT_NONE else cast("float | None", value)
+
+
 class AiohttpRequest(BaseRequest):
     def __init__(self, shared: SharedSession | None = None, *, read_timeout: float | None = 5.0,
-                 write_timeout: float | None = 5.0, connect_timeout: float | None = 5.0,
+                 write_timeout: float | None = 20.0, connect_timeout: float | None = 5.0,
                  pool_timeout: float | None = 1.0) -> None:
         self._shared = shared or SharedSession()
         self._read_timeout = read_timeout
@@ -60,15 +72,27 @@ class AiohttpRequest(BaseRequest):
             self._session = None
             await self._shared.release()
 
+    def timeout(self, read_timeout: object = BaseRequest.DEFAULT_NONE, write_timeout: object = BaseRequest.DEFAULT_NONE,
+                connect_timeout: object = BaseRequest.DEFAULT_NONE, pool_timeout: object = BaseRequest.DEFAULT_NONE,
+                *, upload: bool = False) -> aiohttp.ClientTimeout:
+        """The aiohttp timeouts of one call (None: no bound); an upload's include its overall deadline."""
+        read = _given(read_timeout, self._read_timeout)
+        write = _given(write_timeout, self._write_timeout)
+        connect = _given(connect_timeout, self._connect_timeout)
+        pool = _given(pool_timeout, self._pool_timeout)
+        waiting = None if pool is None or connect is None else pool + connect  # pool wait + connecting
+        total = None
+        if upload and waiting is not None and write is not None and read is not None:
+            total = waiting + write + read
+        return aiohttp.ClientTimeout(total=total, connect=waiting, sock_connect=connect, sock_read=read)
+
     async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
                          read_timeout=BaseRequest.DEFAULT_NONE, write_timeout=BaseRequest.DEFAULT_NONE,
                          connect_timeout=BaseRequest.DEFAULT_NONE, pool_timeout=BaseRequest.DEFAULT_NONE) -> tuple[int, bytes]:
         if self._session is None:
             raise RuntimeError("This AiohttpRequest is not initialized!")
-        read = self._read_timeout if isinstance(read_timeout, DefaultValue) else read_timeout
-        connect = self._connect_timeout if isinstance(connect_timeout, DefaultValue) else connect_timeout
-        pool = self._pool_timeout if isinstance(pool_timeout, DefaultValue) else pool_timeout
         files = request_data.multipart_data if request_data else None
+        timeout = self.timeout(read_timeout, write_timeout, connect_timeout, pool_timeout, upload=bool(files))
         headers = {"User-Agent": self.USER_AGENT}
         data: aiohttp.FormData | bytes | None = None
         if files:
@@ -81,8 +105,6 @@ class AiohttpRequest(BaseRequest):
         elif request_data is not None and request_data.parameters:
             data = request_data.json_payload
             headers["Content-Type"] = "application/json"
-        waiting = None if pool is None or connect is None else pool + connect  # pool wait + connecting
-        timeout = aiohttp.ClientTimeout(total=None, connect=waiting, sock_connect=connect, sock_read=read)
         try:
             async with self._session.request(method, url, data=data, headers=headers, timeout=timeout) as resp:
                 return resp.status, await resp.read()

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -29,7 +30,7 @@ from bot.orders.ozon.client import DEFAULT_BASE_URL, OzonClient
 from bot.orders.ozon.errors import (CancelDisabled, CircuitOpen, OzonAuthError, OzonError, OzonNotFound,
                                     OzonRateLimited, OzonTransientError)
 from bot.orders.ozon.ratelimit import RateLimits
-from bot.orders.ozon.retry import Backoff
+from bot.retry import RetryPolicy, retry_call
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,17 @@ ROLES = "/v1/roles"
 FBS_CANCEL = "/v2/posting/fbs/cancel"
 CANCEL_REASONS = "/v2/posting/fbs/cancel-reason/list"
 
+# 0.5 s doubling to 8 s, each wait between half and all of its step; a Retry-After over 10 s fails at once
+# (a 'Circle is open' lock lasts minutes, longer than a buyer waits). 5 tries: the first and 4 retries.
+OZON_RETRY = RetryPolicy(attempts=5, base=0.5, cap=8.0, jitter=0.5, max_retry_after=10.0)
 RETURN_STATUSES = frozenset({"delivered", "cancelled"})  # returns exist only after delivery or refusal
 AUTH_LOG_PERIOD = 600.0  # seconds between two loud log lines about a rejected key
 CANCEL_REASONS_TTL = 3600.0
 _UNAVAILABLE = (OzonTransientError, OzonRateLimited, CircuitOpen)  # a cached copy may stand in
+
+
+def _retry_after(exc: Exception) -> float | None:
+    return exc.retry_after if isinstance(exc, OzonRateLimited) else None
 
 
 def _utc(dt: datetime) -> str:
@@ -55,13 +63,16 @@ def _utc(dt: datetime) -> str:
 class OzonOrderProvider:
     def __init__(self, client_id: str, api_key: str, *, base_url: str = DEFAULT_BASE_URL,
                  session: aiohttp.ClientSession | None = None, cache_ttl: float = 30.0, fbs_get_rps: float = 2.0,
-                 global_rps: float = 50.0, max_retries: int = 4, backoff: Backoff | None = None,
+                 global_rps: float = 50.0, max_retries: int | None = None, retry: RetryPolicy | None = None,
                  timeout: float = 10.0, breaker_threshold: int = 5, breaker_reset: float = 30.0,
                  allow_cancel: bool = False, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
         self.client = OzonClient(client_id, api_key, base_url=base_url, session=session, timeout=timeout,
                                  limits=RateLimits(global_rps, {FBS_GET: fbs_get_rps}))
-        self.max_retries, self.backoff, self.allow_cancel = max_retries, backoff or Backoff(), allow_cancel
+        self.retry = retry or OZON_RETRY
+        if max_retries is not None:  # retries after the first try
+            self.retry = replace(self.retry, attempts=max_retries + 1)
+        self.allow_cancel = allow_cancel
         self.breaker = CircuitBreaker(breaker_threshold, breaker_reset, clock=clock)
         self._cache: TTLCache[Any] = TTLCache(cache_ttl, clock=clock)
         self._reasons: TTLCache[list[mapping.CancelReason]] = TTLCache(CANCEL_REASONS_TTL, clock=clock)
@@ -188,20 +199,16 @@ class OzonOrderProvider:
 
     async def _call(self, path: str, body: dict[str, Any], *, idempotent: bool = True) -> dict[str, Any]:
         """POST with retries: refused calls (429, 'Circle is open') always, failed ones only when idempotent."""
-        attempt = 0
-        while True:
-            try:
-                return await self._attempt(path, body)
-            except (OzonRateLimited, OzonTransientError) as exc:
-                retry_after = exc.retry_after if isinstance(exc, OzonRateLimited) else None
-                delay = self.backoff.delay(attempt, retry_after)
-                if attempt >= self.max_retries or delay is None or not (idempotent or isinstance(exc, OzonRateLimited)):
-                    raise
-                if isinstance(exc, OzonRateLimited):
-                    self.client.limits.pause(path, delay)
-                log.info("Ozon %s: %s; retry %d in %.2f s", path, exc, attempt + 1, delay)
-                await self._sleep(delay)
-                attempt += 1
+        def retryable(exc: Exception) -> bool:
+            return isinstance(exc, OzonRateLimited) or (idempotent and isinstance(exc, OzonTransientError))
+
+        def on_retry(exc: Exception, attempt: int, delay: float) -> None:
+            if isinstance(exc, OzonRateLimited):
+                self.client.limits.pause(path, delay)
+            log.info("Ozon %s: %s; retry %d in %.2f s", path, exc, attempt + 1, delay)
+
+        return await retry_call(lambda: self._attempt(path, body), self.retry, retryable=retryable,
+                                retry_after=_retry_after, on_retry=on_retry, sleep=self._sleep)
 
     async def _attempt(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         self.breaker.check()
