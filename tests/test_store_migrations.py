@@ -303,3 +303,18 @@ def test_processes_migrating_at_once_apply_each_step_once(tmp_path):
     assert user_version(conn) == LATEST
     assert conn.execute("SELECT count(*) FROM turn_events").fetchone()[0] == 2
     conn.close()
+
+
+async def test_a_file_an_older_bot_marked_2_again_upgrades_again(tmp_path):
+    """Bots before numbering wrote user_version=2 at every start, whatever the file held."""
+    from bot.store.base import InboxItem
+
+    path = tmp_path / "back.sqlite3"
+    store = SqliteStore(path)
+    await store.inbox_add([InboxItem("tg:1", "c1", "{}", 1.0)])
+    await store.close()
+    _build(path, ["PRAGMA user_version=2"])
+    store = SqliteStore(path)
+    assert [p.key for p in await store.inbox_pending()] == ["tg:1"]
+    await store.close()
+    assert user_version(sqlite3.connect(path)) == LATEST

@@ -13,6 +13,8 @@ not write into a schema it does not understand.
 Steps 1 and 2 are the store's schemas 1 and 2 as earlier versions of the bot wrote them (and
 numbered them in `user_version`); step 3 adopts the handoff tables, which earlier versions created
 without a version; they are created "if not exists" so files made before numbering keep their rows.
+Steps create "if not exists": bots before numbering wrote `user_version=2` at every start, so a file
+opened by one of them after an upgrade says 2 while holding later tables; it upgrades again cleanly.
 Add a step at the end; never change a step that has shipped.
 """
 
@@ -112,11 +114,11 @@ _handoff_tables = _script(
 # its channel; `status` new -> turned (the turn is saved: `replies` holds its message ids) -> an
 # outcome (done, relayed, dropped...). The partial index keeps start-up's "what is unfinished" cheap.
 _inbox = _script(
-    'CREATE TABLE "inbox" ("id" INTEGER PRIMARY KEY, "key" TEXT NOT NULL, "chat_id" TEXT NOT NULL, '
+    'CREATE TABLE IF NOT EXISTS "inbox" ("id" INTEGER PRIMARY KEY, "key" TEXT NOT NULL, "chat_id" TEXT NOT NULL, '
     '"payload" TEXT NOT NULL, "at" REAL NOT NULL, "status" TEXT NOT NULL DEFAULT \'new\', "replies" TEXT, '
     '"followups" TEXT, "finished_at" REAL)',
-    'CREATE UNIQUE INDEX "idx_inbox_key" ON "inbox" ("key")',
-    'CREATE INDEX "idx_inbox_unfinished" ON "inbox" ("id") WHERE status IN (\'new\', \'turned\')',
+    'CREATE UNIQUE INDEX IF NOT EXISTS "idx_inbox_key" ON "inbox" ("key")',
+    'CREATE INDEX IF NOT EXISTS "idx_inbox_unfinished" ON "inbox" ("id") WHERE status IN (\'new\', \'turned\')',
 )
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -196,7 +196,7 @@ class SqliteStore:
                         events: list[tuple[str, dict[str, Any]]], *, receipt: str | None = None,
                         followups: list[dict[str, Any]] | None = None) -> list[int]:
         now = time.time()
-        followups_json = _json(followups or []) if receipt is not None else ""
+        followups_json = _json(followups) if followups else "[]"
         rev = getrandbits(62)
         state_row = (chat_id, state.to_json(), now, rev)
         message_rows = [(chat_id, o.kind, o.text, _json(o.meta), now) for o in outgoing]
