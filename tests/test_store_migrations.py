@@ -12,14 +12,21 @@ from pathlib import Path
 
 import pytest
 
-from bot.store.migrations import LATEST, MIGRATIONS, Migration, SchemaTooNew, migrate, user_version
+from bot.store.migrations import (
+    LATEST,
+    MIGRATIONS,
+    Migration,
+    SchemaTooNew,
+    migrate,
+    user_version,
+)
 from bot.store.sqlite import SqliteStore
 
 # The store's schema 1 (user_version 1), as sqlite-utils created it.
 SCHEMA_1 = [
     "CREATE TABLE [conversations] ([chat_id] TEXT PRIMARY KEY, [state] TEXT, [updated_at] FLOAT)",
-    "CREATE TABLE [messages] ([id] INTEGER PRIMARY KEY, [chat_id] TEXT, [direction] TEXT, [kind] TEXT, [text] TEXT, "
-    "[meta] TEXT, [at] FLOAT, [delivered] INTEGER, [error] TEXT)",
+    ("CREATE TABLE [messages] ([id] INTEGER PRIMARY KEY, [chat_id] TEXT, [direction] TEXT, [kind] TEXT, [text] TEXT, "
+     "[meta] TEXT, [at] FLOAT, [delivered] INTEGER, [error] TEXT)"),
     "CREATE INDEX [idx_messages_chat_id_id] ON [messages] ([chat_id], [id])",
     "CREATE TABLE [events] ([id] INTEGER PRIMARY KEY, [chat_id] TEXT, [name] TEXT, [data] TEXT, [at] FLOAT)",
     "CREATE INDEX [idx_events_at] ON [events] ([at])",
@@ -29,8 +36,8 @@ SCHEMA_1 = [
 # The store's schema 2 (user_version 2): a new file (a schema-1 file upgraded got `rev` by ALTER TABLE).
 SCHEMA_2 = [
     'CREATE TABLE "conversations" ("chat_id" TEXT PRIMARY KEY, "state" TEXT, "updated_at" REAL, "rev" INTEGER)',
-    'CREATE TABLE "messages" ("id" INTEGER PRIMARY KEY, "chat_id" TEXT, "direction" TEXT, "kind" TEXT, "text" TEXT, '
-    '"meta" TEXT, "at" REAL, "delivered" INTEGER, "error" TEXT)',
+    ('CREATE TABLE "messages" ("id" INTEGER PRIMARY KEY, "chat_id" TEXT, "direction" TEXT, "kind" TEXT, "text" TEXT, '
+     '"meta" TEXT, "at" REAL, "delivered" INTEGER, "error" TEXT)'),
     'CREATE INDEX "idx_messages_chat_id_id" ON "messages" ("chat_id", "id")',
     'CREATE TABLE "turn_events" ("id" INTEGER PRIMARY KEY, "chat_id" TEXT, "events" TEXT, "at" REAL)',
     'CREATE TABLE "actions" ("id" INTEGER PRIMARY KEY, "chat_id" TEXT, "name" TEXT, "args" TEXT, "at" REAL)',
@@ -38,28 +45,28 @@ SCHEMA_2 = [
 ]
 # The handoff's tables as bot/handoff/records.py created them ("if not in table_names"; no version).
 HANDOFF = [
-    'CREATE TABLE "handoff_topics" ("chat_id" TEXT PRIMARY KEY, "thread_id" INTEGER, "name" TEXT, "buyer_name" TEXT, '
-    '"username" TEXT, "lang" TEXT, "order_number" TEXT, "created_at" REAL, "updated_at" REAL)',
+    ('CREATE TABLE "handoff_topics" ("chat_id" TEXT PRIMARY KEY, "thread_id" INTEGER, "name" TEXT, "buyer_name" TEXT, '
+     '"username" TEXT, "lang" TEXT, "order_number" TEXT, "created_at" REAL, "updated_at" REAL)'),
     'CREATE UNIQUE INDEX "idx_handoff_topics_thread_id" ON "handoff_topics" ("thread_id")',
     'CREATE TABLE "handoff_topic_log" ("id" INTEGER PRIMARY KEY, "chat_id" TEXT, "thread_id" INTEGER, "at" REAL)',
     'CREATE INDEX "idx_handoff_topic_log_at" ON "handoff_topic_log" ("at")',
-    'CREATE TABLE "handoff_sessions" ("id" INTEGER PRIMARY KEY, "chat_id" TEXT, "flow_id" TEXT, "node_id" TEXT, '
-    '"reason" TEXT, "status" TEXT, "started_at" REAL, "first_reply_at" REAL, "closed_at" REAL, "closed_by" TEXT, '
-    '"rating" INTEGER, "announced_at" REAL)',
+    ('CREATE TABLE "handoff_sessions" ("id" INTEGER PRIMARY KEY, "chat_id" TEXT, "flow_id" TEXT, "node_id" TEXT, '
+     '"reason" TEXT, "status" TEXT, "started_at" REAL, "first_reply_at" REAL, "closed_at" REAL, "closed_by" TEXT, '
+     '"rating" INTEGER, "announced_at" REAL)'),
     'CREATE INDEX "idx_handoff_sessions_chat_id_status" ON "handoff_sessions" ("chat_id", "status")',
-    'CREATE TABLE "handoff_relays" ("id" INTEGER PRIMARY KEY, "key" TEXT, "chat_id" TEXT, "session_id" INTEGER, '
-    '"direction" TEXT, "op" TEXT, "src_chat" INTEGER, "src_message_id" INTEGER, "payload" TEXT, "status" TEXT, '
-    '"attempts" INTEGER, "next_at" REAL, "error" TEXT, "dest_chat" INTEGER, "dest_message_id" INTEGER, '
-    '"created_at" REAL, "sent_at" REAL)',
+    ('CREATE TABLE "handoff_relays" ("id" INTEGER PRIMARY KEY, "key" TEXT, "chat_id" TEXT, "session_id" INTEGER, '
+     '"direction" TEXT, "op" TEXT, "src_chat" INTEGER, "src_message_id" INTEGER, "payload" TEXT, "status" TEXT, '
+     '"attempts" INTEGER, "next_at" REAL, "error" TEXT, "dest_chat" INTEGER, "dest_message_id" INTEGER, '
+     '"created_at" REAL, "sent_at" REAL)'),
     'CREATE UNIQUE INDEX "idx_handoff_relays_key" ON "handoff_relays" ("key")',
     'CREATE INDEX "idx_handoff_relays_status_id" ON "handoff_relays" ("status", "id")',
     'CREATE INDEX "idx_handoff_relays_chat_id_id" ON "handoff_relays" ("chat_id", "id")',
     # added later, "if not exists": files made before that lack it
-    'CREATE TABLE "handoff_notes" ("id" INTEGER PRIMARY KEY, "chat_id" TEXT, "session_id" INTEGER, '
-    '"author_id" INTEGER, "author" TEXT, "text" TEXT, "at" REAL)',
+    ('CREATE TABLE "handoff_notes" ("id" INTEGER PRIMARY KEY, "chat_id" TEXT, "session_id" INTEGER, '
+     '"author_id" INTEGER, "author" TEXT, "text" TEXT, "at" REAL)'),
     'CREATE TABLE "handoff_blocked" ("chat_id" TEXT PRIMARY KEY, "by" TEXT, "at" REAL)',
-    'CREATE TABLE "handoff_notices" ("id" INTEGER PRIMARY KEY, "chat_id" TEXT, "action" TEXT, "args" TEXT, '
-    '"message_id" INTEGER, "seen_by" TEXT, "seen_at" REAL, "at" REAL)',
+    ('CREATE TABLE "handoff_notices" ("id" INTEGER PRIMARY KEY, "chat_id" TEXT, "action" TEXT, "args" TEXT, '
+     '"message_id" INTEGER, "seen_by" TEXT, "seen_at" REAL, "at" REAL)'),
 ]
 STATE = '{"lang":"ru","at":{"flow":"main_menu","version":"v1","node":"menu"}}'
 HANDOFF_TABLES = ["handoff_topics", "handoff_topic_log", "handoff_sessions", "handoff_relays", "handoff_notes",
@@ -253,7 +260,7 @@ def test_two_connections_migrating_at_once_apply_each_step_once(tmp_path, start)
         barrier = threading.Barrier(2)
         results: list[object] = []
 
-        def run() -> None:
+        def run(path: Path = path, barrier: threading.Barrier = barrier, results: list[object] = results) -> None:
             conn = sqlite3.connect(path, isolation_level=None)
             conn.execute("PRAGMA busy_timeout=5000")
             barrier.wait()

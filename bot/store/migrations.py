@@ -21,8 +21,8 @@ Add a step at the end; never change a step that has shipped.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 Step = Callable[[sqlite3.Connection], None]
 

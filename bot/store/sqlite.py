@@ -18,9 +18,10 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from random import getrandbits
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from pydantic_core import to_json
 
@@ -29,6 +30,7 @@ from bot.store.base import (
     INBOX_NEW,
     INBOX_TURNED,
     PURGE_BATCH,
+    PURGE_PAUSE,
     PURGED_TABLES,
     AnalyticsEvent,
     InboxItem,
@@ -289,24 +291,25 @@ class SqliteStore:
                 for key, chat_id, payload, at, status, replies, followups in rows]
 
     # ---- retention ------------------------------------------------------------------------------
-    async def purge(self, now: float, retention: Retention, *, batch: int = PURGE_BATCH) -> dict[str, int]:
+    async def purge(self, now: float, retention: Retention, *, batch: int = PURGE_BATCH,
+                    pause: float = PURGE_PAUSE) -> dict[str, int]:
         days = {"messages": retention.transcript_days, "turn_events": retention.analytics_days,
                 "actions": retention.actions_days, "inbox": retention.inbox_days}
         counts = dict.fromkeys(PURGED_TABLES, 0)
         for table in PURGED_TABLES:
             if days[table] > 0:
-                counts[table] = await self._purge_table(table, now - days[table] * 86400, batch)
+                counts[table] = await self._purge_table(table, now - days[table] * 86400, batch, pause)
         return counts
 
-    async def _purge_table(self, table: str, cutoff: float, batch: int) -> int:
+    async def _purge_table(self, table: str, cutoff: float, batch: int, pause: float) -> int:
         """Walk the table in id order, `batch` rows per transaction, deleting those older than
         `cutoff`; stop at the first batch that ends with a row young enough to keep (rows are
-        written in time order). Between batches the event loop runs: turns keep flowing."""
+        written in time order). Between batches the event loop runs (`pause` seconds)."""
         keep = f" AND status NOT IN ('{INBOX_NEW}', '{INBOX_TURNED}')" if table == "inbox" else ""
         select = f"SELECT id, at FROM {table} WHERE id > ? ORDER BY id LIMIT ?"
         delete = f"DELETE FROM {table} WHERE id > ? AND id <= ? AND at < ?{keep}"
 
-        def chunk(after: int) -> tuple[int, int, bool]:
+        def chunk(after: int) -> Callable[[sqlite3.Connection], tuple[int, int, bool]]:
             def op(c: sqlite3.Connection) -> tuple[int, int, bool]:
                 rows = c.execute(select, (after, batch)).fetchall()
                 if not rows:
@@ -320,7 +323,7 @@ class SqliteStore:
         while not done:
             deleted, after, done = await self._write(chunk(after))
             total += deleted
-            await asyncio.sleep(0)
+            await asyncio.sleep(0 if done else pause)
         return total
 
     async def close(self) -> None:
