@@ -12,10 +12,9 @@ not write into a schema it does not understand.
 
 Steps 1 and 2 are the store's schemas 1 and 2 as earlier versions of the bot wrote them (and
 numbered them in `user_version`); step 3 adopts the handoff tables, which earlier versions created
-without a version; they are created "if not exists" so files made before numbering keep their rows.
-Steps create "if not exists": bots before numbering wrote `user_version=2` at every start, so a file
-opened by one of them after an upgrade says 2 while holding later tables; it upgrades again cleanly.
-Add a step at the end; never change a step that has shipped.
+without a version. Every step creates "if not exists": files made before numbering keep their rows,
+and a file an older bot reopened after an upgrade (it wrote `user_version=2` at every start, whatever
+the file held) upgrades again cleanly. Add a step at the end; never change a step that has shipped.
 """
 
 from __future__ import annotations
