@@ -60,6 +60,12 @@ class Settings(BaseSettings):
     handoff_check_seconds: float = 60.0  # period of the outbox flush + unanswered check
     handoff_max_attempts: int = 8  # relay attempts before a message is marked failed
 
+    # Retention (bot/store/retention.py): days each kind of record is kept; 0 keeps it forever
+    retention_transcript_days: float = Field(default=180, ge=0)  # messages both ways
+    retention_analytics_days: float = Field(default=365, ge=0)  # analytics events (ozonbot stats)
+    retention_actions_days: float = Field(default=365, ge=0)  # action records
+    retention_inbox_days: float = Field(default=7, ge=0)  # raw incoming updates that have an outcome
+
     @property
     def store_path(self) -> Path:
         return self.data_dir / "conversations.sqlite3"

@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from bot.engine.state import ConversationState, Position
-from bot.store.base import Outgoing
+from bot.store.base import InboxItem, Outgoing, Retention
 from bot.store.memory import MemoryStore
 from bot.store.sqlite import SqliteStore, read_analytics
 
@@ -76,6 +76,98 @@ class TestStoreContract:
         assert [(a["name"], a["args"]["posting"]) for a in mine] == [("open_return", "1-2-3")]
         assert len(await store.actions()) == 2
 
+    # ---- inbox ----------------------------------------------------------------------------------
+    async def test_inbox_keeps_new_updates_and_drops_repeats(self, store):
+        first = [InboxItem("tg:1", "c1", '{"update_id": 1}', 10.0), InboxItem("tg:2", "c2", '{"update_id": 2}', 11.0)]
+        assert await store.inbox_add(first) == ["tg:1", "tg:2"]
+        again = [InboxItem("tg:2", "c2", '{"changed": true}', 12.0), InboxItem("tg:3", "c1", '{"update_id": 3}', 12.0),
+                 InboxItem("tg:3", "c1", '{"twice in one batch": true}', 12.0)]
+        assert await store.inbox_add(again) == ["tg:3"]
+        assert await store.inbox_add([]) == []
+        pending = await store.inbox_pending()
+        assert [(p.key, p.chat_id, p.payload, p.at, p.status) for p in pending] == [
+            ("tg:1", "c1", '{"update_id": 1}', 10.0, "new"), ("tg:2", "c2", '{"update_id": 2}', 11.0, "new"),
+            ("tg:3", "c1", '{"update_id": 3}', 12.0, "new")], "a repeat never overwrites the stored update"
+        assert await store.inbox_status("tg:1") == "new"
+        assert await store.inbox_status("tg:404") is None
+
+    async def test_a_turn_with_a_receipt_marks_its_update_turned(self, store):
+        await store.inbox_add([InboxItem("tg:7", "c1", "{}", 1.0), InboxItem("tg:8", "c1", "{}", 2.0)])
+        followups = [{"kind": "handoff", "reason": "cancel_after_ship"}]
+        ids = await store.save_turn("c1", _state("asked"), [Outgoing("say", "a"), Outgoing("say", "b")],
+                                    [("flow_started", {"flow": "main_menu"})], receipt="tg:7", followups=followups)
+        assert await store.inbox_status("tg:7") == "turned"
+        pending = await store.inbox_pending()
+        assert [(p.key, p.status, p.reply_ids, p.followups) for p in pending] == [
+            ("tg:7", "turned", ids, followups), ("tg:8", "new", [], [])]
+        assert (await store.load_state("c1")).at.node == "asked"
+        # after a crash: the replies not known to be delivered are sent again
+        entries = await store.messages_by_id(list(reversed(pending[0].reply_ids)) + [999_999])
+        assert [(e.id, e.text, e.delivered) for e in entries] == [(ids[1], "b", None), (ids[0], "a", None)]
+        await store.mark_delivery(ids[0], True)
+        assert [e.delivered for e in await store.messages_by_id(ids)] == [True, None]
+        await store.inbox_finish("tg:7")
+        assert await store.inbox_status("tg:7") == "done"
+        assert [p.key for p in await store.inbox_pending()] == ["tg:8"]
+
+    async def test_a_turn_without_replies_is_turned_too(self, store):
+        await store.inbox_add([InboxItem("tg:1", "c1", "{}", 1.0)])
+        assert await store.save_turn("c1", _state(), [], [], receipt="tg:1") == []
+        assert [(p.status, p.reply_ids, p.followups) for p in await store.inbox_pending()] == [("turned", [], [])]
+
+    async def test_a_receipt_never_moves_an_update_back(self, store):
+        await store.inbox_add([InboxItem("tg:1", "c1", "{}", 1.0)])
+        await store.inbox_finish("tg:1", "relayed")
+        await store.save_turn("c1", _state("x"), [Outgoing("say", "late")], [], receipt="tg:1")
+        await store.save_turn("c1", _state("y"), [], [], receipt="tg:unknown")  # no row: the turn is still saved
+        assert await store.inbox_status("tg:1") == "relayed"
+        assert await store.inbox_status("tg:unknown") is None
+        assert await store.inbox_pending() == []
+        assert (await store.load_state("c1")).at.node == "y"
+
+    async def test_an_outcome_is_not_a_pending_status(self, store):
+        await store.inbox_add([InboxItem("tg:1", "c1", "{}", 1.0)])
+        for outcome in ("new", "turned", ""):
+            with pytest.raises(ValueError):
+                await store.inbox_finish("tg:1", outcome)
+        await store.inbox_finish("tg:1", "dropped")
+        assert await store.inbox_status("tg:1") == "dropped"
+        await store.inbox_finish("tg:404")  # unknown (or purged): nothing to do
+
+    # ---- retention ------------------------------------------------------------------------------
+    async def test_purge_deletes_what_retention_no_longer_keeps(self, store, monkeypatch):
+        day, t0 = 86400.0, 1_700_000_000.0
+        now = [t0]
+        monkeypatch.setattr("time.time", lambda: now[0])
+        for chat in ("old", "new"):
+            await store.add_incoming(chat, "text", f"{chat} question")
+            await store.save_turn(chat, _state(chat), [Outgoing("say", f"{chat} answer")], [("flow_started", {})])
+            await store.record_action(chat, "urge_seller", {})
+            await store.inbox_add([InboxItem(f"tg:{chat}:done", chat, "{}", now[0]),
+                                   InboxItem(f"tg:{chat}:open", chat, "{}", now[0])])
+            await store.inbox_finish(f"tg:{chat}:done")
+            now[0] += 200 * day  # "new" is written 200 days after "old"
+        now[0] = t0 + 370 * day  # old is 370 days old, new 170
+
+        assert await store.purge(now[0], Retention(0, 0, 0, 0)) == {"messages": 0, "turn_events": 0, "actions": 0,
+                                                                   "inbox": 0}, "0 keeps forever"
+        counts = await store.purge(now[0], Retention(transcript_days=180, analytics_days=365, actions_days=400,
+                                                     inbox_days=7))
+        assert counts == {"messages": 2, "turn_events": 1, "actions": 0, "inbox": 2}
+        assert await store.transcript("old") == []
+        assert [e.text for e in await store.transcript("new")] == ["new question", "new answer"]
+        assert [e.chat_id for e in await store.analytics()] == ["new"]
+        assert len(await store.actions()) == 2
+        assert [p.key for p in await store.inbox_pending()] == ["tg:old:open", "tg:new:open"], "unfinished rows stay"
+        assert await store.inbox_status("tg:new:done") is None
+        assert (await store.load_state("old")).at.node == "old", "a conversation's state is never purged"
+        assert await store.count_conversations() == 2
+        again = await store.purge(now[0], Retention(180, 365, 400, 7))
+        assert again == {"messages": 0, "turn_events": 0, "actions": 0, "inbox": 0}
+        # writing goes on after a purge, with ids after the kept ones
+        ids = await store.save_turn("old", _state(), [Outgoing("say", "back")], [])
+        assert ids[0] > max(e.id for e in await store.transcript("new"))
+
 
 def _write_and_die(path: str) -> None:
     """Child process: save a turn, then die without any clean-up."""
@@ -100,6 +192,45 @@ def test_sqlite_survives_a_killed_process(tmp_path):
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("SELECT text FROM messages ORDER BY id").fetchall() == [("hello",), ("answered",)]
     assert "after_crash" in conn.execute("SELECT state FROM conversations").fetchone()[0]
+
+
+def _turn_and_die(path: str) -> None:
+    """Child process: store two updates, save the first one's turn with its receipt, die before sending."""
+    import asyncio
+
+    async def go():
+        s = SqliteStore(path)
+        await s.inbox_add([InboxItem("tg:1", "c1", '{"update_id": 1}', 1.0), InboxItem("tg:2", "c1", '{"update_id": 2}', 2.0)])
+        await s.save_turn("c1", _state("answered"), [Outgoing("say", "reply")], [], receipt="tg:1",
+                          followups=[{"kind": "handoff"}])
+        os._exit(0)
+
+    asyncio.run(go())
+
+
+async def test_sqlite_inbox_tells_what_a_killed_process_left_to_do(tmp_path):
+    path = str(tmp_path / "inbox-crash.sqlite3")
+    proc = multiprocessing.get_context("spawn").Process(target=_turn_and_die, args=(path,))
+    proc.start()
+    proc.join(30)
+    assert proc.exitcode == 0
+    store = SqliteStore(path)
+    pending = await store.inbox_pending()
+    assert [(p.key, p.status, p.followups) for p in pending] == [("tg:1", "turned", [{"kind": "handoff"}]),
+                                                                ("tg:2", "new", [])]
+    assert [(e.text, e.delivered) for e in await store.messages_by_id(pending[0].reply_ids)] == [("reply", None)]
+    assert (await store.load_state("c1")).at.node == "answered"
+    await store.close()
+
+
+async def test_an_update_stored_by_one_process_is_a_repeat_for_another(tmp_path):
+    a, b = SqliteStore(tmp_path / "shared.sqlite3"), SqliteStore(tmp_path / "shared.sqlite3")
+    assert await a.inbox_add([InboxItem("tg:5", "c1", "{}", 1.0)]) == ["tg:5"]
+    assert await b.inbox_add([InboxItem("tg:5", "c1", "{}", 1.0)]) == []
+    await b.inbox_finish("tg:5")
+    assert await a.inbox_status("tg:5") == "done"
+    await a.close()
+    await b.close()
 
 
 async def test_two_stores_on_one_file_share_conversations(tmp_path):

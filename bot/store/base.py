@@ -37,6 +37,61 @@ class AnalyticsEvent:
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    """A raw incoming update, stored before it is confirmed to its channel."""
+
+    key: str  # channel-prefixed and unique, e.g. "tg:12345" (Telegram's update_id)
+    chat_id: str
+    payload: str  # the raw update as JSON text
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PendingUpdate:
+    """An inbox row without an outcome yet: start-up handles these, in arrival order, once."""
+
+    key: str
+    chat_id: str
+    payload: str
+    at: float
+    status: str  # "new": not handled yet; "turned": its turn is saved (replies may be undelivered)
+    reply_ids: list[int]  # "turned": the ids of the replies the turn saved (see messages_by_id)
+    followups: list[dict[str, Any]]  # "turned": what the turn left to do after its replies
+
+
+INBOX_NEW, INBOX_TURNED = "new", "turned"  # statuses of an unfinished row; any other is an outcome
+
+
+def check_outcome(outcome: str) -> str:
+    if not outcome or outcome in (INBOX_NEW, INBOX_TURNED):
+        raise ValueError(f"an inbox outcome cannot be {outcome!r}: it says how the update ended (done, dropped, ...)")
+    return outcome
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How many days each kind of record is kept; 0 keeps it forever."""
+
+    transcript_days: float = 180
+    analytics_days: float = 365
+    actions_days: float = 365
+    inbox_days: float = 7  # finished inbox rows only
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Retention:
+        return cls(settings.retention_transcript_days, settings.retention_analytics_days,
+                   settings.retention_actions_days, settings.retention_inbox_days)
+
+
+PURGED_TABLES = ("messages", "turn_events", "actions", "inbox")  # the keys of purge()'s answer
+# A big purge deletes PURGE_BATCH rows per transaction (~13 ms of messages, measured) and pauses
+# between batches, so turns keep flowing and the background WAL checkpoints keep up (unpaced, the
+# writer's own checkpoint fired inside a commit: ~100 ms stalls).
+PURGE_BATCH = 2000
+PURGE_PAUSE = 0.05  # seconds between batches
+
+
 class ConversationStore(Protocol):
     async def load_state(self, chat_id: str) -> ConversationState | None: ...
 
@@ -49,8 +104,13 @@ class ConversationStore(Protocol):
         ...
 
     async def save_turn(self, chat_id: str, state: ConversationState, outgoing: list[Outgoing],
-                        events: list[tuple[str, dict[str, Any]]]) -> list[int]:
+                        events: list[tuple[str, dict[str, Any]]], *, receipt: str | None = None,
+                        followups: list[dict[str, Any]] | None = None) -> list[int]:
         """Atomically save the new state, the replies (ids returned, in order) and the analytics.
+
+        With `receipt` (an inbox key), the same transaction marks that inbox row "turned", with the
+        reply ids and `followups`: a crash never leaves a turn saved and its update unhandled, or
+        the reverse. A receipt whose row is missing or no longer "new" changes nothing.
 
         The store may keep `state` itself (no copy): the caller hands it over and does not change it
         afterwards (App.handle never does). `load_state` always returns the caller's own copy."""
@@ -67,5 +127,34 @@ class ConversationStore(Protocol):
     async def analytics(self, since: float | None = None) -> list[AnalyticsEvent]: ...
 
     async def count_conversations(self) -> int: ...
+
+    async def messages_by_id(self, ids: list[int]) -> list[TranscriptEntry]:
+        """The transcript entries with these ids, in the order asked (unknown ids are left out)."""
+        ...
+
+    # ---- inbox of raw incoming updates ---------------------------------------------------------
+    async def inbox_add(self, items: list[InboxItem]) -> list[str]:
+        """Store the items not seen before, in one transaction, durable when this returns; the keys
+        that were new, in order. A repeated key is dropped (the stored row is not overwritten)."""
+        ...
+
+    async def inbox_finish(self, key: str, outcome: str = "done") -> None:
+        """Give an inbox row its outcome ("done", "relayed", "dropped", ...); durable when this returns."""
+        ...
+
+    async def inbox_status(self, key: str) -> str | None:
+        """"new", "turned", the outcome, or None for a key never stored (or purged)."""
+        ...
+
+    async def inbox_pending(self) -> list[PendingUpdate]:
+        """The rows without an outcome, in arrival order."""
+        ...
+
+    # ---- retention -----------------------------------------------------------------------------
+    async def purge(self, now: float, retention: Retention) -> dict[str, int]:
+        """Delete what `retention` no longer keeps (older than its days before `now`), in batches
+        (PURGE_BATCH rows, PURGE_PAUSE apart); rows deleted per table (every key of PURGED_TABLES).
+        Never a conversation's state, never an inbox row without an outcome."""
+        ...
 
     async def close(self) -> None: ...

@@ -5,18 +5,41 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from bot.engine.state import ConversationState
-from bot.store.base import AnalyticsEvent, Outgoing, TranscriptEntry
+from bot.store.base import (
+    INBOX_NEW,
+    INBOX_TURNED,
+    PURGED_TABLES,
+    AnalyticsEvent,
+    InboxItem,
+    Outgoing,
+    PendingUpdate,
+    Retention,
+    TranscriptEntry,
+    check_outcome,
+)
+
+
+@dataclass(slots=True)
+class _InboxRow:
+    item: InboxItem
+    status: str = INBOX_NEW
+    reply_ids: list[int] = field(default_factory=list)
+    followups: list[dict[str, Any]] = field(default_factory=list)
 
 
 class MemoryStore:
     def __init__(self) -> None:
         self._states: dict[str, ConversationState] = {}
-        self._messages: list[TranscriptEntry] = []
+        self._messages: dict[int, TranscriptEntry] = {}  # by id, in id order
+        self._last_id = 0
         self._turns: list[tuple[str, list[tuple[str, dict[str, Any]]], float]] = []  # a turn's events
         self._actions: list[dict[str, Any]] = []
+        self._last_action = 0
+        self._inbox: dict[str, _InboxRow] = {}  # by key, in arrival order
 
     async def load_state(self, chat_id: str) -> ConversationState | None:
         state = self._states.get(chat_id)
@@ -24,10 +47,10 @@ class MemoryStore:
 
     def _add(self, chat_id: str, direction: str, kind: str, text: str, meta: dict[str, Any] | None,
              delivered: bool | None) -> int:
-        entry = TranscriptEntry(len(self._messages) + 1, chat_id, direction, kind, text, dict(meta) if meta else {},
-                                time.time(), delivered)
-        self._messages.append(entry)
-        return entry.id
+        self._last_id += 1
+        self._messages[self._last_id] = TranscriptEntry(self._last_id, chat_id, direction, kind, text,
+                                                        dict(meta) if meta else {}, time.time(), delivered)
+        return self._last_id
 
     async def add_incoming(self, chat_id: str, kind: str, text: str, meta: dict[str, Any] | None = None) -> int:
         return self._add(chat_id, "in", kind, text, meta, None)
@@ -36,25 +59,38 @@ class MemoryStore:
         return self._add(chat_id, "agent", kind, text, meta, None)
 
     async def save_turn(self, chat_id: str, state: ConversationState, outgoing: list[Outgoing],
-                        events: list[tuple[str, dict[str, Any]]]) -> list[int]:
+                        events: list[tuple[str, dict[str, Any]]], *, receipt: str | None = None,
+                        followups: list[dict[str, Any]] | None = None) -> list[int]:
         self._states[chat_id] = state  # handed over (see ConversationStore.save_turn)
         if events:
             self._turns.append((chat_id, [(name, dict(data)) for name, data in events], time.time()))
-        return [self._add(chat_id, "out", o.kind, o.text, o.meta, None) for o in outgoing]
+        ids = [self._add(chat_id, "out", o.kind, o.text, o.meta, None) for o in outgoing]
+        if receipt is not None:
+            row = self._inbox.get(receipt)
+            if row is not None and row.status == INBOX_NEW:
+                row.status, row.reply_ids = INBOX_TURNED, list(ids)
+                row.followups = json.loads(json.dumps(followups or [], default=str))
+        return ids
 
     async def mark_delivery(self, message_id: int, delivered: bool, error: str = "") -> None:
-        old = self._messages[message_id - 1]
+        old = self._messages.get(message_id)
+        if old is None:
+            return
         meta = {**old.meta, "error": error} if error else old.meta
-        self._messages[message_id - 1] = TranscriptEntry(old.id, old.chat_id, old.direction, old.kind, old.text, meta,
-                                                         old.at, delivered)
+        self._messages[message_id] = TranscriptEntry(old.id, old.chat_id, old.direction, old.kind, old.text, meta,
+                                                     old.at, delivered)
 
     async def transcript(self, chat_id: str, limit: int = 500) -> list[TranscriptEntry]:
-        return [m for m in self._messages if m.chat_id == chat_id][-limit:]
+        return [m for m in self._messages.values() if m.chat_id == chat_id][-limit:]
+
+    async def messages_by_id(self, ids: list[int]) -> list[TranscriptEntry]:
+        return [self._messages[i] for i in ids if i in self._messages]
 
     async def record_action(self, chat_id: str, name: str, args: dict[str, Any]) -> int:
-        self._actions.append({"id": len(self._actions) + 1, "chat_id": chat_id, "name": name,
+        self._last_action += 1
+        self._actions.append({"id": self._last_action, "chat_id": chat_id, "name": name,
                               "args": json.loads(json.dumps(args, default=str)), "at": time.time()})
-        return len(self._actions)
+        return self._last_action
 
     async def actions(self, chat_id: str | None = None) -> list[dict[str, Any]]:
         return [a for a in self._actions if chat_id is None or a["chat_id"] == chat_id]
@@ -65,6 +101,56 @@ class MemoryStore:
 
     async def count_conversations(self) -> int:
         return len(self._states)
+
+    # ---- inbox ----------------------------------------------------------------------------------
+    async def inbox_add(self, items: list[InboxItem]) -> list[str]:
+        new: list[str] = []
+        for item in items:
+            if item.key not in self._inbox:
+                self._inbox[item.key] = _InboxRow(item)
+                new.append(item.key)
+        return new
+
+    async def inbox_finish(self, key: str, outcome: str = "done") -> None:
+        check_outcome(outcome)
+        row = self._inbox.get(key)
+        if row is not None:
+            row.status = outcome
+
+    async def inbox_status(self, key: str) -> str | None:
+        row = self._inbox.get(key)
+        return row.status if row is not None else None
+
+    async def inbox_pending(self) -> list[PendingUpdate]:
+        return [PendingUpdate(r.item.key, r.item.chat_id, r.item.payload, r.item.at, r.status, list(r.reply_ids),
+                              json.loads(json.dumps(r.followups)))
+                for r in self._inbox.values() if r.status in (INBOX_NEW, INBOX_TURNED)]
+
+    # ---- retention ------------------------------------------------------------------------------
+    async def purge(self, now: float, retention: Retention) -> dict[str, int]:
+        counts = dict.fromkeys(PURGED_TABLES, 0)
+        if retention.transcript_days > 0:
+            cutoff = now - retention.transcript_days * 86400
+            old = [i for i, m in self._messages.items() if m.at < cutoff]
+            for i in old:
+                del self._messages[i]
+            counts["messages"] = len(old)
+        if retention.analytics_days > 0:
+            cutoff = now - retention.analytics_days * 86400
+            kept = [t for t in self._turns if not t[2] < cutoff]
+            counts["turn_events"], self._turns = len(self._turns) - len(kept), kept
+        if retention.actions_days > 0:
+            cutoff = now - retention.actions_days * 86400
+            kept_actions = [a for a in self._actions if not a["at"] < cutoff]
+            counts["actions"], self._actions = len(self._actions) - len(kept_actions), kept_actions
+        if retention.inbox_days > 0:
+            cutoff = now - retention.inbox_days * 86400
+            gone = [k for k, r in self._inbox.items()
+                    if r.item.at < cutoff and r.status not in (INBOX_NEW, INBOX_TURNED)]
+            for k in gone:
+                del self._inbox[k]
+            counts["inbox"] = len(gone)
+        return counts
 
     async def close(self) -> None:
         return None

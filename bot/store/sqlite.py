@@ -1,7 +1,7 @@
 """SQLite store (WAL). All of its SQL lives in this module, so another backend is one file.
 
-sqlite-utils creates and migrates the schema; the hot path uses parameterised sqlite3 directly
-(sqlite-utils costs about 5x per single-row write).
+bot/store/migrations.py creates and migrates the schema (numbered steps, `PRAGMA user_version`); the
+hot path uses parameterised sqlite3 directly (sqlite-utils costs about 5x per single-row write).
 
 Writes use group commit: the first write of an event-loop pass commits at once; the writes issued
 after it in the same pass (many chats at once) go into one transaction. Every write method returns
@@ -18,46 +18,29 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from random import getrandbits
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
-import sqlite_utils
 from pydantic_core import to_json
 
 from bot.engine.state import ConversationState
-from bot.store.base import AnalyticsEvent, Outgoing, TranscriptEntry
-
-# 2: analytics as one row per turn (`turn_events`, was `events`: a row per event); conversations.rev
-SCHEMA_VERSION = 2
-
-
-def create_schema(db: sqlite_utils.Database) -> None:
-    db.execute("PRAGMA journal_mode=WAL")
-    if "conversations" not in db.table_names():
-        db["conversations"].create({"chat_id": str, "state": str, "updated_at": float, "rev": int}, pk="chat_id")
-    elif "rev" not in db["conversations"].columns_dict:
-        db["conversations"].add_column("rev", int)
-    if "messages" not in db.table_names():
-        db["messages"].create(
-            {"id": int, "chat_id": str, "direction": str, "kind": str, "text": str, "meta": str, "at": float,
-             "delivered": int, "error": str},
-            pk="id",
-        )
-        db["messages"].create_index(["chat_id", "id"])
-    if "turn_events" not in db.table_names():
-        # A turn's analytics events as one JSON list of [name, data] (a turn has 1-8 of them; one
-        # row costs a third of eight). No index: only offline reports read them.
-        db["turn_events"].create({"id": int, "chat_id": str, "events": str, "at": float}, pk="id")
-    if "events" in db.table_names():  # schema 1: one row per event, moved over in order
-        with db.conn:
-            db.execute("INSERT INTO turn_events (chat_id, events, at) "
-                       "SELECT chat_id, json_array(json_array(name, json(data))), at FROM events ORDER BY id")
-            db["events"].drop()
-    if "actions" not in db.table_names():
-        db["actions"].create({"id": int, "chat_id": str, "name": str, "args": str, "at": float}, pk="id")
-    db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-
+from bot.store.base import (
+    INBOX_NEW,
+    INBOX_TURNED,
+    PURGE_BATCH,
+    PURGE_PAUSE,
+    PURGED_TABLES,
+    AnalyticsEvent,
+    InboxItem,
+    Outgoing,
+    PendingUpdate,
+    Retention,
+    TranscriptEntry,
+    check_outcome,
+)
+from bot.store.migrations import migrate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,6 +50,17 @@ STATE_CACHE = 4096  # conversations whose last state is kept parsed
 def _json(value: Any) -> str:
     """Compact JSON, UTF-8 kept as is; pydantic-core's encoder is ~3x the stdlib's on these small dicts."""
     return to_json(value, fallback=str).decode()
+
+
+_MESSAGE_COLS = "id, chat_id, direction, kind, text, meta, at, delivered, error"
+
+
+def _entry(row: tuple) -> TranscriptEntry:
+    id_, chat, direction, kind, text, meta, at, delivered, error = row
+    meta_d = json.loads(meta or "{}")
+    if error:
+        meta_d["error"] = error
+    return TranscriptEntry(id_, chat, direction, kind, text, meta_d, at, None if delivered is None else bool(delivered))
 
 
 def _analytics(conn: sqlite3.Connection, since: float | None) -> list[AnalyticsEvent]:
@@ -98,7 +92,7 @@ class SqliteStore:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA busy_timeout=5000")
-        create_schema(sqlite_utils.Database(self._conn))
+        migrate(self._conn)
         # WAL + NORMAL: a commit survives a killed process (only power loss can drop the newest ones).
         self._conn.execute("PRAGMA synchronous=NORMAL")
         # Checkpoints copy the WAL into the database and fsync: inside a commit they stall the event
@@ -201,8 +195,10 @@ class SqliteStore:
         ).lastrowid or 0))
 
     async def save_turn(self, chat_id: str, state: ConversationState, outgoing: list[Outgoing],
-                        events: list[tuple[str, dict[str, Any]]]) -> list[int]:
+                        events: list[tuple[str, dict[str, Any]]], *, receipt: str | None = None,
+                        followups: list[dict[str, Any]] | None = None) -> list[int]:
         now = time.time()
+        followups_json = _json(followups) if followups else "[]"
         rev = getrandbits(62)
         state_row = (chat_id, state.to_json(), now, rev)
         message_rows = [(chat_id, o.kind, o.text, _json(o.meta), now) for o in outgoing]
@@ -222,6 +218,9 @@ class SqliteStore:
                 ids = list(range(last - len(message_rows) + 1, last + 1))
             if events:
                 c.execute("INSERT INTO turn_events (chat_id, events, at) VALUES (?, ?, ?)", events_row)
+            if receipt is not None:
+                c.execute("UPDATE inbox SET status='turned', replies=?, followups=? WHERE key=? AND status='new'",
+                          (_json(ids), followups_json, receipt))
             return ids
 
         ids = await self._write(op)
@@ -234,17 +233,18 @@ class SqliteStore:
 
     async def transcript(self, chat_id: str, limit: int = 500) -> list[TranscriptEntry]:
         rows = self._conn.execute(
-            "SELECT id, chat_id, direction, kind, text, meta, at, delivered, error FROM messages "
-            "WHERE chat_id=? ORDER BY id DESC LIMIT ?", (chat_id, limit),
+            f"SELECT {_MESSAGE_COLS} FROM messages WHERE chat_id=? ORDER BY id DESC LIMIT ?", (chat_id, limit),
         ).fetchall()
-        out = []
-        for id_, chat, direction, kind, text, meta, at, delivered, error in reversed(rows):
-            meta_d = json.loads(meta or "{}")
-            if error:
-                meta_d["error"] = error
-            out.append(TranscriptEntry(id_, chat, direction, kind, text, meta_d, at,
-                                       None if delivered is None else bool(delivered)))
-        return out
+        return [_entry(row) for row in reversed(rows)]
+
+    async def messages_by_id(self, ids: list[int]) -> list[TranscriptEntry]:
+        found: dict[int, TranscriptEntry] = {}
+        for start in range(0, len(ids), 500):
+            chunk = [int(i) for i in ids[start:start + 500]]
+            rows = self._conn.execute(
+                f"SELECT {_MESSAGE_COLS} FROM messages WHERE id IN ({','.join('?' * len(chunk))})", chunk)
+            found.update((row[0], _entry(row)) for row in rows)
+        return [found[i] for i in ids if i in found]
 
     async def record_action(self, chat_id: str, name: str, args: dict[str, Any]) -> int:
         row = (chat_id, name, _json(args), time.time())
@@ -262,6 +262,69 @@ class SqliteStore:
 
     async def count_conversations(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM conversations").fetchone()[0])
+
+    # ---- inbox ----------------------------------------------------------------------------------
+    async def inbox_add(self, items: list[InboxItem]) -> list[str]:
+        rows = [(i.key, i.chat_id, i.payload, i.at) for i in items]
+
+        def op(c: sqlite3.Connection) -> list[str]:
+            return [row[0] for row in rows if c.execute(
+                "INSERT INTO inbox (key, chat_id, payload, at) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO NOTHING",
+                row).rowcount]
+
+        return await self._write(op) if rows else []
+
+    async def inbox_finish(self, key: str, outcome: str = "done") -> None:
+        row = (check_outcome(outcome), time.time(), key)
+        await self._write(lambda c: c.execute("UPDATE inbox SET status=?, finished_at=? WHERE key=?", row))
+
+    async def inbox_status(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT status FROM inbox WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    async def inbox_pending(self) -> list[PendingUpdate]:
+        rows = self._conn.execute(
+            "SELECT key, chat_id, payload, at, status, replies, followups FROM inbox "
+            "WHERE status IN ('new', 'turned') ORDER BY id").fetchall()
+        return [PendingUpdate(key, chat_id, payload, at, status, json.loads(replies or "[]"),
+                              json.loads(followups or "[]"))
+                for key, chat_id, payload, at, status, replies, followups in rows]
+
+    # ---- retention ------------------------------------------------------------------------------
+    async def purge(self, now: float, retention: Retention, *, batch: int = PURGE_BATCH,
+                    pause: float = PURGE_PAUSE) -> dict[str, int]:
+        days = {"messages": retention.transcript_days, "turn_events": retention.analytics_days,
+                "actions": retention.actions_days, "inbox": retention.inbox_days}
+        counts = dict.fromkeys(PURGED_TABLES, 0)
+        for table in PURGED_TABLES:
+            if days[table] > 0:
+                counts[table] = await self._purge_table(table, now - days[table] * 86400, batch, pause)
+        return counts
+
+    async def _purge_table(self, table: str, cutoff: float, batch: int, pause: float) -> int:
+        """Walk the table in id order, `batch` rows per transaction, deleting those older than
+        `cutoff`; stop at the first batch that ends with a row young enough to keep (rows are
+        written in time order). Between batches the event loop runs (`pause` seconds)."""
+        keep = f" AND status NOT IN ('{INBOX_NEW}', '{INBOX_TURNED}')" if table == "inbox" else ""
+        select = f"SELECT id, at FROM {table} WHERE id > ? ORDER BY id LIMIT ?"
+        delete = f"DELETE FROM {table} WHERE id > ? AND id <= ? AND at < ?{keep}"
+
+        def chunk(after: int) -> Callable[[sqlite3.Connection], tuple[int, int, bool]]:
+            def op(c: sqlite3.Connection) -> tuple[int, int, bool]:
+                rows = c.execute(select, (after, batch)).fetchall()
+                if not rows:
+                    return 0, after, True
+                last_id, last_at = rows[-1]
+                deleted = c.execute(delete, (after, last_id, cutoff)).rowcount
+                return deleted, last_id, len(rows) < batch or last_at is None or last_at >= cutoff
+            return op
+
+        total, after, done = 0, 0, False
+        while not done:
+            deleted, after, done = await self._write(chunk(after))
+            total += deleted
+            await asyncio.sleep(0 if done else pause)
+        return total
 
     async def close(self) -> None:
         if self._pending:  # never drop acknowledged-to-be writes on shutdown

@@ -1,0 +1,176 @@
+"""Numbered migrations of the conversation database (data/conversations.sqlite3), for every table
+the bot keeps there: the store's and the handoff's.
+
+`PRAGMA user_version` holds the number of the last step applied. `migrate(conn)` applies the
+missing steps in order, each in a transaction of its own (BEGIN IMMEDIATE) that also bumps
+`user_version`, so a crash leaves the file at one step or the next, never between. The version is
+read again under the write lock before each step: two connections opening the same file at once
+(the store's and the handoff records') wait for each other, and every step runs once.
+
+A file whose version is newer than this code knows is refused (`SchemaTooNew`): an older bot must
+not write into a schema it does not understand.
+
+Steps 1 and 2 are the store's schemas 1 and 2 as earlier versions of the bot wrote them (and
+numbered them in `user_version`); step 3 adopts the handoff tables, which earlier versions created
+without a version. Every step creates "if not exists": files made before numbering keep their rows,
+and a file an older bot reopened after an upgrade (it wrote `user_version=2` at every start, whatever
+the file held) upgrades again cleanly. Add a step at the end; never change a step that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Step = Callable[[sqlite3.Connection], None]
+
+
+class SchemaTooNew(RuntimeError):
+    """The file was written by a newer version of the bot."""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int  # user_version once applied
+    name: str
+    apply: Step
+
+
+def _script(*statements: str) -> Step:
+    def apply(conn: sqlite3.Connection) -> None:
+        for sql in statements:
+            conn.execute(sql)
+
+    return apply
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')}
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+# 1: the store's first schema: state per chat, the transcript, analytics as one row per event, actions.
+_store_schema_1 = _script(
+    'CREATE TABLE IF NOT EXISTS "conversations" ("chat_id" TEXT PRIMARY KEY, "state" TEXT, "updated_at" REAL)',
+    'CREATE TABLE IF NOT EXISTS "messages" ("id" INTEGER PRIMARY KEY, "chat_id" TEXT, "direction" TEXT, '
+    '"kind" TEXT, "text" TEXT, "meta" TEXT, "at" REAL, "delivered" INTEGER, "error" TEXT)',
+    'CREATE INDEX IF NOT EXISTS "idx_messages_chat_id_id" ON "messages" ("chat_id", "id")',
+    'CREATE TABLE IF NOT EXISTS "events" ("id" INTEGER PRIMARY KEY, "chat_id" TEXT, "name" TEXT, "data" TEXT, '
+    '"at" REAL)',
+    'CREATE TABLE IF NOT EXISTS "actions" ("id" INTEGER PRIMARY KEY, "chat_id" TEXT, "name" TEXT, "args" TEXT, '
+    '"at" REAL)',
+)
+
+
+def _store_schema_2(conn: sqlite3.Connection) -> None:
+    """A turn's analytics as one row (`turn_events`: a JSON list of [name, data]); `conversations.rev`."""
+    _store_schema_1(conn)  # a file marked 1 by hand may lack some of schema 1's tables
+    if "rev" not in _columns(conn, "conversations"):
+        conn.execute('ALTER TABLE "conversations" ADD COLUMN "rev" INTEGER')
+    # No index: only offline reports read them; retention walks them by id.
+    conn.execute('CREATE TABLE IF NOT EXISTS "turn_events" ("id" INTEGER PRIMARY KEY, "chat_id" TEXT, "events" TEXT, '
+                 '"at" REAL)')
+    if "events" in _tables(conn):  # one row per event, moved over in order
+        conn.execute("INSERT INTO turn_events (chat_id, events, at) "
+                     "SELECT chat_id, json_array(json_array(name, json(coalesce(data, '{}')))), at "
+                     "FROM events ORDER BY id")
+        conn.execute('DROP TABLE "events"')
+
+
+# 3: the handoff's tables (bot/handoff/records.py), as it has created them since it was written.
+_handoff_tables = _script(
+    'CREATE TABLE IF NOT EXISTS "handoff_topics" ("chat_id" TEXT PRIMARY KEY, "thread_id" INTEGER, "name" TEXT, '
+    '"buyer_name" TEXT, "username" TEXT, "lang" TEXT, "order_number" TEXT, "created_at" REAL, "updated_at" REAL)',
+    'CREATE UNIQUE INDEX IF NOT EXISTS "idx_handoff_topics_thread_id" ON "handoff_topics" ("thread_id")',
+    'CREATE TABLE IF NOT EXISTS "handoff_topic_log" ("id" INTEGER PRIMARY KEY, "chat_id" TEXT, "thread_id" INTEGER, '
+    '"at" REAL)',
+    'CREATE INDEX IF NOT EXISTS "idx_handoff_topic_log_at" ON "handoff_topic_log" ("at")',
+    'CREATE TABLE IF NOT EXISTS "handoff_sessions" ("id" INTEGER PRIMARY KEY, "chat_id" TEXT, "flow_id" TEXT, '
+    '"node_id" TEXT, "reason" TEXT, "status" TEXT, "started_at" REAL, "first_reply_at" REAL, "closed_at" REAL, '
+    '"closed_by" TEXT, "rating" INTEGER, "announced_at" REAL)',
+    'CREATE INDEX IF NOT EXISTS "idx_handoff_sessions_chat_id_status" ON "handoff_sessions" ("chat_id", "status")',
+    'CREATE TABLE IF NOT EXISTS "handoff_relays" ("id" INTEGER PRIMARY KEY, "key" TEXT, "chat_id" TEXT, '
+    '"session_id" INTEGER, "direction" TEXT, "op" TEXT, "src_chat" INTEGER, "src_message_id" INTEGER, '
+    '"payload" TEXT, "status" TEXT, "attempts" INTEGER, "next_at" REAL, "error" TEXT, "dest_chat" INTEGER, '
+    '"dest_message_id" INTEGER, "created_at" REAL, "sent_at" REAL)',
+    'CREATE UNIQUE INDEX IF NOT EXISTS "idx_handoff_relays_key" ON "handoff_relays" ("key")',
+    'CREATE INDEX IF NOT EXISTS "idx_handoff_relays_status_id" ON "handoff_relays" ("status", "id")',
+    'CREATE INDEX IF NOT EXISTS "idx_handoff_relays_chat_id_id" ON "handoff_relays" ("chat_id", "id")',
+    'CREATE INDEX IF NOT EXISTS "idx_handoff_relays_dest_chat_dest_message_id" '
+    'ON "handoff_relays" ("dest_chat", "dest_message_id")',
+    'CREATE TABLE IF NOT EXISTS "handoff_notes" ("id" INTEGER PRIMARY KEY, "chat_id" TEXT, "session_id" INTEGER, '
+    '"author_id" INTEGER, "author" TEXT, "text" TEXT, "at" REAL)',
+    'CREATE TABLE IF NOT EXISTS "handoff_blocked" ("chat_id" TEXT PRIMARY KEY, "by" TEXT, "at" REAL)',
+    'CREATE TABLE IF NOT EXISTS "handoff_notices" ("id" INTEGER PRIMARY KEY, "chat_id" TEXT, "action" TEXT, '
+    '"args" TEXT, "message_id" INTEGER, "seen_by" TEXT, "seen_at" REAL, "at" REAL)',
+)
+
+# 4: the inbox of raw incoming updates (crash safety): stored by key before an update is confirmed to
+# its channel; `status` new -> turned (the turn is saved: `replies` holds its message ids) -> an
+# outcome (done, relayed, dropped...). The partial index keeps start-up's "what is unfinished" cheap.
+_inbox = _script(
+    'CREATE TABLE IF NOT EXISTS "inbox" ("id" INTEGER PRIMARY KEY, "key" TEXT NOT NULL, "chat_id" TEXT NOT NULL, '
+    '"payload" TEXT NOT NULL, "at" REAL NOT NULL, "status" TEXT NOT NULL DEFAULT \'new\', "replies" TEXT, '
+    '"followups" TEXT, "finished_at" REAL)',
+    'CREATE UNIQUE INDEX IF NOT EXISTS "idx_inbox_key" ON "inbox" ("key")',
+    'CREATE INDEX IF NOT EXISTS "idx_inbox_unfinished" ON "inbox" ("id") WHERE status IN (\'new\', \'turned\')',
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "store schema 1: conversations, messages, events, actions", _store_schema_1),
+    Migration(2, "store schema 2: turn_events (events moved over in order), conversations.rev", _store_schema_2),
+    Migration(3, "handoff tables: topics, topic log, sessions, relays, notes, blocked, notices", _handoff_tables),
+    Migration(4, "inbox of raw incoming updates", _inbox),
+)
+LATEST = MIGRATIONS[-1].version
+assert [m.version for m in MIGRATIONS] == list(range(1, LATEST + 1)), "migrations are numbered 1, 2, 3, ..."
+
+
+def user_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _refuse_if_newer(version: int, latest: int, path: str) -> None:
+    if version > latest:
+        raise SchemaTooNew(f"{path or 'the database'} has schema version {version}, but this version of the bot "
+                           f"knows versions up to {latest}: run a newer bot, or restore a backup made for this one")
+
+
+def migrate(conn: sqlite3.Connection, *, migrations: tuple[Migration, ...] = MIGRATIONS) -> tuple[int, int]:
+    """Bring the database on `conn` to the latest schema; returns (version found, version now).
+
+    `conn` must have no transaction open. Safe to call from several connections (or processes) on
+    one file at once, and again on a file already migrated (nothing to do: one read). `migrations`
+    (tests) must be numbered 1, 2, 3, ... like MIGRATIONS."""
+    if conn.in_transaction:
+        raise ValueError("migrate() needs a connection with no transaction open")
+    path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    latest = migrations[-1].version if migrations else 0
+    found = user_version(conn)
+    _refuse_if_newer(found, latest, path)
+    if found == latest:
+        return found, found
+    if int(conn.execute("PRAGMA busy_timeout").fetchone()[0]) == 0:
+        conn.execute("PRAGMA busy_timeout=5000")  # wait for a concurrent migrator instead of failing
+    if path:  # WAL is a property of the file; setting it is a no-op once it is set
+        conn.execute("PRAGMA journal_mode=WAL")
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = user_version(conn)  # again, under the write lock: another connection may have moved it
+            _refuse_if_newer(version, latest, path)
+            if version >= latest:
+                conn.execute("COMMIT")
+                return found, version
+            step = migrations[version]
+            step.apply(conn)
+            conn.execute(f"PRAGMA user_version={step.version}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
