@@ -93,7 +93,7 @@ class Conversation:
         state = await self.store.load_state(c)
         buyer = Buyer(id=c)
         lang = self.turns.language(state, buyer)
-        entries = [e for e in await self.store.messages_by_id(pending.replies) if e.delivered is None]
+        entries = [e for e in await self.store.messages_by_id(pending.reply_ids) if e.delivered is None]
         if entries:
             outgoing = [Outgoing(e.kind, e.text, e.meta) for e in entries]
             await self.channel.deliver(c, Reply(outgoing, [], lang, [e.id for e in entries]))

@@ -1,7 +1,7 @@
 """Handoff records in SQLite (`SqliteHandoffRecords`): all of the handoff's SQL lives here.
 
 The tables sit in the conversation store's database file (`settings.store_path`) next to the
-store's own tables, on a connection of their own (WAL). sqlite-utils creates the schema; the hot
+store's own tables, on a connection of their own (WAL), created by bot/store/migrations.py; the hot
 path is parameterised sqlite3. Every write commits before the method returns (autocommit, or one
 explicit transaction when a method writes several rows), so a killed process loses nothing that
 was acknowledged.
@@ -20,57 +20,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
-from bot.handoff.records import ERROR_LIMIT, FAILED, OPEN, PENDING, SENDING, SENT, Relay, Session, Topic
-
-
-def create_schema(db: sqlite_utils.Database) -> None:
-    db.execute("PRAGMA journal_mode=WAL")
-    names = set(db.table_names())
-    if "handoff_topics" not in names:
-        db["handoff_topics"].create(
-            {"chat_id": str, "thread_id": int, "name": str, "buyer_name": str, "username": str, "lang": str,
-             "order_number": str, "created_at": float, "updated_at": float},
-            pk="chat_id",
-        )
-        db["handoff_topics"].create_index(["thread_id"], unique=True)
-    if "handoff_topic_log" not in names:
-        db["handoff_topic_log"].create({"id": int, "chat_id": str, "thread_id": int, "at": float}, pk="id")
-        db["handoff_topic_log"].create_index(["at"])
-    if "handoff_sessions" not in names:
-        db["handoff_sessions"].create(
-            {"id": int, "chat_id": str, "flow_id": str, "node_id": str, "reason": str, "status": str,
-             "started_at": float, "first_reply_at": float, "closed_at": float, "closed_by": str,
-             "rating": int, "announced_at": float},
-            pk="id",
-        )
-        db["handoff_sessions"].create_index(["chat_id", "status"])
-    if "handoff_relays" not in names:
-        db["handoff_relays"].create(
-            {"id": int, "key": str, "chat_id": str, "session_id": int, "direction": str, "op": str,
-             "src_chat": int, "src_message_id": int, "payload": str, "status": str, "attempts": int,
-             "next_at": float, "error": str, "dest_chat": int, "dest_message_id": int, "created_at": float,
-             "sent_at": float},
-            pk="id",
-        )
-        db["handoff_relays"].create_index(["key"], unique=True)
-        db["handoff_relays"].create_index(["status", "id"])
-        db["handoff_relays"].create_index(["chat_id", "id"])
-    db["handoff_relays"].create_index(["dest_chat", "dest_message_id"], if_not_exists=True)
-    if "handoff_notes" not in names:
-        db["handoff_notes"].create(
-            {"id": int, "chat_id": str, "session_id": int, "author_id": int, "author": str, "text": str, "at": float},
-            pk="id",
-        )
-    if "handoff_blocked" not in names:
-        db["handoff_blocked"].create({"chat_id": str, "by": str, "at": float}, pk="chat_id")
-    if "handoff_notices" not in names:
-        db["handoff_notices"].create(
-            {"id": int, "chat_id": str, "action": str, "args": str, "message_id": int, "seen_by": str,
-             "seen_at": float, "at": float},
-            pk="id",
-        )
+from bot.handoff.records import (
+    ERROR_LIMIT,
+    FAILED,
+    OPEN,
+    PENDING,
+    SENDING,
+    SENT,
+    Relay,
+    Session,
+    Topic,
+)
+from bot.store.migrations import migrate
 
 
 def _json(value: Any) -> str:
@@ -105,7 +66,7 @@ class SqliteHandoffRecords:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._c = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._c.execute("PRAGMA busy_timeout=5000")
-        create_schema(sqlite_utils.Database(self._c))
+        migrate(self._c)  # the tables live in the conversation database, numbered with the store's
         self._c.execute("PRAGMA synchronous=NORMAL")
 
     async def close(self) -> None:
