@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.actions import ActionRunner
+from bot.engine.content import Content
 from bot.engine.effects import Action, Choices, Handoff, Say
 from bot.engine.engine import Engine, TurnResult
 from bot.engine.events import Buyer, Event
@@ -19,7 +20,7 @@ from bot.engine.loader import load_flows
 from bot.engine.lookup import Lookup
 from bot.engine.ports import Clock
 from bot.i18n.catalogs import Catalogs
-from bot.i18n.render import Renderer
+from bot.i18n.render import CurrentRenderer
 from bot.orders.provider import OrderProvider
 from bot.settings import Settings
 from bot.store.base import ConversationStore, Outgoing
@@ -38,18 +39,30 @@ class Reply:
 
 
 class App:
-    """Engine + store + renderer: what every adapter (console, Telegram) talks to."""
+    """Engine + store + renderer: what every adapter (console, Telegram) talks to.
+
+    `content` is the immutable snapshot of flows and catalogs in service; a live reload replaces it
+    with one assignment (bot/content_reload.py). The engine reads it at the start of every turn;
+    `renderer` always renders with it, so whoever keeps `app.renderer` sees new texts too.
+    """
 
     def __init__(self, settings: Settings, engine: Engine, store: ConversationStore, orders: OrderProvider,
-                 catalogs: Catalogs, registry: FlowRegistry) -> None:
+                 content: Content) -> None:
         self.settings = settings
         self.engine = engine
         self.store = store
         self.orders = orders
-        self.catalogs = catalogs
-        self.registry = registry
-        self.renderer = Renderer(catalogs)
+        self.content = content
+        self.renderer = CurrentRenderer(lambda: self.content.renderer)
         self.actions = ActionRunner(store, orders, self.renderer, allow_cancel=settings.ozon_allow_cancel)
+
+    @property
+    def catalogs(self) -> Catalogs:
+        return self.content.catalogs
+
+    @property
+    def registry(self) -> FlowRegistry:
+        return self.content.registry
 
     async def handle(self, chat_id: str, event: Event, buyer: Buyer, *, incoming: tuple[str, str] | None = None) -> Reply:
         """Store the buyer's message, run the engine, store state and replies, return them rendered."""
@@ -90,10 +103,6 @@ class App:
         await self.store.close()
 
 
-def load_registry(settings: Settings, catalogs: Catalogs) -> FlowRegistry:
-    return FlowRegistry(load_flows(settings.flows_dir, catalogs))
-
-
 def default_orders(settings: Settings) -> OrderProvider:
     if settings.order_provider == "ozon":
         from bot.orders.ozon.provider import OzonOrderProvider
@@ -110,15 +119,28 @@ def default_orders(settings: Settings) -> OrderProvider:
 
 def build_app(settings: Settings | None = None, *, orders: OrderProvider | None = None,
               store: ConversationStore | None = None, catalogs: Catalogs | None = None,
-              registry: FlowRegistry | None = None, clock: Clock | None = None) -> App:
+              registry: FlowRegistry | None = None, clock: Clock | None = None, content: Content | None = None) -> App:
+    """The app with every collaborator not given built from `settings`. `content` (or `catalogs` and
+    `registry`, the parts it is made of) replaces loading flows and catalogs from the files."""
     settings = settings or Settings()
-    catalogs = catalogs or Catalogs.load(settings.locales_dir)
-    registry = registry or load_registry(settings, catalogs)
+    if content is None:
+        catalogs = catalogs or Catalogs.load(settings.locales_dir)
+        content = Content.of(catalogs, registry or load_flows(settings.flows_dir, catalogs))
+    check_languages(settings, content.languages)
     orders = orders or default_orders(settings)
     if store is None:
         from bot.store.sqlite import SqliteStore
 
         store = SqliteStore(settings.store_path)
     lookup = Lookup(orders, max_lookups=settings.lookups_per_hour, owner_attempts=settings.owner_attempts)
-    engine = Engine(registry, orders, catalogs, clock=clock, default_lang=settings.default_lang, lookup=lookup)
-    return App(settings, engine, store, orders, catalogs, registry)
+    engine = Engine(lambda: app.content, lookup, default_lang=settings.default_lang, clock=clock)
+    app = App(settings, engine, store, orders, content)
+    return app
+
+
+def check_languages(settings: Settings, languages: tuple[str, ...]) -> None:
+    """DEFAULT_LANG and AGENTS_LANG must be languages with a catalog in locales/."""
+    for name, value in (("DEFAULT_LANG", settings.default_lang), ("AGENTS_LANG", settings.agents_lang)):
+        if value not in languages:
+            raise SystemExit(f"{name}={value!r} has no catalog in {settings.locales_dir}; "
+                             f"use one of: {', '.join(languages)}")

@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--listen", default="127.0.0.1:8080", help="host:port for the webhook server")
 
     chat = sub.add_parser("chat", help="chat with the bot in the terminal")
-    chat.add_argument("--lang", choices=["zh", "ru"], default="")
+    chat.add_argument("--lang", default="", help="the buyer's language code (default: guessed, else DEFAULT_LANG)")
     chat.add_argument("--user", default="console", help="buyer id (separate conversation per id)")
     chat.add_argument("--json", action="store_true", help="one JSON object per bot message")
 
@@ -59,12 +59,13 @@ def _operator_parsers(flows, sub) -> None:
     show = flows.add_parser("show", help="print a flow as the buyer reads it, node by node", epilog=EXIT_CODES,
                             formatter_class=fmt)
     show.add_argument("flow", help="flow id, e.g. order_status")
-    show.add_argument("--lang", choices=["zh", "ru"], default="", help="language of the texts (default: DEFAULT_LANG)")
+    show.add_argument("--lang", default="", help="language of the texts, one of locales/ (default: DEFAULT_LANG)")
     graph = flows.add_parser("graph", help="draw flows as decision trees (mermaid or graphviz dot)", epilog=EXIT_CODES,
                              formatter_class=fmt)
     graph.add_argument("flow", nargs="?", default="", help="flow id (default: every flow)")
     graph.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
-    graph.add_argument("--lang", choices=["zh", "ru"], default="zh", help="language of node and button texts")
+    graph.add_argument("--lang", default="", help="language of node and button texts, one of locales/ "
+                                                  "(default: DEFAULT_LANG)")
     graph.add_argument("--out", metavar="DIR", help="write one file per flow into DIR (DIR/<id>.mmd or .dot)")
     test = flows.add_parser("test", help="run the conversation tests in flows/tests/*.yaml, with node coverage",
                             epilog=EXIT_CODES, formatter_class=fmt)
@@ -115,7 +116,7 @@ def cmd_flows(settings: Settings, args) -> int:
     if args.flows_command != "check":
         return cmd_operators(settings, args)
     from bot.engine.problems import FlowLoadError
-    from bot.operators.common import load_checked
+    from bot.engine.content import load_checked
 
     try:
         flowset = load_checked(settings.flows_dir, settings.locales_dir)[1]
@@ -198,7 +199,7 @@ def cmd_chat(settings: Settings, args) -> int:
     async def go() -> None:
         from bot.runtime import tune_gc
 
-        from bot.operators.reload import watch_and_reload
+        from bot.content_reload import watch_and_reload
 
         app = build_app(settings)
         tune_gc()

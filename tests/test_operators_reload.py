@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.app import build_app
+from bot.content_reload import format_problems, relevant, reload, watch_and_reload
 from bot.engine.events import Buyer, Press, Start
-from bot.operators.reload import format_problems, relevant, reload, watch_and_reload
 from bot.orders.demo import DemoOrderProvider, seed
 from bot.settings import ROOT, Settings
 from bot.store.sqlite import SqliteStore
@@ -115,9 +115,11 @@ async def test_translation_edit_changes_texts_everywhere(app, live: Settings):
     po = live.locales_dir / "ru" / "LC_MESSAGES" / "messages.po"
     po.write_text(po.read_text(encoding="utf-8").replace('msgid "menu.greeting"\nmsgstr "Здравствуйте!',
                                                          'msgid "menu.greeting"\nmsgstr "Добрый день!'), encoding="utf-8")
-    renderer = app.renderer
+    renderer, old = app.renderer, app.content
     assert reload(app).ok
-    assert app.renderer is renderer and renderer.catalogs is app.catalogs is app.engine.messages
+    assert app.content is not old and app.content.renderer is not old.renderer  # caches belong to a snapshot
+    assert app.renderer is renderer and renderer.catalogs is app.catalogs is app.content.catalogs
+    assert renderer.text("menu.greeting", "ru").startswith("Добрый день!")  # whoever kept it sees the new text
     chat = ChatDriver(app, "b-new")
     await chat.send("/start")
     assert "Добрый день!" in chat.text

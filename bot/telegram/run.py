@@ -22,7 +22,7 @@ from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
 
 from bot.handoff import wiring
-from bot.operators.reload import format_problems, watch_and_reload
+from bot.content_reload import format_problems, watch_and_reload
 from bot.handoff.port import HandoffPort, NoHandoff
 from bot.settings import Settings
 from bot.telegram.build import POLL_TIMEOUT, build_telegram, on_startup
