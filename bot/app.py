@@ -80,19 +80,20 @@ class App:
     def render(self, result: TurnResult) -> Reply:
         """Group effects into messages: each Say is a message; Choices attach to the last one."""
         lang = result.state.lang or self.settings.default_lang
+        renderer = self.content.renderer  # one snapshot for the whole reply
         out: list[Outgoing] = []
         for effect in result.effects:
             kind = type(effect)
             if kind is Say:
-                out.append(Outgoing("say", self.renderer.say(effect, lang), {"msg": effect.msg}))
+                out.append(Outgoing("say", renderer.say(effect, lang), {"msg": effect.msg}))
             elif kind is Choices:
-                buttons = self.renderer.buttons(effect, lang)
+                buttons = renderer.buttons(effect, lang)
                 node = result.state.at.node if result.state.at else ""
                 if out and out[-1].kind == "say" and "buttons" not in out[-1].meta:
                     last = out.pop()
                     out.append(Outgoing("say", last.text, {**last.meta, "buttons": buttons, "node": node}))
                 else:
-                    out.append(Outgoing("say", self.renderer.text("common.choose", lang), {"buttons": buttons, "node": node}))
+                    out.append(Outgoing("say", renderer.text("common.choose", lang), {"buttons": buttons, "node": node}))
             elif kind is Handoff:
                 out.append(Outgoing("handoff", "", {"reason": effect.reason, "flow": effect.flow_id}))
             # Ask, End, SetLanguage, Action: nothing to show (actions are run by App.handle)
