@@ -76,6 +76,19 @@ async def _nodes_entered(app, chat_id: str) -> list[str]:
             if e.name == "node_entered" and e.chat_id == chat_id]
 
 
+async def test_a_reload_replaces_the_whole_snapshot_and_leaves_the_old_one_as_it_was(app, live: Settings):
+    old = app.content
+    old_flows, old_catalogs, old_language = old.flows, old.catalogs, old.flows["language"]
+    _edit_language(live, "finished")
+    assert reload(app).ok
+    new = app.content
+    assert new is not old and new.flows is not old_flows and new.catalogs is not old_catalogs
+    assert (old.flows, old.catalogs, old.flows["language"]) == (old_flows, old_catalogs, old_language)  # untouched
+    assert new.registry.version("language", old_language.version) == (old_language, old_flows)  # old version kept
+    with pytest.raises(AttributeError):
+        new.catalogs = old_catalogs  # type: ignore[misc]  # frozen: a reload replaces it, never edits it
+
+
 async def test_good_edit_is_swapped_in(app, live: Settings):
     old = app.registry.current["language"].version
     _edit_language(live, "finished")
