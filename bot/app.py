@@ -134,6 +134,7 @@ def build_app(settings: Settings | None = None, *, orders: OrderProvider | None 
 
         store = SqliteStore(settings.store_path)
     lookup = Lookup(orders, max_lookups=settings.lookups_per_hour, owner_attempts=settings.owner_attempts)
+    # The engine reads the snapshot the app holds at the start of each turn (`app` is bound below).
     engine = Engine(lambda: app.content, lookup, default_lang=settings.default_lang, clock=clock)
     app = App(settings, engine, store, orders, content)
     return app
