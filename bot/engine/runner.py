@@ -70,7 +70,10 @@ class Runner:
     # ---- transitions --------------------------------------------------------------------------
     async def start_flow(self, flow_id: str) -> None:
         """Start a flow's newest version."""
-        await self.follow(FLOW_PREFIX + flow_id)
+        self.flowset = flowset = self.registry.current
+        self.flow = flow = flowset[flow_id]
+        self.t.record("flow_started", flow=flow.id)
+        await self.follow(flow.start)
 
     async def follow(self, target: str | None) -> None:
         """Step from node to node until one waits for the buyer, ends or hands off.
@@ -91,7 +94,7 @@ class Runner:
             t.steps += 1
             if t.steps > self.max_steps:
                 raise StepLimitExceeded(f"{flow.id}:{target}")
-            node = flow.nodes[target]
+            node: NodeBase = flow.nodes[target]
             st = t.state
             st.at = Position(flow.id, flow.version, target)
             trail = f"{flow.id}:{target}"
@@ -101,5 +104,9 @@ class Runner:
                 if len(path) > 30:
                     del path[0]
             events.append(("node_entered", {"flow": flow.id, "node": target}))
-            target = await node.enter(self, target)
-            flow = self.flow  # a node that went on by itself (lookup_order) may have changed flow
+            entered = node.enter(self, target)
+            if entered is None or isinstance(entered, str):
+                target = entered
+            else:  # a node that awaits a port (lookup_order); it may have gone on into another flow
+                target = await entered
+                flow = self.flow

@@ -14,14 +14,10 @@ from typing import Collection
 _RUSSIAN_READERS = {"ru", "uk", "be", "kk", "ky", "uz", "tg", "hy", "az", "ka", "ro"}
 
 
-def language_from_code(code: str | None, languages: Collection[str] | None = None) -> str | None:
+@lru_cache(maxsize=512)  # asked every turn; clients send a handful of distinct codes
+def language_from_code(code: str | None, languages: tuple[str, ...] | None = None) -> str | None:
     """`ru`, `ru-RU`, `zh-hans`, `zh-CN`, `zh_TW` -> 'ru' / 'zh'; a code whose language has a
     catalog -> that language; anything else -> None."""
-    return _from_code(code, tuple(languages) if languages is not None else None)
-
-
-@lru_cache(maxsize=512)  # asked every turn; clients send a handful of distinct codes
-def _from_code(code: str | None, languages: tuple[str, ...] | None) -> str | None:
     if not code:
         return None
     base = code.replace("_", "-").split("-")[0].strip().lower()
@@ -49,7 +45,7 @@ def language_from_script(text: str | None, languages: Collection[str] | None = N
 
 
 def choose_language(explicit: str | None, client_code: str | None, text: str | None, default: str,
-                    languages: Collection[str] | None = None) -> str:
+                    languages: tuple[str, ...] | None = None) -> str:
     if explicit and (languages is None or explicit in languages):
         return explicit
     return language_from_code(client_code, languages) or language_from_script(text, languages) or default

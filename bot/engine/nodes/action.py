@@ -42,7 +42,7 @@ class ActionNode(NodeBase):
             yield (("args",), f"action {self.action} does not take: {', '.join(sorted(extra))}",
                    f"it takes: {', '.join(sorted(need)) or 'nothing'}", "actions")
 
-    async def enter(self, ctx: Step, node_id: str) -> str:
+    def enter(self, ctx: Step, node_id: str) -> str:
         t = ctx.t
         args = {k: ctx.value(v) for k, v in self.args.items()}
         if self.action == "set_language":

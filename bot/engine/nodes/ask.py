@@ -50,7 +50,7 @@ class AskNode(NodeBase):
         return True
 
     # ---- running ----------------------------------------------------------------------------------
-    async def enter(self, ctx: Step, node_id: str) -> None:
+    def enter(self, ctx: Step, node_id: str) -> None:
         self.prompt(ctx)
         return None
 

@@ -4,7 +4,7 @@ operators see it). `Step` is what a node works with while it runs; the runner pr
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Iterator, Protocol
+from typing import Any, Awaitable, Callable, ClassVar, Iterator, Protocol
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -120,8 +120,10 @@ class NodeBase(Strict):
         return None
 
     # ---- running ----------------------------------------------------------------------------------
-    async def enter(self, ctx: Step, node_id: str) -> str | None:
-        """Do what the node does; the next target, or None when the turn stops here."""
+    def enter(self, ctx: Step, node_id: str) -> str | None | Awaitable[str | None]:
+        """Do what the node does; the next target, or None when the turn stops here. A node that
+        awaits a port (lookup_order) is a coroutine function; the others return at once (a status
+        answer passes through ~7 nodes, so the runner awaits only what needs it)."""
         raise NotImplementedError
 
     def prompt(self, ctx: Step) -> None:

@@ -68,7 +68,7 @@ class ChoiceNode(NodeBase):
         return None
 
     # ---- running ----------------------------------------------------------------------------------
-    async def enter(self, ctx: Step, node_id: str) -> None:
+    def enter(self, ctx: Step, node_id: str) -> None:
         self.prompt(ctx)
         return None
 

@@ -15,7 +15,7 @@ class EndNode(NodeBase):
 
     shape: ClassVar[str] = "stop"
 
-    async def enter(self, ctx: Step, node_id: str) -> None:
+    def enter(self, ctx: Step, node_id: str) -> None:
         t = ctx.t
         ctx.say(self.say)
         t.emit(End(self.resolved, ctx.flow_id))

@@ -14,7 +14,7 @@ class GotoNode(NodeBase):
     def targets(self) -> list[tuple[str, str]]:
         return [("flow", FLOW_PREFIX + self.flow)]
 
-    async def enter(self, ctx: Step, node_id: str) -> str:
+    def enter(self, ctx: Step, node_id: str) -> str:
         return FLOW_PREFIX + self.flow
 
     def summary(self) -> str:

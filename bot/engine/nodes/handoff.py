@@ -15,7 +15,7 @@ class HandoffNode(NodeBase):
 
     shape: ClassVar[str] = "stop"
 
-    async def enter(self, ctx: Step, node_id: str) -> None:
+    def enter(self, ctx: Step, node_id: str) -> None:
         t = ctx.t
         ctx.say(self.say)
         t.emit(Handoff(self.reason, ctx.flow_id, node_id))

@@ -15,6 +15,6 @@ class SayNode(NodeBase):
     def targets(self) -> list[tuple[str, str]]:
         return [("next", self.next)]
 
-    async def enter(self, ctx: Step, node_id: str) -> str:
+    def enter(self, ctx: Step, node_id: str) -> str:
         ctx.say(self.say)
         return self.next

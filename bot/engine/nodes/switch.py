@@ -42,7 +42,7 @@ class SwitchNode(NodeBase):
         # A switch is a tight loop: keep its cases flat.
         return tuple((fns[case.when], case.goto) for case in self.cases)
 
-    async def enter(self, ctx: Step, node_id: str) -> str:
+    def enter(self, ctx: Step, node_id: str) -> str:
         env = ctx.t.env()
         for when, goto in ctx.prepared(self):
             if when(env):
