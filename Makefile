@@ -36,7 +36,6 @@ flows-graphs: $(STAMP)
 
 i18n: $(STAMP)
 	$(BIN)/pybabel extract -F babel.cfg --project ozonbot --version 0.1.0 --no-wrap --sort-by-file -o locales/messages.pot .
-	$(BIN)/pybabel update -i locales/messages.pot -d locales -l zh --no-wrap --ignore-pot-creation-date
-	$(BIN)/pybabel update -i locales/messages.pot -d locales -l ru --no-wrap --ignore-pot-creation-date
+	$(BIN)/pybabel update -i locales/messages.pot -d locales --no-wrap --ignore-pot-creation-date
 	$(BIN)/pybabel compile -d locales --statistics
 	$(BIN)/ozonbot flows check

@@ -12,6 +12,7 @@ from typing import Any
 from bot.actions import ActionRunner
 from bot.conversation.followups import followups_of
 from bot.conversation.io import Reply
+from bot.engine.content import Content
 from bot.engine.effects import Action, Choices, Handoff, Say
 from bot.engine.engine import Engine, TurnResult
 from bot.engine.events import Buyer, Event
@@ -22,7 +23,7 @@ from bot.engine.ports import Clock
 from bot.engine.state import ConversationState
 from bot.i18n.catalogs import Catalogs
 from bot.i18n.locale import choose_language
-from bot.i18n.render import Renderer
+from bot.i18n.render import CurrentRenderer
 from bot.orders.provider import OrderProvider
 from bot.settings import Settings
 from bot.store.base import ConversationStore, Outgoing
@@ -31,18 +32,30 @@ log = logging.getLogger(__name__)
 
 
 class App:
-    """Engine + store + renderer: what every adapter (console, Telegram) talks to."""
+    """Engine + store + renderer: what every adapter (console, Telegram) talks to.
+
+    `content` is the immutable snapshot of flows and catalogs in service; a live reload replaces it
+    with one assignment (bot/content_reload.py). The engine reads it at the start of every turn;
+    `renderer` always renders with it, so whoever keeps `app.renderer` sees new texts too.
+    """
 
     def __init__(self, settings: Settings, engine: Engine, store: ConversationStore, orders: OrderProvider,
-                 catalogs: Catalogs, registry: FlowRegistry) -> None:
+                 content: Content) -> None:
         self.settings = settings
         self.engine = engine
         self.store = store
         self.orders = orders
-        self.catalogs = catalogs
-        self.registry = registry
-        self.renderer = Renderer(catalogs)
+        self.content = content
+        self.renderer = CurrentRenderer(lambda: self.content.renderer)
         self.actions = ActionRunner(store, orders, self.renderer, allow_cancel=settings.ozon_allow_cancel)
+
+    @property
+    def catalogs(self) -> Catalogs:
+        return self.content.catalogs
+
+    @property
+    def registry(self) -> FlowRegistry:
+        return self.content.registry
 
     async def handle(self, chat_id: str, event: Event, buyer: Buyer, *, incoming: tuple[str, str] | None = None,
                      receipt: str | None = None) -> Reply:
@@ -69,24 +82,25 @@ class App:
         """The buyer's language outside a turn: the conversation's, else their client's, else the default."""
         if state is not None and state.lang:
             return state.lang
-        return choose_language(None, buyer.language_code, None, self.settings.default_lang)
+        return choose_language(None, buyer.language_code, None, self.settings.default_lang, self.content.catalogs.languages)
 
     def render(self, result: TurnResult) -> Reply:
         """Group effects into messages: each Say is a message; Choices attach to the last one."""
         lang = result.state.lang or self.settings.default_lang
+        renderer = self.content.renderer  # one snapshot for the whole reply
         out: list[Outgoing] = []
         for effect in result.effects:
             kind = type(effect)
             if kind is Say:
-                out.append(Outgoing("say", self.renderer.say(effect, lang), {"msg": effect.msg}))
+                out.append(Outgoing("say", renderer.say(effect, lang), {"msg": effect.msg}))
             elif kind is Choices:
-                buttons = self.renderer.buttons(effect, lang)
+                buttons = renderer.buttons(effect, lang)
                 node = result.state.at.node if result.state.at else ""
                 if out and out[-1].kind == "say" and "buttons" not in out[-1].meta:
                     last = out.pop()
                     out.append(Outgoing("say", last.text, {**last.meta, "buttons": buttons, "node": node}))
                 else:
-                    out.append(Outgoing("say", self.renderer.text("common.choose", lang), {"buttons": buttons, "node": node}))
+                    out.append(Outgoing("say", renderer.text("common.choose", lang), {"buttons": buttons, "node": node}))
             elif kind is Handoff:
                 out.append(Outgoing("handoff", "", {"reason": effect.reason, "flow": effect.flow_id}))
             # Ask, End, SetLanguage, Action: nothing to show (actions are run by App.handle)
@@ -95,10 +109,6 @@ class App:
     async def close(self) -> None:
         await self.orders.close()
         await self.store.close()
-
-
-def load_registry(settings: Settings, catalogs: Catalogs) -> FlowRegistry:
-    return FlowRegistry(load_flows(settings.flows_dir, catalogs))
 
 
 def default_orders(settings: Settings) -> OrderProvider:
@@ -117,15 +127,29 @@ def default_orders(settings: Settings) -> OrderProvider:
 
 def build_app(settings: Settings | None = None, *, orders: OrderProvider | None = None,
               store: ConversationStore | None = None, catalogs: Catalogs | None = None,
-              registry: FlowRegistry | None = None, clock: Clock | None = None) -> App:
+              registry: FlowRegistry | None = None, clock: Clock | None = None, content: Content | None = None) -> App:
+    """The app with every collaborator not given built from `settings`. `content` (or `catalogs` and
+    `registry`, the parts it is made of) replaces loading flows and catalogs from the files."""
     settings = settings or Settings()
-    catalogs = catalogs or Catalogs.load(settings.locales_dir)
-    registry = registry or load_registry(settings, catalogs)
+    if content is None:
+        catalogs = catalogs or Catalogs.load(settings.locales_dir)
+        content = Content.of(catalogs, registry or load_flows(settings.flows_dir, catalogs))
+    check_languages(settings, content.languages)
     orders = orders or default_orders(settings)
     if store is None:
         from bot.store.sqlite import SqliteStore
 
         store = SqliteStore(settings.store_path)
     lookup = Lookup(orders, max_lookups=settings.lookups_per_hour, owner_attempts=settings.owner_attempts)
-    engine = Engine(registry, orders, catalogs, clock=clock, default_lang=settings.default_lang, lookup=lookup)
-    return App(settings, engine, store, orders, catalogs, registry)
+    # The engine reads the snapshot the app holds at the start of each turn (`app` is bound below).
+    engine = Engine(lambda: app.content, lookup, default_lang=settings.default_lang, clock=clock)
+    app = App(settings, engine, store, orders, content)
+    return app
+
+
+def check_languages(settings: Settings, languages: tuple[str, ...]) -> None:
+    """DEFAULT_LANG and AGENTS_LANG must be languages with a catalog in locales/."""
+    for name, value in (("DEFAULT_LANG", settings.default_lang), ("AGENTS_LANG", settings.agents_lang)):
+        if value not in languages:
+            raise SystemExit(f"{name}={value!r} has no catalog in {settings.locales_dir}; "
+                             f"use one of: {', '.join(languages)}")

@@ -28,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--listen", default="127.0.0.1:8080", help="host:port for the webhook server")
 
     chat = sub.add_parser("chat", help="chat with the bot in the terminal")
-    chat.add_argument("--lang", choices=["zh", "ru"], default="")
+    chat.add_argument("--lang", default="", help="the buyer's language code (default: guessed, else DEFAULT_LANG)")
     chat.add_argument("--user", default="console", help="buyer id (separate conversation per id)")
     chat.add_argument("--json", action="store_true", help="one JSON object per bot message")
     chat.add_argument("--agent", action="store_true", help="you are also the support agent: after a handoff, '>> text' answers the buyer")
@@ -63,12 +63,13 @@ def _operator_parsers(flows, sub) -> None:
     show = flows.add_parser("show", help="print a flow as the buyer reads it, node by node", epilog=EXIT_CODES,
                             formatter_class=fmt)
     show.add_argument("flow", help="flow id, e.g. order_status")
-    show.add_argument("--lang", choices=["zh", "ru"], default="", help="language of the texts (default: DEFAULT_LANG)")
+    show.add_argument("--lang", default="", help="language of the texts, one of locales/ (default: DEFAULT_LANG)")
     graph = flows.add_parser("graph", help="draw flows as decision trees (mermaid or graphviz dot)", epilog=EXIT_CODES,
                              formatter_class=fmt)
     graph.add_argument("flow", nargs="?", default="", help="flow id (default: every flow)")
     graph.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
-    graph.add_argument("--lang", choices=["zh", "ru"], default="zh", help="language of node and button texts")
+    graph.add_argument("--lang", default="", help="language of node and button texts, one of locales/ "
+                                                  "(default: DEFAULT_LANG)")
     graph.add_argument("--out", metavar="DIR", help="write one file per flow into DIR (DIR/<id>.mmd or .dot)")
     test = flows.add_parser("test", help="run the conversation tests in flows/tests/*.yaml, with node coverage",
                             epilog=EXIT_CODES, formatter_class=fmt)
@@ -125,7 +126,7 @@ def _settings() -> Settings | None:
     settings: Settings | None = None
     try:
         settings = Settings()
-        problems = _schedule_problems(settings)
+        problems = _language_problems(settings) + _schedule_problems(settings)
     except ValidationError as exc:
         problems = [setting_problem(error) for error in exc.errors()]
     except SettingsError as exc:
@@ -133,6 +134,17 @@ def _settings() -> Settings | None:
     for problem in problems:
         print(f"ozonbot: {problem}", file=sys.stderr)
     return None if problems else settings
+
+
+def _language_problems(settings: Settings) -> list[str]:
+    """DEFAULT_LANG and AGENTS_LANG must name a catalog of locales/ (the languages are what it holds)."""
+    from bot.i18n.catalogs import catalog_languages
+
+    languages = catalog_languages(settings.locales_dir)
+    choices = " or ".join(repr(lang) for lang in languages)
+    return [f"{name}: must be {choices} (a catalog in {settings.locales_dir}); got {value!r}"
+            for name, value in (("DEFAULT_LANG", settings.default_lang), ("AGENTS_LANG", settings.agents_lang))
+            if languages and value not in languages]
 
 
 def _schedule_problems(settings: Settings) -> list[str]:
@@ -179,7 +191,7 @@ def cmd_flows(settings: Settings, args) -> int:
     if args.flows_command != "check":
         return cmd_operators(settings, args)
     from bot.engine.problems import FlowLoadError
-    from bot.operators.common import load_checked
+    from bot.engine.content import load_checked
 
     try:
         flowset = load_checked(settings.flows_dir, settings.locales_dir)[1]
@@ -262,7 +274,7 @@ def cmd_chat(settings: Settings, args) -> int:
     async def go() -> None:
         from bot.runtime import tune_gc
 
-        from bot.operators.reload import watch_and_reload
+        from bot.content_reload import watch_and_reload
 
         app = build_app(settings)
         tune_gc()

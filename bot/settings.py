@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     flows_dir: Path = ROOT / "flows"
     locales_dir: Path = ROOT / "locales"
     data_dir: Path = ROOT / "data"
-    default_lang: Literal["zh", "ru"] = "ru"
+    default_lang: str = "ru"  # a language of locales/ (checked when the app is built)
 
     # Telegram
     telegram_bot_token: SecretStr | None = None
@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     telegram_transport: Literal["httpx", "aiohttp"] = "aiohttp"  # PTB's HTTP client; aiohttp is faster
     agents_chat_id: int | None = Field(default=None, description="the agents' forum group id, e.g. -1001234567890")
-    agents_lang: Literal["zh", "ru"] = "zh"
+    agents_lang: str = "zh"  # a language of locales/ (checked when the app is built)
 
     # Orders
     order_provider: Literal["demo", "ozon"] = "demo"

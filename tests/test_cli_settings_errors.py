@@ -31,10 +31,13 @@ def test_every_bad_value_gets_its_own_line(tmp_path):
                    LOOKUPS_PER_HOUR="1.5")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.splitlines() == [
-        "ozonbot: DEFAULT_LANG: must be 'zh' or 'ru'; got 'fr'",
         "ozonbot: OZON_CACHE_TTL: must be a number; got 'x'",
         "ozonbot: OZON_ALLOW_CANCEL: must be true or false; got 'maybe'",
         "ozonbot: LOOKUPS_PER_HOUR: must be an integer; got '1.5'",
+    ]
+    done = ozonbot(tmp_path, "orders", "list", DEFAULT_LANG="fr")
+    assert done.returncode == 2 and done.stderr.splitlines() == [
+        f"ozonbot: DEFAULT_LANG: must be 'ru' or 'zh' (a catalog in {ROOT / 'locales'}); got 'fr'",
     ]
 
 

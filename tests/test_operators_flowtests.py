@@ -11,8 +11,9 @@ import pytest
 
 from bot.cli import main
 from bot.engine.loader import load_flows
+from bot.operators.flowtest_format import find_test_files, parse_test_file
 from bot.operators.flowtest_report import format_report
-from bot.operators.flowtests import find_test_files, parse_test_file, run_tests
+from bot.operators.flowtests import run_tests
 from bot.settings import ROOT
 
 TESTS = ROOT / "flows" / "tests"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.app import build_app
+from bot.content_reload import format_problems, relevant, reload, watch_and_reload
 from bot.engine.events import Buyer, Press, Start
-from bot.operators.reload import format_problems, relevant, reload, watch_and_reload
 from bot.orders.demo import DemoOrderProvider, seed
 from bot.settings import ROOT, Settings
 from bot.store.sqlite import SqliteStore
@@ -76,6 +76,19 @@ async def _nodes_entered(app, chat_id: str) -> list[str]:
             if e.name == "node_entered" and e.chat_id == chat_id]
 
 
+async def test_a_reload_replaces_the_whole_snapshot_and_leaves_the_old_one_as_it_was(app, live: Settings):
+    old = app.content
+    old_flows, old_catalogs, old_language = old.flows, old.catalogs, old.flows["language"]
+    _edit_language(live, "finished")
+    assert reload(app).ok
+    new = app.content
+    assert new is not old and new.flows is not old_flows and new.catalogs is not old_catalogs
+    assert (old.flows, old.catalogs, old.flows["language"]) == (old_flows, old_catalogs, old_language)  # untouched
+    assert new.registry.version("language", old_language.version) == (old_language, old_flows)  # old version kept
+    with pytest.raises(AttributeError):
+        new.catalogs = old_catalogs  # type: ignore[misc]  # frozen: a reload replaces it, never edits it
+
+
 async def test_good_edit_is_swapped_in(app, live: Settings):
     old = app.registry.current["language"].version
     _edit_language(live, "finished")
@@ -115,9 +128,11 @@ async def test_translation_edit_changes_texts_everywhere(app, live: Settings):
     po = live.locales_dir / "ru" / "LC_MESSAGES" / "messages.po"
     po.write_text(po.read_text(encoding="utf-8").replace('msgid "menu.greeting"\nmsgstr "Здравствуйте!',
                                                          'msgid "menu.greeting"\nmsgstr "Добрый день!'), encoding="utf-8")
-    renderer = app.renderer
+    renderer, old = app.renderer, app.content
     assert reload(app).ok
-    assert app.renderer is renderer and renderer.catalogs is app.catalogs is app.engine.messages
+    assert app.content is not old and app.content.renderer is not old.renderer  # caches belong to a snapshot
+    assert app.renderer is renderer and renderer.catalogs is app.catalogs is app.content.catalogs
+    assert renderer.text("menu.greeting", "ru").startswith("Добрый день!")  # whoever kept it sees the new text
     chat = ChatDriver(app, "b-new")
     await chat.send("/start")
     assert "Добрый день!" in chat.text

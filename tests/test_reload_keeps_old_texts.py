@@ -6,7 +6,7 @@ import re
 import shutil
 
 from bot.app import build_app
-from bot.operators.reload import reload
+from bot.content_reload import reload
 from bot.orders.demo import DemoOrderProvider
 from bot.settings import ROOT, Settings
 from bot.store.sqlite import SqliteStore

@@ -6,7 +6,7 @@ import shutil
 
 from bot.engine.effects import Choices, Option
 from bot.i18n.catalogs import Catalogs
-from bot.i18n.render import Renderer
+from bot.i18n.render import CurrentRenderer, Renderer
 from bot.settings import ROOT
 
 
@@ -30,11 +30,12 @@ def test_buttons_with_parameters_are_rendered_each_time(catalogs):
 def test_a_catalog_reload_re_renders_cached_buttons(tmp_path):
     locales = tmp_path / "locales"
     shutil.copytree(ROOT / "locales", locales)
-    r = Renderer(Catalogs.load(locales))
+    current = [Renderer(Catalogs.load(locales))]
+    r = CurrentRenderer(lambda: current[0])  # what the app hands out as app.renderer
     menu = Choices((Option("menu", "common.to_menu"),))
     before = r.buttons(menu, "ru")[0][1]
     po = locales / "ru" / "LC_MESSAGES" / "messages.po"
     po.write_text(po.read_text(encoding="utf-8").replace(f'msgstr "{before}"', 'msgstr "В главное меню"', 1),
                   encoding="utf-8")
-    r.catalogs = Catalogs.load(locales)  # what a live reload does
+    current[0] = Renderer(Catalogs.load(locales))  # a live reload: a new snapshot with its own caches
     assert r.buttons(menu, "ru")[0][1] == "В главное меню" != before

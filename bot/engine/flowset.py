@@ -2,31 +2,30 @@
 
 from __future__ import annotations
 
-import threading
+from typing import Any
 
 from bot.engine.conditions import Compiled, Expression
 from bot.engine.flow import Flow
 from bot.engine.keywords import Keyword, KeywordIndex
-from bot.engine.nodes import SwitchNode
 
 
 class FlowSet:
-    """Immutable once built: flows by id, compiled expressions, trigger indexes."""
+    """Immutable once built: flows by id, compiled expressions, trigger indexes, and what each
+    node prepared for itself (`NodeBase.prepare`)."""
 
     def __init__(self, flows: dict[str, Flow], expressions: dict[str, Expression]) -> None:
         self.flows = flows
         self.expressions = expressions
         self.fns: dict[str, Compiled] = {source: e.fn for source, e in expressions.items()}
-        # id(switch node) -> ((condition, goto), ...): a switch is a tight loop, keep it flat.
-        self.switches: dict[int, tuple[tuple[Compiled, str], ...]] = {
-            id(node): tuple((self.fns[case.when], case.goto) for case in node.cases)
-            for f in flows.values() for node in f.nodes.values() if isinstance(node, SwitchNode)
+        # id(node) -> its prepared data; the flows hold their nodes, so an id is never reused.
+        self.prepared: dict[int, Any] = {
+            id(node): data for f in flows.values() for node in f.nodes.values()
+            if (data := node.prepare(self.fns)) is not None
         }
         self.commands = {cmd: f.id for f in flows.values() for cmd in f.triggers.commands}
         self.keywords = KeywordIndex([Keyword.of(kw, f.id) for f in flows.values()
                                       for kws in f.triggers.keywords.values() for kw in kws if kw.strip()])
         self.menu = [f for f in flows.values() if f.menu]
-        self.static_choices: dict[int, object] = {}  # id(choice node) -> its Choices, when they never vary
 
     def __getitem__(self, flow_id: str) -> Flow:
         return self.flows[flow_id]
@@ -39,29 +38,24 @@ class FlowSet:
 
 
 class FlowRegistry:
-    """The current FlowSet plus every version seen since start, so conversations finish on theirs.
+    """The current FlowSet plus every version seen before it, so conversations finish on theirs.
 
-    `swap` replaces the current set atomically (used by live reload); readers never see a mix.
+    Immutable: a reload makes a new registry with `replacing(flowset)`, which keeps the old versions.
     """
 
-    def __init__(self, flowset: FlowSet) -> None:
-        self._lock = threading.Lock()
+    def __init__(self, flowset: FlowSet, versions: dict[tuple[str, str], tuple[Flow, FlowSet]] | None = None) -> None:
         self._current = flowset
-        self._versions: dict[tuple[str, str], tuple[Flow, FlowSet]] = {}
-        self._remember(flowset)
+        self._versions = dict(versions or {})
+        for flow in flowset.flows.values():
+            self._versions.setdefault((flow.id, flow.version), (flow, flowset))
 
     @property
     def current(self) -> FlowSet:
         return self._current
 
-    def swap(self, flowset: FlowSet) -> None:
-        with self._lock:
-            self._remember(flowset)
-            self._current = flowset
-
-    def _remember(self, flowset: FlowSet) -> None:
-        for flow in flowset.flows.values():
-            self._versions.setdefault((flow.id, flow.version), (flow, flowset))
+    def replacing(self, flowset: FlowSet) -> "FlowRegistry":
+        """A registry whose current set is `flowset`, still knowing every version this one knows."""
+        return FlowRegistry(flowset, self._versions)
 
     def version(self, flow_id: str, version: str) -> tuple[Flow, FlowSet] | None:
         return self._versions.get((flow_id, version))

@@ -11,9 +11,10 @@ from pydantic import ValidationError
 from bot.engine.conditions import Expression, compile_expression
 from bot.engine.flow import Flow
 from bot.engine.flowset import FlowSet
+from bot.engine.nodes import KINDS
 from bot.engine.ports import Messages
 from bot.engine.problems import FlowLoadError, FlowProblem
-from bot.engine.validators import FlowSource, _declared_vars, _expressions, run_checks
+from bot.engine.validators import FlowSource, _declared_vars, run_checks
 from bot.engine.yaml_positions import YamlSyntaxError, load_with_positions, position_of
 
 
@@ -82,7 +83,7 @@ def _schema_hint(err: dict) -> str:
     if kind == "missing":
         return "add this key"
     if kind == "union_tag_invalid":
-        return "kind must be one of: say, choice, ask, lookup_order, switch, action, handoff, end, goto"
+        return f"kind must be one of: {', '.join(KINDS)}"
     if kind == "literal_error":
         return "use one of the listed values"
     return ""
@@ -128,7 +129,7 @@ def _compile_all(sources: dict[str, FlowSource]) -> dict[str, Expression]:
     compiled: dict[str, Expression] = {}
     for src in sources.values():
         for node in src.flow.nodes.values():
-            for _, source, _ in _expressions(node):
+            for _, source, _ in node.expressions():
                 if source not in compiled:  # every one compiled already in the validators
                     compiled[source] = compile_expression(source, var_names)
     return compiled

@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Protocol
 
-
-@dataclass(frozen=True, slots=True)
-class MessageInfo:
-    """What the validators need to know of one catalog message in one language."""
-
-    placeholders: frozenset[str]
-    plural: bool = False
-    fuzzy: bool = False
-    forms: int = 1  # plural forms present
+from bot.i18n.catalogs import MessageInfo
 
 
 class Messages(Protocol):

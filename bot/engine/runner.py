@@ -1,22 +1,21 @@
-"""Stepping through nodes until the flow waits for the buyer, ends, or hands off."""
+"""Stepping through nodes until the flow waits for the buyer, ends, or hands off.
+
+The runner is the `Step` every node works with: one turn, the content snapshot it runs on (flows
+with their old versions, labels for matching typed answers), the order lookup, the step limit.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from bot.engine.effects import Action, Ask, Choices, End, Handoff, Option, Say, SetLanguage
+from bot.engine.content import Content
+from bot.engine.effects import Say
 from bot.engine.flow import Flow
 from bot.engine.flowset import FlowSet
-from bot.engine.nodes import (
-    ActionNode, AskNode, ChoiceNode, EndNode, GotoNode, HandoffNode, LookupOrderNode, Message, SayNode, SwitchNode,
-)
-from bot.engine.nodes.base import FLOW_PREFIX, flow_of
+from bot.engine.lookup import Lookup
+from bot.engine.nodes.base import FLOW_PREFIX, Message, NodeBase, flow_of
 from bot.engine.state import Position
 from bot.engine.turn import Turn
-from bot.i18n.locale import SUPPORTED
-
-if TYPE_CHECKING:
-    from bot.engine.engine import Engine
 
 
 class StepLimitExceeded(RuntimeError):
@@ -26,51 +25,76 @@ class StepLimitExceeded(RuntimeError):
 class Runner:
     """Executes nodes for one turn. Holds no state of its own beyond the turn."""
 
-    __slots__ = ("engine", "t")
+    __slots__ = ("t", "registry", "labels", "languages", "lookup", "max_steps", "flowset", "flow")
 
-    def __init__(self, engine: "Engine", turn: Turn) -> None:
-        self.engine = engine
+    def __init__(self, turn: Turn, content: Content, lookup: Lookup, max_steps: int) -> None:
         self.t = turn
+        self.registry = content.registry
+        self.labels = content.labels
+        self.languages = content.languages
+        self.lookup = lookup
+        self.max_steps = max_steps
+        self.flowset: FlowSet = content.registry.current
+        self.flow: Flow | None = None
+
+    @property
+    def flow_id(self) -> str:
+        return self.flow.id if self.flow is not None else ""
+
+    def at(self, flowset: FlowSet, flow: Flow) -> "Runner":
+        """Run the next node calls in this flow (of this version)."""
+        self.flowset, self.flow = flowset, flow
+        return self
 
     # ---- expressions and messages -------------------------------------------------------------
-    def value(self, flowset: FlowSet, source: str) -> Any:
-        return flowset.fns[source](self.t.env())
+    def value(self, source: str) -> Any:
+        return self.flowset.fns[source](self.t.env())
 
-    def say(self, flowset: FlowSet, msg: Message | None) -> None:
+    def prepared(self, node: NodeBase) -> Any:
+        return self.flowset.prepared.get(id(node))
+
+    def params(self, msg: Message) -> dict[str, Any]:
+        return {k: self.value(v) for k, v in msg.params.items()}
+
+    def say(self, msg: Message | None) -> None:
         if msg is None:
             return
         params: dict[str, Any] = {}
         count = None
         if msg.params or msg.count:
-            env, fns = self.t.env(), flowset.fns
+            env, fns = self.t.env(), self.flowset.fns
             params = {k: fns[v](env) for k, v in msg.params.items()}
             count = int(fns[msg.count](env)) if msg.count else None
         self.t.emit(Say(msg.msg, params, count))
 
     # ---- transitions --------------------------------------------------------------------------
-    async def start_flow(self, flowset: FlowSet, flow_id: str) -> None:
-        flow = flowset[flow_id]
+    async def start_flow(self, flow_id: str) -> None:
+        """Start a flow's newest version."""
+        self.flowset = flowset = self.registry.current
+        self.flow = flow = flowset[flow_id]
         self.t.record("flow_started", flow=flow.id)
-        await self.follow(flowset, flow, flow.start)
+        await self.follow(flow.start)
 
-    async def follow(self, flowset: FlowSet, flow: Flow, target: str | None) -> None:
+    async def follow(self, target: str | None) -> None:
         """Step from node to node until one waits for the buyer, ends or hands off.
 
         A loop rather than a call per node: a status answer passes through ~7 nodes. Jumps to
-        another flow land on its newest version. Only lookup_order awaits (the order port).
+        another flow land on its newest version.
         """
         t = self.t
         events = t.events
+        flow = self.flow
         while target is not None:
             if target.startswith(FLOW_PREFIX):
-                flowset = self.engine.registry.current
-                flow = flowset[flow_of(target)]
+                self.flowset = self.registry.current
+                flow = self.flow = self.flowset[flow_of(target)]
                 t.record("flow_started", flow=flow.id)
                 target = flow.start
+            assert flow is not None
             t.steps += 1
-            if t.steps > self.engine.max_steps:
+            if t.steps > self.max_steps:
                 raise StepLimitExceeded(f"{flow.id}:{target}")
-            node = flow.nodes[target]
+            node: NodeBase = flow.nodes[target]
             st = t.state
             st.at = Position(flow.id, flow.version, target)
             trail = f"{flow.id}:{target}"
@@ -80,81 +104,9 @@ class Runner:
                 if len(path) > 30:
                     del path[0]
             events.append(("node_entered", {"flow": flow.id, "node": target}))
-            if isinstance(node, LookupOrderNode):
-                await self.engine.lookup.enter(self, flowset, flow, node)
-                return
-            target = self.enter(flowset, flow, target, node)
-
-    def enter(self, flowset: FlowSet, flow: Flow, node_id: str, node) -> str | None:
-        """Do what the node does; the next target, or None when the turn stops here."""
-        t = self.t
-        if isinstance(node, SayNode):
-            self.say(flowset, node.say)
-            return node.next
-        if isinstance(node, SwitchNode):
-            env = t.env()
-            for when, goto in flowset.switches[id(node)]:
-                if when(env):
-                    return goto
-            return node.else_ or ""
-        if isinstance(node, ChoiceNode):
-            self.prompt_choice(flowset, node)
-            return None
-        if isinstance(node, AskNode):
-            self.prompt_ask(flowset, node)
-            return None
-        if isinstance(node, ActionNode):
-            args = {k: self.value(flowset, v) for k, v in node.args.items()}
-            if node.action == "set_language":
-                lang = str(args.get("lang", ""))
-                if lang in SUPPORTED:
-                    t.state.lang, t.state.lang_explicit = lang, True
-                    t.language_changed()
-                    t.emit(SetLanguage(lang))
-            else:
-                t.emit(Action(node.action, args))
-                t.record("action", flow=flow.id, node=node_id, action=node.action)
-            self.say(flowset, node.say)
-            return node.next
-        if isinstance(node, HandoffNode):
-            self.say(flowset, node.say)
-            t.emit(Handoff(node.reason, flow.id, node_id))
-            t.record("flow_ended", flow=flow.id, node=node_id, outcome="handed_off", reason=node.reason)
-            t.state.at = None
-            return None
-        if isinstance(node, EndNode):
-            self.say(flowset, node.say)
-            t.emit(End(node.resolved, flow.id))
-            t.record("flow_ended", flow=flow.id, node=node_id, outcome="resolved" if node.resolved else "unresolved")
-            t.state.at = None
-            return None
-        if isinstance(node, GotoNode):
-            return FLOW_PREFIX + node.flow
-        raise TypeError(f"unknown node {node!r}")  # pragma: no cover - the union is closed
-
-    # ---- prompts (also used to re-show the current step) -------------------------------------
-    def prompt_choice(self, flowset: FlowSet, node: ChoiceNode) -> None:
-        self.say(flowset, node.say)
-        choices = flowset.static_choices.get(id(node))
-        if choices is None:
-            choices = Choices(tuple(Option(o.id, o.label.msg, self._params(flowset, o.label))
-                                    for o in self.visible(flowset, node)))
-            if all(o.when is None and not o.label.params for o in node.options):  # the same every time
-                flowset.static_choices[id(node)] = choices
-        self.t.emit(choices)
-        self.t.emit(Ask("choice"))
-
-    def _params(self, flowset: FlowSet, msg: Message) -> dict[str, Any]:
-        return {k: self.value(flowset, v) for k, v in msg.params.items()}
-
-    def visible(self, flowset: FlowSet, node: ChoiceNode):
-        if all(o.when is None for o in node.options):
-            return node.options
-        env = self.t.env()
-        return [o for o in node.options if o.when is None or flowset.fns[o.when](env)]
-
-    def prompt_ask(self, flowset: FlowSet, node: AskNode) -> None:
-        self.say(flowset, node.say)
-        self.t.emit(Ask(node.input))
-        if node.skip:
-            self.t.emit(Choices((Option("skip", "common.skip"),)))
+            entered = node.enter(self, target)
+            if entered is None or isinstance(entered, str):
+                target = entered
+            else:  # a node that awaits a port (lookup_order); it may have gone on into another flow
+                target = await entered
+                flow = self.flow

@@ -29,7 +29,7 @@ class Turn:
 
     @property
     def lang(self) -> str:
-        return self.state.lang or "ru"
+        return self.state.lang or ""  # the engine chooses it before anything reads it
 
     def emit(self, effect: Effect) -> None:
         self.effects.append(effect)

@@ -8,11 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from bot.engine.actions import ACTIONS
 from bot.engine.builtin_messages import ENGINE_MESSAGES
 from bot.engine.conditions import ConditionError, compile_condition, compile_expression
 from bot.engine.flow import Flow
-from bot.engine.nodes import ActionNode, AskNode, ChoiceNode, Message, SwitchNode
+from bot.engine.nodes import Message
 from bot.engine.nodes.base import flow_of, is_flow_target
 from bot.engine.ports import Messages
 from bot.engine.problems import FlowProblem
@@ -45,11 +44,7 @@ def _declared_vars(sources: dict[str, FlowSource]) -> frozenset[str]:
     names = set(BUILTIN_VARS)
     for src in sources.values():
         for node in src.flow.nodes.values():
-            if isinstance(node, AskNode):
-                names.add(node.var)
-            if isinstance(node, ChoiceNode):
-                for opt in node.options:
-                    names.update(opt.set)
+            names.update(node.variables())
     return frozenset(names)
 
 
@@ -122,12 +117,12 @@ def check_reachable(ctx: Context) -> Iterator[FlowProblem]:
                                   "point a goto/next at it from another node, or delete it", nid, "reachable")
 
 
-def check_switch_else(ctx: Context) -> Iterator[FlowProblem]:
+def check_nodes(ctx: Context) -> Iterator[FlowProblem]:
+    """What each node kind checks in itself (a switch's else, an action's name and args, ...)."""
     for src in ctx.sources.values():
         for nid, node in src.flow.nodes.items():
-            if isinstance(node, SwitchNode) and node.else_ is None:
-                yield ctx.problem(src, ("nodes", nid), "switch has no 'else'",
-                                  "add 'else: <node>' for orders no case matches", nid, "switch_else")
+            for where, message, hint, check in node.problems():
+                yield ctx.problem(src, ("nodes", nid) + where, message, hint, nid, check)
 
 
 def _cycles(edges: dict[str, list[str]]) -> Iterator[list[str]]:
@@ -161,31 +156,10 @@ def check_loops_wait(ctx: Context) -> Iterator[FlowProblem]:
                               "put a choice or ask node in the loop, or end it", cycle[0], "loops_wait")
 
 
-def _expressions(node) -> Iterator[tuple[str, str, bool]]:
-    """(where, source, must_be_condition) for every expression in a node."""
-    if isinstance(node, SwitchNode):
-        for i, c in enumerate(node.cases):
-            yield f"cases[{i}].when", c.when, True
-    if isinstance(node, ChoiceNode):
-        for i, o in enumerate(node.options):
-            if o.when:
-                yield f"options[{i}].when", o.when, True
-            for k, v in o.set.items():
-                yield f"options[{i}].set.{k}", v, False
-    if isinstance(node, ActionNode):
-        for k, v in node.args.items():
-            yield f"args.{k}", v, False
-    for where, msg in node.messages():
-        for k, v in msg.params.items():
-            yield f"{where}.params.{k}", v, False
-        if msg.count:
-            yield f"{where}.count", msg.count, False
-
-
 def check_expressions(ctx: Context) -> Iterator[FlowProblem]:
     for src in ctx.sources.values():
         for nid, node in src.flow.nodes.items():
-            for where, source, is_condition in _expressions(node):
+            for where, source, is_condition in node.expressions():
                 try:
                     expr = (compile_condition if is_condition else compile_expression)(source, ctx.var_names)
                 except ConditionError as exc:
@@ -196,25 +170,6 @@ def check_expressions(ctx: Context) -> Iterator[FlowProblem]:
                 if where.endswith(".count") and expr.type not in (int, object):
                     yield ctx.problem(src, ("nodes", nid) + _split(where), f"{where} must be a number, '{source}' is not",
                                       "use a count such as order.days_in_status", nid, "expressions")
-
-
-def check_actions(ctx: Context) -> Iterator[FlowProblem]:
-    for src in ctx.sources.values():
-        for nid, node in src.flow.nodes.items():
-            if not isinstance(node, ActionNode):
-                continue
-            if node.action not in ACTIONS:
-                yield ctx.problem(src, ("nodes", nid, "action"), f"unknown action '{node.action}'",
-                                  _known(node.action, ACTIONS), nid, "actions")
-                continue
-            need = ACTIONS[node.action]
-            missing, extra = need - set(node.args), set(node.args) - need
-            if missing:
-                yield ctx.problem(src, ("nodes", nid, "args"), f"action {node.action} needs args: {', '.join(sorted(missing))}",
-                                  "add them under args:", nid, "actions")
-            if extra:
-                yield ctx.problem(src, ("nodes", nid, "args"), f"action {node.action} does not take: {', '.join(sorted(extra))}",
-                                  f"it takes: {', '.join(sorted(need)) or 'nothing'}", nid, "actions")
 
 
 def _all_messages(src: FlowSource) -> Iterator[tuple[Path, str, Message]]:
@@ -292,10 +247,9 @@ CHECKS: list[Callable[[Context], Iterator[FlowProblem]]] = [
     check_start,
     check_targets,
     check_reachable,
-    check_switch_else,
+    check_nodes,
     check_loops_wait,
     check_expressions,
-    check_actions,
     check_messages,
     check_engine_messages,
     check_triggers,

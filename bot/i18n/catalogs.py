@@ -1,7 +1,8 @@
 """Gettext catalogs from `locales/<lang>/LC_MESSAGES/messages.po`, read with babel.
 
-Message ids are keys (`cancel_order.shipped`); every language carries its own text, so zh and ru
-are equal citizens and the validators can check both. Placeholders are `{name}`.
+Message ids are keys (`cancel_order.shipped`); every language carries its own text, so every
+language is an equal citizen and the validators check them all. Placeholders are `{name}`.
+The languages are the catalogs found in `locales/`: adding one is adding its catalog.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from pathlib import Path
 
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
-
-from bot.engine.ports import MessageInfo
 
 DOMAIN = "messages"
 _FORMATTER = string.Formatter()
@@ -33,6 +32,23 @@ def placeholders(text: str) -> frozenset[str]:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageInfo:
+    """What the flow validators need to know of one catalog message in one language."""
+
+    placeholders: frozenset[str]
+    plural: bool = False
+    fuzzy: bool = False
+    forms: int = 1  # plural forms present
+
+
+def catalog_languages(root: str | Path) -> tuple[str, ...]:
+    """The languages with a catalog under `root` (`<root>/<lang>/LC_MESSAGES/messages.po`), sorted."""
+    root = Path(root)
+    found = root.glob(f"*/LC_MESSAGES/{DOMAIN}.po") if root.is_dir() else ()
+    return tuple(sorted(p.parent.parent.name for p in found))
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
     forms: tuple[str, ...]  # one for a plain message, n for a plural one
     plural: bool
@@ -41,7 +57,7 @@ class Entry:
 
 
 class Catalogs:
-    """All languages' catalogs. Implements the engine's `Messages` port."""
+    """All languages' catalogs (what the engine calls its `Messages` port)."""
 
     def __init__(self, entries: dict[str, dict[str, Entry]], catalogs: dict[str, Catalog], files: dict[str, str]) -> None:
         self._entries = entries
@@ -50,8 +66,13 @@ class Catalogs:
         self.languages: tuple[str, ...] = tuple(sorted(entries))
 
     @classmethod
-    def load(cls, root: str | Path, languages: tuple[str, ...] = ("zh", "ru")) -> "Catalogs":
+    def load(cls, root: str | Path, languages: tuple[str, ...] | None = None) -> "Catalogs":
+        """Every catalog under `root` (or only `languages`, each of which must be there)."""
         root = Path(root)
+        if languages is None:
+            languages = catalog_languages(root)
+            if not languages:
+                raise CatalogError(str(root), 1, f"no catalogs: expected {root}/<lang>/LC_MESSAGES/{DOMAIN}.po")
         entries: dict[str, dict[str, Entry]] = {}
         catalogs: dict[str, Catalog] = {}
         files: dict[str, str] = {}

@@ -3,22 +3,46 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from functools import lru_cache
 from decimal import Decimal
-from typing import Any
+from functools import lru_cache
+from typing import Any, Callable, Protocol, Sequence
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
 from babel.numbers import format_currency, format_decimal
 
-from bot.engine.effects import Choices, Say
 from bot.i18n.catalogs import Catalogs
 from bot.i18n.keys import Duration, MsgKey
 from bot.orders.model import Money
 
-# Buyers read times in their own clock: Moscow for Russian, Beijing for Chinese.
-TIMEZONES = {"ru": ZoneInfo("Europe/Moscow"), "zh": ZoneInfo("Asia/Shanghai")}
+# Buyers read times in their own clock: Beijing for Chinese, else Moscow (Ozon's clock).
+MOSCOW = ZoneInfo("Europe/Moscow")
+TIMEZONES = {"ru": MOSCOW, "zh": ZoneInfo("Asia/Shanghai")}
+# babel locale per catalog language where the bare code is not the one wanted.
 BABEL_LOCALES = {"ru": "ru_RU", "zh": "zh_Hans_CN"}
+# Date and time as a buyer writes them; "21 ноября, 15:32" suits most languages.
+TIME_PATTERNS = {"zh": "M月d日 HH:mm"}
+TIME_PATTERN = "d MMMM, HH:mm"
+
+
+class SayLike(Protocol):
+    """A message to show (the engine's `Say` effect)."""
+
+    msg: str
+    params: dict[str, Any]
+    count: int | None
+
+
+class OptionLike(Protocol):
+    id: str
+    label: str
+    params: dict[str, Any]
+
+
+class ChoicesLike(Protocol):
+    """Buttons to show (the engine's `Choices` effect)."""
+
+    options: Sequence[OptionLike]
 
 
 class _SafeParams(dict):
@@ -27,18 +51,13 @@ class _SafeParams(dict):
 
 
 class Renderer:
+    """Texts from one set of catalogs, with caches that live as long as those catalogs (a reload
+    makes a new Renderer with its new content snapshot)."""
+
     def __init__(self, catalogs: Catalogs) -> None:
         self.catalogs = catalogs
-
-    @property
-    def catalogs(self) -> Catalogs:
-        return self._catalogs
-
-    @catalogs.setter
-    def catalogs(self, catalogs: Catalogs) -> None:  # a live reload swaps them: forget rendered texts
-        self._catalogs = catalogs
         self._plain: dict[tuple[str, str, int | None], str] = {}
-        self._buttons: dict[int, tuple[Choices, dict[str, list[tuple[str, str]]]]] = {}
+        self._buttons: dict[int, tuple[ChoicesLike, dict[str, list[tuple[str, str]]]]] = {}
 
     def text(self, msgid: str, lang: str, params: dict[str, Any] | None = None, count: int | None = None) -> str:
         if not params:  # buttons and prompts: the same text every time
@@ -51,8 +70,9 @@ class Renderer:
 
     def _text(self, msgid: str, lang: str, params: dict[str, Any] | None, count: int | None) -> str:
         template = self.catalogs.text(msgid, lang, count)
-        if template is None:
-            template = self.catalogs.text(msgid, "ru" if lang != "ru" else "zh", count) or msgid
+        if template is None:  # missing in this language: the first other language that has it
+            others = (self.catalogs.text(msgid, other, count) for other in self.catalogs.languages if other != lang)
+            template = next((t for t in others if t), msgid)
         if not params:
             return template
         values = _SafeParams({k: self.value(v, lang) for k, v in params.items()})
@@ -61,7 +81,7 @@ class Renderer:
         except (ValueError, IndexError, AttributeError):
             return template
 
-    def buttons(self, choices: Choices, lang: str) -> list[list[str]]:
+    def buttons(self, choices: ChoicesLike, lang: str) -> list[list[str]]:
         """[[option id, label], ...]. The engine hands out the same Choices object for a choice whose
         options never vary: its buttons are rendered once per language (the cache holds the object,
         so its id cannot be reused while cached)."""
@@ -77,13 +97,13 @@ class Renderer:
             hit[1][lang] = rendered
         return [list(b) for b in hit[1][lang]]
 
-    def say(self, effect: Say, lang: str) -> str:
+    def say(self, effect: SayLike, lang: str) -> str:
         return self.text(effect.msg, lang, effect.params, effect.count)
 
     def value(self, value: Any, lang: str) -> str:
         if type(value) is str:  # most parameters: numbers of orders, tracking numbers (MsgKey is a subclass)
             return value
-        loc = BABEL_LOCALES.get(lang, "ru_RU")
+        loc = BABEL_LOCALES.get(lang, lang)
         if isinstance(value, MsgKey):
             return self.text(str(value), lang)
         if isinstance(value, Duration):  # "5 часов", "2 дня"; "5 小时", "2 天"
@@ -109,11 +129,37 @@ class Renderer:
 @lru_cache(maxsize=4096)  # babel takes ~25 µs a date; an order's dates repeat turn after turn
 def when(value: datetime, lang: str) -> str:
     """`21 ноября, 15:32` in Moscow time for Russian, `11月21日 20:32` in Beijing time for Chinese."""
-    pattern = "d MMMM, HH:mm" if lang == "ru" else "M月d日 HH:mm"
-    return format_datetime(value.astimezone(TIMEZONES.get(lang)), pattern, locale=BABEL_LOCALES.get(lang, "ru_RU"))
+    pattern = TIME_PATTERNS.get(lang, TIME_PATTERN)
+    return format_datetime(value.astimezone(TIMEZONES.get(lang, MOSCOW)), pattern, locale=BABEL_LOCALES.get(lang, lang))
 
 
 @lru_cache(maxsize=4096)
 def money(value: Money, lang: str) -> str:
     """`1 234,50 ₽` in Russian, `RUB 1,234.50` style per the Chinese locale's own rules."""
-    return format_currency(value.amount, value.currency, locale=BABEL_LOCALES.get(lang, "ru_RU"))
+    return format_currency(value.amount, value.currency, locale=BABEL_LOCALES.get(lang, lang))
+
+
+class CurrentRenderer:
+    """Renders with whichever Renderer `current()` returns at the call: the one of the content
+    snapshot in service. Hand this to collaborators that keep a renderer across reloads."""
+
+    __slots__ = ("current",)
+
+    def __init__(self, current: Callable[[], Renderer]) -> None:
+        self.current = current
+
+    @property
+    def catalogs(self) -> Catalogs:
+        return self.current().catalogs
+
+    def text(self, msgid: str, lang: str, params: dict[str, Any] | None = None, count: int | None = None) -> str:
+        return self.current().text(msgid, lang, params, count)
+
+    def buttons(self, choices: ChoicesLike, lang: str) -> list[list[str]]:
+        return self.current().buttons(choices, lang)
+
+    def say(self, effect: SayLike, lang: str) -> str:
+        return self.current().say(effect, lang)
+
+    def value(self, value: Any, lang: str) -> str:
+        return self.current().value(value, lang)

@@ -23,7 +23,7 @@ def _err(text: str) -> None:
 
 def _load(settings: Any):
     """(catalogs, flowset) or None after printing the problems."""
-    from bot.operators.common import load_checked
+    from bot.engine.content import load_checked
 
     try:
         return load_checked(settings.flows_dir, settings.locales_dir)
@@ -34,6 +34,14 @@ def _load(settings: Any):
         return None
 
 
+def _unknown_language(catalogs: Any, lang: str) -> bool:
+    """True (after saying so) when `lang` has no catalog."""
+    if lang in catalogs.languages:
+        return False
+    _err(f"no catalog for language {lang!r}; languages: {', '.join(catalogs.languages)}")
+    return True
+
+
 def flows_show(settings: Any, args: Any) -> int:
     from bot.operators.common import UnknownFlow, get_flow
     from bot.operators.show import show_flow
@@ -42,12 +50,15 @@ def flows_show(settings: Any, args: Any) -> int:
     if loaded is None:
         return EXIT_PROBLEMS
     catalogs, flowset = loaded
+    lang = args.lang or settings.default_lang
+    if _unknown_language(catalogs, lang):
+        return EXIT_USAGE
     try:
         flow = get_flow(flowset, args.flow)
     except UnknownFlow as exc:
         _err(str(exc))
         return EXIT_USAGE
-    sys.stdout.write(show_flow(flow, catalogs, args.lang or settings.default_lang))
+    sys.stdout.write(show_flow(flow, catalogs, lang))
     return EXIT_OK
 
 
@@ -59,11 +70,14 @@ def flows_graph(settings: Any, args: Any) -> int:
     if loaded is None:
         return EXIT_PROBLEMS
     catalogs, flowset = loaded
+    lang = args.lang or settings.default_lang
+    if _unknown_language(catalogs, lang):
+        return EXIT_USAGE
     if args.out:
         if args.flow:
             _err("give either FLOW or --out DIR (which writes every flow)")
             return EXIT_USAGE
-        for path in write_graphs(flowset, catalogs, args.lang, args.format, args.out):
+        for path in write_graphs(flowset, catalogs, lang, args.format, args.out):
             print(path)
         return EXIT_OK
     try:
@@ -71,13 +85,14 @@ def flows_graph(settings: Any, args: Any) -> int:
     except UnknownFlow as exc:
         _err(str(exc))
         return EXIT_USAGE
-    sys.stdout.write("\n".join(render_graph(f, catalogs, args.lang, args.format) for f in flows))
+    sys.stdout.write("\n".join(render_graph(f, catalogs, lang, args.format) for f in flows))
     return EXIT_OK
 
 
 def flows_test(settings: Any, args: Any) -> int:
+    from bot.operators.flowtest_format import find_test_files
     from bot.operators.flowtest_report import format_report
-    from bot.operators.flowtests import find_test_files, run_tests
+    from bot.operators.flowtests import run_tests
 
     if args.files:
         files = [Path(f) for f in args.files]
@@ -145,7 +160,7 @@ def stats(settings: Any, args: Any) -> int:
         return EXIT_PROBLEMS
     flowset = None
     try:
-        from bot.operators.common import load_checked
+        from bot.engine.content import load_checked
 
         flowset = load_checked(settings.flows_dir, settings.locales_dir)[1]
     except FlowLoadError:

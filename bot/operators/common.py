@@ -1,28 +1,14 @@
-"""Loading flows and catalogs for operator tools, and describing nodes in words."""
+"""Finding flows for operator tools, and their texts and nodes in the order an operator reads them."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Callable
 
 from bot.engine.flow import Flow
 from bot.engine.flowset import FlowSet
-from bot.engine.loader import load_flows
-from bot.engine.nodes import (
-    ActionNode, AskNode, ChoiceNode, EndNode, GotoNode, HandoffNode, LookupOrderNode, Message, SayNode, SwitchNode,
-)
-from bot.engine.nodes.base import flow_of, is_flow_target
-from bot.engine.problems import FlowLoadError, FlowProblem
-from bot.i18n.catalogs import CatalogError, Catalogs
-
-
-
-def load_checked(flows_dir: str | Path, locales_dir: str | Path) -> tuple[Catalogs, FlowSet]:
-    """Catalogs and flows, fully validated. Raises FlowLoadError (catalog errors included)."""
-    try:
-        catalogs = Catalogs.load(locales_dir)
-    except CatalogError as exc:
-        raise FlowLoadError([FlowProblem(exc.file, exc.line, 1, exc.message, "fix the .po file", check="catalog")]) from None
-    return catalogs, load_flows(flows_dir, catalogs)
+from bot.engine.nodes import Message
+from bot.engine.nodes.base import is_flow_target
+from bot.i18n.catalogs import Catalogs
 
 
 class UnknownFlow(KeyError):
@@ -64,57 +50,6 @@ def message_text(catalogs: Catalogs, msg: Message | str, lang: str) -> str:
     return entry.forms[0]
 
 
-def target_text(target: str) -> str:
-    return f"flow {flow_of(target)}" if is_flow_target(target) else target
-
-
-def edge_labels(node, catalogs: Catalogs, lang: str) -> list[tuple[str, str]]:
-    """(label, target) for every way out of a node, in words an operator reads."""
-    if isinstance(node, ChoiceNode):
-        out = []
-        for o in node.options:
-            label = message_text(catalogs, o.label, lang)
-            if o.when:
-                label += f" (if {o.when})"
-            out.append((label, o.goto))
-        return out
-    if isinstance(node, SwitchNode):
-        out = [(c.when, c.goto) for c in node.cases]
-        if node.else_ is not None:
-            out.append(("else", node.else_))
-        return out
-    if isinstance(node, LookupOrderNode):
-        return [("found", node.found), ("not found", node.not_found), ("service down", node.unavailable),
-                ("locked", node.locked)]
-    if isinstance(node, AskNode):
-        out = [(f"got {node.input}", node.next), (f"invalid {node.retries + 1}x", node.on_fail)]
-        if node.skip:
-            out.append(("skip", node.skip))
-        return out
-    if isinstance(node, (SayNode, ActionNode)):
-        return [("", node.next)]
-    if isinstance(node, GotoNode):
-        return [("", "flow:" + node.flow)]
-    return []
-
-
-def node_summary(node) -> str:
-    """What a node does, in a few words (no texts)."""
-    if isinstance(node, LookupOrderNode):
-        return "find the order: asks for its number and the last 4 phone digits"
-    if isinstance(node, AskNode):
-        return f"ask for {node.input.replace('_', ' ')} -> vars.{node.var}"
-    if isinstance(node, ActionNode):
-        args = ", ".join(f"{k}={v}" for k, v in node.args.items())
-        return f"action {node.action}({args})"
-    if isinstance(node, HandoffNode):
-        return f"hand over to an agent (reason: {node.reason})"
-    if isinstance(node, EndNode):
-        return "end: " + ("resolved" if node.resolved else "not resolved")
-    if isinstance(node, GotoNode):
-        return f"go to flow {node.flow}"
-    if isinstance(node, SwitchNode):
-        return "decide by the order"
-    if isinstance(node, ChoiceNode):
-        return "buttons"
-    return node.kind
+def texts_in(catalogs: Catalogs, lang: str) -> Callable[[Message | str], str]:
+    """`message_text` in one language, as the nodes' `edges` and `describe` take it."""
+    return lambda msg: message_text(catalogs, msg, lang)

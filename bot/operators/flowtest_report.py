@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.engine.flowset import FlowSet
 from bot.engine.problems import FlowProblem
-
-if TYPE_CHECKING:
-    from bot.operators.flowtests import Case
+from bot.operators.flowtest_format import Case
 
 
 # ---- results ----------------------------------------------------------------------------------

@@ -1,32 +1,7 @@
 """Conversation tests for operators: `flows/tests/*.yaml`, run by `ozonbot flows test`.
 
-Format (one file holds any number of tests)::
-
-    tests:
-      - name: seller late, buyer urges the seller (ru)
-        lang: ru                          # buyer's Telegram language (zh | ru)
-        order: packaging_seller_late      # demo order key (`ozonbot orders list`), optional
-        backend: ok                       # ok | unavailable (order service down) | broken (answers
-                                          # nonsense: the bot's internal_error flow), optional
-        patch: {shipment_date: null}      # change fields of the demo order for this test (Order
-                                          # fields, JSON; times as ISO, the clock is FIXED_NOW), optional
-        steps:
-          - send: "/start"                # text, /command, or ":photo NAME" to send a photo
-          - press: "Статус"               # a fragment of a button label of the previous reply
-          - send: "{order_number}"        # {order_number} {posting_number} {phone} come from `order`
-          - send: "{phone}"
-            expect:
-              flow: order_status
-              node: seller_late           # node the conversation is at (or last entered) after the step
-              says: ["опаздывает"]        # fragments that must appear in the bot's texts of this step
-              not_says: ["ошибка"]        # fragments that must not
-              buttons: ["Поторопить"]     # fragments of button labels shown in this step
-              entered: [route, seller_late]  # nodes passed through in this step (node, or flow:node)
-          - press: "Поторопить"
-            expect: {effects: ["action:urge_seller"]}   # also handoff, handoff:REASON, end:resolved,
-                                                        # end:unresolved, lang:zh
-
-Results and the text report are in bot/operators/flowtest_report.py.
+The file format is in bot/operators/flowtest_format.py; results and the text report are in
+bot/operators/flowtest_report.py.
 
 Every test runs on a fresh temporary SQLite store with the demo orders seeded at a fixed clock
 (`FIXED_NOW`), through `bot.app.build_app`, exactly as a buyer would talk to the bot. Nodes
@@ -42,91 +17,23 @@ import logging
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Iterator
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
-from bot.engine.effects import Action, End, Handoff, SetLanguage
 from bot.console import event_from_line
+from bot.engine.content import Content
+from bot.engine.effects import Action, End, Handoff, SetLanguage
 from bot.engine.events import Buyer, Event, Press, StartFlow
-from bot.engine.flowset import FlowRegistry, FlowSet
+from bot.engine.flowset import FlowSet
 from bot.engine.problems import FlowProblem
-from bot.engine.loader import read_yaml, validation_problems
-from bot.engine.yaml_positions import position_of
 from bot.i18n.catalogs import Catalogs
+from bot.operators.flowtest_format import Case, Expect, parse_test_file
 from bot.operators.flowtest_report import CaseResult, Report, StepLog, coverage, listed, quoted
 
 FIXED_NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
 CASE_TIMEOUT = 20.0  # seconds per test case: a hanging provider must not hang CI
 CHAT_ID = "flowtest"
-
-
-# ---- the file format --------------------------------------------------------------------------
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Expect(_Strict):
-    flow: str | None = None
-    node: str | None = None
-    says: list[str] = []
-    not_says: list[str] = []
-    buttons: list[str] = []
-    effects: list[str] = []
-    entered: list[str] = []
-
-
-class Step(_Strict):
-    send: str | None = None
-    press: str | None = None
-    flow: str | None = None  # start this flow as an adapter would (e.g. no_agent, when nobody takes a handoff)
-    expect: Expect | None = None
-
-    @model_validator(mode="after")
-    def _one_action(self) -> "Step":
-        if sum(x is not None for x in (self.send, self.press, self.flow)) != 1:
-            raise ValueError("a step has exactly one of 'send', 'press' or 'flow'")
-        return self
-
-
-class Case(_Strict):
-    name: str
-    lang: Literal["zh", "ru"] = "ru"
-    order: str | None = None
-    backend: Literal["ok", "unavailable", "broken"] = "ok"
-    patch: dict[str, Any] = {}
-    steps: list[Step] = Field(min_length=1)
-    # set by the parser
-    file: str = Field(default="", exclude=True)
-    line: int = Field(default=0, exclude=True)
-    step_lines: list[int] = Field(default_factory=list, exclude=True)
-
-
-class FlowTestFile(_Strict):
-    tests: list[Case]
-
-
-def find_test_files(tests_dir: str | Path) -> list[Path]:
-    return sorted(Path(tests_dir).glob("*.yaml"))
-
-
-def parse_test_file(path: Path, display: str | None = None) -> tuple[list[Case], list[FlowProblem]]:
-    display = display or str(path)
-    text = path.read_text(encoding="utf-8")
-    readable, data, positions, problems = read_yaml(text, display, check="tests")
-    if not readable:
-        return [], problems
-    try:
-        parsed = FlowTestFile.model_validate(data)
-    except ValidationError as exc:
-        return [], problems + validation_problems(exc, positions, display, check="tests",
-                                                  hint=lambda err: "see the format in bot/operators/flowtests.py")
-    cases = []
-    for i, case in enumerate(parsed.tests):
-        case.file, case.line = display, position_of(positions, ("tests", i))[0]
-        case.step_lines = [position_of(positions, ("tests", i, "steps", j))[0] for j in range(len(case.steps))]
-        cases.append(case)
-    return cases, problems
 
 
 # ---- running ----------------------------------------------------------------------------------
@@ -199,6 +106,7 @@ class FlowTestRunner:
                  timeout: float = CASE_TIMEOUT) -> None:
         self.flowset = flowset
         self.catalogs = catalogs
+        self.content = Content.of(catalogs, flowset)
         self.now = now
         self.timeout = timeout
         from bot.orders.demo_data import demo_orders
@@ -208,6 +116,8 @@ class FlowTestRunner:
     def check_case(self, case: Case) -> list[str]:
         """Problems in a case that need no run: unknown order key, flow or node names."""
         out = []
+        if case.lang not in self.catalogs.languages:
+            out.append(f"lang: no catalog for '{case.lang}' (languages: {', '.join(self.catalogs.languages)})")
         if case.order and case.order not in self.orders:
             close = difflib.get_close_matches(case.order, list(self.orders), n=1)
             out.append(f"unknown demo order '{case.order}'" + (f" (did you mean '{close[0]}'?)" if close else
@@ -240,7 +150,7 @@ class FlowTestRunner:
                 if not (name in ("handoff", "end:resolved", "end:unresolved") or
                         name.split(":")[0] in ("action", "handoff", "lang") and ":" in name):
                     out.append(f"step {i}: unknown effect '{name}' (use action:NAME, handoff, handoff:REASON, "
-                               "end:resolved, end:unresolved, lang:zh|ru)")
+                               f"end:resolved, end:unresolved, lang:{'|'.join(self.catalogs.languages)})")
         return out
 
     def _patched(self, case: Case) -> Any:
@@ -306,7 +216,7 @@ class FlowTestRunner:
         orders: Any = DemoOrderProvider(settings.demo_orders_path, seed_if_empty=False)
         if case.backend != "ok":
             orders = _FaultyOrders(orders, case.backend)
-        app = build_app(settings, catalogs=self.catalogs, registry=FlowRegistry(self.flowset),
+        app = build_app(settings, content=self.content,
                         clock=_FixedClock(self.now), orders=orders, store=SqliteStore(settings.store_path))
         buyer = Buyer(id=CHAT_ID, language_code=case.lang, name="flow test")
         buttons: list[list[str]] = []

@@ -11,12 +11,14 @@ from pathlib import Path
 
 from bot.engine.flow import Flow
 from bot.engine.flowset import FlowSet
-from bot.engine.nodes import ChoiceNode, EndNode, HandoffNode, LookupOrderNode, SwitchNode
 from bot.engine.nodes.base import flow_of, is_flow_target
 from bot.i18n.catalogs import Catalogs
-from bot.operators.common import edge_labels, message_text, node_order, node_summary
+from bot.operators.common import message_text, node_order, texts_in
 
 FORMATS = {"mermaid": "mmd", "dot": "dot"}
+# A node's figure (`NodeBase.shape`) in each format: mermaid brackets around the label, dot shape.
+MERMAID_SHAPES = {"decision": ("{", "}"), "choice": ("[/", "/]"), "stop": ("([", "])"), "subroutine": ("[[", "]]")}
+DOT_SHAPES = {"decision": "diamond", "choice": "parallelogram", "subroutine": "box3d"}
 MAX_LABEL = 90
 
 
@@ -28,7 +30,7 @@ def _short(text: str, limit: int = MAX_LABEL) -> str:
 def _node_label(flow: Flow, nid: str, catalogs: Catalogs, lang: str) -> tuple[str, str]:
     node = flow.nodes[nid]
     msgs = [m for where, m in node.messages() if not where.startswith("options[")]
-    text = _short(message_text(catalogs, msgs[0], lang)) if msgs else node_summary(node)
+    text = _short(message_text(catalogs, msgs[0], lang)) if msgs else node.summary()
     return nid, text
 
 
@@ -44,6 +46,7 @@ def _mm(text: str) -> str:
 
 
 def mermaid(flow: Flow, catalogs: Catalogs, lang: str) -> str:
+    text_of = texts_in(catalogs, lang)
     title = message_text(catalogs, flow.title, lang)
     lines = ["---", f"title: \"{flow.id}: {title.replace(chr(34), '')}\"", "---", "flowchart TD"]
     externals: dict[str, str] = {}
@@ -53,17 +56,9 @@ def mermaid(flow: Flow, catalogs: Catalogs, lang: str) -> str:
         name, text = _node_label(flow, nid, catalogs, lang)
         label = f"<b>{_mm(name)}</b><br/>{_mm(text)}"
         nid_s = f"n_{_safe_id(nid)}"
-        if isinstance(node, SwitchNode):
-            lines.append(f'  {nid_s}{{"{label}"}}')
-        elif isinstance(node, ChoiceNode):
-            lines.append(f'  {nid_s}[/"{label}"/]')
-        elif isinstance(node, (EndNode, HandoffNode)):
-            lines.append(f'  {nid_s}(["{label}"])')
-        elif isinstance(node, LookupOrderNode):
-            lines.append(f'  {nid_s}[["{label}"]]')
-        else:
-            lines.append(f'  {nid_s}["{label}"]')
-        for edge, target in edge_labels(node, catalogs, lang):
+        opening, closing = MERMAID_SHAPES.get(node.shape, ("[", "]"))
+        lines.append(f'  {nid_s}{opening}"{label}"{closing}')
+        for edge, target in node.edges(text_of):
             if is_flow_target(target):
                 dest = externals.setdefault(target, f"f_{_safe_id(flow_of(target))}")
             else:
@@ -76,7 +71,7 @@ def mermaid(flow: Flow, catalogs: Catalogs, lang: str) -> str:
     lines.append("  classDef stop fill:#efe,stroke:#6a6")
     if externals:
         lines.append(f"  class {','.join(externals.values())} ext")
-    stops = [f"n_{_safe_id(n)}" for n, node in flow.nodes.items() if isinstance(node, (EndNode, HandoffNode))]
+    stops = [f"n_{_safe_id(n)}" for n, node in flow.nodes.items() if node.shape == "stop"]
     if stops:
         lines.append(f"  class {','.join(stops)} stop")
     return "\n".join(lines) + "\n"
@@ -88,6 +83,7 @@ def _dq(text: str) -> str:
 
 
 def dot(flow: Flow, catalogs: Catalogs, lang: str) -> str:
+    text_of = texts_in(catalogs, lang)
     title = message_text(catalogs, flow.title, lang)
     lines = [f"digraph {_dq(flow.id)} {{",
              f"  label={_dq(flow.id + ': ' + title)}; labelloc=t; rankdir=TB;",
@@ -96,14 +92,13 @@ def dot(flow: Flow, catalogs: Catalogs, lang: str) -> str:
              '  "__start" [shape=circle, label="start", fillcolor="#dddddd"];',
              f'  "__start" -> {_dq(flow.start)};']
     externals: set[str] = set()
-    shapes = {SwitchNode: "diamond", ChoiceNode: "parallelogram", LookupOrderNode: "box3d"}
     for nid in node_order(flow):
         node = flow.nodes[nid]
         name, text = _node_label(flow, nid, catalogs, lang)
-        shape = shapes.get(type(node), "box")
-        fill = "#e6f5e6" if isinstance(node, (EndNode, HandoffNode)) else "white"
+        shape = DOT_SHAPES.get(node.shape, "box")
+        fill = "#e6f5e6" if node.shape == "stop" else "white"
         lines.append(f"  {_dq(nid)} [label={_dq(name + chr(10) + text)}, shape={shape}, fillcolor={_dq(fill)}];")
-        for edge, target in edge_labels(node, catalogs, lang):
+        for edge, target in node.edges(text_of):
             dest = target
             if is_flow_target(target):
                 dest = "flow:" + flow_of(target)

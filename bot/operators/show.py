@@ -1,14 +1,14 @@
-"""`ozonbot flows show FLOW --lang zh|ru`: a flow as the buyer would read it, node by node."""
+"""`ozonbot flows show FLOW --lang LANG`: a flow as the buyer would read it, node by node."""
 
 from __future__ import annotations
 
 from bot.engine.flow import Flow
-from bot.engine.nodes import AskNode, ChoiceNode
 from bot.i18n.catalogs import Catalogs
-from bot.operators.common import edge_labels, message_text, node_order, node_summary, target_text
+from bot.operators.common import message_text, node_order, texts_in
 
 
 def show_flow(flow: Flow, catalogs: Catalogs, lang: str) -> str:
+    text_of = texts_in(catalogs, lang)
     lines = [f"Flow {flow.id}: {message_text(catalogs, flow.title, lang)}   ({flow.file or 'flows/' + flow.id + '.yaml'})"]
     if flow.description:
         lines.append(f"  {flow.description}")
@@ -22,7 +22,7 @@ def show_flow(flow: Flow, catalogs: Catalogs, lang: str) -> str:
     for nid in node_order(flow):
         node = flow.nodes[nid]
         lines.append("")
-        summary = node_summary(node)
+        summary = node.summary()
         lines.append(f"[{nid}] {node.kind}" + (f" - {summary}" if summary != node.kind else ""))
         for where, msg in node.messages():
             if where.startswith("options["):
@@ -34,21 +34,7 @@ def show_flow(flow: Flow, catalogs: Catalogs, lang: str) -> str:
                 lines.append("    with " + ", ".join(f"{{{k}}} = {v}" for k, v in msg.params.items()))
             if msg.count:
                 lines.append(f"    plural form chosen by {msg.count}")
-        if isinstance(node, ChoiceNode):
-            lines.append("  buttons:")
-            for label, target in edge_labels(node, catalogs, lang):
-                lines.append(f"    [ {label} ] -> {target_text(target)}")
-            for o in node.options:
-                if o.set:
-                    lines.append(f"    ({message_text(catalogs, o.label, lang)} sets " +
-                                 ", ".join(f"vars.{k} = {v}" for k, v in o.set.items()) + ")")
-            continue
-        if isinstance(node, AskNode) and node.skip:
-            lines.append(f"  buttons:\n    [ {message_text(catalogs, 'common.skip', lang)} ] -> {target_text(node.skip)}")
-        for label, target in edge_labels(node, catalogs, lang):
-            if isinstance(node, AskNode) and label == "skip":
-                continue
-            lines.append(f"  {label + ' ' if label else ''}-> {target_text(target)}")
+        lines += node.describe(text_of)
     return "\n".join(lines) + "\n"
 
 

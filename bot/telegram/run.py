@@ -23,7 +23,7 @@ from telegram.ext import Application
 
 from bot.handoff import wiring
 from bot.telegram import inbox
-from bot.operators.reload import format_problems, watch_and_reload
+from bot.content_reload import format_problems, watch_and_reload
 from bot.conversation.ports import HandoffPort, NoHandoff
 from bot.settings import Settings
 from bot.telegram.build import POLL_TIMEOUT, build_telegram, on_startup

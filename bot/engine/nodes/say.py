@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from bot.engine.nodes.base import Message, NodeBase
+from bot.engine.nodes.base import Message, NodeBase, Step
 
 
 class SayNode(NodeBase):
@@ -14,3 +14,7 @@ class SayNode(NodeBase):
 
     def targets(self) -> list[tuple[str, str]]:
         return [("next", self.next)]
+
+    def enter(self, ctx: Step, node_id: str) -> str:
+        ctx.say(self.say)
+        return self.next

@@ -1,7 +1,7 @@
 """Babel extractors: every message id a flow uses, and the ids the Python code says by itself.
 
 Registered in pyproject.toml as the `ozonbot_flows` extractor; `babel.cfg` maps it onto
-`flows/**.yaml` and maps `extract_code` (by its dotted name, `bot.i18n.extract.extract_code`) onto `bot/**.py`, so
+`flows/**.yaml` and maps `extract_code` (by its dotted name, `bot.operators.extract.extract_code`) onto `bot/**.py`, so
 
     pybabel extract -F babel.cfg -o locales/messages.pot .
 
@@ -18,6 +18,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any, BinaryIO, Collection, Iterator
+
+from bot.engine.builtin_messages import ENGINE_MESSAGES
+from bot.engine.loader import parse_flow_file
+from bot.engine.validators import _all_messages
+from bot.engine.yaml_positions import YamlSyntaxError, load_with_positions, position_of
+from bot.i18n.catalogs import CatalogError, Catalogs
 
 Extracted = tuple[int, str, Any, list[str]]
 
@@ -38,10 +44,6 @@ def extract_flows(fileobj: BinaryIO, keywords: Collection[str], comment_tags: Co
     `gettext` for plain messages, `ngettext` with (id, id) for messages shown with a `count`.
     The comment says where the message is shown: `flow cancel_order, node shipped_options (say)`.
     """
-    from bot.engine.loader import parse_flow_file
-    from bot.engine.validators import _all_messages
-    from bot.engine.yaml_positions import YamlSyntaxError, load_with_positions, position_of
-
     text = _decode(fileobj, options)
     name = getattr(fileobj, "name", "flow.yaml")
     src, _problems = parse_flow_file(Path(str(name)), text, str(name))
@@ -101,8 +103,6 @@ _FSTRING_PREFIX = re.compile(r"""\bf["']([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*\.)\{""
 
 def _known_ids(options: dict[str, Any]) -> dict[str, bool]:
     """Message ids in the current catalogs -> plural? (from `locales_dir`, default ./locales)."""
-    from bot.i18n.catalogs import CatalogError, Catalogs
-
     root = Path(options.get("locales_dir", "locales"))
     try:
         catalogs = Catalogs.load(root)
@@ -122,8 +122,6 @@ def extract_code(fileobj: BinaryIO, keywords: Collection[str], comment_tags: Col
     catalog ids (`Say("lookup.ask_number")`), and whole families built with f-strings
     (`MsgKey(f"status.{status}")` keeps every `status.*` id of the catalogs).
     """
-    from bot.engine.builtin_messages import ENGINE_MESSAGES
-
     text = _decode(fileobj, options)
     known = _known_ids(options)
     name = Path(str(getattr(fileobj, "name", "code.py"))).as_posix()

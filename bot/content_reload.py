@@ -1,9 +1,11 @@
 """Live changes: the running bot watches flows/ and locales/, validates a change completely and
-swaps it in atomically. A broken change is refused: the last good version keeps serving, the
-problems are logged and handed to `on_rejected` (e.g. posted to the agents' group).
+puts it in service with one assignment (`app.content = ...`). A broken change is refused: the last
+good version keeps serving, the problems are logged and handed to `on_rejected` (e.g. posted to
+the agents' group).
 
-Conversations in progress finish on the flow version they started with: FlowRegistry keeps every
-version it has seen, and the engine looks a conversation's node up by (flow id, version).
+Conversations in progress finish on the flow version they started with: each content snapshot's
+FlowRegistry keeps every version seen before, and the engine looks a conversation's node up by
+(flow id, version).
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from bot.engine.content import Content, load_checked
 from bot.engine.flowset import FlowSet
 from bot.engine.problems import FlowLoadError, FlowProblem
 from bot.i18n.catalogs import Catalogs
-from bot.operators.common import load_checked
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +42,6 @@ class ReloadResult:
         return f"reloaded {self.flows} flows; changed: {what}"
 
 
-def swap(app: Any, catalogs: Catalogs, flowset: FlowSet) -> None:
-    """Put new catalogs and flows in service at once.
-
-    Synchronous on purpose: no await in between, so no turn on the event loop sees new flows with
-    old texts. The renderer is updated in place, so whoever holds `app.renderer` (the handoff card,
-    the Telegram handlers) sees the new texts too.
-    """
-    catalogs = catalogs.keeping(app.catalogs)  # old flow versions still in use keep their texts
-    app.registry.swap(flowset)
-    app.catalogs = catalogs
-    app.engine.messages = catalogs
-    app.renderer.catalogs = catalogs
-
-
 def reload(app: Any, settings: Any = None) -> ReloadResult:
     """Rebuild catalogs + flows from `settings` (default: app.settings) and swap them in, or
     refuse the change and keep what is serving. Never raises for a broken change."""
@@ -64,8 +52,11 @@ def reload(app: Any, settings: Any = None) -> ReloadResult:
 
 
 def _apply(app: Any, catalogs: Catalogs, flowset: FlowSet) -> ReloadResult:
-    before = {fid: f.version for fid, f in app.registry.current.flows.items()}
-    swap(app, catalogs, flowset)
+    """Put the new flows and texts in service: one assignment, so a turn sees either all of the old
+    snapshot or all of the new one. Old flow versions still in use keep their texts."""
+    old: Content = app.content
+    app.content = old.replacing(catalogs, flowset)
+    before = {fid: f.version for fid, f in old.flows.flows.items()}
     versions = {fid: f.version for fid, f in flowset.flows.items()}
     changed = sorted(fid for fid, v in versions.items() if before.get(fid) != v)
     return ReloadResult(True, [], len(versions), versions, changed)
