@@ -6,7 +6,10 @@ so tests pass in only what they replace.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from bot.actions import ActionRunner
@@ -27,6 +30,7 @@ from bot.i18n.render import CurrentRenderer
 from bot.orders.provider import OrderProvider
 from bot.settings import Settings
 from bot.store.base import ConversationStore, Outgoing
+from bot.store.retention import Purger, run_retention
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,7 @@ class App:
         self.orders = orders
         self.content = content
         self.renderer = CurrentRenderer(lambda: self.content.renderer)
+        self._retention: asyncio.Task | None = None
         self.actions = ActionRunner(store, orders, self.renderer, allow_cancel=settings.ozon_allow_cancel)
 
     @property
@@ -106,7 +111,17 @@ class App:
             # Ask, End, SetLanguage, Action: nothing to show (actions are run by App.handle)
         return Reply(out, result.effects, lang)
 
+    def start_retention(self, purgers: Sequence[Purger] = (), *, every: float = 3600.0) -> None:
+        """Purge what RETENTION_* no longer keeps, now and then every `every` seconds, until close()."""
+        if self._retention is None:
+            self._retention = asyncio.get_running_loop().create_task(
+                run_retention(self.store, self.settings, every=every, purgers=purgers), name="retention")
+
     async def close(self) -> None:
+        if self._retention is not None:
+            self._retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention
         await self.orders.close()
         await self.store.close()
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.settings import Settings
+from bot.store.migrations import SchemaTooNew
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 EXIT_CODES = ("exit codes: 0 ok, 1 problems found (invalid flows, failing tests), "
@@ -115,7 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         "link": cmd_link,
         "stats": cmd_operators,
     }[args.command]
-    return handler(settings, args) or EXIT_OK
+    try:
+        return handler(settings, args) or EXIT_OK
+    except SchemaTooNew as exc:  # a database written by a newer bot: say so, touch nothing
+        print(f"ozonbot: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
 
 
 def _settings() -> Settings | None:
@@ -278,6 +283,7 @@ def cmd_chat(settings: Settings, args) -> int:
 
         app = build_app(settings)
         tune_gc()
+        app.start_retention()
         stop = asyncio.Event()
         watcher = asyncio.create_task(watch_and_reload(app, settings, stop_event=stop))  # edits apply live
         try:

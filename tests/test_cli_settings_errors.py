@@ -63,3 +63,22 @@ def test_good_settings_still_run(tmp_path):
     done = ozonbot(tmp_path, AGENTS_CHAT_ID="-1001234567890", DEFAULT_LANG="zh", HANDOFF_DAYS="mon-fri,sun")
     assert done.returncode == 0, done.stderr
     assert "flows OK" in done.stdout
+
+
+def test_a_database_from_a_newer_bot_is_one_line_and_untouched(tmp_path):
+    import sqlite3
+
+    data = tmp_path / "data"
+    data.mkdir()
+    db = data / "conversations.sqlite3"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA user_version=99")
+    conn.close()
+    clean = {k: v for k, v in os.environ.items() if k.lower() not in Settings.model_fields}
+    clean.update(DATA_DIR=str(data), PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-m", "bot", "chat"], cwd=tmp_path, env=clean, input="",
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert len(done.stderr.splitlines()) == 1 and "schema version 99" in done.stderr
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 99

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.engine.ports import Clock
@@ -44,3 +45,16 @@ async def stop(handoff: HandoffPort) -> None:
     shutdown = getattr(handoff, "shutdown", None)
     if shutdown is not None:
         await shutdown()
+
+
+def purgers(handoff: HandoffPort, settings: Settings) -> list[Callable[[float], Awaitable[dict[str, int]]]]:
+    """The handoff records' share of retention: relays, notes and notices older than the transcripts kept."""
+    records = getattr(handoff, "records", None)
+    days = settings.retention_transcript_days
+    if records is None or not days:
+        return []
+
+    async def purge(now: float) -> dict[str, int]:
+        return await records.purge(now - days * 86400)
+
+    return [purge]

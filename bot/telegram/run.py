@@ -169,6 +169,7 @@ async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
         async with serving(application, settings, webhook=webhook, listen=listen, handoff=handoff) as info:
             where = f"webhook {webhook} (listening on {listen})" if info.mode == "webhook" else "long polling"
             print(f"@{application.bot.username} is running: {where}. Ctrl-C stops it.", flush=True)
+            app.start_retention(wiring.purgers(handoff, settings))
             watcher = asyncio.create_task(watch_and_reload(app, settings, on_rejected=_tell_agents(handoff),
                                                            stop_event=stop))
             await stop.wait()

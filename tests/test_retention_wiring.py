@@ -1,0 +1,42 @@
+"""Retention runs on its own in a running bot: App.start_retention purges the store and the
+handoff records' old rows, and stops with the app."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from types import SimpleNamespace
+
+from bot.handoff.records import TO_TOPIC
+from bot.handoff.records_memory import MemoryHandoffRecords
+from bot.handoff.wiring import purgers
+
+
+async def test_the_running_app_purges_old_rows(app, settings):
+    settings.retention_transcript_days = 1
+    await app.store.add_incoming("old-buyer", "text", "давнее сообщение")
+    await app.store.add_incoming("new-buyer", "text", "свежее сообщение")
+    conn = sqlite3.connect(settings.store_path)
+    with conn:
+        conn.execute("UPDATE messages SET at = ? WHERE chat_id = 'old-buyer'", (time.time() - 3 * 86400,))
+    conn.close()
+    records = MemoryHandoffRecords()
+    relay = await records.enqueue("b:1:1", "old-buyer", TO_TOPIC, "copy", {}, time.time() - 3 * 86400)
+    assert relay is not None and await records.claim(relay)
+    await records.mark_sent(relay, -100, 5, time.time() - 3 * 86400)
+    await records.enqueue("b:1:2", "old-buyer", TO_TOPIC, "copy", {}, time.time() - 3 * 86400)  # newest: kept
+    app.start_retention(purgers(SimpleNamespace(records=records), settings))
+
+    async def purged() -> None:
+        while await app.store.transcript("old-buyer") or len(await records.relays()) > 1:
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(purged(), 10)
+    assert [e.text for e in await app.store.transcript("new-buyer")] == ["свежее сообщение"]
+
+
+def test_no_records_or_keep_forever_means_no_handoff_purger(settings):
+    assert purgers(SimpleNamespace(), settings) == []
+    settings.retention_transcript_days = 0
+    assert purgers(SimpleNamespace(records=MemoryHandoffRecords()), settings) == []
