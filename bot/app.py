@@ -64,12 +64,9 @@ class App:
 
     async def handle(self, chat_id: str, event: Event, buyer: Buyer, *, incoming: tuple[str, str] | None = None,
                      receipt: str | None = None) -> Reply:
-        """Store the buyer's message, run the engine, store state and replies, return them rendered.
-
-        With `receipt` (the inbox key of the update), the same transaction marks that update turned,
+        """Run the engine; store the buyer's message, the new state and the replies in one transaction;
+        return the replies rendered. With `receipt` (the inbox key of the update), the same transaction marks that update turned,
         with the turn's follow-ups, so a crash after it completes the turn instead of running it again."""
-        if incoming is not None:
-            await self.store.add_incoming(chat_id, incoming[0], incoming[1])
         state = await self.store.load_state(chat_id)
         result = await self.engine.handle(state, event, buyer)
         reply = self.render(result)
@@ -77,7 +74,8 @@ class App:
             if isinstance(effect, Action):
                 reply.outgoing += await self.actions.run(chat_id, effect, reply.lang)
         reply.message_ids = await self.store.save_turn(chat_id, result.state, reply.outgoing, result.events,
-                                                       receipt=receipt, followups=followups_of(result.effects))
+                                                       receipt=receipt, followups=followups_of(result.effects),
+                                                       incoming=incoming)
         return reply
 
     def text(self, msgid: str, lang: str, params: dict[str, Any] | None = None, count: int | None = None) -> str:

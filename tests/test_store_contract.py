@@ -125,6 +125,29 @@ class TestStoreContract:
         assert await store.inbox_pending() == []
         assert (await store.load_state("c1")).at.node == "y"
 
+    async def test_an_outcome_is_final(self, store):
+        await store.inbox_add([InboxItem("tg:1", "c1", "{}", 1.0)])
+        await store.inbox_finish("tg:1", "relayed")
+        await store.inbox_finish("tg:1", "done")
+        assert await store.inbox_status("tg:1") == "relayed"
+
+    async def test_a_message_without_a_turn_is_recorded_once_with_its_outcome(self, store):
+        await store.inbox_add([InboxItem("tg:5", "c1", "{}", 1.0)])
+        first = await store.add_incoming("c1", "text", "алло", receipt="tg:5", outcome="relayed")
+        assert first and await store.inbox_status("tg:5") == "relayed"
+        assert await store.add_incoming("c1", "text", "алло", receipt="tg:5", outcome="relayed") == 0, "a replay"
+        assert [e.text for e in await store.transcript("c1")] == ["алло"]
+        assert await store.add_incoming("c1", "text", "без квитанции") > 0, "no receipt: always recorded"
+
+    async def test_a_turn_records_the_buyer_message_first_in_its_transaction(self, store):
+        await store.inbox_add([InboxItem("tg:9", "c1", "{}", 1.0)])
+        ids = await store.save_turn("c1", _state(), [Outgoing("say", "ответ")], [], receipt="tg:9",
+                                    incoming=("text", "вопрос"))
+        entries = await store.transcript("c1")
+        assert [(e.direction, e.text) for e in entries] == [("in", "вопрос"), ("out", "ответ")]
+        assert ids == [entries[1].id]
+        assert [p.reply_ids for p in await store.inbox_pending()] == [ids]
+
     async def test_an_outcome_is_not_a_pending_status(self, store):
         await store.inbox_add([InboxItem("tg:1", "c1", "{}", 1.0)])
         for outcome in ("new", "turned", ""):

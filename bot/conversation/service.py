@@ -53,29 +53,38 @@ class Conversation:
         c = m.conversation
         leaving = isinstance(m.event, Command) and m.event.name == "bot"
         if not leaving and await self.handoff.is_active(c):
-            await self.store.add_incoming(c, m.kind, m.text)
             if m.kind != "press":  # a stale button pressed while with an agent: nothing to relay
-                await self.handoff.relay_from_buyer(c, m)
+                await self.handoff.relay_from_buyer(c, m)  # idempotent per source message
+            await self.record(m, "relayed")
             return None
-        if m.edited:
-            return None  # an edit outside a handoff: the bot already answered the original
+        if m.edited:  # an edit outside a handoff: the bot already answered the original
+            await self.record(m, "ignored", transcript=False)
+            return None
         verdict = self.limiter.check(c, time.monotonic())
         if verdict != ALLOW:
-            await self.store.add_incoming(c, m.kind, m.text, {"rate_limited": True})
             if verdict == WARN:
                 await self.say(c, m.buyer, "common.slow_down")
+            await self.record(m, "rate_limited", {"rate_limited": True})
             return None
         if leaving:  # leave the agents' queue; the engine then greets and shows the menu
             await self.handoff.buyer_left(c)
         if isinstance(m.event, Command) and m.event.name == "history":
-            await self.store.add_incoming(c, m.kind, m.text)
             await self.send_history(c)
+            await self.record(m, "done")
             return None
         if m.event is None:
-            await self.store.add_incoming(c, m.kind, m.text)
             await self.say(c, m.buyer, m.refusal or "common.media_not_expected")
+            await self.record(m, "refused")
             return None
         return await self.turn(c, m.buyer, m.event, incoming=(m.kind, m.text), receipt=m.receipt)
+
+    async def record(self, m: Inbound, outcome: str, meta: dict | None = None, *, transcript: bool = True) -> None:
+        """The buyer's message in the transcript and its update's outcome, in one transaction
+        (a replay after a crash records neither twice)."""
+        if transcript:
+            await self.store.add_incoming(m.conversation, m.kind, m.text, meta, receipt=m.receipt, outcome=outcome)
+        elif m.receipt is not None:
+            await self.store.inbox_finish(m.receipt, outcome)
 
     # ---- turns --------------------------------------------------------------------------------
     async def turn(self, conversation: str, buyer: Buyer, event: Event, *,

@@ -95,8 +95,12 @@ PURGE_PAUSE = 0.05  # seconds between batches
 class ConversationStore(Protocol):
     async def load_state(self, chat_id: str) -> ConversationState | None: ...
 
-    async def add_incoming(self, chat_id: str, kind: str, text: str, meta: dict[str, Any] | None = None) -> int:
-        """Record a buyer message before it is handled; durable when this returns."""
+    async def add_incoming(self, chat_id: str, kind: str, text: str, meta: dict[str, Any] | None = None, *,
+                           receipt: str | None = None, outcome: str | None = None) -> int:
+        """Record a buyer message that gets no engine turn (relayed, refused...); durable when this returns.
+
+        With `receipt` and `outcome`, the same transaction gives that inbox row its outcome; when the
+        row already has one (the update is replayed after a crash), nothing is recorded and 0 returned."""
         ...
 
     async def add_agent_message(self, chat_id: str, kind: str, text: str, meta: dict[str, Any] | None = None) -> int:
@@ -105,8 +109,10 @@ class ConversationStore(Protocol):
 
     async def save_turn(self, chat_id: str, state: ConversationState, outgoing: list[Outgoing],
                         events: list[tuple[str, dict[str, Any]]], *, receipt: str | None = None,
-                        followups: list[dict[str, Any]] | None = None) -> list[int]:
-        """Atomically save the new state, the replies (ids returned, in order) and the analytics.
+                        followups: list[dict[str, Any]] | None = None,
+                        incoming: tuple[str, str] | None = None) -> list[int]:
+        """Atomically save the buyer's message (`incoming`: kind, text), the new state, the replies
+        (ids returned, in order) and the analytics.
 
         With `receipt` (an inbox key), the same transaction marks that inbox row "turned", with the
         reply ids and `followups`: a crash never leaves a turn saved and its update unhandled, or
@@ -139,7 +145,8 @@ class ConversationStore(Protocol):
         ...
 
     async def inbox_finish(self, key: str, outcome: str = "done") -> None:
-        """Give an inbox row its outcome ("done", "relayed", "dropped", ...); durable when this returns."""
+        """Give an inbox row its outcome ("done", "relayed", "dropped", ...); durable when this returns.
+        An outcome is final: a row that has one keeps it."""
         ...
 
     async def inbox_status(self, key: str) -> str | None:

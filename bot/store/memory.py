@@ -52,7 +52,15 @@ class MemoryStore:
                                                         dict(meta) if meta else {}, time.time(), delivered)
         return self._last_id
 
-    async def add_incoming(self, chat_id: str, kind: str, text: str, meta: dict[str, Any] | None = None) -> int:
+    async def add_incoming(self, chat_id: str, kind: str, text: str, meta: dict[str, Any] | None = None, *,
+                           receipt: str | None = None, outcome: str | None = None) -> int:
+        if receipt is not None and outcome is not None:
+            check_outcome(outcome)
+            row = self._inbox.get(receipt)
+            if row is not None:
+                if row.status not in (INBOX_NEW, INBOX_TURNED):
+                    return 0  # already has its outcome: a replay records nothing twice
+                row.status = outcome
         return self._add(chat_id, "in", kind, text, meta, None)
 
     async def add_agent_message(self, chat_id: str, kind: str, text: str, meta: dict[str, Any] | None = None) -> int:
@@ -60,7 +68,10 @@ class MemoryStore:
 
     async def save_turn(self, chat_id: str, state: ConversationState, outgoing: list[Outgoing],
                         events: list[tuple[str, dict[str, Any]]], *, receipt: str | None = None,
-                        followups: list[dict[str, Any]] | None = None) -> list[int]:
+                        followups: list[dict[str, Any]] | None = None,
+                        incoming: tuple[str, str] | None = None) -> list[int]:
+        if incoming is not None:
+            self._add(chat_id, "in", incoming[0], incoming[1], None, None)
         self._states[chat_id] = state  # handed over (see ConversationStore.save_turn)
         if events:
             self._turns.append((chat_id, [(name, dict(data)) for name, data in events], time.time()))
@@ -114,7 +125,7 @@ class MemoryStore:
     async def inbox_finish(self, key: str, outcome: str = "done") -> None:
         check_outcome(outcome)
         row = self._inbox.get(key)
-        if row is not None:
+        if row is not None and row.status in (INBOX_NEW, INBOX_TURNED):
             row.status = outcome
 
     async def inbox_status(self, key: str) -> str | None:

@@ -182,11 +182,22 @@ class SqliteStore:
         if len(self._states) > STATE_CACHE:
             self._states.popitem(last=False)
 
-    async def add_incoming(self, chat_id: str, kind: str, text: str, meta: dict[str, Any] | None = None) -> int:
-        row = (chat_id, kind, text, _json(meta or {}), time.time())
-        return await self._write(lambda c: int(c.execute(
-            "INSERT INTO messages (chat_id, direction, kind, text, meta, at) VALUES (?, 'in', ?, ?, ?, ?)", row,
-        ).lastrowid or 0))
+    async def add_incoming(self, chat_id: str, kind: str, text: str, meta: dict[str, Any] | None = None, *,
+                           receipt: str | None = None, outcome: str | None = None) -> int:
+        now = time.time()
+        row = (chat_id, kind, text, _json(meta or {}), now)
+        finish = (check_outcome(outcome), now, receipt) if receipt is not None and outcome is not None else None
+
+        def op(c: sqlite3.Connection) -> int:
+            if finish is not None:
+                changed = c.execute("UPDATE inbox SET status=?, finished_at=? WHERE key=? AND status IN "
+                                    "('new', 'turned')", finish).rowcount
+                if not changed and c.execute("SELECT 1 FROM inbox WHERE key=?", (receipt,)).fetchone():
+                    return 0  # already has its outcome: a replay records nothing twice
+            return int(c.execute("INSERT INTO messages (chat_id, direction, kind, text, meta, at) "
+                                 "VALUES (?, 'in', ?, ?, ?, ?)", row).lastrowid or 0)
+
+        return await self._write(op)
 
     async def add_agent_message(self, chat_id: str, kind: str, text: str, meta: dict[str, Any] | None = None) -> int:
         row = (chat_id, kind, text, _json(meta or {}), time.time())
@@ -196,8 +207,10 @@ class SqliteStore:
 
     async def save_turn(self, chat_id: str, state: ConversationState, outgoing: list[Outgoing],
                         events: list[tuple[str, dict[str, Any]]], *, receipt: str | None = None,
-                        followups: list[dict[str, Any]] | None = None) -> list[int]:
+                        followups: list[dict[str, Any]] | None = None,
+                        incoming: tuple[str, str] | None = None) -> list[int]:
         now = time.time()
+        incoming_row = (chat_id, incoming[0], incoming[1], "{}", now) if incoming is not None else None
         followups_json = _json(followups) if followups else "[]"
         rev = getrandbits(62)
         state_row = (chat_id, state.to_json(), now, rev)
@@ -205,6 +218,9 @@ class SqliteStore:
         events_row = (chat_id, _json(events), now)
 
         def op(c: sqlite3.Connection) -> list[int]:
+            if incoming_row is not None:
+                c.execute("INSERT INTO messages (chat_id, direction, kind, text, meta, at) VALUES (?, 'in', ?, ?, ?, ?)",
+                          incoming_row)
             c.execute(
                 "INSERT INTO conversations (chat_id, state, updated_at, rev) VALUES (?, ?, ?, ?) ON CONFLICT(chat_id) "
                 "DO UPDATE SET state=excluded.state, updated_at=excluded.updated_at, rev=excluded.rev",
@@ -276,7 +292,8 @@ class SqliteStore:
 
     async def inbox_finish(self, key: str, outcome: str = "done") -> None:
         row = (check_outcome(outcome), time.time(), key)
-        await self._write(lambda c: c.execute("UPDATE inbox SET status=?, finished_at=? WHERE key=?", row))
+        await self._write(lambda c: c.execute(
+            "UPDATE inbox SET status=?, finished_at=? WHERE key=? AND status IN ('new', 'turned')", row))
 
     async def inbox_status(self, key: str) -> str | None:
         row = self._conn.execute("SELECT status FROM inbox WHERE key=?", (key,)).fetchone()

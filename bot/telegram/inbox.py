@@ -26,11 +26,10 @@ from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, Type
 from telegram.request import BaseRequest, RequestData
 
 from bot.conversation.service import Conversation
-from bot.store.base import ConversationStore, InboxItem
+from bot.store.base import INBOX_NEW, INBOX_TURNED, ConversationStore, InboxItem
 from bot.telegram.inbound import receipt_of
 
 log = logging.getLogger(__name__)
-FINISHED = frozenset({"done", "relayed", "dropped", "failed", "ignored"})
 
 
 def _chat_of(raw: dict[str, Any]) -> str:
@@ -99,10 +98,10 @@ def install(application: Application, store: ConversationStore) -> None:
 
     async def gate(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         status = await store.inbox_status(receipt_of(update))
-        if status in FINISHED:
+        if status not in (None, INBOX_NEW, INBOX_TURNED):  # it has its outcome already
             log.info("update %s was handled before (%s): dropped", update.update_id, status)
             raise ApplicationHandlerStop
-        if status == "turned":  # a turn saved before a crash: complete it, never run it again
+        if status == INBOX_TURNED:  # a turn saved before a crash: complete it, never run it again
             conversation: Conversation = application.bot_data["conversation"]
             for pending in await store.inbox_pending():
                 if pending.key == receipt_of(update):
@@ -123,7 +122,7 @@ async def recover(application: Application, store: ConversationStore) -> int:
     pending = await store.inbox_pending()
     for item in pending:
         try:
-            if item.status == "turned":
+            if item.status == INBOX_TURNED:
                 await conversation.complete(item)
                 await store.inbox_finish(item.key, "done")
             else:
