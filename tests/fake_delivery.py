@@ -11,7 +11,8 @@ What the crash tests read afterwards (beside `calls`, where every answered call 
 `done_at` and `reset`):
 - `deliveries[update_id]`: how many times an update was served (getUpdates batches, webhook POSTs);
 - `confirmed_at[update_id]`: when it was confirmed; `on_confirm` hooks hear the ids at once;
-- `webhook_posts`: every POST with its timing and status.
+- `webhook_posts`: every POST with its timing and status; `repeated`: updates posted again after a
+  2xx (set `repeat_after_2xx` to a probability: Telegram repeats an update whose 2xx it did not get).
 
     fake = DeliveryForum()
     await fake.start()
@@ -21,6 +22,7 @@ What the crash tests read afterwards (beside `calls`, where every answered call 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -54,10 +56,14 @@ def chat_of(update: dict[str, Any]) -> int:
 class DeliveryForum(FakeForum):
     redeliver_after = 0.2  # seconds between webhook attempts for one update (Telegram backs off longer)
     webhook_timeout = 10.0  # seconds a webhook POST may take before it counts as failed
+    repeat_after_2xx = 0.0  # webhook: chance that Telegram posts an update again although the bot said 2xx
+    # (its answer was lost on the way: Telegram then delivers the update again, as it does after timeouts)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.webhook_posts: list[WebhookPost] = []
+        self.repeated: list[int] = []  # update_ids posted again after a 2xx (repeat_after_2xx)
+        self._rng = random.Random(0)
         self._chat_workers: dict[int, asyncio.Task] = {}
 
     # ---- updates stay pending until confirmed, whatever the mode ------------------------------
@@ -108,6 +114,10 @@ class DeliveryForum(FakeForum):
             if update is None:
                 return
             if await self._post(update):
+                if self.repeat_after_2xx and self._rng.random() < self.repeat_after_2xx \
+                        and self.deliveries[update["update_id"]] == 1:
+                    self.repeated.append(update["update_id"])
+                    continue  # "the 2xx never arrived": the same update again
                 if update in self.pending:
                     self.pending.remove(update)
                 self._confirm([update["update_id"]])

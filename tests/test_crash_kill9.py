@@ -67,7 +67,9 @@ async def test_control_run_without_kills_is_clean(tmp_path: Path, mode: str):
 @KNOWN
 @pytest.mark.parametrize("mode", ["polling", "webhook"])
 async def test_kill9_loses_nothing_and_handles_nothing_twice(tmp_path: Path, mode: str):
-    report, elapsed = await crash_run(tmp_path, seed=SEED, kills=KILLS, mode=mode, budget=200)
+    # webhook: Telegram also posts an update again when the bot's 2xx did not reach it (2% here)
+    report, elapsed = await crash_run(tmp_path, seed=SEED, kills=KILLS, mode=mode, budget=200,
+                                      repeats=0.02 if mode == "webhook" else 0.0)
     show(f"kill -9 crash test: {mode}, seed {SEED}", report, elapsed, tmp_path)
     assert len(report.kills) >= min(KILLS, 30), f"only {len(report.kills)} kills in the time budget"
     assert_clean(report)

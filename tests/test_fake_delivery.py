@@ -80,3 +80,29 @@ async def test_webhook_redelivers_until_2xx_one_at_a_time_per_chat():
             assert set(fake.confirmed_at) == {first, second, other}
     finally:
         await runner.cleanup()
+
+
+async def test_webhook_can_repeat_an_update_after_a_2xx():
+    posted: list[int] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        posted.append((await request.json())["update_id"])
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with DeliveryForum() as fake, ClientSession() as session:
+            fake.repeat_after_2xx = 1.0
+            uid = fake.text(7001, "once")
+            async with session.post(f"{fake.api_base}{TOKEN}/setWebhook", json={"url": f"http://127.0.0.1:{port}/hook"}) as r:
+                assert (await r.json())["ok"]
+            await fake.wait_for(lambda: not fake.pending, 5)
+            assert posted == [uid, uid] and fake.repeated == [uid]  # once again, not forever
+    finally:
+        await runner.cleanup()
