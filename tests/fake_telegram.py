@@ -64,6 +64,9 @@ class Call:
     at: float
     files: dict[str, bytes] = field(default_factory=dict)
     status: int = 200  # what the fake answered
+    done_at: float | None = None  # perf_counter when the answer was handed to the connection
+    conn: int = 0  # which client connection carried it (for telling what a dead client never read)
+    reset: bool = False  # the client's connection was reset after this answer: it died before reading it
 
 
 @dataclass
@@ -94,12 +97,17 @@ def _coerce(key: str, value: Any) -> Any:
 class FakeTelegram:
     def __init__(self, token: str = TOKEN) -> None:
         self.token = token
-        self.calls: list[Call] = []
+        self.calls: list[Call] = []  # answered calls, in the order they were answered
+        self.requests: list[Call] = []  # the same calls, in the order they were received
         self.unexpected: list[Call] = []
         self.handlers: dict[str, Handler] = {}
         self.failures: dict[str, deque[Failure]] = defaultdict(deque)
         self.pending: deque[dict[str, Any]] = deque()  # updates not yet confirmed by an offset
         self.served_at: dict[int, float] = {}  # update_id -> when getUpdates (or the webhook) served it
+        self.deliveries: dict[int, int] = defaultdict(int)  # update_id -> times served (getUpdates or webhook POST)
+        self.confirmed_at: dict[int, float] = {}  # update_id -> when an offset above it confirmed (dropped) it
+        self.on_confirm: list[Callable[[list[int]], None]] = []  # told the update_ids each getUpdates confirms
+        self.latency: dict[str, float] = {}  # method (lower case) -> seconds to wait before answering
         self.webhook: dict[str, Any] | None = None
         self.commands: dict[str, list[dict[str, Any]]] = {}
         self.documents: dict[int, bytes] = {}  # message_id -> content of a sent document
@@ -113,6 +121,7 @@ class FakeTelegram:
         self._client: ClientSession | None = None
         self._webhook_task: asyncio.Task | None = None
         self._webhook_queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._last_on_conn: dict[int, Call] = {}
         self.port = 0
         self.closing = False
         for name in dir(self):
@@ -128,6 +137,7 @@ class FakeTelegram:
     async def start(self) -> "FakeTelegram":
         self._runner = web.AppRunner(self.web_app(), access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
+        self._watch_resets(self._runner.server)
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
@@ -197,10 +207,15 @@ class FakeTelegram:
     async def _serve(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params, files = await self._params(request)
-        call = Call(method, params, time.perf_counter(), files)
+        call = Call(method, params, time.perf_counter(), files, conn=self._watch(request, method))
+        if self.record_calls:
+            self.requests.append(call)  # as received: a long poll shows here before it is answered
+            self._notify()
         if request.match_info["token"] != self.token:
             return self._answer(call, ApiError(401, "Unauthorized"))
         key = method.lower()
+        if self.latency.get(key):
+            await asyncio.sleep(self.latency[key])
         handler = self.handlers.get(key)
         if handler is None:
             self.unexpected.append(call)
@@ -213,6 +228,23 @@ class FakeTelegram:
         except ApiError as exc:
             return self._answer(call, exc)
         return self._answer(call, result)
+
+    def _watch(self, request: web.Request, method: str) -> int:
+        """Which client connection carries the request (see `_watch_resets`)."""
+        return id(request.protocol)
+
+    def _watch_resets(self, server: Any) -> None:
+        """When a connection is reset (the client process died with our answer unread in its socket),
+        mark the last call answered on it: `call.reset`."""
+        lost = server.connection_lost
+
+        def connection_lost(handler: Any, exc: BaseException | None = None) -> None:
+            last = self._last_on_conn.pop(id(handler), None)
+            if exc is not None and last is not None and last.done_at is not None:
+                last.reset = True
+            lost(handler, exc)
+
+        server.connection_lost = connection_lost
 
     def _take_failure(self, key: str, params: dict[str, Any]) -> Failure | None:
         queue = self.failures.get(key)
@@ -232,6 +264,9 @@ class FakeTelegram:
                 body["parameters"] = result.parameters
         else:
             body = {"ok": True, "result": result}
+        call.done_at = time.perf_counter()
+        if call.conn:
+            self._last_on_conn[call.conn] = call
         if self.record_calls:  # benchmarks turn this off to keep memory flat
             self.calls.append(call)
         self._notify()
@@ -260,8 +295,15 @@ class FakeTelegram:
         timeout = float(params.get("timeout") or 0)
         if self.webhook is not None:
             raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first")
+        confirmed = []
         while self.pending and self.pending[0]["update_id"] < offset:
-            self.pending.popleft()
+            confirmed.append(self.pending.popleft()["update_id"])
+        if confirmed:
+            now = time.perf_counter()
+            for update_id in confirmed:
+                self.confirmed_at.setdefault(update_id, now)
+            for hook in list(self.on_confirm):
+                hook(confirmed)
         deadline = time.monotonic() + timeout
         while not self.pending:
             if self.closing:
@@ -278,6 +320,7 @@ class FakeTelegram:
         now = time.perf_counter()
         for update in batch:
             self.served_at.setdefault(update["update_id"], now)
+            self.deliveries[update["update_id"]] += 1
         return batch
 
     async def api_setWebhook(self, params: dict[str, Any], call: Call) -> Any:
