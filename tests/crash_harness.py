@@ -141,6 +141,7 @@ class BotProcess:
             "HANDOFF_HOURS": "00:00-23:59",
             "LOOKUPS_PER_HOUR": "1000000",
             "OWNER_ATTEMPTS": "1000000",
+            "BUYER_MESSAGES_PER_MINUTE": "0",  # synthetic traffic: far more than a person types
             "HANDOFF_TOPICS_PER_HOUR": "1000",
             "HANDOFF_TOPICS_PER_BUYER_PER_DAY": "1000",
             "HANDOFF_CHECK_SECONDS": "1",
