@@ -26,7 +26,7 @@ from bot.engine.ports import Clock
 from bot.engine.state import ConversationState
 from bot.i18n.catalogs import Catalogs
 from bot.i18n.locale import choose_language
-from bot.i18n.render import CurrentRenderer
+from bot.i18n.render import CurrentRenderer, set_buyer_timezone
 from bot.orders.provider import OrderProvider
 from bot.settings import Settings
 from bot.store.base import ConversationStore, Outgoing
@@ -148,6 +148,7 @@ def build_app(settings: Settings | None = None, *, orders: OrderProvider | None 
         catalogs = catalogs or Catalogs.load(settings.locales_dir)
         content = Content.of(catalogs, registry or load_flows(settings.flows_dir, catalogs))
     check_languages(settings, content.languages)
+    set_buyer_timezone(settings.buyer_timezone)
     orders = orders or default_orders(settings)
     if store is None:
         from bot.store.sqlite import SqliteStore

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any, Iterable
 
 from bot.engine.state import ConversationState
 from bot.handoff.diagnose import Diagnosis
-from bot.i18n.render import TIMEZONES, Renderer
+from bot.i18n.render import Renderer, buyer_timezone
 from bot.orders.facts import OrderFacts
 from bot.orders.model import Order
 from bot.store.base import TranscriptEntry
@@ -53,7 +53,7 @@ class AgentTexts:
     def __init__(self, renderer: Renderer, lang: str, tz: tzinfo | None = None) -> None:
         self.r = renderer
         self.lang = lang
-        self.tz = tz or TIMEZONES.get(lang, timezone.utc)  # times of day on cards and in /history
+        self.tz = tz or buyer_timezone()  # times of day on cards and in /history: the buyers' clock
 
     def t(self, msgid: str, count: int | None = None, **params: Any) -> str:
         """A catalog text; str params are HTML-escaped, dates and money formatted for `lang`."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from operator import attrgetter
 
-from bot.i18n.keys import Duration, MsgKey
+from bot.i18n.keys import Day, Duration, MsgKey
 from bot.orders.model import KNOWN_CANCEL_REASONS, KNOWN_SUBSTATUSES, Initiator, Money, Order
 
 BEFORE_PACKING = frozenset({"awaiting_verification", "awaiting_approve", "awaiting_packaging"})
@@ -142,6 +142,15 @@ class OrderFacts:
     def cancel_reason_label(self) -> MsgKey:
         rid = self.cancel_reason_id
         return MsgKey(f"cancel_reason.{rid}" if rid in KNOWN_CANCEL_REASONS else "cancel_reason.other")
+
+    @property
+    def delivery_date_begin(self) -> datetime | None:
+        """A day, not a moment: Ozon gives windows as times, but a buyer is promised dates."""
+        return Day.of(self._o.delivery_date_begin)
+
+    @property
+    def delivery_date_end(self) -> datetime | None:
+        return Day.of(self._o.delivery_date_end)
 
     @property
     def first_product(self) -> str:
