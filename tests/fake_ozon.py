@@ -171,6 +171,7 @@ class FakeOzon:
         self.returns: dict[str, list[dict[str, Any]]] = {}
         self.calls: list[Call] = []
         self.cancelled: list[dict[str, Any]] = []
+        self.buyer_reason = True  # whether the reason list offers a buyer-side reason (type_id "buyer")
         self._script: dict[str, deque[Fault]] = {}
         self._outage: Fault | None = None
         self._outage_until: float | None = None
@@ -308,7 +309,10 @@ class FakeOzon:
         return 200, {"result": True}
 
     def _cancel_reasons(self, body: dict) -> tuple[int, dict]:
-        return 200, {"result": [
+        # The ids and titles of buyer-side reasons in this list are not documented (reference, section
+        # 5): 506 "found it cheaper" stands in for whichever one Ozon offers.
+        buyer = [{"id": 506, "title": "Покупатель передумал", "type_id": "buyer", "is_available_for_cancellation": True}]
+        return 200, {"result": (buyer if self.buyer_reason else []) + [
             {"id": 352, "title": "Товар закончился на складе продавца", "type_id": "seller",
              "is_available_for_cancellation": True},
             {"id": 401, "title": "Продавец отклонил арбитраж", "type_id": "seller",
