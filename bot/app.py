@@ -132,7 +132,8 @@ def default_orders(settings: Settings) -> OrderProvider:
             raise SystemExit("ORDER_PROVIDER=ozon needs OZON_CLIENT_ID and OZON_API_KEY (environment or .env)")
         return OzonOrderProvider(settings.ozon_client_id, settings.ozon_api_key.get_secret_value(),
                                  base_url=settings.ozon_base_url, cache_ttl=settings.ozon_cache_ttl,
-                                 fbs_get_rps=settings.ozon_fbs_get_rps, allow_cancel=settings.ozon_allow_cancel)
+                                 fbs_get_rps=settings.ozon_fbs_get_rps, allow_cancel=settings.ozon_allow_cancel,
+                                 cross_border=settings.store_cross_border)
     from bot.orders.demo import DemoOrderProvider
 
     return DemoOrderProvider(settings.demo_orders_path)

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     ozon_cache_ttl: float = 30.0
     ozon_fbs_get_rps: float = 2.0
     ozon_allow_cancel: bool = False
+    store_cross_border: bool = False  # the shop ships from abroad (Ozon Global): its rFBS orders pass customs
     link_secret: SecretStr | None = Field(default=None, description="HMAC key for signed order deep links")
 
     # Buyers

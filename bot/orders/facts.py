@@ -7,11 +7,11 @@ time, so keep each one annotated with a plain type.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from operator import attrgetter
 
 from bot.i18n.keys import Day, Duration, MsgKey
-from bot.orders.model import KNOWN_CANCEL_REASONS, KNOWN_SUBSTATUSES, Initiator, Money, Order
+from bot.orders.model import KNOWN_CANCEL_REASONS, KNOWN_SUBSTATUSES, Initiator, Money, Order, Scheme
 
 BEFORE_PACKING = frozenset({"awaiting_verification", "awaiting_approve", "awaiting_packaging"})
 BEING_PREPARED = frozenset({"awaiting_registration", "acceptance_in_progress", "awaiting_deliver"})
@@ -19,6 +19,10 @@ IN_TRANSIT = frozenset(
     {"driver_pickup", "delivering", "sent_by_seller", "arbitration", "client_arbitration", "not_accepted"}
 )
 CANCELLED = frozenset({"cancelled", "cancelled_from_split_pending"})
+# Russian consumer law (ЗоЗПП, art. 26.1): goods of proper quality bought remotely can be returned
+# within 7 days after they were received. Defects have longer terms (the warranty), so the flows use
+# this only for "changed my mind" and never claim a return is impossible: the app decides.
+RETURN_DAYS = 7
 
 # Why an order was cancelled, in the words flows branch on (`order.cancel_category`).
 CANCEL_CATEGORIES = ("", "buyer", "stock", "price", "payment", "rules", "delivery", "not_picked_up", "split", "other")
@@ -99,6 +103,17 @@ class OrderFacts:
     cancel_reason: str
     cancelled_after_ship: bool
     payment_pending: bool
+    cross_border: bool
+    tpl_integration_type: str
+    ozon_delivers: bool
+    shop_delivers: bool
+    awaiting_passport: bool
+    buyer_can_cancel: bool
+    shop_can_cancel: bool
+    delivered_at: datetime
+    days_since_delivered: int
+    return_deadline: datetime
+    within_return_days: bool
     has_return: bool
     return_status: str
     product_count: int
@@ -267,6 +282,68 @@ class OrderFacts:
     def payment_pending(self) -> bool:
         o = self._o
         return o.status in ("awaiting_verification", "awaiting_approve") and o.in_process_at is None
+
+    # ---- the delivery scheme and who can act -------------------------------------------------------
+    @property
+    def ozon_delivers(self) -> bool:
+        """Ozon's logistics carries the parcel: FBO always, FBS (tpl "ozon", or not given). Complaints
+        about such a delivery (late, "delivered" but not received) go to Ozon, in the app."""
+        o = self._o
+        if o.scheme is Scheme.FBO or o.tpl_integration_type == "ozon":
+            return True
+        return o.scheme is Scheme.FBS and not o.tpl_integration_type
+
+    @property
+    def shop_delivers(self) -> bool:
+        """rFBS: the shop arranges the delivery (its own, or a carrier it chose), so it answers for it."""
+        return self._o.scheme is Scheme.RFBS and not self.ozon_delivers
+
+    @property
+    def awaiting_passport(self) -> bool:
+        """Cross-border: the order waits for the buyer's passport data for customs (not for us)."""
+        return self._o.substatus == "posting_awaiting_passport_data"
+
+    @property
+    def buyer_can_cancel(self) -> bool:
+        """The buyer can cancel it in the Ozon app themselves (FBS/rFBS before packing; reference,
+        section 4). That costs the shop nothing, so flows offer it first."""
+        return self._o.scheme is not Scheme.FBO and self._o.status in BEFORE_PACKING
+
+    @property
+    def shop_can_cancel(self) -> bool:
+        """We can still cancel it through Ozon (FBS/rFBS, not handed to delivery yet). FBO postings
+        are Ozon's: the shop cannot cancel them (reference, section 5)."""
+        o = self._o
+        return o.scheme is not Scheme.FBO and o.status in (BEFORE_PACKING | BEING_PREPARED)
+
+    @property
+    def delivered_at(self) -> datetime | None:
+        """The day the buyer received it: the provider's date, else when the status became delivered."""
+        o = self._o
+        if o.status != "delivered":
+            return None
+        return Day.of(o.delivered_at or o.status_changed_at)
+
+    @property
+    def days_since_delivered(self) -> int:
+        o = self._o
+        moment = o.delivered_at or o.status_changed_at
+        return self._hours_since(moment) // 24 if o.status == "delivered" and moment else 0
+
+    @property
+    def return_deadline(self) -> datetime | None:
+        o = self._o
+        moment = o.delivered_at or o.status_changed_at
+        if o.status != "delivered" or moment is None:
+            return None
+        return Day.of(moment + timedelta(days=RETURN_DAYS))
+
+    @property
+    def within_return_days(self) -> bool:
+        """Received less than RETURN_DAYS ago (or we do not know when: then we do not say it is late)."""
+        o = self._o
+        moment = o.delivered_at or o.status_changed_at
+        return o.status == "delivered" and (moment is None or self._now - moment < timedelta(days=RETURN_DAYS))
 
     @property
     def has_return(self) -> bool:
