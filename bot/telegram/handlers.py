@@ -14,6 +14,7 @@ from telegram.constants import ChatType
 from telegram.ext import BaseHandler, ContextTypes, TypeHandler
 
 from bot.conversation.service import Conversation
+from bot.handoff.group_router import CALLBACK_PREFIX as HANDOFF_BUTTONS
 from bot.telegram.delivery import DeliveryFailed, RetryPolicy, with_retries
 from bot.telegram.inbound import LinkVerifier, buyer_of, message_inbound, press_inbound
 
@@ -68,10 +69,13 @@ class BuyerHandlers:
 
 
 class _PrivateHandler(TypeHandler):
-    """Every update of a private chat."""
+    """Every update of a private chat but the handoff's own buttons (a buyer's rating of a closed case)."""
 
     def __init__(self, callback) -> None:  # type: ignore[no-untyped-def]
         super().__init__(Update, callback)
 
     def check_update(self, update: object) -> bool:
-        return is_private(update)
+        if not is_private(update):
+            return False
+        query = update.callback_query  # type: ignore[attr-defined]
+        return query is None or not (query.data or "").startswith(HANDOFF_BUTTONS)  # ratings: the handoff's
