@@ -12,8 +12,10 @@ Contestants, like with like:
 - raw aiohttp loop: the floor, getUpdates in a loop and one sendMessage per update, no framework.
 
 Every contestant runs in a fresh process of its own (forked from this lean parent, which imports
-no bot framework), so none inherits another's imports, heap or GC settings; the same process tuning
-(`tune_gc`, what `ozonbot run` does) is applied to every contestant unless `--gc-tune full`. The
+no bot framework), so none inherits another's imports, heap or GC settings. The full bot runs with
+`tune_gc()` (what `ozonbot run` does); each echo runs twice, with the same tuning (like with like:
+the strict comparison) and with CPython's stock GC (how a bare echo bot ships; aiogram's pydantic
+objects make it pay about twice its tuned CPU there). The
 fake Bot API (tests/fake_telegram.py) runs in a child process too: it serves getUpdates (long poll),
 counts the API calls per method and drives the buyers: each chat follows a script and sends its next
 update once all replies to the previous one came (closed loop, every chat at once), or updates are
@@ -43,6 +45,7 @@ import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import logging  # noqa: E402
 import multiprocessing as mp  # noqa: E402
+import os  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -409,20 +412,20 @@ def count(rendered) -> int:
 # ---- the parent: runs each contestant in a fresh process against the fake -------------------------
 
 class Bench:
-    def __init__(self, ctx, fake_conn, port: int, tmp: Path, gc_tune: str) -> None:
-        self.ctx, self.fake_conn, self.tmp, self.gc_tune = ctx, fake_conn, tmp, gc_tune
+    def __init__(self, ctx, fake_conn, port: int, tmp: Path) -> None:
+        self.ctx, self.fake_conn, self.tmp = ctx, fake_conn, tmp
         self.api_base = f"http://127.0.0.1:{port}/bot"
         self.runs = 0
 
     def run(self, kind: str, scripts: dict[int, list[Step]], rate: float | None = None, cap: float = 60.0,
-            **opts: Any) -> dict[str, Any]:
+            gc_tune: bool = True, **opts: Any) -> dict[str, Any]:
         self.runs += 1
         if kind == "full" and "data_dir" not in opts:
             data = self.tmp / f"full{self.runs}"
             data.mkdir()
             shutil.copy(self.tmp / "calib" / "demo_orders.sqlite3", data / "demo_orders.sqlite3")
             opts["data_dir"] = str(data)
-        opts["gc_tune"] = self.gc_tune == "all" or kind == "full"
+        opts["gc_tune"] = gc_tune
         parent, child = self.ctx.Pipe()
         proc = self.ctx.Process(target=contestant_process, args=(child, kind, self.api_base, opts), daemon=True)
         proc.start()
@@ -487,19 +490,23 @@ def main(args) -> None:
             by_order = c_parent.recv()
             calib.join()
             steps = len(by_order[0])
-            bench = Bench(ctx, fake_conn, port, tmp, args.gc_tune)
+            bench = Bench(ctx, fake_conn, port, tmp)
             replies = sum(s[2] for s in by_order[0])
             print(f"{args.chats} chats; full bot: {steps} updates per chat (/start, menu button, order number, phone "
                   f"digits; ~{replies} replies) over {len(by_order)} demo orders; echoes: {steps} texts per chat, one "
-                  f"reply each. GC tuning (tune_gc) in: {'every contestant' if args.gc_tune == 'all' else 'full bot'}.",
+                  f"reply each. Full bot with tune_gc(); echoes with it {'and with stock GC' if args.gc == 'both' else 'only' if args.gc == 'same' else 'no: stock GC only'}. "
+                  f"Load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores.",
                   flush=True)
 
             def full_scripts(first: int) -> dict[int, list[Step]]:
                 return {first + i: by_order[i % len(by_order)] for i in range(args.chats)}
 
             echo = {10_000_000 + i: [("text", f"hello {k}", 1) for k in range(steps)] for i in range(args.chats)}
-            names = {"full": "full bot", "ptb": "PTB echo (same)", "aiogram": "aiogram echo", "raw": "raw aiohttp"}
-            kinds = [k for k in ("full", "ptb", "aiogram", "raw") if k in args.only]
+            names = {"full": "full bot", "ptb": "PTB echo", "aiogram": "aiogram echo", "raw": "raw aiohttp",
+                     "ptb~": "PTB echo, stock GC", "aiogram~": "aiogram, stock GC"}
+            kinds = [k for k in ("full", "ptb", "ptb~", "aiogram", "aiogram~", "raw")
+                     if k.rstrip("~") in args.only and not (k.endswith("~") and args.gc == "same")
+                     and not (k in ("ptb", "aiogram") and args.gc == "stock")]
             rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
             for r in range(args.rounds):
                 order = kinds[r % len(kinds):] + kinds[:r % len(kinds)]
@@ -507,7 +514,8 @@ def main(args) -> None:
                 for kind in order:
                     scripts = full_scripts(1) if kind == "full" else echo
                     opts = {"profile": args.profile} if kind == "full" and args.profile and r == 0 else {}
-                    rows[kind].append(figures(names[kind], bench.run(kind, scripts, **opts)))
+                    rows[kind].append(figures(names[kind], bench.run(kind.rstrip("~"), scripts,
+                                                                     gc_tune=not kind.endswith("~"), **opts)))
 
             rated = None
             if args.rate > 0 and "full" in kinds:
@@ -529,24 +537,26 @@ def main(args) -> None:
                     else:  # CPU per update: the higher, the slower; print as speed
                         vals = [y["cpu_us"] / x["cpu_us"] for x, y in zip(rows[a], rows[b])]
                         what = "CPU/upd  "
-                    print(f"  {names[a]} / {names[b]:<16} {what} {spread(vals)}{target}")
+                    print(f"  {names[a]} / {names[b]:<18} {what} {spread(vals)}{target}")
 
             for kind in kinds:
                 per_s = [x["per_s"] for x in rows[kind]]
                 cpu = [x["cpu_us"] for x in rows[kind]]
-                print(f"  {names[kind]:<16} {min(per_s):6.0f}-{max(per_s):6.0f} updates/s, {min(cpu):4.0f}-{max(cpu):4.0f} "
+                print(f"  {names[kind]:<18} {min(per_s):6.0f}-{max(per_s):6.0f} updates/s, {min(cpu):4.0f}-{max(cpu):4.0f} "
                       f"CPU µs/update, {rows[kind][0]['calls']:.2f} API calls/update (besides getUpdates)")
-            ratio("full", "ptb", "per_s", "   (target >= 0.8x)")
-            ratio("full", "ptb", "cpu", "")
-            ratio("full", "aiogram", "per_s", "   (target >= 1.5x)")
-            ratio("full", "aiogram", "cpu", "")
+            for peer, target in (("ptb", "   (target >= 0.8x)"), ("aiogram", "   (target >= 1.5x)")):
+                for kind in (peer, peer + "~"):
+                    ratio("full", kind, "per_s", target)
+                    ratio("full", kind, "cpu", "")
             ratio("ptb", "aiogram", "per_s", "")
+            ratio("ptb~", "aiogram~", "per_s", "")
             ratio("full", "raw", "per_s", "")
             if rated is not None:
                 print(f"  p99 at {args.rate:.0f}/s offered                 {rated['p99']:.1f} ms   (target < 100 ms)")
                 print(f"  peak RSS full bot                    {max(x['rss_mb'] for x in rows.get('full', [rated])):.1f} MB; "
                       f"with {args.stored:,} stored conversations {rated['rss_mb']:.1f} MB   (target < 150 MB)")
-            print(f"  total time                           {time.perf_counter() - t0:.1f} s")
+            print(f"  total time                           {time.perf_counter() - t0:.1f} s; load average now "
+                  f"{os.getloadavg()[0]:.2f} (other processes share these cores: compare within a round)")
     finally:
         fake_conn.send(("stop",))
         fake.join(5)
@@ -563,7 +573,7 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=500.0, help="open loop: updates/s offered (0: skip)")
     parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--stored", type=int, default=10_000, help="conversations stored before the open loop")
-    parser.add_argument("--gc-tune", choices=["all", "full"], default="all",
-                        help="apply tune_gc() to every contestant (like with like) or to the full bot only")
+    parser.add_argument("--gc", choices=["both", "same", "stock"], default="both",
+                        help="echoes with the full bot's tune_gc() (same), with CPython's stock GC, or both")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the full bot's first closed-loop run into FILE")
     main(parser.parse_args())
