@@ -2,6 +2,12 @@
 
 About an order of magnitude less overhead per call than httpx on a local Bot API (see
 bench/telegram.py); selected with TELEGRAM_TRANSPORT=aiohttp (the default).
+
+Per call it does as little as it can: JSON bodies are encoded once, by pydantic-core, from PTB's
+parameters as one JSON object (PTB's own `json_payload` JSON-encodes each parameter into a string
+and then the whole again, with every non-ASCII character escaped; the Bot API takes both forms, and
+PTB documents encoding `parameters` directly for a custom JSON library); URLs and timeouts are built
+once; the session keeps no cookies (the Bot API sets none).
 """
 
 from __future__ import annotations
@@ -9,9 +15,14 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+from pydantic_core import to_json
 from telegram._utils.defaultvalue import DefaultValue
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+from yarl import URL
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+URL_CACHE = 256  # the Bot API's endpoints; file downloads (one URL each) are not kept
 
 
 class SharedSession:
@@ -26,7 +37,9 @@ class SharedSession:
         self.users += 1
         if self.session is None or self.session.closed:
             connector = aiohttp.TCPConnector(limit=self.pool_size, ttl_dns_cache=300)
-            self.session = aiohttp.ClientSession(connector=connector, raise_for_status=False)
+            self.session = aiohttp.ClientSession(connector=connector, raise_for_status=False,
+                                                 cookie_jar=aiohttp.DummyCookieJar(),
+                                                 headers={"User-Agent": BaseRequest.USER_AGENT})
         return self.session
 
     async def release(self) -> None:
@@ -46,6 +59,8 @@ class AiohttpRequest(BaseRequest):
         self._connect_timeout = connect_timeout
         self._pool_timeout = pool_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[tuple[float | None, float | None, float | None], aiohttp.ClientTimeout] = {}
+        self._urls: dict[str, URL] = {}
 
     @property
     def read_timeout(self) -> float | None:
@@ -69,7 +84,7 @@ class AiohttpRequest(BaseRequest):
         connect = self._connect_timeout if isinstance(connect_timeout, DefaultValue) else connect_timeout
         pool = self._pool_timeout if isinstance(pool_timeout, DefaultValue) else pool_timeout
         files = request_data.multipart_data if request_data else None
-        headers = {"User-Agent": self.USER_AGENT}
+        headers = None
         data: aiohttp.FormData | bytes | None = None
         if files:
             form = aiohttp.FormData()
@@ -79,12 +94,20 @@ class AiohttpRequest(BaseRequest):
                 form.add_field(key, content, filename=filename, content_type=mimetype)
             data = form
         elif request_data is not None and request_data.parameters:
-            data = request_data.json_payload
-            headers["Content-Type"] = "application/json"
-        waiting = None if pool is None or connect is None else pool + connect  # pool wait + connecting
-        timeout = aiohttp.ClientTimeout(total=None, connect=waiting, sock_connect=connect, sock_read=read)
+            data = to_json(request_data.parameters)
+            headers = JSON_HEADERS
+        timeout = self._timeouts.get((read, connect, pool))
+        if timeout is None:
+            waiting = None if pool is None or connect is None else pool + connect  # pool wait + connecting
+            timeout = self._timeouts[(read, connect, pool)] = aiohttp.ClientTimeout(
+                total=None, connect=waiting, sock_connect=connect, sock_read=read)
+        target = self._urls.get(url)
+        if target is None:
+            target = URL(url)
+            if len(self._urls) < URL_CACHE and "/file/" not in target.path:
+                self._urls[url] = target
         try:
-            async with self._session.request(method, url, data=data, headers=headers, timeout=timeout) as resp:
+            async with self._session.request(method, target, data=data, headers=headers, timeout=timeout) as resp:
                 return resp.status, await resp.read()
         except asyncio.TimeoutError as exc:
             raise TimedOut("Timed out") from exc
