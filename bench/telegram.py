@@ -21,7 +21,10 @@ counts the API calls per method and drives the buyers: each chat follows a scrip
 update once all replies to the previous one came (closed loop, every chat at once), or updates are
 offered at a fixed rate (open loop). Latency is measured at the fake, from the getUpdates response
 that served an update to the first sendMessage answering it. The contestant's process reports its
-CPU time (all threads) and peak RSS (sampled every 20 ms).
+CPU time (all threads) and peak RSS (sampled every 20 ms). Before the measured run each contestant
+gets a warm-up on other chats (`--warmup`, one update each): a fresh process would otherwise pay
+for opening up to 256 connections and for cold caches inside a run of a few thousand updates, which
+a long-running bot does not.
 
 The machine is shared and has 2 cores (one for the fake, one for the bot): each round runs every
 contestant once, the order rotating between rounds, and the ratios are printed per round and as a
@@ -212,9 +215,11 @@ class Serve:
 
         sampler = loop.create_task(sample())
         await asyncio.sleep(0.3)  # the first getUpdates is out: the run's clock starts on a polling bot
-        cpu0, wall0 = time.process_time(), time.perf_counter()
         self.conn.send("ready")
-        await loop.run_in_executor(None, self.conn.recv)
+        await loop.run_in_executor(None, self.conn.recv)  # "go": the warm-up (if any) is over
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        self.conn.send("going")
+        await loop.run_in_executor(None, self.conn.recv)  # "stop"
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         sampler.cancel()
         self.peak = max(self.peak, rss_now())
@@ -418,7 +423,9 @@ class Bench:
         self.runs = 0
 
     def run(self, kind: str, scripts: dict[int, list[Step]], rate: float | None = None, cap: float = 60.0,
-            gc_tune: bool = True, **opts: Any) -> dict[str, Any]:
+            gc_tune: bool = True, warmup: dict[int, list[Step]] | None = None, **opts: Any) -> dict[str, Any]:
+        """One contestant in a fresh process: start it, warm it up (connections opened, caches filled:
+        a long-running bot's steady state), then measure `scripts` on it."""
         self.runs += 1
         if kind == "full" and "data_dir" not in opts:
             data = self.tmp / f"full{self.runs}"
@@ -433,6 +440,13 @@ class Bench:
             if not parent.poll(120):
                 raise RuntimeError(f"{kind}: the bot did not start")
             assert parent.recv() == "ready"
+            if warmup:
+                self.fake_conn.send(("run", warmup, None, cap))
+                warm = self.fake_conn.recv()
+                if not warm["finished"]:
+                    raise RuntimeError(f"{kind}: the warm-up did not finish")
+            parent.send("go")
+            assert parent.recv() == "going"
             self.fake_conn.send(("run", scripts, rate, cap))
             result = self.fake_conn.recv()
             parent.send("stop")
@@ -502,6 +516,9 @@ def main(args) -> None:
                 return {first + i: by_order[i % len(by_order)] for i in range(args.chats)}
 
             echo = {10_000_000 + i: [("text", f"hello {k}", 1) for k in range(steps)] for i in range(args.chats)}
+            # Warm-up, on other chats: one update each (the full bot's /start), not measured.
+            warm_full = {20_000_000 + i: by_order[0][:1] for i in range(args.warmup)}
+            warm_echo = {20_000_000 + i: [("text", "warm-up", 1)] for i in range(args.warmup)}
             names = {"full": "full bot", "ptb": "PTB echo", "aiogram": "aiogram echo", "raw": "raw aiohttp",
                      "ptb~": "PTB echo, stock GC", "aiogram~": "aiogram, stock GC"}
             kinds = [k for k in ("full", "ptb", "ptb~", "aiogram", "aiogram~", "raw")
@@ -514,8 +531,9 @@ def main(args) -> None:
                 for kind in order:
                     scripts = full_scripts(1) if kind == "full" else echo
                     opts = {"profile": args.profile} if kind == "full" and args.profile and r == 0 else {}
-                    rows[kind].append(figures(names[kind], bench.run(kind.rstrip("~"), scripts,
-                                                                     gc_tune=not kind.endswith("~"), **opts)))
+                    rows[kind].append(figures(names[kind], bench.run(
+                        kind.rstrip("~"), scripts, gc_tune=not kind.endswith("~"),
+                        warmup=warm_full if kind == "full" else warm_echo, **opts)))
 
             rated = None
             if args.rate > 0 and "full" in kinds:
@@ -523,7 +541,7 @@ def main(args) -> None:
                 offered = {5_000_000 + i: by_order[i % len(by_order)] for i in range(max(1, n_rate // steps))}
                 print(f"open loop, {args.rate:.0f} updates/s offered for ~{args.seconds:.0f} s, with "
                       f"{args.stored:,} stored conversations:", flush=True)
-                result = bench.run("full", offered, rate=args.rate, seed_conversations=args.stored)
+                result = bench.run("full", offered, rate=args.rate, seed_conversations=args.stored, warmup=warm_full)
                 rated = figures(f"full bot at {args.rate:.0f}/s", result)
                 print(f"  (store held {result.get('stored', 0):,} conversations at the end)")
 
@@ -572,6 +590,7 @@ if __name__ == "__main__":
                         choices=["full", "ptb", "aiogram", "raw"])
     parser.add_argument("--rate", type=float, default=500.0, help="open loop: updates/s offered (0: skip)")
     parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--warmup", type=int, default=1000, help="chats sending one unmeasured update first (0: cold)")
     parser.add_argument("--stored", type=int, default=10_000, help="conversations stored before the open loop")
     parser.add_argument("--gc", choices=["both", "same", "stock"], default="both",
                         help="echoes with the full bot's tune_gc() (same), with CPython's stock GC, or both")
