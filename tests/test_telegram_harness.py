@@ -192,6 +192,9 @@ async def test_start_up_sets_commands_in_zh_and_ru(bot: Bot, fake: FakeTelegram)
     names = [c["command"] for c in fake.commands["zh"]]
     assert {"start", "menu", "lang", "order", "agent", "history", "help", "bot"} <= set(names)
     assert fake.commands["zh"][0]["description"] != fake.commands["ru"][0]["description"]
+    for lang in ("zh", "ru"):  # the descriptions come from the catalogs (a new language brings its own)
+        order = next(c for c in fake.commands[lang] if c["command"] == "order")
+        assert order["description"] == bot.app.text("command.order", lang)
 
 
 async def test_bad_token_fails_with_one_clear_line(fake: FakeTelegram, app: App, settings: Settings):

@@ -89,7 +89,7 @@ async def on_startup(application: Application) -> None:
     """After getMe: the command menus in zh and ru (a failure here is logged, not fatal)."""
     app: App = application.bot_data["app"]
     try:
-        await set_commands(application.bot, app.settings.default_lang)
+        await set_commands(application.bot, app.text, app.content.catalogs.languages, app.settings.default_lang)
     except TelegramError as exc:
         log.warning("setMyCommands failed: %s", exc)
 
