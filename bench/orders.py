@@ -17,14 +17,14 @@ import random
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.orders.numbers import OrderRef  # noqa: E402
-from bot.orders.ozon import OzonOrderProvider  # noqa: E402
-from tests.fake_ozon import FBO_GET, FBS_GET, FakeOzon, rate_limited, sample  # noqa: E402
+from bot.orders.numbers import OrderRef
+from bot.orders.ozon import OzonOrderProvider
+from tests.fake_ozon import FBO_GET, FBS_GET, FakeOzon, rate_limited, sample
 
 POSTINGS = [f"{40000000 + i}-{1000 + i:04d}-1" for i in range(100)]
 STATUSES = ["delivering", "awaiting_packaging", "awaiting_deliver", "delivered", "driver_pickup"]
@@ -74,7 +74,7 @@ async def main(fbs_get_rps: float, global_rps: float) -> None:
 
         await asyncio.sleep(CACHE_TTL + 0.1)  # every cached copy is now stale
         fake.calls.clear()
-        phase_start = datetime.now(timezone.utc)
+        phase_start = datetime.now(UTC)
         fake.fail_all(rate_limited(retry_after=1), seconds=5)
         start = time.perf_counter()
         results = await asyncio.gather(*(timed(provider, rnd.choice(POSTINGS), rnd.uniform(0, 6)) for _ in range(1000)))

@@ -195,8 +195,8 @@ def setting_problem(error: Mapping[str, Any]) -> str:
 def cmd_flows(settings: Settings, args) -> int:
     if args.flows_command != "check":
         return cmd_operators(settings, args)
-    from bot.engine.problems import FlowLoadError
     from bot.engine.content import load_checked
+    from bot.engine.problems import FlowLoadError
 
     try:
         flowset = load_checked(settings.flows_dir, settings.locales_dir)[1]
@@ -277,9 +277,8 @@ def cmd_chat(settings: Settings, args) -> int:
     from bot.console import ConsoleChat
 
     async def go() -> None:
-        from bot.runtime import tune_gc
-
         from bot.content_reload import watch_and_reload
+        from bot.runtime import tune_gc
 
         app = build_app(settings)
         tune_gc()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from bot.app import build_app
 from bot.engine.events import Command, Media, Press, Start, Text

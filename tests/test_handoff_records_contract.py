@@ -19,8 +19,21 @@ from pathlib import Path
 import pytest
 
 from bot.handoff.records import (
-    BLOCKED, CLOSED, ERROR_LIMIT, FAILED, LEFT, OPEN, PENDING, RETURNED, SENDING, SENT, TO_BUYER, TO_GROUP,
-    TO_TOPIC, HandoffRecords, Topic,
+    BLOCKED,
+    CLOSED,
+    ERROR_LIMIT,
+    FAILED,
+    LEFT,
+    OPEN,
+    PENDING,
+    RETURNED,
+    SENDING,
+    SENT,
+    TO_BUYER,
+    TO_GROUP,
+    TO_TOPIC,
+    HandoffRecords,
+    Topic,
 )
 from bot.handoff.records_memory import MemoryHandoffRecords
 from bot.handoff.records_sqlite import SqliteHandoffRecords

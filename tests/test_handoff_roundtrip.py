@@ -7,7 +7,8 @@ bot, edits are mirrored, agents' commands work, and nothing from outside a buyer
 from __future__ import annotations
 
 import contextlib
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 

@@ -12,7 +12,13 @@ import yaml
 from bot.cli import main
 from bot.engine.loader import flow_files
 from bot.operators.schema import (
-    HEADER_PREFIX, SCHEMA_FILE, add_missing_headers, expected_header, flow_schema, missing_headers, schema_text,
+    HEADER_PREFIX,
+    SCHEMA_FILE,
+    add_missing_headers,
+    expected_header,
+    flow_schema,
+    missing_headers,
+    schema_text,
 )
 from bot.settings import ROOT
 

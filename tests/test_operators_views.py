@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -126,8 +126,8 @@ async def test_stats_from_the_events_table(app, settings, capsys):
 
 
 def test_since_parsing():
-    assert parse_since("2026-11-01") == datetime(2026, 11, 1, tzinfo=timezone.utc)
-    assert parse_since("2026-11-01T10:30") == datetime(2026, 11, 1, 10, 30, tzinfo=timezone.utc)
+    assert parse_since("2026-11-01") == datetime(2026, 11, 1, tzinfo=UTC)
+    assert parse_since("2026-11-01T10:30") == datetime(2026, 11, 1, 10, 30, tzinfo=UTC)
     assert parse_since(None) is None
     with pytest.raises(ValueError):
         parse_since("01.11.2026")

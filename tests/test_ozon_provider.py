@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
@@ -13,9 +13,27 @@ from bot.orders.errors import OrderBackendUnavailable
 from bot.orders.model import ReturnInfo, Scheme
 from bot.orders.numbers import OrderRef
 from bot.orders.ozon import CancelDisabled, OzonAuthError
-from tests.fake_ozon import (API_KEY, CANCEL, CANCEL_REASONS, FBO_GET, FBO_LIST, FBS_GET, FBS_LIST, RETURNS,
-                             FakeOzon, bad_key, circle_open, deactivated, malformed, missing_role, provider_for,
-                             rate_limited, sample, server_error, slow)
+from tests.fake_ozon import (
+    API_KEY,
+    CANCEL,
+    CANCEL_REASONS,
+    FBO_GET,
+    FBO_LIST,
+    FBS_GET,
+    FBS_LIST,
+    RETURNS,
+    FakeOzon,
+    bad_key,
+    circle_open,
+    deactivated,
+    malformed,
+    missing_role,
+    provider_for,
+    rate_limited,
+    sample,
+    server_error,
+    slow,
+)
 
 P1, P2, PF = "12345678-0001-1", "12345678-0001-2", "87654321-0002-1"
 
@@ -83,7 +101,7 @@ async def test_order_number_lists_then_reads_every_posting(fake, provider):
     listing = next(c for c in fake.calls if c.path == FBS_LIST).body["filter"]
     assert listing["order_numbers"] == ["12345678-0001"]
     since = datetime.fromisoformat(listing["since"])
-    assert timedelta(days=364) < datetime.now(timezone.utc) - since <= timedelta(days=365, seconds=5)
+    assert timedelta(days=364) < datetime.now(UTC) - since <= timedelta(days=365, seconds=5)
 
 
 async def test_fbo_order_number_reads_fbo_get_directly(fake, provider):

@@ -8,8 +8,8 @@ import pytest
 
 from bot.orders.ozon.breaker import CircuitBreaker
 from bot.orders.ozon.errors import CircuitOpen
-from bot.orders.ozon.ratelimit import RateLimits, WindowLimiter
 from bot.orders.ozon.provider import OZON_RETRY
+from bot.orders.ozon.ratelimit import RateLimits, WindowLimiter
 
 
 def max_in_window(times, window=1.0):

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -78,7 +79,7 @@ class Bot:
                 await self._changed.wait()
         await asyncio.wait_for(wait(), timeout)
 
-    def buyer(self, chat_id: int, language_code: str = "ru") -> "TgBuyer":
+    def buyer(self, chat_id: int, language_code: str = "ru") -> TgBuyer:
         return TgBuyer(self, chat_id, language_code)
 
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 import ast
 import difflib
 import operator
-from operator import attrgetter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from operator import attrgetter
+from typing import Any
 
 from bot.orders.facts import CANCEL_CATEGORIES, fact_types
 from bot.orders.model import KNOWN_STATUSES, KNOWN_SUBSTATUSES, Initiator, Money, Scheme

@@ -5,8 +5,9 @@ Add a check by writing `def check_<name>(ctx) -> Iterator[FlowProblem]` and list
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from bot.engine.builtin_messages import ENGINE_MESSAGES
 from bot.engine.conditions import ConditionError, compile_condition, compile_expression

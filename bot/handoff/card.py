@@ -8,9 +8,10 @@ as typed. Texts stay under Telegram's 4096-character limit.
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
-from typing import Any, Iterable
+from datetime import UTC, datetime, tzinfo
+from typing import Any
 
 from bot.engine.state import ConversationState
 from bot.handoff.diagnose import Diagnosis
@@ -53,7 +54,7 @@ class AgentTexts:
     def __init__(self, renderer: Renderer, lang: str, tz: tzinfo | None = None) -> None:
         self.r = renderer
         self.lang = lang
-        self.tz = tz or TIMEZONES.get(lang, timezone.utc)  # times of day on cards and in /history
+        self.tz = tz or TIMEZONES.get(lang, UTC)  # times of day on cards and in /history
 
     def t(self, msgid: str, count: int | None = None, **params: Any) -> str:
         """A catalog text; str params are HTML-escaped, dates and money formatted for `lang`."""

@@ -24,7 +24,7 @@ class Durations(BaseModel):
     max_seconds: float | None = None
 
     @classmethod
-    def of(cls, values: list[float]) -> "Durations":
+    def of(cls, values: list[float]) -> Durations:
         if not values:
             return cls()
         return cls(count=len(values), median_seconds=float(median(values)), mean_seconds=sum(values) / len(values),

@@ -67,7 +67,7 @@ class Lifecycle:
                 await asyncio.sleep(period)
                 try:
                     await self.tick()
-                except Exception:  # noqa: BLE001 - the periodic job must survive one bad pass
+                except Exception:  # the periodic job must survive one bad pass
                     log.exception("handoff periodic job")
 
         if self._task is None or self._task.done():

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, ReplyParameters
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
@@ -127,7 +128,7 @@ class Outbox:
         if self.on_failed is not None:
             try:
                 await self.on_failed(relay, error)
-            except Exception:  # noqa: BLE001 - reporting a failure must not break the flush
+            except Exception:  # reporting a failure must not break the flush
                 log.exception("reporting failed relay %s", relay.id)
 
     async def _thread(self, relay: Relay) -> int | None:

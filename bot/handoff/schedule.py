@@ -56,7 +56,7 @@ class WorkingHours:
     tz: ZoneInfo
 
     @classmethod
-    def parse(cls, hours: str, days: str, tz: str) -> "WorkingHours":
+    def parse(cls, hours: str, days: str, tz: str) -> WorkingHours:
         first, sep, last = hours.partition("-")
         if not sep:
             raise ScheduleError(f"bad hours {hours!r}: use HH:MM-HH:MM, e.g. 09:00-21:00")

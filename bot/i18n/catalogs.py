@@ -66,7 +66,7 @@ class Catalogs:
         self.languages: tuple[str, ...] = tuple(sorted(entries))
 
     @classmethod
-    def load(cls, root: str | Path, languages: tuple[str, ...] | None = None) -> "Catalogs":
+    def load(cls, root: str | Path, languages: tuple[str, ...] | None = None) -> Catalogs:
         """Every catalog under `root` (or only `languages`, each of which must be there)."""
         root = Path(root)
         if languages is None:
@@ -98,7 +98,7 @@ class Catalogs:
             entries[lang], catalogs[lang], files[lang] = table, catalog, str(path)
         return cls(entries, catalogs, files)
 
-    def keeping(self, older: "Catalogs") -> "Catalogs":
+    def keeping(self, older: Catalogs) -> Catalogs:
         """These catalogs plus the messages only `older` has: after a live edit removed a text, a
         conversation still finishing on the old flow version can still say it."""
         entries = {lang: {**older._entries.get(lang, {}), **table} for lang, table in self._entries.items()}

@@ -145,7 +145,15 @@ def flows_schema(settings: Any, args: Any) -> int:
 
 
 def stats(settings: Any, args: Any) -> int:
-    from bot.operators.stats import StatsError, agents_lines, compute, format_html, format_text, parse_since, read_events
+    from bot.operators.stats import (
+        StatsError,
+        agents_lines,
+        compute,
+        format_html,
+        format_text,
+        parse_since,
+        read_events,
+    )
 
     try:
         since = parse_since(args.since)

@@ -16,8 +16,9 @@ flow (ENGINE_MESSAGES, `status.<status>` labels, ...) would be marked obsolete i
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Collection, Iterator
+from typing import Any, BinaryIO
 
 from bot.engine.builtin_messages import ENGINE_MESSAGES
 from bot.engine.loader import parse_flow_file

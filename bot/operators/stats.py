@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import html
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from bot.engine.flowset import FlowSet
 from bot.engine.nodes.base import flow_of, is_flow_target
@@ -96,7 +97,7 @@ def parse_since(text: str | None) -> datetime | None:
             value = datetime.combine(date.fromisoformat(text), datetime.min.time())
         except ValueError:
             raise ValueError(f"not a date: {text!r} (use YYYY-MM-DD or YYYY-MM-DDTHH:MM)") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def read_events(db_path: str | Path, since: datetime | None = None) -> list[tuple[str, str, dict[str, Any], float]]:
@@ -300,7 +301,7 @@ h3{font-size:13px;margin:12px 0 4px;color:#4a5360;font-weight:600}
 
 def format_html(stats: Stats, *, title: str = "Ozon bot: flow statistics", generated: datetime | None = None,
                 agents: Any = None) -> str:
-    generated = generated or datetime.now(timezone.utc)
+    generated = generated or datetime.now(UTC)
     since = stats.since.strftime("%Y-%m-%d %H:%M UTC") if stats.since else "the beginning"
     legend = "".join(f'<span><i style="background:{COLORS[o]}"></i>{_e(LABELS[o])}</span>' for o in OUTCOMES)
     rows = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlite_utils
@@ -21,7 +21,7 @@ TABLE = "demo_orders"
 def seed(path: str | Path, now: datetime | None = None) -> int:
     """(Re)write the demo orders with dates relative to `now`. Returns how many were written."""
     db = sqlite_utils.Database(str(path))
-    rows = scenario_rows(now or datetime.now(timezone.utc))
+    rows = scenario_rows(now or datetime.now(UTC))
     db[TABLE].drop(ignore=True)
     db[TABLE].insert_all(rows, pk="posting_number")
     db[TABLE].create_index(["order_number"])

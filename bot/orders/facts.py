@@ -60,7 +60,7 @@ def cancel_category(order: Order) -> str:
 class OrderFacts:
     """A read-only view of an `Order` at a moment `now` (UTC)."""
 
-    __slots__ = ("_o", "_now")
+    __slots__ = ("_now", "_o")
 
     # Annotations are the schema of the condition language's `order` namespace.
     posting_number: str

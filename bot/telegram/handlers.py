@@ -7,7 +7,7 @@ to private chats); the agents' group has handlers of its own (bot/handoff/group_
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from telegram import Update
 from telegram.constants import ChatType
@@ -49,7 +49,7 @@ class BuyerHandlers:
             elif message is not None:
                 await self.conversation.handle(message_inbound(update, message, self.verify_link))
             # anything else in a private chat (the buyer blocked the bot, a reaction...): nothing to answer
-        except Exception:  # noqa: BLE001 - translating failed before the service could answer
+        except Exception:  # translating failed before the service could answer
             log.exception("update %s failed", update.update_id)
             chat = update.effective_chat
             if chat is not None:

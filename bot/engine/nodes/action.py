@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import difflib
-from typing import Iterator, Literal
+from collections.abc import Iterator
+from typing import Literal
 
 from bot.engine.actions import ACTIONS
 from bot.engine.effects import Action, SetLanguage

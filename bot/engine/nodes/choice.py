@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from typing import ClassVar, Iterator, Literal
+from collections.abc import Iterator
+from typing import ClassVar, Literal
 
 from pydantic import model_validator
 
@@ -32,7 +33,7 @@ class ChoiceNode(NodeBase):
     shape: ClassVar[str] = "choice"
 
     @model_validator(mode="after")
-    def _ids(self) -> "ChoiceNode":
+    def _ids(self) -> ChoiceNode:
         for i, opt in enumerate(self.options):
             if not opt.id:
                 object.__setattr__(opt, "id", str(i + 1))

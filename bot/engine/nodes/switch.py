@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from typing import ClassVar, Iterator, Literal
+from collections.abc import Iterator
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
