@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from bot.engine.effects import Action
-from bot.i18n.render import Renderer
+from bot.i18n.render import Texts
 from bot.orders.errors import OrderBackendError
 from bot.orders.facts import BEFORE_PACKING
 from bot.orders.numbers import parse_order_number
@@ -23,7 +23,7 @@ CANCELLED, NOT_CANCELLED = "actions.cancelled", "actions.cancel_failed"
 
 
 class ActionRunner:
-    def __init__(self, store: ConversationStore, orders: Any, renderer: Renderer, *, allow_cancel: bool = False) -> None:
+    def __init__(self, store: ConversationStore, orders: Any, renderer: Texts, *, allow_cancel: bool = False) -> None:
         self.store = store
         self.orders = orders
         self.renderer = renderer

@@ -95,10 +95,9 @@ class App:
         renderer = self.content.renderer  # one snapshot for the whole reply
         out: list[Outgoing] = []
         for effect in result.effects:
-            kind = type(effect)
-            if kind is Say:
+            if type(effect) is Say:
                 out.append(Outgoing("say", renderer.say(effect, lang), {"msg": effect.msg}))
-            elif kind is Choices:
+            elif type(effect) is Choices:
                 buttons = renderer.buttons(effect, lang)
                 node = result.state.at.node if result.state.at else ""
                 if out and out[-1].kind == "say" and "buttons" not in out[-1].meta:
@@ -106,7 +105,7 @@ class App:
                     out.append(Outgoing("say", last.text, {**last.meta, "buttons": buttons, "node": node}))
                 else:
                     out.append(Outgoing("say", renderer.text("common.choose", lang), {"buttons": buttons, "node": node}))
-            elif kind is Handoff:
+            elif type(effect) is Handoff:
                 out.append(Outgoing("handoff", "", {"reason": effect.reason, "flow": effect.flow_id}))
             # Ask, End, SetLanguage, Action: nothing to show (actions are run by App.handle)
         return Reply(out, result.effects, lang)

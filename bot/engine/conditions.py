@@ -16,7 +16,7 @@ import ast
 import difflib
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
 from typing import Any
@@ -98,6 +98,8 @@ class _NoOrder:
 
 
 NO_ORDER: Any = _NoOrder()
+# What a literal is evaluated with at load time: it reads nothing, and nothing is there to read.
+_LOAD_TIME = Env(NO_ORDER, {}, {})
 
 
 _FACTS = fact_types()
@@ -195,11 +197,11 @@ class _Compiler:
             if attr not in self.var_names:
                 raise self.fail(node, f"unknown variable '{attr}'",
                                 _suggest(attr, self.var_names) or "set it with an ask node's var or an option's set")
-            return Expression(f"vars.{attr}", ANY, lambda env, attr=attr: env.vars.get(attr))
+            return Expression(f"vars.{attr}", ANY, lambda env: env.vars.get(attr))
         if space == "buyer":
             if attr not in BUYER_FIELDS:
                 raise self.fail(node, f"unknown buyer field '{attr}'", _suggest(attr, BUYER_FIELDS) or "use buyer.lang")
-            return Expression(f"buyer.{attr}", BUYER_FIELDS[attr], lambda env, attr=attr: env.buyer.get(attr))
+            return Expression(f"buyer.{attr}", BUYER_FIELDS[attr], lambda env: env.buyer.get(attr))
         raise self.fail(node, f"unknown name '{space}'", "names start with order., vars. or buyer.")
 
     def _BoolOp(self, node: ast.BoolOp) -> Expression:
@@ -249,9 +251,9 @@ class _Compiler:
         if isinstance(op, (ast.Lt, ast.LtE, ast.Gt, ast.GtE)) and left.type in (bool, str, Money):
             raise self.fail(node, f"cannot order values of type {left.type.__name__}", "use == or != instead")
         if left.enum_field and right.literal:
-            self._check_enum(node, left, [right.fn(None)])
+            self._check_enum(node, left, [right.fn(_LOAD_TIME)])
         if right.enum_field and left.literal:
-            self._check_enum(node, right, [left.fn(None)])
+            self._check_enum(node, right, [left.fn(_LOAD_TIME)])
 
     def _compatible(self, node: ast.AST, a: type, b: type) -> None:
         if a is ANY or b is ANY or a == b:
@@ -276,7 +278,7 @@ class _Compiler:
 @dataclass(frozen=True, slots=True)
 class _ListExpression(Expression):
     elem: type = ANY
-    literals: list[Any] | None = None
+    literals: list[Any] = field(default_factory=list)
 
 
 # ---- building blocks of compiled expressions --------------------------------------------------
@@ -286,7 +288,7 @@ class _ListExpression(Expression):
 def _compare(op: type, left: Expression, right: Expression) -> Compiled:
     lf, rf = left.fn, right.fn
     if right.literal:
-        value = right.fn(None)
+        value = right.fn(_LOAD_TIME)
         if op is ast.Eq:
             return lambda env: lf(env) == value
         if op is ast.NotEq:

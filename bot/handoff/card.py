@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.engine.state import ConversationState
 from bot.handoff.diagnose import Diagnosis
-from bot.i18n.render import TIMEZONES, Renderer
+from bot.i18n.render import TIMEZONES, Texts
 from bot.orders.facts import OrderFacts
 from bot.orders.model import Order
 from bot.store.base import TranscriptEntry
@@ -51,7 +51,7 @@ class BuyerInfo:
 class AgentTexts:
     """Renders agent-facing texts in one language (settings.agents_lang)."""
 
-    def __init__(self, renderer: Renderer, lang: str, tz: tzinfo | None = None) -> None:
+    def __init__(self, renderer: Texts, lang: str, tz: tzinfo | None = None) -> None:
         self.r = renderer
         self.lang = lang
         self.tz = tz or TIMEZONES.get(lang, UTC)  # times of day on cards and in /history
@@ -74,7 +74,7 @@ class AgentTexts:
     # ---- order --------------------------------------------------------------------------------
     def order_lines(self, order: Order, now: datetime) -> list[str]:
         f = OrderFacts(order, now)
-        status = self.label(str(f.status_label), order.status)
+        status: str = self.label(str(f.status_label), order.status)  # both labels are escaped
         if order.substatus:
             status += f" · {self.label(str(f.substatus_label), order.substatus)}"
         out = [
@@ -160,7 +160,7 @@ class AgentTexts:
     # ---- diagnosis ----------------------------------------------------------------------------
     def diagnosis(self, d: Diagnosis, order: Order, now: datetime) -> str:
         f = OrderFacts(order, now)
-        status = self.label(str(f.status_label), order.status)
+        status: str = self.label(str(f.status_label), order.status)  # both labels are escaped
         if order.substatus:
             status += f" · {self.label(str(f.substatus_label), order.substatus)}"
         out = ["🩺 <b>" + self.t("agent_card.diag.title", number=order.posting_number) + "</b>",

@@ -170,6 +170,8 @@ class Outbox:
         if p.get("reply_to"):  # the answer keeps pointing at the message it answers
             kwargs["reply_parameters"] = ReplyParameters(int(p["reply_to"]), allow_sending_without_reply=True)
         if relay.op == "copy":
+            if relay.src_chat is None or relay.src_message_id is None:
+                raise Permanent("a copy without its source message")
             if "caption" in p:
                 kwargs["caption"] = p["caption"]
             mid = await self.bot.copy_message(chat, relay.src_chat, relay.src_message_id, message_thread_id=thread,

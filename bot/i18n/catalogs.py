@@ -90,11 +90,11 @@ class Catalogs:
                 if not msg.id:
                     continue
                 key = msg.id[0] if isinstance(msg.id, (tuple, list)) else msg.id
+                line = msg.lineno or 0  # read_po always sets both; babel types them Optional
                 if isinstance(msg.string, (tuple, list)):
-                    forms = tuple(s for s in msg.string)
-                    table[key] = Entry(forms, True, msg.fuzzy, msg.lineno)
+                    table[key] = Entry(tuple(msg.string), True, msg.fuzzy, line)
                 else:
-                    table[key] = Entry((msg.string,), False, msg.fuzzy, msg.lineno)
+                    table[key] = Entry((msg.string or "",), False, msg.fuzzy, line)
             entries[lang], catalogs[lang], files[lang] = table, catalog, str(path)
         return cls(entries, catalogs, files)
 

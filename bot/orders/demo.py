@@ -22,9 +22,10 @@ def seed(path: str | Path, now: datetime | None = None) -> int:
     """(Re)write the demo orders with dates relative to `now`. Returns how many were written."""
     db = sqlite_utils.Database(str(path))
     rows = scenario_rows(now or datetime.now(UTC))
-    db[TABLE].drop(ignore=True)
-    db[TABLE].insert_all(rows, pk="posting_number")
-    db[TABLE].create_index(["order_number"])
+    table = db.table(TABLE)
+    table.drop(ignore=True)
+    table.insert_all(rows, pk="posting_number")
+    table.create_index(["order_number"])
     db.conn.close()
     return len(rows)
 

@@ -7,7 +7,8 @@ to private chats); the agents' group has handlers of its own (bot/handoff/group_
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from telegram import Update
 from telegram.constants import ChatType
@@ -70,7 +71,7 @@ class BuyerHandlers:
 class _PrivateHandler(TypeHandler):
     """Every update of a private chat."""
 
-    def __init__(self, callback) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, callback: Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]) -> None:
         super().__init__(Update, callback)
 
     def check_update(self, update: object) -> bool:

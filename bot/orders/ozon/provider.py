@@ -144,8 +144,8 @@ class OzonOrderProvider:
         fetched_at = datetime.now(UTC)
         order = None
         if scheme is not Scheme.FBO:
-            body = {"posting_number": number,
-                    "with": {"analytics_data": True, "financial_data": True, "related_postings": True}}
+            body: dict[str, Any] = {"posting_number": number, "with": {"analytics_data": True, "financial_data": True,
+                                                                      "related_postings": True}}
             order = await self._get(FBS_GET, body, mapping.fbs_order)
         if (order is None and scheme is None) or scheme is Scheme.FBO:
             body = {"posting_number": number, "translit": False, "with": {"analytics_data": True, "financial_data": True}}
@@ -171,14 +171,17 @@ class OzonOrderProvider:
 
     async def _order(self, number: str) -> list[Order]:
         key = ("order", number)
-        postings = self._cache.get(key)
+        postings: list[tuple[str, Scheme]] | None = self._cache.get(key)
         if postings is None:
+            loaded: list[tuple[str, Scheme]]
             try:
-                postings = await self._inflight.run(key, lambda: self._list_order(number))
+                loaded = await self._inflight.run(key, lambda: self._list_order(number))
             except _UNAVAILABLE:
-                postings = self._cache.get(key, stale=True)
-                if not postings:
+                stale = self._cache.get(key, stale=True)
+                if not stale:
                     raise
+                loaded = stale
+            postings = loaded
         found = await asyncio.gather(*(self._posting(n, s) for n, s in postings))
         return sorted((o for orders in found for o in orders), key=lambda o: o.posting_number)
 
