@@ -129,7 +129,7 @@ def test_since_parsing():
     assert parse_since("2026-11-01") == datetime(2026, 11, 1, tzinfo=UTC)
     assert parse_since("2026-11-01T10:30") == datetime(2026, 11, 1, 10, 30, tzinfo=UTC)
     assert parse_since(None) is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a date"):
         parse_since("01.11.2026")
 
 

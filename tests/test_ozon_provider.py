@@ -12,7 +12,7 @@ import pytest
 from bot.orders.errors import OrderBackendUnavailable
 from bot.orders.model import ReturnInfo, Scheme
 from bot.orders.numbers import OrderRef
-from bot.orders.ozon import CancelDisabled, OzonAuthError
+from bot.orders.ozon import CancelDisabled, OzonAuthError, OzonTransientError
 from tests.fake_ozon import (
     API_KEY,
     CANCEL,
@@ -346,7 +346,7 @@ async def test_cancel_when_allowed_is_not_retried_after_a_failure(fake):
     provider = provider_for(fake, allow_cancel=True)
     await find(provider, P1)
     fake.fail(CANCEL, server_error())
-    with pytest.raises(Exception):
+    with pytest.raises(OzonTransientError):
         await asyncio.wait_for(provider.cancel_posting(P1, 352, "нет на складе"), 5)
     assert fake.count(CANCEL) == 1  # may have been processed: never repeated blindly
     assert await asyncio.wait_for(provider.cancel_posting(P1, 352, "нет на складе"), 5) is True

@@ -48,7 +48,7 @@ async def test_per_path_cap_applies_on_top_of_the_global_one():
 
 
 def test_per_second_rejects_nonsense():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="rps must be > 0"):
         WindowLimiter.per_second(0)
 
 

@@ -102,7 +102,7 @@ class TestStoreContract:
             ("tg:7", "turned", ids, followups), ("tg:8", "new", [], [])]
         assert (await store.load_state("c1")).at.node == "asked"
         # after a crash: the replies not known to be delivered are sent again
-        entries = await store.messages_by_id(list(reversed(pending[0].reply_ids)) + [999_999])
+        entries = await store.messages_by_id([*reversed(pending[0].reply_ids), 999_999])
         assert [(e.id, e.text, e.delivered) for e in entries] == [(ids[1], "b", None), (ids[0], "a", None)]
         await store.mark_delivery(ids[0], True)
         assert [e.delivered for e in await store.messages_by_id(ids)] == [True, None]
@@ -128,7 +128,7 @@ class TestStoreContract:
     async def test_an_outcome_is_not_a_pending_status(self, store):
         await store.inbox_add([InboxItem("tg:1", "c1", "{}", 1.0)])
         for outcome in ("new", "turned", ""):
-            with pytest.raises(ValueError):
+            with pytest.raises(ValueError, match="inbox outcome cannot be"):
                 await store.inbox_finish("tg:1", outcome)
         await store.inbox_finish("tg:1", "dropped")
         assert await store.inbox_status("tg:1") == "dropped"

@@ -165,9 +165,12 @@ class _Compiler:
         literals = [e.value for e in node.elts if isinstance(e, ast.Constant)]
         if len(literals) == len(fns):
             frozen = tuple(literals)
-            fn: Compiled = lambda env: frozen
+
+            def fn(env: Env) -> tuple[Any, ...]:
+                return frozen
         else:
-            fn = lambda env: tuple(f(env) for f in fns)
+            def fn(env: Env) -> tuple[Any, ...]:
+                return tuple(f(env) for f in fns)
         elem = next(iter(types)) if types else ANY
         return _ListExpression(ast.unparse(node), list, fn, literal=len(literals) == len(fns), elem=elem,
                                literals=literals)
@@ -229,7 +232,7 @@ class _Compiler:
     def _Compare(self, node: ast.Compare) -> Expression:
         left = self.expr(node.left)
         checks = []
-        for op, right_node in zip(node.ops, node.comparators):
+        for op, right_node in zip(node.ops, node.comparators, strict=True):
             right = self.expr(right_node)
             self._check_types(node, op, left, right)
             checks.append(_compare(type(op), left, right))
@@ -309,7 +312,7 @@ def _all_fns(fns: list[Compiled]) -> Compiled:
         return lambda env: bool(a(env) and b(env))
 
     def every(env: Env) -> bool:
-        for f in fns:
+        for f in fns:  # noqa: SIM110 - a plain loop; all() over a generator costs more per call
             if not f(env):
                 return False
         return True
@@ -323,7 +326,7 @@ def _any_fns(fns: list[Compiled]) -> Compiled:
         return lambda env: bool(a(env) or b(env))
 
     def some(env: Env) -> bool:
-        for f in fns:
+        for f in fns:  # noqa: SIM110 - a plain loop; any() over a generator costs more per call
             if f(env):
                 return True
         return False

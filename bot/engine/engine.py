@@ -89,7 +89,7 @@ class Engine:
             if event.verified_posting:
                 ref = parse_order_number(event.verified_posting)
                 if ref:
-                    st.verified = (st.verified + [ref.order_number])[-20:]
+                    st.verified = [*st.verified, ref.order_number][-20:]
                     st.remember_number(ref.order_number, ref.posting_number)
                     await r.start_flow(ORDER_STATUS)
                     return

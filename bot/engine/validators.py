@@ -78,7 +78,7 @@ def check_targets(ctx: Context) -> Iterator[FlowProblem]:
     for src in ctx.sources.values():
         for nid, node in src.flow.nodes.items():
             for where, target in node.targets():
-                path = ("nodes", nid) + _split(where)
+                path = ("nodes", nid, *_split(where))
                 if is_flow_target(target):
                     if flow_of(target) not in ctx.sources:
                         yield ctx.problem(src, path, f"{where} goes to unknown flow '{flow_of(target)}'",
@@ -123,7 +123,7 @@ def check_nodes(ctx: Context) -> Iterator[FlowProblem]:
     for src in ctx.sources.values():
         for nid, node in src.flow.nodes.items():
             for where, message, hint, check in node.problems():
-                yield ctx.problem(src, ("nodes", nid) + where, message, hint, nid, check)
+                yield ctx.problem(src, ("nodes", nid, *where), message, hint, nid, check)
 
 
 def _cycles(edges: dict[str, list[str]]) -> Iterator[list[str]]:
@@ -136,9 +136,9 @@ def _cycles(edges: dict[str, list[str]]) -> Iterator[list[str]]:
             if nxt not in edges:
                 continue
             if colour.get(nxt) == 1:
-                yield stack[stack.index(nxt):] + [nxt]
+                yield [*stack[stack.index(nxt):], nxt]
             elif nxt not in colour:
-                yield from visit(nxt, stack + [nxt])
+                yield from visit(nxt, [*stack, nxt])
         colour[nid] = 2
 
     for nid in edges:
@@ -164,12 +164,12 @@ def check_expressions(ctx: Context) -> Iterator[FlowProblem]:
                 try:
                     expr = (compile_condition if is_condition else compile_expression)(source, ctx.var_names)
                 except ConditionError as exc:
-                    line, col = position_of(src.positions, ("nodes", nid) + _split(where) + ("<value>",))
+                    line, col = position_of(src.positions, ("nodes", nid, *_split(where), "<value>"))
                     yield FlowProblem(src.file, line, col, f"{where}: {exc.message} in '{source}'", exc.hint,
                                       src.flow.id, nid, "expressions")
                     continue
                 if where.endswith(".count") and expr.type not in (int, object):
-                    yield ctx.problem(src, ("nodes", nid) + _split(where), f"{where} must be a number, '{source}' is not",
+                    yield ctx.problem(src, ("nodes", nid, *_split(where)), f"{where} must be a number, '{source}' is not",
                                       "use a count such as order.days_in_status", nid, "expressions")
 
 
@@ -177,7 +177,7 @@ def _all_messages(src: FlowSource) -> Iterator[tuple[Path, str, Message]]:
     yield ("title",), "", src.flow.title
     for nid, node in src.flow.nodes.items():
         for where, msg in node.messages():
-            yield ("nodes", nid) + _split(where), nid, msg
+            yield ("nodes", nid, *_split(where)), nid, msg
 
 
 def check_messages(ctx: Context) -> Iterator[FlowProblem]:

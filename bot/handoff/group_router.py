@@ -7,6 +7,7 @@ the General topic and unknown topics are ignored; other bots and channels never 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -59,10 +60,8 @@ class GroupRouter:
         except ValueError:
             pass
         if not handled and query is not None:
-            try:
+            with contextlib.suppress(TelegramError):
                 await query.answer()
-            except TelegramError:
-                pass
         return handled
 
     async def on_message(self, update: Update) -> None:

@@ -65,7 +65,7 @@ class WorkingHours:
             raise ScheduleError("hours cannot start at 24:00")
         try:
             zone = ZoneInfo(tz)
-        except Exception:
+        except Exception:  # noqa: BLE001 - ZoneInfo raises KeyError, ValueError or OSError by the name
             raise ScheduleError(f"unknown time zone {tz!r}: use an IANA name such as Europe/Moscow") from None
         return cls(start, _parse_time(last), _parse_days(days), zone)
 

@@ -83,7 +83,7 @@ class Catalogs:
             with path.open("rb") as fh:
                 try:
                     catalog = read_po(fh, locale=lang, abort_invalid=True)
-                except Exception as exc:  # babel raises PoFileError with the line in its text
+                except Exception as exc:  # noqa: BLE001 - babel raises PoFileError (with the line in its text) and others
                     raise CatalogError(str(path), getattr(exc, "lineno", 1) or 1, str(exc)) from None
             table: dict[str, Entry] = {}
             for msg in catalog:

@@ -50,7 +50,7 @@ def extract_flows(fileobj: BinaryIO, keywords: Collection[str], comment_tags: Co
     src, _problems = parse_flow_file(Path(str(name)), text, str(name))
     if src is not None:
         for path, nid, msg in _all_messages(src):
-            line, _ = position_of(src.positions, path + ("<value>",))
+            line, _ = position_of(src.positions, (*path, "<value>"))
             where = "title" if not nid else f"node {nid} ({'.'.join(str(p) for p in path[2:])})"
             yield _message(line, msg.msg, msg.count is not None, [f"flow {src.flow.id}, {where}"])
         return
@@ -77,11 +77,11 @@ def _message(line: int, msgid: str, plural: bool, comments: list[str]) -> Extrac
 def _walk(value: Any, path: tuple) -> Iterator[tuple[tuple, Any]]:
     if isinstance(value, dict):
         for k, v in value.items():
-            yield path + (k,), v
-            yield from _walk(v, path + (k,))
+            yield (*path, k), v
+            yield from _walk(v, (*path, k))
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            yield from _walk(v, path + (i,))
+            yield from _walk(v, (*path, i))
 
 
 def _message_of(path: tuple, value: Any) -> tuple[str, bool]:

@@ -197,7 +197,7 @@ class FlowTestRunner:
                 await asyncio.wait_for(self._run(case, Path(tmp), result), self.timeout)
             except TimeoutError:
                 result.failures.append(f"timed out after {self.timeout:g}s")
-            except Exception as exc:  # a crash is a failed test, reported, never a crashed runner
+            except Exception as exc:  # noqa: BLE001 - a crash is a failed test, never a crashed runner
                 result.failures.append(f"crashed: {type(exc).__name__}: {exc}")
         result.passed = not result.failures
         if not result.passed:

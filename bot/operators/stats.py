@@ -161,10 +161,9 @@ def compute(events: Iterable[tuple[str, str, dict[str, Any], float]], flowset: F
                 s = stats_for(f)
                 s.reached[node] = s.reached.get(node, 0) + 1
             open_[chat] = (f, node, seen)
-        elif name == "flow_ended":
-            if chat in open_ and open_[chat][0] == fid:
-                outcome = str(data.get("outcome", ""))
-                close(chat, outcome if outcome in OUTCOMES else "unresolved")
+        elif name == "flow_ended" and chat in open_ and open_[chat][0] == fid:
+            outcome = str(data.get("outcome", ""))
+            close(chat, outcome if outcome in OUTCOMES else "unresolved")
     for chat in list(open_):
         close(chat, "dropped")
     return Stats(flows, since, count, len(chats))

@@ -76,7 +76,7 @@ class DemoOrderProvider:
         rows = (self._conn.execute(sql + " WHERE status=? ORDER BY rowid", (status,)) if status
                 else self._conn.execute(sql + " ORDER BY rowid")).fetchall()
         keys = ("key", "posting_number", "order_number", "status", "phone_last4", "scenario")
-        return [dict(zip(keys, r)) for r in rows]
+        return [dict(zip(keys, r, strict=True)) for r in rows]
 
     async def close(self) -> None:
         self._conn.close()

@@ -138,14 +138,14 @@ class SqliteStore:
             for op, future in batch:
                 try:
                     result = self._transaction([op])[0]
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - raised to the caller waiting on this write
                     if not future.done():
                         future.set_exception(exc)
                 else:
                     if not future.done():
                         future.set_result(result)
             return
-        for (_, future), result in zip(batch, results):
+        for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
 

@@ -17,7 +17,7 @@ class ActionNode(NodeBase):
 
     kind: Literal["action"]
     action: str
-    args: dict[str, str] = {}
+    args: dict[str, str] = {}  # noqa: RUF012 - a pydantic field: each model gets a copy
     say: Message | None = None
     next: str
 

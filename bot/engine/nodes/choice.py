@@ -20,7 +20,7 @@ class ChoiceOption(Strict):
     goto: str
     id: str = ""  # stable id for callback data; defaults to the option's position
     when: str | None = None  # condition: show the option only when true
-    set: dict[str, str] = {}  # vars to set (expressions) when picked
+    set: dict[str, str] = {}  # noqa: RUF012 - a pydantic field. Vars to set (expressions) when picked
 
 
 class ChoiceNode(NodeBase):

@@ -156,7 +156,7 @@ class LookupOrderNode(NodeBase):
         if digits == order.phone_last4:
             st.vars.pop("_pending", None)
             st.owner_failures.pop(order.order_number, None)
-            st.verified = (st.verified + [order.order_number])[-20:]
+            st.verified = [*st.verified, order.order_number][-20:]
             await self._found(ctx, order)
             return True
         fails = st.owner_failures.get(order.order_number, 0) + 1
@@ -164,7 +164,7 @@ class LookupOrderNode(NodeBase):
         left = ctx.lookup.owner_attempts - fails
         if left <= 0:
             st.vars.pop("_pending", None)
-            st.locked = (st.locked + [order.order_number])[-50:]
+            st.locked = [*st.locked, order.order_number][-50:]
             t.record("owner_locked", order=order.order_number)
             await ctx.follow(self.locked)
             return True
@@ -189,7 +189,7 @@ class LookupOrderNode(NodeBase):
             st.lookups = recent
             st.at = None
             return
-        st.lookups = recent + [now]
+        st.lookups = [*recent, now]
         try:
             found = await policy.orders.find(ref)
         except OrderBackendUnavailable:
