@@ -112,12 +112,14 @@ async def main() -> None:
             await app.close()
 
     print(f"flows: {len(flowset.flows)} loaded and validated in {min(loads) * 1000:.1f} ms (best of 5; "
-          f"median {statistics.median(loads) * 1000:.1f} ms); catalogs parsed in {catalog_load * 1000:.1f} ms  [target < 200 ms]")
+          f"median {statistics.median(loads) * 1000:.1f} ms); catalogs parsed in {catalog_load * 1000:.1f} ms  "
+          "[target < 200 ms]")
     targets = {"memory": 20_000, "sqlite": 8_000}
     for (name, mode), (rate, p50, p99, n, cores) in results.items():
         target = targets[name]
-        print(f"{name:>6} store, {mode:<20}: {rate:9,.0f} turns/s over {n:,} turns; p50 {p50:8.1f} us, p99 {p99:8.1f} us; "
-              f"CPU {cores:.2f} cores  [target >= {target:,}/s: {'met' if rate >= target else 'NOT met'}]")
+        print(f"{name:>6} store, {mode:<20}: {rate:9,.0f} turns/s over {n:,} turns; "
+              f"p50 {p50:8.1f} us, p99 {p99:8.1f} us; CPU {cores:.2f} cores  "
+              f"[target >= {target:,}/s: {'met' if rate >= target else 'NOT met'}]")
     for mode in dict.fromkeys(m for _, m in results):
         print(f"ratio sqlite/memory ({mode}): {results[('sqlite', mode)][0] / results[('memory', mode)][0]:.2f}")
 

@@ -82,9 +82,11 @@ async def main(fbs_get_rps: float, global_rps: float) -> None:
         failed = [r for _, r in results if isinstance(r, Exception)]
         stale = sum(1 for _, r in results if isinstance(r, list) and r and r[0].fetched_at < phase_start)
         print(f"phase 2: 429 (Retry-After: 1) for 5 s; 1000 lookups arriving over 6 s, done in {wall:.2f} s")
-        print(f"  failed lookups: {len(failed)}; served from a stale copy: {stale}; fresh: {1000 - len(failed) - stale}")
-        print(f"  requests during the phase: {fake.count()} ({sum(1 for c in fake.calls if c.at < fake.calls[0].at + 5)} "
-              f"in the 429 window); latency {latency_line([t for t, _ in results])}")
+        print(f"  failed lookups: {len(failed)}; served from a stale copy: {stale}; "
+              f"fresh: {1000 - len(failed) - stale}")
+        in_window = sum(1 for c in fake.calls if c.at < fake.calls[0].at + 5)
+        print(f"  requests during the phase: {fake.count()} ({in_window} in the 429 window); "
+              f"latency {latency_line([t for t, _ in results])}")
         print(f"  max requests/s at the server: fbs/get {fake.max_rps(FBS_GET)} (cap {int(fbs_get_rps)}), "
               f"all {fake.max_rps()} (cap {int(global_rps)})")
         await provider.close()

@@ -33,7 +33,8 @@ class ActionRunner:
         """Record the action; return any extra messages for the buyer."""
         await self.store.record_action(chat_id, action.name, action.args)
         if action.name == "request_cancellation" and self.allow_cancel and hasattr(self.orders, "cancel_posting"):
-            return await self._cancel(chat_id, str(action.args.get("posting") or ""), str(action.args.get("reason") or ""), lang)
+            return await self._cancel(chat_id, str(action.args.get("posting") or ""),
+                                      str(action.args.get("reason") or ""), lang)
         return []
 
     async def _cancel(self, chat_id: str, posting: str, reason: str, lang: str) -> list[Outgoing]:

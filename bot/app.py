@@ -87,7 +87,8 @@ class App:
         """The buyer's language outside a turn: the conversation's, else their client's, else the default."""
         if state is not None and state.lang:
             return state.lang
-        return choose_language(None, buyer.language_code, None, self.settings.default_lang, self.content.catalogs.languages)
+        return choose_language(None, buyer.language_code, None, self.settings.default_lang,
+                               self.content.catalogs.languages)
 
     def render(self, result: TurnResult) -> Reply:
         """Group effects into messages: each Say is a message; Choices attach to the last one."""
@@ -104,7 +105,8 @@ class App:
                     last = out.pop()
                     out.append(Outgoing("say", last.text, {**last.meta, "buttons": buttons, "node": node}))
                 else:
-                    out.append(Outgoing("say", renderer.text("common.choose", lang), {"buttons": buttons, "node": node}))
+                    out.append(Outgoing("say", renderer.text("common.choose", lang),
+                                        {"buttons": buttons, "node": node}))
             elif type(effect) is Handoff:
                 out.append(Outgoing("handoff", "", {"reason": effect.reason, "flow": effect.flow_id}))
             # Ask, End, SetLanguage, Action: nothing to show (actions are run by App.handle)

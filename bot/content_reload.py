@@ -38,7 +38,8 @@ class ReloadResult:
 
     def summary(self) -> str:
         if not self.ok:
-            return f"flows/translations change refused: {len(self.problems)} problem(s); the previous version keeps serving"
+            return (f"flows/translations change refused: {len(self.problems)} problem(s); "
+                    "the previous version keeps serving")
         what = ", ".join(self.changed) if self.changed else "no flow changed (translations only?)"
         return f"reloaded {self.flows} flows; changed: {what}"
 

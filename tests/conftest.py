@@ -76,7 +76,8 @@ class ChatDriver:
         if self.last is not None:
             console.buttons, console.node = self._buttons(), self._node()
         event = console.event_for(text)
-        self.last = await self.app.handle(self.chat_id, event, self.buyer, incoming=(type(event).__name__.lower(), text))
+        self.last = await self.app.handle(self.chat_id, event, self.buyer,
+                                          incoming=(type(event).__name__.lower(), text))
         return self.last
 
     async def press(self, label_part: str):

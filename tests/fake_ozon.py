@@ -140,7 +140,8 @@ def posting_json(order: Order) -> dict[str, Any]:
         "tariffication": [{"current_tariff_rate": 0, "current_tariff_type": "", "current_tariff_charge": "0",
                            "current_tariff_charge_currency_code": "RUB", "next_tariff_rate": 5,
                            "next_tariff_type": "", "next_tariff_charge": "",
-                           "next_tariff_starts_at": _iso(order.shipment_date), "next_tariff_charge_currency_code": "RUB"}],
+                           "next_tariff_starts_at": _iso(order.shipment_date),
+                           "next_tariff_charge_currency_code": "RUB"}],
         "available_actions": ["cancel"], "is_express": False, "is_multibox": False, "multi_box_qty": 1,
     }
 

@@ -213,7 +213,8 @@ async def test_containment_figures(h: Harness, clock):
     clock.current += timedelta(minutes=7)
     await h.agent_command("/close")
     prompt = [m for m in h.fake.chat_messages(BUYER) if m.get("reply_markup")][-1]
-    h.fake.press(BUYER, prompt["reply_markup"]["inline_keyboard"][0][3]["callback_data"], message_id=prompt["message_id"])
+    h.fake.press(BUYER, prompt["reply_markup"]["inline_keyboard"][0][3]["callback_data"],
+                 message_id=prompt["message_id"])
     await h.until_rated(4)
     figures = await containment_figures(h.app.store, h.handoff.records)
     assert figures.handoffs == 1 and figures.handoffs_by_reason == {"buyer_request": 1}

@@ -54,7 +54,8 @@ def test_header_is_relative_to_the_schema(tmp_path: Path):
     assert [p.name for p, _ in missing_headers(tmp_path)] == ["a.yaml", "b.yaml"]
     add_missing_headers(tmp_path)
     assert missing_headers(tmp_path) == []
-    assert (tmp_path / "system" / "b.yaml").read_text(encoding="utf-8").startswith("# yaml-language-server: $schema=../")
+    header = (tmp_path / "system" / "b.yaml").read_text(encoding="utf-8")
+    assert header.startswith("# yaml-language-server: $schema=../")
 
 
 def test_shipped_flows_validate_against_the_schema():

@@ -50,7 +50,8 @@ def test_failures_map_to_specific_exceptions(status, raw, expected):
 
 
 def test_success_returns_the_json_object():
-    assert check_response(200, {}, b'{"result": {"posting_number": "1-2-3"}}') == {"result": {"posting_number": "1-2-3"}}
+    body = b'{"result": {"posting_number": "1-2-3"}}'
+    assert check_response(200, {}, body) == {"result": {"posting_number": "1-2-3"}}
 
 
 @pytest.mark.parametrize("raw", [b'{"result": ', b"", b"[1, 2]", b"null", b"<html>"])

@@ -350,7 +350,8 @@ async def test_cancel_when_allowed_is_not_retried_after_a_failure(fake):
         await asyncio.wait_for(provider.cancel_posting(P1, 352, "нет на складе"), 5)
     assert fake.count(CANCEL) == 1  # may have been processed: never repeated blindly
     assert await asyncio.wait_for(provider.cancel_posting(P1, 352, "нет на складе"), 5) is True
-    assert fake.cancelled[-1] == {"posting_number": P1, "cancel_reason_id": 352, "cancel_reason_message": "нет на складе"}
+    assert fake.cancelled[-1] == {"posting_number": P1, "cancel_reason_id": 352,
+                                  "cancel_reason_message": "нет на складе"}
     [order] = await find(provider, P1)  # the cached copy was dropped
     assert order.status == "cancelled"
     await provider.close()

@@ -55,7 +55,8 @@ def test_per_second_rejects_nonsense():
 def test_backoff_grows_with_jitter_and_honours_retry_after():
     b = replace(OZON_RETRY, base=1.0, rand=lambda: 0.5)
     assert [b.delay(n) for n in range(5)] == [0.75, 1.5, 3.0, 6.0, 6.0]
-    assert replace(OZON_RETRY, rand=lambda: 0.0).delay(0) == 0.25 and replace(OZON_RETRY, rand=lambda: 1.0).delay(0) == 0.5
+    assert replace(OZON_RETRY, rand=lambda: 0.0).delay(0) == 0.25
+    assert replace(OZON_RETRY, rand=lambda: 1.0).delay(0) == 0.5
     assert b.delay(0, retry_after=4.0) == 4.0 and not b.gives_up(0, retry_after=4.0)
     assert b.gives_up(0, retry_after=120.0)  # 'Circle is open' for minutes: do not wait
 

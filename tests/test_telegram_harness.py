@@ -199,7 +199,8 @@ async def test_bad_token_fails_with_one_clear_line(fake: FakeTelegram, app: App,
     tg_settings(settings, fake)
     settings.telegram_bot_token = SecretStr("999:wrong-token")
     application = build_telegram(app, settings)
-    with pytest.raises(StartupError, match=r"Telegram rejected the bot token \(401 Unauthorized\); check TELEGRAM_BOT_TOKEN"):
+    with pytest.raises(StartupError,
+                       match=r"Telegram rejected the bot token \(401 Unauthorized\); check TELEGRAM_BOT_TOKEN"):
         async with serving(application, settings):
             pass
 

@@ -195,7 +195,8 @@ class _Compiler:
             typ = _FACTS[attr]
 
             # C-level read; before any lookup env.order is NO_ORDER, whose reads raise MissingOrder.
-            return Expression(f"order.{attr}", typ, attrgetter(f"order.{attr}"), enum_field=attr if attr in _ENUMS else None)
+            return Expression(f"order.{attr}", typ, attrgetter(f"order.{attr}"),
+                              enum_field=attr if attr in _ENUMS else None)
         if space == "vars":
             if attr not in self.var_names:
                 raise self.fail(node, f"unknown variable '{attr}'",
@@ -217,8 +218,10 @@ class _Compiler:
         if isinstance(node.op, ast.Not):
             inner = self._boolean(node.operand).fn
             return Expression(ast.unparse(node), bool, lambda env: not inner(env))
-        if isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant) and isinstance(node.operand.value, (int, float)):
-            value = -node.operand.value
+        operand = node.operand
+        if (isinstance(node.op, ast.USub) and isinstance(operand, ast.Constant)
+                and isinstance(operand.value, (int, float))):
+            value = -operand.value
             return Expression(repr(value), type(value), lambda env: value, literal=True)
         raise self.fail(node, f"operator in '{ast.unparse(node)}' is not allowed", "use not, and, or")
 

@@ -52,7 +52,8 @@ def load_checked(flows_dir: str | Path, locales_dir: str | Path) -> tuple[Catalo
     try:
         catalogs = Catalogs.load(locales_dir)
     except CatalogError as exc:
-        raise FlowLoadError([FlowProblem(exc.file, exc.line, 1, exc.message, "fix the .po file", check="catalog")]) from None
+        raise FlowLoadError([FlowProblem(exc.file, exc.line, 1, exc.message, "fix the .po file",
+                                         check="catalog")]) from None
     return catalogs, load_flows(flows_dir, catalogs)
 
 

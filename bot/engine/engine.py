@@ -25,7 +25,10 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096
 # Flows the engine itself starts. They must exist (the validators check it).
-MAIN_MENU, NOT_UNDERSTOOD, INTERNAL_ERROR, ORDER_STATUS = "main_menu", "not_understood", "internal_error", "order_status"
+MAIN_MENU = "main_menu"
+NOT_UNDERSTOOD = "not_understood"
+INTERNAL_ERROR = "internal_error"
+ORDER_STATUS = "order_status"
 
 
 @dataclass

@@ -36,7 +36,8 @@ class Context:
     messages: Messages | None
     var_names: frozenset[str] = field(default_factory=frozenset)
 
-    def problem(self, src: FlowSource, path: Path, message: str, hint: str = "", node: str = "", check: str = "") -> FlowProblem:
+    def problem(self, src: FlowSource, path: Path, message: str, hint: str = "", node: str = "",
+                check: str = "") -> FlowProblem:
         line, col = position_of(src.positions, path)
         return FlowProblem(src.file, line, col, message, hint, src.flow.id, node, check)
 
@@ -85,7 +86,8 @@ def check_targets(ctx: Context) -> Iterator[FlowProblem]:
                                           _known(flow_of(target), ctx.sources), nid, "targets")
                 elif target not in src.flow.nodes:
                     yield ctx.problem(src, path, f"{where} goes to unknown node '{target}'",
-                                      _known(target, src.flow.nodes) + " (use flow:ID for another flow)", nid, "targets")
+                                      _known(target, src.flow.nodes) + " (use flow:ID for another flow)", nid,
+                                      "targets")
 
 
 def _split(where: str) -> tuple[Any, ...]:
@@ -169,7 +171,8 @@ def check_expressions(ctx: Context) -> Iterator[FlowProblem]:
                                       src.flow.id, nid, "expressions")
                     continue
                 if where.endswith(".count") and expr.type not in (int, object):
-                    yield ctx.problem(src, ("nodes", nid, *_split(where)), f"{where} must be a number, '{source}' is not",
+                    yield ctx.problem(src, ("nodes", nid, *_split(where)),
+                                      f"{where} must be a number, '{source}' is not",
                                       "use a count such as order.days_in_status", nid, "expressions")
 
 
@@ -200,17 +203,20 @@ def check_messages(ctx: Context) -> Iterator[FlowProblem]:
                                       "review the translation and remove the fuzzy flag", nid, "messages")
                 seen[lang] = info.placeholders
                 if missing := info.placeholders - given:
-                    yield ctx.problem(src, path, f"message '{msg.msg}' ({lang}) needs params: {', '.join(sorted(missing))}",
+                    yield ctx.problem(src, path,
+                                      f"message '{msg.msg}' ({lang}) needs params: {', '.join(sorted(missing))}",
                                       "pass them under params:", nid, "placeholders")
                 if extra := given - info.placeholders:
-                    yield ctx.problem(src, path, f"message '{msg.msg}' ({lang}) has no placeholder for: {', '.join(sorted(extra))}",
+                    yield ctx.problem(src, path, f"message '{msg.msg}' ({lang}) has no placeholder for: "
+                                      f"{', '.join(sorted(extra))}",
                                       "remove the param or add {name} to the text", nid, "placeholders")
                 if info.plural and not msg.count:
                     yield ctx.problem(src, path, f"message '{msg.msg}' has plural forms but no count",
                                       "add count: <number expression>", nid, "plurals")
                 if info.plural and info.forms < ctx.messages.plural_forms_required(lang):
                     yield ctx.problem(src, path, f"message '{msg.msg}' ({lang}) has {info.forms} plural forms, needs "
-                                      f"{ctx.messages.plural_forms_required(lang)}", "fill every msgstr[n]", nid, "plurals")
+                                      f"{ctx.messages.plural_forms_required(lang)}", "fill every msgstr[n]", nid,
+                                      "plurals")
             if len(set(seen.values())) > 1:
                 detail = "; ".join(f"{k}: {', '.join(sorted(v)) or '-'}" for k, v in seen.items())
                 yield ctx.problem(src, path, f"message '{msg.msg}' has different placeholders per language ({detail})",

@@ -89,7 +89,8 @@ class AgentTexts:
         if f.seller_late:
             out.append("⚠️ " + self.t("agent_card.seller_late", f.hours_seller_late))
         if order.delivery_date_begin and order.delivery_date_end:
-            out.append(self.t("agent_card.delivery_window", begin=order.delivery_date_begin, end=order.delivery_date_end))
+            out.append(self.t("agent_card.delivery_window", begin=order.delivery_date_begin,
+                              end=order.delivery_date_end))
         if f.delivery_late:
             out.append("⚠️ " + self.t("agent_card.delivery_late", f.days_delivery_late))
         out.append(self.t("agent_card.delivery", method=order.delivery_method or "—", city=order.city or "—",
@@ -155,7 +156,8 @@ class AgentTexts:
         body = entry.text if entry.text else f"[{entry.kind}]"
         if entry.direction == "in" and entry.kind == "press":
             body = f"[{body}]"
-        return f"<code>{stamp}</code> <b>{self.t(who.get(entry.direction, 'agent_card.from_bot'))}</b>: {esc(cut(body, SNIPPET))}"
+        speaker = self.t(who.get(entry.direction, "agent_card.from_bot"))
+        return f"<code>{stamp}</code> <b>{speaker}</b>: {esc(cut(body, SNIPPET))}"
 
     # ---- diagnosis ----------------------------------------------------------------------------
     def diagnosis(self, d: Diagnosis, order: Order, now: datetime) -> str:
@@ -207,5 +209,6 @@ class AgentTexts:
         rows.sort(key=lambda r: r[0])
         head = f"{buyer.name} @{buyer.username} id={buyer.chat_id} lang={buyer.lang}\n\n"
         return head + "\n".join(
-            f"{datetime.fromtimestamp(at, self.tz).strftime('%Y-%m-%d %H:%M:%S')}  {label}: {body}" for at, label, body in rows
+            f"{datetime.fromtimestamp(at, self.tz).strftime('%Y-%m-%d %H:%M:%S')}  {label}: {body}"
+            for at, label, body in rows
         ) + "\n"

@@ -56,7 +56,8 @@ class Desk:
         self.texts = AgentTexts(app.renderer, settings.agents_lang, self.hours.tz)
         self.topics = Topics(self.bot, self.records, self.clock, self.group_id,
                              TopicLimits(settings.handoff_topics_per_buyer_per_day, settings.handoff_topics_per_hour))
-        self.outbox = Outbox(self.bot, self.records, self.clock, self.group_id, max_attempts=settings.handoff_max_attempts)
+        self.outbox = Outbox(self.bot, self.records, self.clock, self.group_id,
+                             max_attempts=settings.handoff_max_attempts)
         self._members: dict[int, tuple[bool, float]] = {}
 
     def bind(self, bot: Bot) -> None:

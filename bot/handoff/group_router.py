@@ -69,7 +69,8 @@ class GroupRouter:
         if message is None or message.chat.id != self.desk.group_id:
             return
         user = message.from_user
-        if user is None or user.is_bot or (message.sender_chat is not None and message.sender_chat.id != self.desk.group_id):
+        sender = message.sender_chat
+        if user is None or user.is_bot or (sender is not None and sender.id != self.desk.group_id):
             return  # channels, other bots: never relayed
         text = message.text or ""
         thread = message.message_thread_id if message.is_topic_message else None

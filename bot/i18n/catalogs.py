@@ -59,7 +59,8 @@ class Entry:
 class Catalogs:
     """All languages' catalogs (what the engine calls its `Messages` port)."""
 
-    def __init__(self, entries: dict[str, dict[str, Entry]], catalogs: dict[str, Catalog], files: dict[str, str]) -> None:
+    def __init__(self, entries: dict[str, dict[str, Entry]], catalogs: dict[str, Catalog],
+                 files: dict[str, str]) -> None:
         self._entries = entries
         self._catalogs = catalogs
         self.files = files

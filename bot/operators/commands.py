@@ -181,7 +181,8 @@ def stats(settings: Any, args: Any) -> int:
     if args.json:
         print(json.dumps({**result.as_dict(), "agents": agents.model_dump()}, ensure_ascii=False, indent=2))
     else:
-        sys.stdout.write(format_text(result) + "\nHuman agents:\n" + "".join(f"  {line}\n" for line in agents_lines(agents)))
+        agent_lines = "".join(f"  {line}\n" for line in agents_lines(agents))
+        sys.stdout.write(format_text(result) + "\nHuman agents:\n" + agent_lines)
     return EXIT_OK
 
 

@@ -130,7 +130,8 @@ def extract_code(fileobj: BinaryIO, keywords: Collection[str], comment_tags: Col
     for lineno, line in enumerate(text.splitlines(), 1):
         for m in _LITERAL.finditer(line):
             msgid = m.group(1)
-            if msgid in seen or not (msgid in known or (msgid in ENGINE_MESSAGES and name.endswith("builtin_messages.py"))):
+            builtin = msgid in ENGINE_MESSAGES and name.endswith("builtin_messages.py")
+            if msgid in seen or not (msgid in known or builtin):
                 continue
             seen.add(msgid)
             yield _message(lineno, msgid, known.get(msgid, False), [])

@@ -94,7 +94,9 @@ KNOWN_SUBSTATUSES: frozenset[str] = frozenset(
 
 
 # Cancellation reason ids whose meaning we explain to buyers (catalog messages cancel_reason.<id>).
-KNOWN_CANCEL_REASONS: frozenset[int] = frozenset({352, 400, 401, 402, 501, 502, 503, 504, 505, 506, 508, 665, 666, 667, 710})
+KNOWN_CANCEL_REASONS: frozenset[int] = frozenset(
+    {352, 400, 401, 402, 501, 502, 503, 504, 505, 506, 508, 665, 666, 667, 710}
+)
 
 
 class Initiator(StrEnum):

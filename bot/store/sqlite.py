@@ -71,7 +71,8 @@ def _analytics(conn: sqlite3.Connection, since: float | None) -> list[AnalyticsE
         out += [AnalyticsEvent(chat_id, name, json.loads(data or "{}"), at) for chat_id, name, data, at in rows]
     if "turn_events" in tables:
         rows = conn.execute("SELECT chat_id, events, at FROM turn_events WHERE at >= ? ORDER BY id", (since or 0.0,))
-        out += [AnalyticsEvent(chat_id, name, data, at) for chat_id, events, at in rows for name, data in json.loads(events)]
+        out += [AnalyticsEvent(chat_id, name, data, at)
+                for chat_id, events, at in rows for name, data in json.loads(events)]
     return out
 
 
@@ -212,8 +213,8 @@ class SqliteStore:
             )
             ids: list[int] = []
             if message_rows:
-                c.executemany("INSERT INTO messages (chat_id, direction, kind, text, meta, at) VALUES (?, 'out', ?, ?, ?, ?)",
-                              message_rows)
+                c.executemany("INSERT INTO messages (chat_id, direction, kind, text, meta, at) "
+                              "VALUES (?, 'out', ?, ?, ?, ?)", message_rows)
                 last = int(c.execute("SELECT last_insert_rowid()").fetchone()[0])  # consecutive: we hold the lock
                 ids = list(range(last - len(message_rows) + 1, last + 1))
             if events:

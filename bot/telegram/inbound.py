@@ -28,7 +28,8 @@ def receipt_of(update: Update) -> str:
 def buyer_of(update: Update) -> Buyer:
     user = update.effective_user
     chat = update.effective_chat
-    return Buyer(id=str(chat.id if chat else user.id if user else ""), language_code=(user.language_code or "") if user else "",
+    return Buyer(id=str(chat.id if chat else user.id if user else ""),
+                 language_code=(user.language_code or "") if user else "",
                  name=user.full_name if user else "")
 
 

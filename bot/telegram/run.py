@@ -62,7 +62,8 @@ def check_settings(settings: Settings, webhook: str | None, listen: str) -> tupl
     if settings.telegram_bot_token is None:
         raise StartupError("TELEGRAM_BOT_TOKEN is not set")
     if not TOKEN_SHAPE.match(settings.telegram_bot_token.get_secret_value()):
-        raise StartupError("TELEGRAM_BOT_TOKEN does not look like a bot token (expected digits:letters, from @BotFather)")
+        raise StartupError("TELEGRAM_BOT_TOKEN does not look like a bot token "
+                           "(expected digits:letters, from @BotFather)")
     if not settings.telegram_api_base.startswith(("http://", "https://")):
         raise StartupError(f"TELEGRAM_API_BASE must be an http(s) URL, got {settings.telegram_api_base!r}")
     host, _, port = listen.rpartition(":")

@@ -38,7 +38,8 @@ class ActionNode(NodeBase):
         need = ACTIONS[self.action]
         missing, extra = need - set(self.args), set(self.args) - need
         if missing:
-            yield ("args",), f"action {self.action} needs args: {', '.join(sorted(missing))}", "add them under args:", "actions"
+            needed = ", ".join(sorted(missing))
+            yield ("args",), f"action {self.action} needs args: {needed}", "add them under args:", "actions"
         if extra:
             yield (("args",), f"action {self.action} does not take: {', '.join(sorted(extra))}",
                    f"it takes: {', '.join(sorted(need)) or 'nothing'}", "actions")

@@ -144,5 +144,6 @@ class ChoiceNode(NodeBase):
         lines += [f"    [ {label} ] -> {target_text(target)}" for label, target in self.edges(text)]
         for o in self.options:
             if o.set:
-                lines.append(f"    ({text(o.label)} sets " + ", ".join(f"vars.{k} = {v}" for k, v in o.set.items()) + ")")
+                sets = ", ".join(f"vars.{k} = {v}" for k, v in o.set.items())
+                lines.append(f"    ({text(o.label)} sets {sets})")
         return lines

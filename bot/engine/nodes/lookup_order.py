@@ -95,7 +95,8 @@ class LookupOrderNode(NodeBase):
             postings = st.vars.get("_postings", [])
             t.emit(Say("lookup.pick_posting", {"count": len(postings)}, count=len(postings)))
             t.emit(Choices(tuple(
-                Option(str(i + 1), "lookup.posting_option", {"posting": p["posting_number"], "status": MsgKey(p["status_label"])})
+                Option(str(i + 1), "lookup.posting_option",
+                       {"posting": p["posting_number"], "status": MsgKey(p["status_label"])})
                 for i, p in enumerate(postings)
             )))
             t.emit(Ask("choice"))

@@ -148,7 +148,8 @@ class OzonOrderProvider:
                                                                       "related_postings": True}}
             order = await self._get(FBS_GET, body, mapping.fbs_order)
         if (order is None and scheme is None) or scheme is Scheme.FBO:
-            body = {"posting_number": number, "translit": False, "with": {"analytics_data": True, "financial_data": True}}
+            body = {"posting_number": number, "translit": False,
+                    "with": {"analytics_data": True, "financial_data": True}}
             order = await self._get(FBO_GET, body, mapping.fbo_order)
         found = []
         if order is not None:
