@@ -55,8 +55,3 @@ def load_checked(flows_dir: str | Path, locales_dir: str | Path) -> tuple[Catalo
         raise FlowLoadError([FlowProblem(exc.file, exc.line, 1, exc.message, "fix the .po file",
                                          check="catalog")]) from None
     return catalogs, load_flows(flows_dir, catalogs)
-
-
-def load_content(flows_dir: str | Path, locales_dir: str | Path) -> Content:
-    """A first snapshot from the files. Raises FlowLoadError listing every problem."""
-    return Content.of(*load_checked(flows_dir, locales_dir))
