@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Awaitable, Callable
-from functools import partial
 from typing import Any, TypeVar
 
 from telegram import Bot
@@ -78,8 +77,8 @@ async def send_rendered(bot: Bot, store: ConversationStore | None, chat_id: int,
             for i, chunk in enumerate(message.chunks):
                 markup = message.markup if i == len(message.chunks) - 1 else None
                 try:
-                    send = partial(bot.send_message, chat_id, chunk, parse_mode=ParseMode.HTML, reply_markup=markup)
-                    await with_retries(send, policy, what=f"chat {chat_id}")
+                    await with_retries(lambda: bot.send_message(chat_id, chunk, parse_mode=ParseMode.HTML,
+                                                                reply_markup=markup), policy, what=f"chat {chat_id}")
                 except DeliveryFailed as exc:
                     error = exc.reason
                     blocked = exc.reason == "forbidden"
