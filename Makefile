@@ -25,6 +25,8 @@ run: $(STAMP)
 	$(BIN)/ozonbot run
 
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/ozonbot flows check
 	$(BIN)/ozonbot flows test
 	$(BIN)/python -m pytest

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 
 import contextlib
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 

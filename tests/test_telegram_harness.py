@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -78,7 +79,7 @@ class Bot:
                 await self._changed.wait()
         await asyncio.wait_for(wait(), timeout)
 
-    def buyer(self, chat_id: int, language_code: str = "ru") -> "TgBuyer":
+    def buyer(self, chat_id: int, language_code: str = "ru") -> TgBuyer:
         return TgBuyer(self, chat_id, language_code)
 
 
@@ -201,7 +202,8 @@ async def test_bad_token_fails_with_one_clear_line(fake: FakeTelegram, app: App,
     tg_settings(settings, fake)
     settings.telegram_bot_token = SecretStr("999:wrong-token")
     application = build_telegram(app, settings)
-    with pytest.raises(StartupError, match=r"Telegram rejected the bot token \(401 Unauthorized\); check TELEGRAM_BOT_TOKEN"):
+    with pytest.raises(StartupError,
+                       match=r"Telegram rejected the bot token \(401 Unauthorized\); check TELEGRAM_BOT_TOKEN"):
         async with serving(application, settings):
             pass
 

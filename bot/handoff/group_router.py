@@ -7,6 +7,7 @@ the General topic and unknown topics are ignored; other bots and channels never 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
@@ -58,10 +59,8 @@ class GroupRouter:
         except ValueError:
             pass
         if not handled and query is not None:
-            try:
+            with contextlib.suppress(TelegramError):
                 await query.answer()
-            except TelegramError:
-                pass
         return handled
 
     async def on_message(self, update: Update) -> None:
@@ -69,7 +68,8 @@ class GroupRouter:
         if message is None or message.chat.id != self.desk.group_id:
             return
         user = message.from_user
-        if user is None or user.is_bot or message.sender_chat is not None and message.sender_chat.id != self.desk.group_id:
+        sender = message.sender_chat
+        if user is None or user.is_bot or (sender is not None and sender.id != self.desk.group_id):
             return  # channels, other bots: never relayed
         text = message.text or ""
         thread = message.message_thread_id if message.is_topic_message else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
@@ -14,13 +15,13 @@ from bot.conversation.ratelimit import RateLimiter
 from bot.conversation.service import Conversation
 from bot.orders.signed_link import verify_payload
 from bot.settings import Settings
+from bot.telegram import inbox
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.commands import set_commands
 from bot.telegram.delivery import RetryPolicy
-from bot.telegram import inbox
 from bot.telegram.handlers import BuyerHandlers
-from bot.telegram.inbox import InboxRequest
 from bot.telegram.inbound import LinkVerifier, buyer_of
+from bot.telegram.inbox import InboxRequest
 from bot.telegram.ordering import PerChatUpdateProcessor
 from bot.telegram.request_aiohttp import AiohttpRequest, SharedSession
 

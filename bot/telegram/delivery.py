@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import Any, Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import ParseMode

@@ -7,7 +7,8 @@ to private chats); the agents' group has handlers of its own (bot/handoff/group_
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from telegram import Update
 from telegram.constants import ChatType
@@ -50,7 +51,7 @@ class BuyerHandlers:
             elif message is not None:
                 await self.conversation.handle(message_inbound(update, message, self.verify_link))
             # anything else in a private chat (the buyer blocked the bot, a reaction...): nothing to answer
-        except Exception:  # noqa: BLE001 - translating failed before the service could answer
+        except Exception:  # translating failed before the service could answer
             log.exception("update %s failed", update.update_id)
             chat = update.effective_chat
             if chat is not None:
@@ -71,7 +72,7 @@ class BuyerHandlers:
 class _PrivateHandler(TypeHandler):
     """Every update of a private chat but the handoff's own buttons (a buyer's rating of a closed case)."""
 
-    def __init__(self, callback) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, callback: Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]) -> None:
         super().__init__(Update, callback)
 
     def check_update(self, update: object) -> bool:
