@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from bot.engine.conditions import MissingOrder
 from bot.engine.content import Content
@@ -24,7 +25,10 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096
 # Flows the engine itself starts. They must exist (the validators check it).
-MAIN_MENU, NOT_UNDERSTOOD, INTERNAL_ERROR, ORDER_STATUS = "main_menu", "not_understood", "internal_error", "order_status"
+MAIN_MENU = "main_menu"
+NOT_UNDERSTOOD = "not_understood"
+INTERNAL_ERROR = "internal_error"
+ORDER_STATUS = "order_status"
 
 
 @dataclass
@@ -88,7 +92,7 @@ class Engine:
             if event.verified_posting:
                 ref = parse_order_number(event.verified_posting)
                 if ref:
-                    st.verified = (st.verified + [ref.order_number])[-20:]
+                    st.verified = [*st.verified, ref.order_number][-20:]
                     st.remember_number(ref.order_number, ref.posting_number)
                     await r.start_flow(ORDER_STATUS)
                     return

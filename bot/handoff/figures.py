@@ -24,7 +24,7 @@ class Durations(BaseModel):
     max_seconds: float | None = None
 
     @classmethod
-    def of(cls, values: list[float]) -> "Durations":
+    def of(cls, values: list[float]) -> Durations:
         if not values:
             return cls()
         return cls(count=len(values), median_seconds=float(median(values)), mean_seconds=sum(values) / len(values),
@@ -66,7 +66,8 @@ def request_state(notice: dict) -> str:
     return "seen" if notice.get("seen_at") is not None else "open"
 
 
-async def containment_figures(store: ConversationStore, records: HandoffRecords, since: float = 0.0) -> ContainmentFigures:
+async def containment_figures(store: ConversationStore, records: HandoffRecords,
+                              since: float = 0.0) -> ContainmentFigures:
     events = await store.analytics(since)
     ended = [e for e in events if e.name == "flow_ended"]
     chats = {e.chat_id for e in ended}
@@ -97,5 +98,6 @@ async def containment_figures(store: ConversationStore, records: HandoffRecords,
     f.staff_time_to_outcome = Durations.of([n["outcome_at"] - n["at"] for n in notices if n.get("outcome_at") is not None])
     rated = [s.rating for s in sessions if s.rating]
     if rated:
-        f.ratings = Ratings(count=len(rated), average=sum(rated) / len(rated), by_score=dict(sorted(Counter(rated).items())))
+        f.ratings = Ratings(count=len(rated), average=sum(rated) / len(rated),
+                            by_score=dict(sorted(Counter(rated).items())))
     return f

@@ -82,8 +82,9 @@ class Notices:
                                                       reply_markup=markup(buttons))
                 return
             text = query.message.text_html if getattr(query.message, "text", None) else relay.payload["text"]
-            await d.bot.edit_message_text(text + "\n" + text_extra, chat_id=d.group_id, message_id=relay.dest_message_id,
-                                          parse_mode=ParseMode.HTML, reply_markup=markup(buttons))
+            await d.bot.edit_message_text(text + "\n" + text_extra, chat_id=d.group_id,
+                                          message_id=relay.dest_message_id, parse_mode=ParseMode.HTML,
+                                          reply_markup=markup(buttons))
         except TelegramError as exc:
             log.info("updating notice %s: %s", notice["id"], exc)
 
@@ -97,7 +98,8 @@ class Notices:
             return False
         chat_id = notice["chat_id"]
         left = [] if notice["outcome"] else self.keyboard(notice_id, notice["action"], seen=True)
-        await self._edit(query, notice, "\n👀 " + d.texts.t("agent_card.seen_by", agent=author_of(query.from_user)), left)
+        seen_line = "\n👀 " + d.texts.t("agent_card.seen_by", agent=author_of(query.from_user))
+        await self._edit(query, notice, seen_line, left)
         if notice["outcome"]:
             return True  # the buyer already has the outcome: "seen" adds nothing for them
         lang = await d.buyer_lang(chat_id)
@@ -132,7 +134,8 @@ class Notices:
         if outcome == DONE:
             line = "✅ " + d.texts.t("agent_card.done_by", agent=agent)
         else:
-            line = "❌ " + d.texts.t("agent_card.declined_by", agent=agent, reason=d.texts.t(f"agent_card.decline.{reason}"))
+            why = d.texts.t(f"agent_card.decline.{reason}")
+            line = "❌ " + d.texts.t("agent_card.declined_by", agent=agent, reason=why)
         await self._edit(query, notice, "\n" + line, [])
         chat_id = notice["chat_id"]
         lang = await d.buyer_lang(chat_id)
