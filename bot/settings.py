@@ -45,7 +45,8 @@ class Settings(BaseSettings):
     link_secret: SecretStr | None = Field(default=None, description="HMAC key for signed order deep links")
 
     # Buyers
-    buyer_timezone: str = "Europe/Moscow"  # IANA name: the clock buyers' dates and times are shown in, in every language
+    # IANA name: the clock buyers' dates and times are shown in, in every language
+    buyer_timezone: str = "Europe/Moscow"
     lookups_per_hour: int = 10
     owner_attempts: int = 3
     buyer_messages_per_minute: int = 20  # more from one buyer gets one "please slow down"; 0 = no limit

@@ -123,7 +123,8 @@ def posting_json(order: Order) -> dict[str, Any]:
     return common | {
         "previous_substatus": "", "shipment_date": _iso(order.shipment_date),
         "delivering_date": _iso(order.delivering_date), "tracking_number": order.tracking_number,
-        "tpl_integration_type": order.tpl_integration_type or ("non_integrated" if order.scheme is Scheme.RFBS else "ozon"),
+        "tpl_integration_type": order.tpl_integration_type
+        or ("non_integrated" if order.scheme is Scheme.RFBS else "ozon"),
         "delivery_method": {"id": 21321684811000, "name": order.delivery_method, "warehouse_id": 21321684811000,
                             "warehouse": "Склад на Ленина", "tpl_provider_id": 24, "tpl_provider": "Ozon Логистика"},
         "cancellation": {"cancel_reason_id": (c.reason_id or 0) if c else 0, "cancel_reason": c.reason if c else "",
@@ -312,7 +313,8 @@ class FakeOzon:
     def _cancel_reasons(self, body: dict) -> tuple[int, dict]:
         # The ids and titles of buyer-side reasons in this list are not documented (reference, section
         # 5): 506 "found it cheaper" stands in for whichever one Ozon offers.
-        buyer = [{"id": 506, "title": "Покупатель передумал", "type_id": "buyer", "is_available_for_cancellation": True}]
+        buyer = [{"id": 506, "title": "Покупатель передумал", "type_id": "buyer",
+                  "is_available_for_cancellation": True}]
         return 200, {"result": (buyer if self.buyer_reason else []) + [
             {"id": 352, "title": "Товар закончился на складе продавца", "type_id": "seller",
              "is_available_for_cancellation": True},

@@ -101,7 +101,8 @@ async def test_without_agents_a_handoff_starts_the_no_agent_flow(app: App, chann
     assert state is not None and any(step.startswith("no_agent:") for step in state.path)
 
 
-async def test_without_agents_a_request_to_staff_promises_no_answer_here(app: App, channel: RecordingChannel, demo_order):
+async def test_without_agents_a_request_to_staff_promises_no_answer_here(app: App, channel: RecordingChannel,
+                                                                         demo_order):
     """The flows promise "we will write here" after a request; with nobody to read it, the buyer is
     told where to write instead (issue 12: never claim what did not happen)."""
     order = demo_order["packaging_seller_late"]

@@ -138,7 +138,8 @@ async def test_status_seller_late_urge(app, demo_order, lang):
     await chat.press(T(ru="Статус", zh="订单状态")[lang])
     await chat.send(order.order_number)
     await chat.send(order.phone_last4)
-    has(chat, T(ru="мы задерживаем отправку", zh="我们发货晚了")[lang], order.posting_number, T(ru="24 часа", zh="24 小时")[lang])
+    has(chat, T(ru="мы задерживаем отправку", zh="我们发货晚了")[lang], order.posting_number,
+        T(ru="24 часа", zh="24 小时")[lang])
     has_button(chat, T(ru="Ускорить", zh="催促")[lang], T(ru="Отменить", zh="取消")[lang],
                T(ru="компенсация", zh="补偿")[lang], T(ru="оператор", zh="人工")[lang])
     await chat.press(T(ru="Ускорить", zh="催促")[lang])
@@ -408,8 +409,10 @@ async def test_payment_not_found_then_agent(app, lang):
 # ---- why_cancelled ------------------------------------------------------------------------------
 
 WHY = {
-    "cancelled_by_buyer": ({"ru": "с Вашего аккаунта", "zh": "从您的账户取消"}, {"ru": "нашли дешевле", "zh": "找到了更便宜的"}),
-    "cancelled_out_of_stock": ({"ru": "отменили мы", "zh": "是我们取消的"}, {"ru": "закончился на нашем складе", "zh": "已售完"}),
+    "cancelled_by_buyer": ({"ru": "с Вашего аккаунта", "zh": "从您的账户取消"},
+                           {"ru": "нашли дешевле", "zh": "找到了更便宜的"}),
+    "cancelled_out_of_stock": ({"ru": "отменили мы", "zh": "是我们取消的"},
+                               {"ru": "закончился на нашем складе", "zh": "已售完"}),
     "cancelled_price_error": ({"ru": "ошибка", "zh": "价格标错"}, {"ru": "в цене", "zh": "价格"}),
     "cancelled_payment": ({"ru": "оплата не прошла", "zh": "付款没有成功"},
                           {"ru": "кто отменил: Ozon", "zh": "Ozon 平台"}),
@@ -536,7 +539,8 @@ async def test_cancel_other_statuses(app, demo_order, lang):
 @pytest.mark.parametrize("lang", LANGS)
 async def test_refuse_delivery_routes(app, demo_order, lang):
     chat = await open_order(app, demo_order, "packaging_on_time", lang, "/refuse")
-    has(chat, T(ru="проще отменить", zh="直接取消更方便")[lang], T(ru="можете отменить его сами", zh="您现在就可以自己取消")[lang])
+    has(chat, T(ru="проще отменить", zh="直接取消更方便")[lang],
+        T(ru="можете отменить его сами", zh="您现在就可以自己取消")[lang])
     chat = await open_order(app, demo_order, "delivered_received", lang, "/refuse")
     has(chat, T(ru="уже получен", zh="已经送达")[lang], T(ru="Что случилось", zh="出了什么问题")[lang])
     chat = await open_order(app, demo_order, "cancelled_lost_in_delivery", lang, "/refuse")
@@ -563,7 +567,8 @@ async def test_return_damaged_with_photo(app, demo_order, lang):
     await chat.press(T(ru="Добавить", zh="再发")[lang])
     await chat.send(":photo IMG2")
     await chat.press(T(ru="что дальше", zh="接下来")[lang])
-    has(chat, T(ru="«Возвраты»", zh="«Возвраты»（退货）")[lang], T(ru="«Вернуть товар»", zh="«Вернуть товар»（退货）")[lang])
+    has(chat, T(ru="«Возвраты»", zh="«Возвраты»（退货）")[lang],
+        T(ru="«Вернуть товар»", zh="«Вернуть товар»（退货）")[lang])
     assert ended(chat) is True
     (action,) = await actions(app, chat)
     assert action["name"] == "open_return"
@@ -639,7 +644,8 @@ async def test_overdue_seller_late_options(app, demo_order, lang):
     got = [a for c in (chat, chat2, chat3) for a in await actions(app, c)]
     assert got == [
         {"name": "urge_seller", "args": {"posting": order.posting_number}},
-        {"name": "request_cancellation", "args": {"posting": demo_order["awaiting_deliver_late"].posting_number, "reason": "overdue"}},
+        {"name": "request_cancellation",
+         "args": {"posting": demo_order["awaiting_deliver_late"].posting_number, "reason": "overdue"}},
         {"name": "offer_compensation", "args": {"posting": order.posting_number}},
     ]
     chat4 = await open_order(app, demo_order, "packaging_seller_late", lang, "/late")

@@ -360,7 +360,8 @@ class TestNotesBlocksNotices:
         assert await records.set_outcome(a, "declined", "shipped", "Лена", 30.0)
         assert not await records.set_outcome(a, "done", "", "Олег", 31.0), "an outcome is final"
         got = await records.notice(a)
-        assert (got["outcome"], got["outcome_reason"], got["outcome_by"], got["outcome_at"]) == ("declined", "shipped", "Лена", 30.0)
+        outcome = (got["outcome"], got["outcome_reason"], got["outcome_by"], got["outcome_at"])
+        assert outcome == ("declined", "shipped", "Лена", 30.0)
         listed = await records.notices()
         assert [n["id"] for n in listed] == [a, b] and listed[1]["outcome"] is None and listed[0]["at"] == 10.0
         assert [n["id"] for n in await records.notices(since=11.0)] == [b]

@@ -1,3 +1,5 @@
+from datetime import UTC
+
 import pytest
 
 from bot.i18n.locale import choose_language, language_from_code, language_from_script
@@ -69,12 +71,12 @@ def test_money_reads_as_in_russia_in_every_language():
 
 
 def test_buyer_times_in_buyer_timezone_for_every_language_and_windows_as_dates():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from bot.i18n.keys import Day
     from bot.i18n.render import Renderer, set_buyer_timezone, when
 
-    moment = datetime(2026, 11, 21, 9, 30, tzinfo=timezone.utc)
+    moment = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
     assert when(moment, "ru") == "21 ноября, 12:30" and when(moment, "zh") == "11月21日 12:30"
     r = Renderer.__new__(Renderer)
     assert r.value(Day.of(moment), "zh") == "11月21日" and r.value(Day.of(moment), "ru") == "21 ноября"

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 NO_AGENT = "no_agent"  # system flow for a handoff nobody can take (no agents configured)
 # Requests flows pass to the shop's staff, whose answer the buyer is promised ("we will write here").
-STAFF_REQUESTS = frozenset({"urge_seller", "request_cancellation", "offer_compensation", "open_return", "refuse_delivery"})
+STAFF_REQUESTS = frozenset({"urge_seller", "request_cancellation", "offer_compensation", "open_return",
+                            "refuse_delivery"})
 
 
 class Conversation:

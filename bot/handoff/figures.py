@@ -95,7 +95,8 @@ async def containment_figures(store: ConversationStore, records: HandoffRecords,
         by_action.setdefault(n["action"], Counter())[request_state(n)] += 1
     f.staff_requests = {action: dict(states) for action, states in sorted(by_action.items())}
     f.staff_declined_by_reason = dict(Counter(n["outcome_reason"] for n in notices if n.get("outcome") == "declined"))
-    f.staff_time_to_outcome = Durations.of([n["outcome_at"] - n["at"] for n in notices if n.get("outcome_at") is not None])
+    decided = [n["outcome_at"] - n["at"] for n in notices if n.get("outcome_at") is not None]
+    f.staff_time_to_outcome = Durations.of(decided)
     rated = [s.rating for s in sessions if s.rating]
     if rated:
         f.ratings = Ratings(count=len(rated), average=sum(rated) / len(rated),

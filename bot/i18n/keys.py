@@ -23,7 +23,7 @@ class Day(datetime):
     __slots__ = ()
 
     @classmethod
-    def of(cls, moment: datetime | None) -> "Day | None":
+    def of(cls, moment: datetime | None) -> Day | None:
         if moment is None:
             return None
         return cls.fromtimestamp(moment.timestamp(), tz=moment.tzinfo)

@@ -124,7 +124,8 @@ _inbox = _script(
 # a reason, by whom and when; `seen_*` stays as it was ("Seen" is not an outcome).
 def _notice_outcomes(conn: sqlite3.Connection) -> None:
     have = _columns(conn, "handoff_notices")
-    for column, kind in (("outcome", "TEXT"), ("outcome_reason", "TEXT"), ("outcome_by", "TEXT"), ("outcome_at", "REAL")):
+    columns = (("outcome", "TEXT"), ("outcome_reason", "TEXT"), ("outcome_by", "TEXT"), ("outcome_at", "REAL"))
+    for column, kind in columns:
         if column not in have:
             conn.execute(f'ALTER TABLE "handoff_notices" ADD COLUMN "{column}" {kind}')
 
