@@ -421,8 +421,8 @@ async def test_request_outcome_done_tells_the_buyer_and_is_final(h: Harness, app
 async def test_request_outcome_declined_with_a_reason(h: Harness, app: App, demo_order):
     from bot.handoff.figures import containment_figures
 
-    order = demo_order["packaging_seller_late"]
-    _, message_id = await _notice(h, order, "urge_seller", "ru")
+    order = demo_order["awaiting_deliver_on_time"]
+    _, message_id = await _notice(h, order, "request_cancellation", "ru")
     declined = next(v for k, v in _buttons(h, message_id).items() if "Отказать" in k)
     h.fake.group_press(AGENT, declined, message_id)
     await h.until(lambda: any("уже передан в доставку" in k for k in _buttons(h, message_id)))
@@ -431,7 +431,8 @@ async def test_request_outcome_declined_with_a_reason(h: Harness, app: App, demo
     await h.until(lambda: any("не смогли выполнить" in t and "отказаться при получении" in t for t in h.buyer_texts()))
     assert "Отказано" in h.fake.messages[(h.fake.group_id, message_id)]["text"]
     fig = await containment_figures(app.store, h.handoff.records)
-    assert fig.staff_requests["urge_seller"]["declined"] == 1 and fig.staff_declined_by_reason == {"shipped": 1}
+    assert fig.staff_requests["request_cancellation"]["declined"] == 1
+    assert fig.staff_declined_by_reason == {"shipped": 1}
 
 
 async def test_the_card_carries_the_order_the_buyer_proved(h: Harness, demo_order):
@@ -492,3 +493,18 @@ async def test_chinese_agents_serve_a_russian_buyer(forum: FakeForum, app: App, 
         assert any("Вы — первый" in t for t in h.buyer_texts()), "the buyer keeps their own language"
         answers = await h.agent_command("/note 已核实")
         assert "备注已保存" in answers[-1]["text"]
+
+
+async def test_each_request_offers_its_own_decline_reasons(h: Harness, app: App, demo_order):
+    """A return is not declined as "already shipped", nor compensation as a return."""
+    order = demo_order["delivered_received"]
+    _, message_id = await _notice(h, order, "open_return", "zh")
+    declined = next(v for k, v in _buttons(h, message_id).items() if "Отказать" in k)
+    h.fake.group_press(AGENT, declined, message_id)
+    await h.until(lambda: any("Назад" in k for k in _buttons(h, message_id)))
+    labels = list(_buttons(h, message_id))
+    assert any("возврат по этой причине" in k for k in labels) and not any("доставку" in k for k in labels)
+    h.fake.group_press(AGENT, next(v for k, v in _buttons(h, message_id).items() if "Назад" in k), message_id)
+    await h.until(lambda: any("Выполнено" in k for k in _buttons(h, message_id)))
+    h.fake.group_press(AGENT, next(v for k, v in _buttons(h, message_id).items() if "Выполнено" in k), message_id)
+    await h.until(lambda: any("同意退货" in t and "«Вернуть товар»（退货）" in t for t in h.buyer_texts()))

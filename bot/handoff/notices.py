@@ -25,8 +25,13 @@ SEEN_PREFIX = "ho:s:"  # an agent saw a notice: ho:s:<notice>
 OUTCOME_PREFIX = "ho:o:"  # ho:o:<notice>:done | :no (show reasons) | :no:<reason> | :back
 # Requests whose result the buyer waits for: they get "Done" / "Declined".
 OUTCOME_ACTIONS = frozenset({"urge_seller", "request_cancellation", "offer_compensation", "open_return"})
-# Why staff declined, as the buyer is told it (handoff.decline_reason.<code>).
-DECLINE_REASONS = ("shipped", "rules", "will_write")
+# Why staff may decline each request, as the buyer is told it (handoff.decline_reason.<code>).
+DECLINE_REASONS: dict[str, tuple[str, ...]] = {
+    "urge_seller": ("will_write",),
+    "request_cancellation": ("shipped", "rules", "will_write"),
+    "offer_compensation": ("no_compensation", "will_write"),
+    "open_return": ("not_returnable", "will_write"),
+}
 
 
 class Notices:
@@ -41,7 +46,7 @@ class Notices:
         if action in OUTCOME_ACTIONS:
             if declining:
                 rows += [[[t(f"agent_card.decline.{code}"), f"{OUTCOME_PREFIX}{notice_id}:no:{code}"]]
-                         for code in DECLINE_REASONS]
+                         for code in DECLINE_REASONS[action]]
                 rows.append([[t("agent_card.back_button"), f"{OUTCOME_PREFIX}{notice_id}:back"]])
             else:
                 rows.append([[t("agent_card.done_button"), f"{OUTCOME_PREFIX}{notice_id}:done"],
@@ -124,7 +129,7 @@ class Notices:
             return True
         if rest == "done":
             outcome, reason = DONE, ""
-        elif rest.startswith("no:") and rest[3:] in DECLINE_REASONS:
+        elif rest.startswith("no:") and rest[3:] in DECLINE_REASONS[notice["action"]]:
             outcome, reason = DECLINED, rest[3:]
         else:
             return False
