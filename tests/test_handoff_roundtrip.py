@@ -7,7 +7,6 @@ bot, edits are mirrored, agents' commands work, and nothing from outside a buyer
 from __future__ import annotations
 
 import asyncio
-
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
