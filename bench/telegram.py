@@ -53,12 +53,14 @@ import shutil  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections import Counter, defaultdict, deque  # noqa: E402
-from typing import Any, Callable  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
 
 import aiohttp  # noqa: E402
 
 from tests.fake_telegram import TOKEN, FakeTelegram  # noqa: E402
 
+GC_NOTES = {"both": "and with stock GC", "same": "only", "stock": "no: stock GC only"}
 Step = tuple[str, str, int]  # (kind: text|press, payload, replies expected)
 CONCURRENCY = 512  # build_telegram's default; the PTB and aiogram echoes get the same
 POOL = 256  # make_requests' default connection pool; aiogram's session gets the same
@@ -143,7 +145,7 @@ class Driver:
         try:
             await asyncio.wait_for(self.done.wait(), cap)
             finished = True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             finished = False
         self.counting = False
         end = self.last_reply if self.last_reply > started else time.perf_counter()
@@ -478,7 +480,8 @@ def figures(name: str, result: dict[str, Any]) -> dict[str, Any]:
         flag += f"  ({result['skipped']} offered updates skipped: that buyer still waited for a reply)"
     methods = " ".join(f"{m} {c / n:.2f}" for m, c in sorted(calls.items(), key=lambda kv: -kv[1]) if n)
     print(f"  {name:<22} {n:>5} upd {per_s:>6.0f}/s  p50 {row['p50']:6.1f} ms  p99 {row['p99']:6.1f} ms  "
-          f"CPU {row['cpu_us']:5.0f} µs/upd  RSS {row['rss_mb']:5.1f} MB  calls/upd {row['calls']:.2f} ({methods}){flag}",
+          f"CPU {row['cpu_us']:5.0f} µs/upd  RSS {row['rss_mb']:5.1f} MB  "
+          f"calls/upd {row['calls']:.2f} ({methods}){flag}",
           flush=True)
     return row
 
@@ -508,7 +511,7 @@ def main(args) -> None:
             replies = sum(s[2] for s in by_order[0])
             print(f"{args.chats} chats; full bot: {steps} updates per chat (/start, menu button, order number, phone "
                   f"digits; ~{replies} replies) over {len(by_order)} demo orders; echoes: {steps} texts per chat, one "
-                  f"reply each. Full bot with tune_gc(); echoes with it {'and with stock GC' if args.gc == 'both' else 'only' if args.gc == 'same' else 'no: stock GC only'}. "
+                  f"reply each. Full bot with tune_gc(); echoes with it {GC_NOTES[args.gc]}. "
                   f"Load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores.",
                   flush=True)
 
@@ -550,18 +553,19 @@ def main(args) -> None:
             def ratio(a: str, b: str, key: str, target: str) -> None:
                 if a in rows and b in rows:
                     if key == "per_s":
-                        vals = [x["per_s"] / y["per_s"] for x, y in zip(rows[a], rows[b])]
+                        vals = [x["per_s"] / y["per_s"] for x, y in zip(rows[a], rows[b], strict=False)]
                         what = "updates/s"
                     else:  # CPU per update: the higher, the slower; print as speed
-                        vals = [y["cpu_us"] / x["cpu_us"] for x, y in zip(rows[a], rows[b])]
+                        vals = [y["cpu_us"] / x["cpu_us"] for x, y in zip(rows[a], rows[b], strict=False)]
                         what = "CPU/upd  "
                     print(f"  {names[a]} / {names[b]:<18} {what} {spread(vals)}{target}")
 
             for kind in kinds:
                 per_s = [x["per_s"] for x in rows[kind]]
                 cpu = [x["cpu_us"] for x in rows[kind]]
-                print(f"  {names[kind]:<18} {min(per_s):6.0f}-{max(per_s):6.0f} updates/s, {min(cpu):4.0f}-{max(cpu):4.0f} "
-                      f"CPU µs/update, {rows[kind][0]['calls']:.2f} API calls/update (besides getUpdates)")
+                print(f"  {names[kind]:<18} {min(per_s):6.0f}-{max(per_s):6.0f} updates/s, "
+                      f"{min(cpu):4.0f}-{max(cpu):4.0f} CPU µs/update, "
+                      f"{rows[kind][0]['calls']:.2f} API calls/update (besides getUpdates)")
             for peer, target in (("ptb", "   (target >= 0.8x)"), ("aiogram", "   (target >= 1.5x)")):
                 for kind in (peer, peer + "~"):
                     ratio("full", kind, "per_s", target)
@@ -571,7 +575,8 @@ def main(args) -> None:
             ratio("full", "raw", "per_s", "")
             if rated is not None:
                 print(f"  p99 at {args.rate:.0f}/s offered                 {rated['p99']:.1f} ms   (target < 100 ms)")
-                print(f"  peak RSS full bot                    {max(x['rss_mb'] for x in rows.get('full', [rated])):.1f} MB; "
+                peak = max(x["rss_mb"] for x in rows.get("full", [rated]))
+                print(f"  peak RSS full bot                    {peak:.1f} MB; "
                       f"with {args.stored:,} stored conversations {rated['rss_mb']:.1f} MB   (target < 150 MB)")
             print(f"  total time                           {time.perf_counter() - t0:.1f} s; load average now "
                   f"{os.getloadavg()[0]:.2f} (other processes share these cores: compare within a round)")

@@ -65,8 +65,9 @@ class App:
     async def handle(self, chat_id: str, event: Event, buyer: Buyer, *, incoming: tuple[str, str] | None = None,
                      receipt: str | None = None) -> Reply:
         """Run the engine; store the buyer's message, the new state and the replies in one transaction;
-        return the replies rendered. With `receipt` (the inbox key of the update), the same transaction marks that update turned,
-        with the turn's follow-ups, so a crash after it completes the turn instead of running it again."""
+        return the replies rendered. With `receipt` (the inbox key of the update), the same transaction
+        marks that update turned, with the turn's follow-ups, so a crash after it completes the turn
+        instead of running it again."""
         state = await self.store.load_state(chat_id)
         result = await self.engine.handle(state, event, buyer)
         reply = self.render(result)

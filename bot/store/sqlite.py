@@ -220,8 +220,8 @@ class SqliteStore:
 
         def op(c: sqlite3.Connection) -> list[int]:
             if incoming_row is not None:
-                c.execute("INSERT INTO messages (chat_id, direction, kind, text, meta, at) VALUES (?, 'in', ?, ?, ?, ?)",
-                          incoming_row)
+                c.execute("INSERT INTO messages (chat_id, direction, kind, text, meta, at) "
+                          "VALUES (?, 'in', ?, ?, ?, ?)", incoming_row)
             c.execute(
                 "INSERT INTO conversations (chat_id, state, updated_at, rev) VALUES (?, ?, ?, ?) ON CONFLICT(chat_id) "
                 "DO UPDATE SET state=excluded.state, updated_at=excluded.updated_at, rev=excluded.rev",

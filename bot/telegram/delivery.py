@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from telegram import Bot, InlineKeyboardMarkup
@@ -92,7 +93,7 @@ async def send_rendered(bot: Bot, store: ConversationStore | None, chat_id: int,
             for i, chunk in enumerate(message.chunks):
                 markup = message.markup if i == len(message.chunks) - 1 else None
                 try:
-                    await with_retries(lambda: send_html(bot, chat_id, chunk, markup), policy, what=f"chat {chat_id}")
+                    await with_retries(partial(send_html, bot, chat_id, chunk, markup), policy, what=f"chat {chat_id}")
                 except DeliveryFailed as exc:
                     error = exc.reason
                     blocked = exc.reason == "forbidden"

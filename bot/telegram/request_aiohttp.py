@@ -20,8 +20,7 @@ too (`parse_json_payload`, the hook PTB offers for a custom JSON library; about 
 
 from __future__ import annotations
 
-import asyncio
-from typing import cast
+from typing import Any, cast
 
 import aiohttp
 from pydantic_core import from_json, to_json
@@ -118,8 +117,9 @@ class AiohttpRequest(BaseRequest):
         return timeout
 
     async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
-                         read_timeout=BaseRequest.DEFAULT_NONE, write_timeout=BaseRequest.DEFAULT_NONE,
-                         connect_timeout=BaseRequest.DEFAULT_NONE, pool_timeout=BaseRequest.DEFAULT_NONE) -> tuple[int, bytes]:
+                         read_timeout: Any = BaseRequest.DEFAULT_NONE, write_timeout: Any = BaseRequest.DEFAULT_NONE,
+                         connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+                         pool_timeout: Any = BaseRequest.DEFAULT_NONE) -> tuple[int, bytes]:
         if self._session is None:
             raise RuntimeError("This AiohttpRequest is not initialized!")
         files = request_data.multipart_data if request_data else None
@@ -144,7 +144,7 @@ class AiohttpRequest(BaseRequest):
         try:
             async with self._session.request(method, target, data=data, headers=headers, timeout=timeout) as resp:
                 return resp.status, await resp.read()
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise TimedOut("Timed out") from exc
         except aiohttp.ClientError as exc:
             raise NetworkError(str(exc) or type(exc).__name__) from exc
