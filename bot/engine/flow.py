@@ -9,10 +9,12 @@ from bot.engine.nodes.base import Strict
 
 
 class Triggers(Strict):
-    """How a flow starts from free text: a /command, or keywords per language."""
+    """How a flow starts from free text: a /command, keywords per language (strong signals), and
+    example messages per language that the intent model learns from (bot/engine/understanding.py)."""
 
     commands: list[str] = []
     keywords: dict[str, list[str]] = {}
+    examples: dict[str, list[str]] = {}
 
 
 class Flow(Strict):

@@ -6,16 +6,19 @@ cache ever outlives the texts it was made from.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from bot.engine.keywords import fold
 from bot.engine.ports import Messages
+from bot.engine.understanding import normalize, pick
 
 
 class Labels:
-    def __init__(self, messages: Messages) -> None:
+    def __init__(self, messages: Messages, synonyms: Mapping[str, Sequence[str]] | None = None) -> None:
         self.messages = messages
+        self.synonyms = synonyms or {}
         self._folded: dict[str, frozenset[str]] = {}
+        self._variants: dict[str, tuple[str, ...]] = {}
         # id(node) -> (node, folded label -> option), for choices whose options never vary
         self._index: dict[int, tuple[Any, dict[str, Any]]] = {}
 
@@ -35,3 +38,19 @@ class Labels:
             table = {label: o for o in reversed(options) for label in self.of(o.label.msg)}
             hit = self._index[id(owner)] = (owner, table)
         return hit[1]
+
+    def variants(self, msgid: str) -> tuple[str, ...]:
+        """The label in every language plus the words buyers type for it (flows/nlu/buttons.yaml), normalised."""
+        found = self._variants.get(msgid)
+        if found is None:
+            words = list(self.of(msgid)) + list(self.synonyms.get(msgid, ()))
+            found = self._variants[msgid] = tuple(dict.fromkeys(v for w in words if (v := normalize(w))))
+        return found
+
+    def pick(self, text: str, options: Sequence[Iterable[str]]) -> int | None:
+        """The index of the option a typed answer means (ordinal, label, synonym, typo), or None."""
+        return pick(text, [list(o) for o in options])
+
+    def pick_msg(self, text: str, msgids: Sequence[str]) -> int | None:
+        """Like `pick`, for buttons given by their label message ids."""
+        return pick(text, [self.variants(m) for m in msgids], normalized=True)

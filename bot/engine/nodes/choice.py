@@ -112,11 +112,14 @@ class ChoiceNode(NodeBase):
             idx = int(folded) - 1
             return options[idx] if 0 <= idx < len(options) else None
         if options is self.options:  # no option depends on a condition: one lookup
-            return ctx.labels.index(self, options).get(folded)
-        for option in options:
-            if folded in ctx.labels.of(option.label.msg):
-                return option
-        return None
+            found = ctx.labels.index(self, options).get(folded)
+        else:
+            found = next((o for o in options if folded in ctx.labels.of(o.label.msg)), None)
+        if found is not None:
+            return found
+        # as buyers type it: an ordinal, part of a label, a synonym, a typo (bot/engine/understanding.py)
+        idx = ctx.labels.pick_msg(text, [o.label.msg for o in options])
+        return options[idx] if idx is not None else None
 
     async def _pick(self, ctx: Step, option: ChoiceOption) -> None:
         st = ctx.t.state
