@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from bot.engine.conditions import MissingOrder
 from bot.engine.content import Content
-from bot.engine.effects import Ask, Choices, Effect, Option, Say
+from bot.engine.effects import Ask, Choices, Effect, Option, Say, SetLanguage
 from bot.engine.events import Buyer, Command, Event, Media, Press, Start, StartFlow, Text
 from bot.engine.lookup import Lookup
 from bot.engine.nodes.base import NodeBase
@@ -17,7 +17,7 @@ from bot.engine.ports import Clock, SystemClock
 from bot.engine.runner import Runner, StepLimitExceeded
 from bot.engine.state import ConversationState, Position
 from bot.engine.turn import Turn
-from bot.engine.understanding import Route, mask_digits
+from bot.engine.understanding import Route, language_asked, mask_digits
 from bot.i18n.locale import choose_language, language_from_code, language_from_script
 from bot.orders.numbers import find_order_number, parse_order_number
 
@@ -77,12 +77,24 @@ class Engine:
             t.state.at = None
 
     def _choose_language(self, t: Turn, event: Event, languages: tuple[str, ...]) -> None:
+        """The first message picks the language (Telegram's, else the script, else the default); then
+        the language follows the buyer: two messages in a row in the other script switch it, unless
+        the buyer chose one (/lang, the language button, or asking in words)."""
         st = t.state
         text = event.text if isinstance(event, Text) else None
         if st.lang is None:
             st.lang = choose_language(None, t.buyer.language_code, text, self.default_lang, languages)
-        elif not st.lang_explicit and not language_from_code(t.buyer.language_code, languages):
-            st.lang = language_from_script(text, languages) or st.lang
+            return
+        if st.lang_explicit or text is None:
+            return
+        script = language_from_script(text, languages)
+        if script is None or script == st.lang:
+            st.other_script = 0
+            return
+        st.other_script += 1
+        if st.other_script >= 2 or not (language_from_code(t.buyer.language_code, languages) or st.at or st.path):
+            st.lang, st.other_script = script, 0
+            t.record("language_followed", lang=script)
 
     # ---- dispatch -----------------------------------------------------------------------------
     async def _dispatch(self, r: Runner, event: Event) -> None:
@@ -236,7 +248,26 @@ class Engine:
             return
         if await self._typed_suggestion(r, text):
             return
+        if self._language_in_words(r, text):
+            if st.at is not None:
+                await self.reshow(r)
+            else:
+                await r.start_flow(MAIN_MENU)
+            return
         await self._interpret(r, text)
+
+    def _language_in_words(self, r: Runner, text: str) -> bool:
+        """"можно по-китайски", "说俄语": switch as the language button would (explicit from then on)."""
+        lang = language_asked(text)
+        if lang is None or lang not in r.languages:
+            return False
+        st = r.t.state
+        st.lang, st.lang_explicit, st.other_script = lang, True, 0
+        r.t.language_changed()
+        r.t.emit(SetLanguage(lang))
+        r.t.record("language_asked", lang=lang)
+        r.t.emit(Say("language.done"))
+        return True
 
     async def _interpret(self, r: Runner, text: str) -> None:
         """Free text that answers no pending question: an order number, a flow the text asks for

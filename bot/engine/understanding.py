@@ -480,3 +480,32 @@ def escape(text: str) -> str | None:
         if any(root in norm for root in _ESCAPE_ROOTS[kind]):
             return kind
     return None
+
+
+# ---- the buyer asks for a language in words -----------------------------------------------------
+# Checked in this order: "I don't understand Russian" asks for Chinese although it names Russian.
+LANGUAGE_REQUESTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("zh", ("не понимаю по русски", "не понимаю русский", "не говорю по русски", "не читаю по русски", "看不懂俄语",
+            "不懂俄语", "不会俄语", "看不懂俄文")),
+    ("ru", ("не понимаю по китайски", "не понимаю китайский", "не говорю по китайски", "看不懂中文", "不懂中文",
+            "不会中文")),
+    ("zh", ("по китайски", "на китайском", "китайский язык", "китайском языке", "说中文", "用中文", "讲中文", "中文回复",
+            "换中文", "改成中文", "切换成中文", "切换中文", "中文吧", "说汉语", "用汉语")),
+    ("ru", ("по русски", "на русском", "русский язык", "русском языке", "说俄语", "用俄语", "讲俄语", "俄语回复", "换俄语",
+            "换成俄语", "切换俄语", "改成俄语", "俄文")),
+)
+_LANGUAGE_REQUESTS = tuple((lang, tuple(normalize(p) for p in phrases)) for lang, phrases in LANGUAGE_REQUESTS)
+
+
+def language_asked(text: str) -> str | None:
+    """The language a short message asks to be answered in ("можно по-китайски", "说中文",
+    "po-russki pozhaluysta"), or None. Long messages only mention languages."""
+    norm = normalize(text)
+    if not norm or len(norm.split()) > 8:
+        return None
+    padded = f" {norm} "
+    for lang, phrases in _LANGUAGE_REQUESTS:
+        for p in phrases:
+            if (p in norm) if _HAN_RUN.match(p) else (f" {p}" in padded):
+                return lang
+    return None
