@@ -40,7 +40,7 @@ KNN_WEIGHT = 0.5
 KEYWORD_BONUS = 0.1
 THRESHOLD = 0.2
 SUGGEST_MIN = 0.2
-UNSUPPORTED = 0.5  # without a concept or keyword, only a close example routes
+UNSUPPORTED = 0.4  # without a concept or keyword, only a close example routes
 
 _STEMMER = snowballstemmer.stemmer("russian")
 _STEMS: dict[str, str] = {}
@@ -93,7 +93,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "agent": ("оператор", "человек", "менеджер", "специалист", "сотрудник", "поддержк", "жалоб", "пожаловат", "人工",
               "客服", "真人", "投诉", "经理", "工作人员", "机器人"),
     "late": ("задерж", "опазд", "опозд", "просроч", "долго", "срок", "истек", "должны были", "должен был", "обещали",
-             "сколько можно", "超时", "延迟", "延误", "逾期", "太慢", "晚", "迟迟", "过了", "超过", "期限", "太久", "等了",
+             "сколько можно", "超时", "延迟", "延误", "逾期", "太慢", "晚了", "晚到", "晚几天", "晚一", "晚好", "迟迟", "过了", "超过", "期限", "太久", "等了",
              "说好", "承诺", "预计", "超期", "拖"),
     "where": ("где", "статус", "когда", "трек", "отслед", "отправ", "что с заказ", "что с моим", "едет", "сборк", "висит",
               "поторопи", "ускор", "到哪", "在哪", "物流", "发货", "状态", "进度", "什么时候", "啥时候", "动静", "催", "刷新",
@@ -248,6 +248,7 @@ class Understanding:
         self.threshold = threshold
         labels: list[str] = []
         counts: list[dict[str, float]] = []
+        self.texts: list[str] = []
         for flow_id, by_lang in examples.items():
             for texts in by_lang.values():
                 for text in texts:
@@ -255,6 +256,7 @@ class Understanding:
                     if c:
                         labels.append(flow_id)
                         counts.append(c)
+                        self.texts.append(str(text))
         self.flows = sorted(set(labels))
         self.suggestable = frozenset(suggestable) or frozenset(f for f in self.flows if f != NONE)
         self._vec = _Vectorizer(counts)

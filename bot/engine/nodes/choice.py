@@ -7,6 +7,7 @@ from pydantic import model_validator
 from bot.engine.conditions import Compiled
 from bot.engine.effects import Ask, Choices, Option
 from bot.engine.keywords import fold
+from bot.engine.labels import Labels
 from bot.engine.nodes.base import Message, NodeBase, Step, Strict, TextOf, target_text
 
 ASK_CHOICE = Ask("choice")
@@ -107,19 +108,8 @@ class ChoiceNode(NodeBase):
     def _match(self, ctx: Step, text: str) -> ChoiceOption | None:
         """The option the buyer typed: its number, or its label in any language."""
         options = self.visible(ctx)
-        folded = fold(text).rstrip(".)")
-        if folded.isdigit():
-            idx = int(folded) - 1
-            return options[idx] if 0 <= idx < len(options) else None
-        if options is self.options:  # no option depends on a condition: one lookup
-            found = ctx.labels.index(self, options).get(folded)
-        else:
-            found = next((o for o in options if folded in ctx.labels.of(o.label.msg)), None)
-        if found is not None:
-            return found
-        # as buyers type it: an ordinal, part of a label, a synonym, a typo (bot/engine/understanding.py)
-        idx = ctx.labels.pick_msg(text, [o.label.msg for o in options])
-        return options[idx] if idx is not None else None
+        index = ctx.labels.index(self, options) if options is self.options else None
+        return match_option(ctx.labels, options, text, index)
 
     async def _pick(self, ctx: Step, option: ChoiceOption) -> None:
         st = ctx.t.state
@@ -148,3 +138,22 @@ class ChoiceNode(NodeBase):
             if o.set:
                 lines.append(f"    ({text(o.label)} sets " + ", ".join(f"vars.{k} = {v}" for k, v in o.set.items()) + ")")
         return lines
+
+
+def match_option(labels: Labels, options: list[ChoiceOption], text: str,
+                 index: dict[str, ChoiceOption] | None = None) -> ChoiceOption | None:
+    """The option a typed answer means: its number, its label in any language (`index`: folded label
+    -> option, when prepared), else as buyers type it: an ordinal, part of a label, a synonym from
+    flows/nlu/buttons.yaml, a typo (bot/engine/understanding.py)."""
+    folded = fold(text).rstrip(".)")
+    if folded.isdigit():
+        idx = int(folded) - 1
+        return options[idx] if 0 <= idx < len(options) else None
+    if index is not None:
+        found = index.get(folded)
+    else:
+        found = next((o for o in options if folded in labels.of(o.label.msg)), None)
+    if found is not None:
+        return found
+    i = labels.pick_msg(text, [o.label.msg for o in options])
+    return options[i] if i is not None else None
