@@ -39,7 +39,7 @@ def main() -> None:
     import snowballstemmer  # noqa: F401
 
     rss_nlu_deps = rss_mb() - rss_base
-    from bot.engine.content import load_content
+    from bot.engine.content import Content, load_checked
     from bot.engine.understanding import Understanding
     from bot.operators import nlu
     from bot.settings import ROOT
@@ -50,7 +50,7 @@ def main() -> None:
     for _ in range(5):
         gc.collect()
         t0 = time.perf_counter()
-        content = load_content(flows_dir, locales_dir)
+        content = Content.of(*load_checked(flows_dir, locales_dir))
         loads.append(time.perf_counter() - t0)
     flows = content.flows
     examples = {f.id: f.triggers.examples for f in flows.flows.values() if f.triggers.examples}

@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-from bot.engine.content import load_content
+from bot.engine.content import Content, load_checked
 from bot.engine.effects import SetLanguage
 from bot.engine.events import Media, Text
-from bot.engine.understanding import (
-    escape, language_asked, mask_digits, normalize, ordinal, pick, translit)
+from bot.engine.understanding import escape, language_asked, mask_digits, normalize, ordinal, pick, translit
 from bot.operators import nlu
 from bot.settings import ROOT
 from tests.conftest import ChatDriver
@@ -27,7 +28,7 @@ TYPED_FLOOR = 0.95
 
 @pytest.fixture(scope="module")
 def content():
-    return load_content(ROOT / "flows", ROOT / "locales")
+    return Content.of(*load_checked(ROOT / "flows", ROOT / "locales"))
 
 
 def test_heldout_split_accuracy_per_language(content):

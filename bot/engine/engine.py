@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from bot.engine.conditions import MissingOrder
 from bot.engine.content import Content
@@ -25,10 +26,13 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096
 SUGGEST = "nlu:"  # option id prefix of a "did you mean" button: nlu:<flow id>
-LOW_CONFIDENCE = 0.35
-EVIDENCE_FLOWS = ("request_return", "refuse_delivery")  # where a photo or video is evidence of damage  # routed, but recorded for operators to review (ozonbot stats)
+LOW_CONFIDENCE = 0.35  # routed, but recorded for operators to review (ozonbot stats)
+EVIDENCE_FLOWS = ("request_return", "refuse_delivery")  # where a photo or video is evidence of damage
 # Flows the engine itself starts. They must exist (the validators check it).
-MAIN_MENU, NOT_UNDERSTOOD, INTERNAL_ERROR, ORDER_STATUS = "main_menu", "not_understood", "internal_error", "order_status"
+MAIN_MENU = "main_menu"
+NOT_UNDERSTOOD = "not_understood"
+INTERNAL_ERROR = "internal_error"
+ORDER_STATUS = "order_status"
 
 
 @dataclass
@@ -104,7 +108,7 @@ class Engine:
             if event.verified_posting:
                 ref = parse_order_number(event.verified_posting)
                 if ref:
-                    st.verified = (st.verified + [ref.order_number])[-20:]
+                    st.verified = [*st.verified, ref.order_number][-20:]
                     st.remember_number(ref.order_number, ref.posting_number)
                     await r.start_flow(ORDER_STATUS)
                     return
@@ -218,7 +222,7 @@ class Engine:
         `vars.evidence` (what the return request sends), never refused."""
         st = r.t.state
         flow = st.at.flow if st.at is not None else (st.path[-1].split(":", 1)[0] if st.path else "")
-        if flow not in EVIDENCE_FLOWS and not (st.vars.get("reason") in ("damaged", "defective", "wrong_item")):
+        if flow not in EVIDENCE_FLOWS and st.vars.get("reason") not in ("damaged", "defective", "wrong_item"):
             return False
         evidence = st.vars.get("evidence")
         kept = list(evidence) if isinstance(evidence, list) else []
@@ -307,8 +311,8 @@ class Engine:
             flows = r.registry.current
             st.vars["_suggest"] = suggestions
             r.t.emit(Say("common.did_you_mean"))
-            r.t.emit(Choices(tuple(Option(SUGGEST + f, flows[f].title.msg) for f in suggestions)
-                             + (Option(SUGGEST + MAIN_MENU, "common.to_menu"),)))
+            r.t.emit(Choices((*(Option(SUGGEST + f, flows[f].title.msg) for f in suggestions),
+                              Option(SUGGEST + MAIN_MENU, "common.to_menu"))))
             r.t.emit(Ask("choice"))
             return
         r.t.emit(Say("common.not_understood"))

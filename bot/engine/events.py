@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +49,7 @@ class StartFlow:
     flow: str
 
 
-Event = Union[Start, Text, Press, Media, Command, StartFlow]
+Event = Start | Text | Press | Media | Command | StartFlow
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,7 @@ class Step(_Strict):
     expect: Expect | None = None
 
     @model_validator(mode="after")
-    def _one_action(self) -> "Step":
+    def _one_action(self) -> Step:
         if sum(x is not None for x in (self.send, self.press, self.flow)) != 1:
             raise ValueError("a step has exactly one of 'send', 'press' or 'flow'")
         return self

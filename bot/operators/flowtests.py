@@ -15,9 +15,10 @@ import contextlib
 import difflib
 import logging
 import tempfile
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -31,7 +32,7 @@ from bot.i18n.catalogs import Catalogs
 from bot.operators.flowtest_format import Case, Expect, parse_test_file
 from bot.operators.flowtest_report import CaseResult, Report, StepLog, coverage, listed, quoted
 
-FIXED_NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+FIXED_NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 CASE_TIMEOUT = 20.0  # seconds per test case: a hanging provider must not hang CI
 CHAT_ID = "flowtest"
 
@@ -148,7 +149,7 @@ class FlowTestRunner:
                     out.append(f"step {i}: expect.entered '{name}' is not a node of flow '{fid}'")
             for name in e.effects:
                 if not (name in ("handoff", "end:resolved", "end:unresolved") or
-                        name.split(":")[0] in ("action", "handoff", "lang") and ":" in name):
+                        (name.split(":")[0] in ("action", "handoff", "lang") and ":" in name)):
                     out.append(f"step {i}: unknown effect '{name}' (use action:NAME, handoff, handoff:REASON, "
                                f"end:resolved, end:unresolved, lang:{'|'.join(self.catalogs.languages)})")
         return out
@@ -194,9 +195,9 @@ class FlowTestRunner:
         with tempfile.TemporaryDirectory(prefix="ozonbot-flowtest-") as tmp, _captured_logs() as logs:
             try:
                 await asyncio.wait_for(self._run(case, Path(tmp), result), self.timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 result.failures.append(f"timed out after {self.timeout:g}s")
-            except Exception as exc:  # a crash is a failed test, reported, never a crashed runner
+            except Exception as exc:  # noqa: BLE001 - a crash is a failed test, never a crashed runner
                 result.failures.append(f"crashed: {type(exc).__name__}: {exc}")
         result.passed = not result.failures
         if not result.passed:

@@ -22,8 +22,10 @@ TYPED_ANSWERS = Path("nlu") / "typed_answers.yaml"
 def load_heldout(flows_dir: str | Path) -> dict[str, dict[str, list[str]]]:
     """flow id (or "none") -> language -> messages, from flows/nlu/heldout.yaml."""
     data = yaml.safe_load((Path(flows_dir) / HELDOUT).read_text(encoding="utf-8")) or {}
-    return {str(f): {str(lang): [str(t) for t in texts or []] for lang, texts in by_lang.items()}
-            for f, by_lang in (data.get("heldout") or {}).items()}
+    return {
+        str(f): {str(lang): [str(t) for t in texts or []] for lang, texts in by_lang.items()}
+        for f, by_lang in (data.get("heldout") or {}).items()
+    }
 
 
 @dataclass
@@ -39,7 +41,7 @@ def evaluate(flowset: FlowSet, heldout: dict[str, dict[str, list[str]]]) -> Eval
     ok: dict[str, int] = {}
     n: dict[str, int] = {}
     off = off_n = 0
-    misses = []
+    misses: list[tuple[str, str, str, str | None]] = []
     for want, by_lang in heldout.items():
         for lang, texts in by_lang.items():
             for text in texts:
@@ -60,11 +62,16 @@ def evaluate(flowset: FlowSet, heldout: dict[str, dict[str, list[str]]]) -> Eval
 def load_typed_answers(flows_dir: str | Path) -> list[tuple[str, str, str, str]]:
     """(flow, node, typed text, option id) from flows/nlu/typed_answers.yaml."""
     data = yaml.safe_load((Path(flows_dir) / TYPED_ANSWERS).read_text(encoding="utf-8")) or {}
-    return [(str(g["flow"]), str(g["node"]), str(text), str(option))
-            for g in data.get("typed_answers") or [] for text, option in (g.get("cases") or {}).items()]
+    return [
+        (str(g["flow"]), str(g["node"]), str(text), str(option))
+        for g in data.get("typed_answers") or []
+        for text, option in (g.get("cases") or {}).items()
+    ]
 
 
-def evaluate_typed(content: Content, cases: list[tuple[str, str, str, str]]) -> tuple[float, list[tuple[str, str, str, str | None]]]:
+def evaluate_typed(
+    content: Content, cases: list[tuple[str, str, str, str]]
+) -> tuple[float, list[tuple[str, str, str, str | None]]]:
     """Share of typed answers resolved to the right button (all of a node's options shown)."""
     ok = 0
     misses = []
@@ -121,8 +128,10 @@ def collisions(flowset: FlowSet, *, threshold: float = 0.85) -> list[str]:
             small, big = (vi, vj) if len(vi) < len(vj) else (vj, vi)
             sim = sum(w * big.get(f, 0.0) for f, w in small.items())
             if sim >= threshold:
-                out.append(f"examples of '{labels[i]}' and '{labels[j]}' nearly collide ({sim:.2f}): "
-                           f"'{u.texts[i]}' / '{u.texts[j]}'")
+                out.append(
+                    f"examples of '{labels[i]}' and '{labels[j]}' nearly collide ({sim:.2f}): "
+                    f"'{u.texts[i]}' / '{u.texts[j]}'"
+                )
     return out
 
 

@@ -63,7 +63,7 @@ def render_reply(reply: Reply, limit: int = MAX_MESSAGE) -> list[Rendered]:
     """The messages to send for one turn. Handoff and other non-text outgoings send nothing here."""
     out: list[Rendered] = []
     ids = list(reply.message_ids) + [None] * (len(reply.outgoing) - len(reply.message_ids))
-    for message, message_id in zip(reply.outgoing, ids):
+    for message, message_id in zip(reply.outgoing, ids, strict=True):
         if message.kind != "say" or not message.text:
             continue
         buttons = message.meta.get("buttons")

@@ -95,7 +95,8 @@ class LookupOrderNode(NodeBase):
             postings = st.vars.get("_postings", [])
             t.emit(Say("lookup.pick_posting", {"count": len(postings)}, count=len(postings)))
             t.emit(Choices(tuple(
-                Option(str(i + 1), "lookup.posting_option", {"posting": p["posting_number"], "status": MsgKey(p["status_label"])})
+                Option(str(i + 1), "lookup.posting_option",
+                       {"posting": p["posting_number"], "status": MsgKey(p["status_label"])})
                 for i, p in enumerate(postings)
             )))
             t.emit(Ask("choice"))
@@ -110,7 +111,7 @@ class LookupOrderNode(NodeBase):
         phase = st.at.phase if st.at else NUMBER
         if phase == PICK:
             postings = st.vars.get("_postings", [])
-            idx = ctx.labels.pick(text, [[p["posting_number"]] for p in postings]) if not text.strip().isdigit() else None
+            idx = None if text.strip().isdigit() else ctx.labels.pick(text, [[p["posting_number"]] for p in postings])
             return await self._pick(ctx, str(idx + 1) if idx is not None else text)
         if phase == OWNER:
             return await self._phone(ctx, text)
@@ -165,7 +166,7 @@ class LookupOrderNode(NodeBase):
         if digits == order.phone_last4:
             st.vars.pop("_pending", None)
             st.owner_failures.pop(order.order_number, None)
-            st.verified = (st.verified + [order.order_number])[-20:]
+            st.verified = [*st.verified, order.order_number][-20:]
             await self._found(ctx, order)
             return True
         fails = st.owner_failures.get(order.order_number, 0) + 1
@@ -173,7 +174,7 @@ class LookupOrderNode(NodeBase):
         left = ctx.lookup.owner_attempts - fails
         if left <= 0:
             st.vars.pop("_pending", None)
-            st.locked = (st.locked + [order.order_number])[-50:]
+            st.locked = [*st.locked, order.order_number][-50:]
             t.record("owner_locked", order=order.order_number)
             await ctx.follow(self.locked)
             return True
@@ -198,7 +199,7 @@ class LookupOrderNode(NodeBase):
             st.lookups = recent
             st.at = None
             return
-        st.lookups = recent + [now]
+        st.lookups = [*recent, now]
         try:
             found = await policy.orders.find(ref)
         except OrderBackendUnavailable:
