@@ -20,6 +20,7 @@ class Labels:
         self.synonyms = synonyms or {}
         self._folded: dict[str, frozenset[str]] = {}
         self._variants: dict[str, tuple[str, ...]] = {}
+        self._picked: dict[tuple[str, tuple[str, ...]], int | None] = {}
         # id(node) -> (node, folded label -> option), for choices whose options never vary
         self._index: dict[int, tuple[Any, dict[str, Any]]] = {}
 
@@ -53,5 +54,12 @@ class Labels:
         return pick(text, [list(o) for o in options])
 
     def pick_msg(self, text: str, msgids: Sequence[str]) -> int | None:
-        """Like `pick`, for buttons given by their label message ids."""
-        return pick(text, [self.variants(m) for m in msgids], normalized=True)
+        """Like `pick`, for buttons given by their label message ids (remembered: buyers repeat themselves)."""
+        key = (text, tuple(msgids))
+        if key in self._picked:
+            return self._picked[key]
+        found = pick(text, [self.variants(m) for m in msgids], normalized=True)
+        if len(self._picked) >= 4096:
+            self._picked.clear()
+        self._picked[key] = found
+        return found

@@ -40,6 +40,7 @@ KNN_WEIGHT = 0.5
 KEYWORD_BONUS = 0.1
 THRESHOLD = 0.2
 SUGGEST_MIN = 0.2
+ROUTE_CACHE = 4096  # routed messages remembered per model
 POSTINGS_MAX = 1000  # (measured: pruning long lists changed nothing cross-validated)
 KNN_FEATURES = 40  # the nearest example is looked up with a message's strongest features only
 UNSUPPORTED = 0.4  # without a concept or keyword, only a close example routes
@@ -535,6 +536,7 @@ class Understanding:
     ) -> None:
         self.keywords = keywords
         self.threshold = threshold
+        self._cache: dict[str, Route] = {}
         labels: list[str] = []
         counts: list[dict[str, float]] = []
         self.texts: list[str] = []
@@ -601,7 +603,18 @@ class Understanding:
         return {f: KNN_WEIGHT * best.get(f, 0.0) + (1 - KNN_WEIGHT) * cent.get(f, 0.0) for f in self.flows}
 
     def route(self, text: str) -> Route:
-        """The flow a free-text message asks for, or not understood with suggestions."""
+        """The flow a free-text message asks for, or not understood with suggestions. Buyers repeat
+        themselves ("где мой заказ"): answers are remembered per model (bounded)."""
+        found = self._cache.get(text)
+        if found is None:
+            found = self.route_uncached(text)
+            if len(self._cache) >= ROUTE_CACHE:
+                self._cache.clear()
+            self._cache[text] = found
+        return found
+
+    def route_uncached(self, text: str) -> Route:
+        """`route` without the cache (what bench/nlu.py times)."""
         norm = normalize(text)
         greeting = bool(self._greet.search(f" {norm} "))
         rest = (
@@ -711,7 +724,14 @@ def ordinal(text: str, count: int) -> int | None:
     return idx if 0 <= idx < count else None
 
 
-def _grams(norm: str) -> set[str]:
+_GRAM_CACHE: dict[str, frozenset[str]] = {}
+
+
+def _grams(norm: str) -> frozenset[str]:
+    """Character n-grams of a normalised text (labels and synonyms repeat: cached, bounded)."""
+    found = _GRAM_CACHE.get(norm)
+    if found is not None:
+        return found
     out: set[str] = set()
     for run in _HAN_RUN.findall(norm):
         out.update(run)
@@ -719,7 +739,10 @@ def _grams(norm: str) -> set[str]:
     for word in _WORD.findall(norm):
         padded = f" {word} "
         out.update(padded[i : i + 3] for i in range(len(padded) - 2))
-    return out
+    grams = frozenset(out)
+    if len(_GRAM_CACHE) < 20_000:
+        _GRAM_CACHE[norm] = grams
+    return grams
 
 
 def similarity(text: str, variant: str) -> float:
