@@ -110,10 +110,15 @@ class LookupOrderNode(NodeBase):
         st = ctx.t.state
         phase = st.at.phase if st.at else NUMBER
         if phase == PICK:
-            return await self._pick(ctx, text)
+            postings = st.vars.get("_postings", [])
+            idx = None if text.strip().isdigit() else ctx.labels.pick(text, [[p["posting_number"]] for p in postings])
+            return await self._pick(ctx, str(idx + 1) if idx is not None else text)
         if phase == OWNER:
             return await self._phone(ctx, text)
         ref = parse_order_number(text) or find_order_number(text)
+        if ref is None and (target := ctx.way_out(text)) is not None:
+            await ctx.follow(target)
+            return True
         if ref is None:
             assert st.at is not None
             st.at.retries += 1
@@ -139,6 +144,10 @@ class LookupOrderNode(NodeBase):
         t = ctx.t
         st = t.state
         digits = _NOT_DIGITS.sub("", text)
+        if len(digits) != 4 and (target := ctx.way_out(text)) is not None:
+            st.vars.pop("_pending", None)
+            await ctx.follow(target)
+            return True
         if len(digits) != 4:
             t.emit(Say("lookup.phone_format"))
             t.emit(Ask("phone_last4"))
