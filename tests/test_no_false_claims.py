@@ -67,7 +67,7 @@ NOT_CLAIMS = {
     "cancel_order.btn_keep": "'I won't cancel after all' (a button)",
     "cancel_order.being_prepared": "'can no longer be cancelled in the app'",
     "agent_card.": "texts for the shop's agents, not for buyers",
-    "no_order_number.guidance": "'if the money has not come back' (a condition)",
+    "no_order_number.guidance": "'if the money did not come back' (a condition)",
 }
 
 
