@@ -18,7 +18,7 @@ from bot.engine.ports import Clock, SystemClock
 from bot.engine.runner import Runner, StepLimitExceeded
 from bot.engine.state import ConversationState, Position
 from bot.engine.turn import Turn
-from bot.engine.understanding import Route, language_asked, mask_digits
+from bot.engine.understanding import Route, is_thanks, language_asked, mask_digits
 from bot.i18n.locale import choose_language, language_from_code, language_from_script
 from bot.orders.numbers import find_order_number, parse_order_number
 
@@ -291,6 +291,11 @@ class Engine:
         if flow_id is not None:
             self._reset(st)
             await r.start_flow(flow_id)
+            return
+        if is_thanks(text):  # "спасибо", "好的": a polite close, not "I did not understand"
+            st.not_understood = 0
+            r.t.record("thanks")
+            r.t.emit(Say("common.bye"))
             return
         await self._not_understood(r, route, text)
 

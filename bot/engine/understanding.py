@@ -549,6 +549,13 @@ class Understanding:
                         counts.append(c)
                         self.texts.append(str(text))
         self.flows = sorted(set(labels))
+        self._ranges: list[tuple[str, int, int]] = []  # flow, first example, past its last
+        for i, label in enumerate(labels):
+            if self._ranges and self._ranges[-1][0] == label:
+                self._ranges[-1] = (label, self._ranges[-1][1], i + 1)
+            else:
+                self._ranges.append((label, i, i + 1))
+        assert len({r[0] for r in self._ranges}) == len(self._ranges), "examples of a flow must be contiguous"
         self.suggestable = frozenset(suggestable) or frozenset(f for f in self.flows if f != NONE)
         self._vec = _Vectorizer(counts)
         vectors = [self._vec.vector(c) for c in counts]
@@ -583,7 +590,7 @@ class Understanding:
 
     def _score(self, counts: dict[str, float]) -> dict[str, float]:
         v = self._vec.vector(counts)
-        sims: dict[int, float] = {}
+        sims = [0.0] * len(self.labels)
         cent: dict[str, float] = {}
         postings, centroid = self._postings, self._centroid
         items: Iterable[tuple[str, float]] = v.items()
@@ -594,12 +601,9 @@ class Understanding:
             items = sorted(items, key=lambda fw: -fw[1])[:KNN_FEATURES]
         for f, w in items:
             for i, x in postings.get(f, ()):
-                sims[i] = sims.get(i, 0.0) + w * x
-        best: dict[str, float] = {}
-        labels = self.labels
-        for i, s in sims.items():
-            if s > best.get(labels[i], 0.0):
-                best[labels[i]] = s
+                sims[i] += w * x
+        # a flow's examples are contiguous: its nearest example is one C-level max over a slice
+        best = {flow: max(sims[a:b]) for flow, a, b in self._ranges}
         return {f: KNN_WEIGHT * best.get(f, 0.0) + (1 - KNN_WEIGHT) * cent.get(f, 0.0) for f in self.flows}
 
     def route(self, text: str) -> Route:
@@ -933,3 +937,59 @@ def language_asked(text: str) -> str | None:
             if (p in norm) if _HAN_RUN.match(p) else (f" {p}" in padded):
                 return lang
     return None
+
+
+# ---- thanks and acknowledgements -----------------------------------------------------------------
+THANKS = frozenset(
+    normalize(w)
+    for w in (
+        "спасибо",
+        "спс",
+        "благодарю",
+        "спасибо большое",
+        "большое спасибо",
+        "ок",
+        "окей",
+        "ok",
+        "okay",
+        "хорошо",
+        "понятно",
+        "ясно",
+        "понял",
+        "поняла",
+        "ладно",
+        "отлично",
+        "супер",
+        "пасиб",
+        "сенкс",
+        "thanks",
+        "thank you",
+        "谢谢",
+        "谢谢你",
+        "多谢",
+        "好的",
+        "好",
+        "明白",
+        "明白了",
+        "知道了",
+        "懂了",
+        "收到",
+        "行",
+        "嗯嗯",
+        "谢啦",
+        "感谢",
+    )
+)
+
+
+def is_thanks(text: str) -> bool:
+    """A message that only thanks or acknowledges ("спасибо!", "ок понятно", "好的谢谢")."""
+    norm = normalize(text)
+    if not norm or len(norm) > 40:
+        return False
+    if norm in THANKS:
+        return True
+    rest = norm
+    for w in sorted(THANKS, key=len, reverse=True):
+        rest = rest.replace(w, " ")
+    return not rest.strip()

@@ -82,7 +82,7 @@ class AskNode(NodeBase):
             await ctx.follow(self.skip)
             return True
         way_out = ctx.way_out(text, free_text=True) if self.input == "free_text" else (
-            ctx.way_out(text) if value is None else None)
+            ctx.way_out(text, number=self.input == "order_number") if value is None else None)
         if way_out is not None:
             await ctx.follow(way_out)
             return True
