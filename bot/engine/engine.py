@@ -247,6 +247,9 @@ class Engine:
         if await self._lost_position(r):
             return
         node = self._position(r)
+        if node is not None and node.shape == "choice" and (ref := find_order_number(text)) is not None:
+            # "мой заказ 46209644-0084 где он" typed at the menu: the button it picks looks that number up
+            st.remember_number(ref.order_number, ref.posting_number)
         if node is not None and await node.answer_text(r, text):
             st.not_understood = 0
             return

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import snowballstemmer  # type: ignore[import-untyped]
 from rapidfuzz.fuzz import ratio
 
-from bot.engine.keywords import KeywordIndex
+from bot.engine.keywords import YIELDING_FLOWS, KeywordIndex
 
 NONE = "not_understood"  # the system flow whose examples are off-topic messages
 GREETING_FLOW = "main_menu"
@@ -40,6 +40,8 @@ KNN_WEIGHT = 0.5
 KEYWORD_BONUS = 0.1
 THRESHOLD = 0.2
 SUGGEST_MIN = 0.2
+SPECIFIC = frozenset({"k:cancel", "k:return", "k:refuse", "k:agent"})  # requests to do something
+YIELD_MARGIN = 0.15  # how much less likely a specific request may be and still beat the status question
 ROUTE_CACHE = 4096  # routed messages remembered per model
 POSTINGS_MAX = 1000  # (measured: pruning long lists changed nothing cross-validated)
 KNN_FEATURES = 40  # the nearest example is looked up with a message's strongest features only
@@ -640,6 +642,12 @@ class Understanding:
             scores[keyword] += KEYWORD_BONUS
         ranked = tuple(sorted(scores.items(), key=lambda kv: -kv[1]))
         top, conf = ranked[0] if ranked else (NONE, 0.0)
+        if top in YIELDING_FLOWS and len(ranked) > 1 and SPECIFIC & counts.keys():
+            # "где мой заказ и как его отменить": a request to do something beats the generic status
+            # question (as keywords do, bot/engine/keywords.py) when it is nearly as likely
+            second, score = ranked[1]
+            if second not in YIELDING_FLOWS and second != NONE and score >= max(self.threshold, conf - YIELD_MARGIN):
+                top, conf = second, score
         if greeting and (top == NONE or conf < self.threshold):
             return Route(GREETING_FLOW, conf, ranked, keyword, True, rest)
         if top == NONE or conf < self.threshold or (not evidence and conf < UNSUPPORTED):
