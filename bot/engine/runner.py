@@ -88,6 +88,8 @@ class Runner:
         if free_text:
             return None
         route = self.registry.current.route(text)
+        if route.flow == WAYS_OUT["no_number"] and not number:
+            return None
         if route.flow is not None and route.flow != self.flow_id and route.confidence >= 0.45:
             self.t.record("way_out", kind="topic", flow=route.flow)
             return FLOW_PREFIX + route.flow

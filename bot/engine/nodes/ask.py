@@ -78,7 +78,8 @@ class AskNode(NodeBase):
         elif self.input == "phone_last4":
             digits = "".join(ch for ch in text if ch.isdigit())
             value = digits if len(digits) == 4 else None
-        elif self.input == "media" and self.skip and fold(text) in ctx.labels.of("common.skip"):
+        elif self.input == "media" and self.skip and (
+                fold(text) in ctx.labels.of("common.skip") or ctx.labels.pick_msg(text, ["common.skip"]) is not None):
             await ctx.follow(self.skip)
             return True
         way_out = ctx.way_out(text, free_text=True) if self.input == "free_text" else (
