@@ -446,8 +446,20 @@ def _concept_roots() -> list[tuple[str, tuple[str, ...]]]:
 
 _CONCEPT_ROOTS = _concept_roots()
 # one regular expression per concept: a single C-level scan instead of a substring test per root
+# Buyers spell as they speak: unstressed о written а ("атменить", "пасылка"), е written и, ы written и.
+# Concepts also match on a text and roots with those vowels folded together.
+_VOWEL_FOLD = str.maketrans({"о": "а", "е": "и", "ы": "и"})
 _CONCEPT_PATTERNS = [
-    (c, re.compile("|".join(re.escape(r) for r in sorted(roots, key=len, reverse=True)))) for c, roots in _CONCEPT_ROOTS
+    (
+        c,
+        re.compile(
+            "|".join(
+                re.escape(r)
+                for r in sorted({*roots, *(r.translate(_VOWEL_FOLD) for r in roots)}, key=len, reverse=True)
+            )
+        ),
+    )
+    for c, roots in _CONCEPT_ROOTS
 ]
 CONCEPT_WEIGHT = 2.0
 
@@ -486,8 +498,9 @@ def features(norm: str) -> dict[str, float]:
     if "#" in norm:
         add("n:#")
     padded_norm = f" {norm}"
+    folded = padded_norm.translate(_VOWEL_FOLD)
     for concept, pattern in _CONCEPT_PATTERNS:
-        if pattern.search(padded_norm):
+        if pattern.search(padded_norm) or pattern.search(folded):
             add("k:" + concept, CONCEPT_WEIGHT)
     return out
 
