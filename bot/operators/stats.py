@@ -257,6 +257,14 @@ def agents_lines(fig: Any) -> list[str]:
     if fig.handoffs_by_reason:
         by_reason = sorted(fig.handoffs_by_reason.items(), key=lambda kv: -kv[1])
         lines.append("By reason: " + ", ".join(f"{k} {v}" for k, v in by_reason))
+    if fig.staff_requests:
+        lines.append("Requests to staff (open / seen / done / declined): " + ", ".join(
+            f"{action} {st.get('open', 0)}/{st.get('seen', 0)}/{st.get('done', 0)}/{st.get('declined', 0)}"
+            for action, st in fig.staff_requests.items())
+            + f"; time to an outcome: median {_minutes(fig.staff_time_to_outcome.median_seconds)}.")
+        if fig.staff_declined_by_reason:
+            declined = sorted(fig.staff_declined_by_reason.items())
+            lines.append("Declined because: " + ", ".join(f"{k} {v}" for k, v in declined))
     return lines
 
 
