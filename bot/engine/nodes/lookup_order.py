@@ -144,7 +144,7 @@ class LookupOrderNode(NodeBase):
         t = ctx.t
         st = t.state
         digits = _NOT_DIGITS.sub("", text)
-        if len(digits) != 4 and (target := ctx.way_out(text)) is not None:
+        if len(digits) != 4 and (target := ctx.way_out(text, number=False)) is not None:
             st.vars.pop("_pending", None)
             await ctx.follow(target)
             return True
