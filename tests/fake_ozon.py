@@ -119,7 +119,8 @@ def posting_json(order: Order) -> dict[str, Any]:
                                "client_delivery_date_begin": _iso(order.delivery_date_begin),
                                "client_delivery_date_end": _iso(order.delivery_date_end)},
             "additional_data": [], "legal_info": {"company_name": "", "inn": "", "kpp": ""}}
-    phone = f"+7 (916) 555-{order.phone_last4}" if order.phone_last4 else ""
+    phone = (f"+7 ({order.phone_digits[:3]}) {order.phone_digits[3:6]}-{order.phone_digits[6:]}" if order.phone_digits
+             else f"+7 (916) 555-{order.phone_last4}" if order.phone_last4 else "")
     return common | {
         "previous_substatus": "", "shipment_date": _iso(order.shipment_date),
         "delivering_date": _iso(order.delivering_date), "tracking_number": order.tracking_number,
@@ -327,7 +328,7 @@ def sample(posting: str = "12345678-0001-1", **fields: Any) -> Order:
         tracking_number="0112233445566", delivery_method="Ozon Логистика, Москва", city="Москва",
         products=[Product(name="Чайник", sku=1500000010, offer_id="ART-1", quantity=2,
                           price=Money(amount=Decimal("2490.00"), currency="RUB"))],
-        phone_last4="4321")
+        phone_last4="4321", phone_digits="9165554321")
     return Order(**(base | fields))
 
 

@@ -19,6 +19,8 @@ from bot.handoff.records import TO_BUYER, TO_GROUP
 
 log = logging.getLogger(__name__)
 SEEN_PREFIX = "ho:s:"  # an agent saw a notice: ho:s:<notice>
+# Alerts for staff only: the buyer who set one off (maybe the one guessing) is never told of it.
+STAFF_ONLY = frozenset({"owner_guessing"})
 
 
 class Notices:
@@ -51,6 +53,7 @@ class Notices:
             return False
         chat_id = notice["chat_id"]
         relay = await d.records.relay(f"notice:{notice_id}")
+        staff_only = notice["action"] in STAFF_ONLY
         try:
             await query.answer()
             if relay is not None and relay.dest_message_id:
@@ -59,6 +62,8 @@ class Notices:
                                               parse_mode=ParseMode.HTML)
         except TelegramError as exc:
             log.info("marking notice %s seen: %s", notice_id, exc)
+        if staff_only:
+            return True
         lang = await d.buyer_lang(chat_id)
         action = d.buyer_text(f"handoff.action.{notice['action']}", lang)
         await d.send(f"seen:{notice_id}", chat_id, TO_BUYER, d.buyer_text("handoff.action_seen", lang, action=action))

@@ -82,6 +82,14 @@ def _last4(*phones: Any) -> str | None:
     return None
 
 
+def _digits10(*phones: Any) -> str | None:
+    for phone in phones:
+        digits = "".join(ch for ch in _str(phone) if ch.isdigit())
+        if len(digits) >= 10:
+            return digits[-10:]
+    return None
+
+
 def order_number_of(posting: dict[str, Any]) -> str:
     number = _str(posting.get("posting_number"))
     return _str(posting.get("order_number")) or number.rsplit("-", 1)[0]
@@ -142,6 +150,7 @@ def fbs_order(posting: dict[str, Any]) -> Order:
         cancellation=_fbs_cancellation(posting.get("cancellation")),
         products=_products(posting),
         phone_last4=_last4(_obj(posting.get("addressee")).get("phone"), customer.get("phone")),
+        phone_digits=_digits10(_obj(posting.get("addressee")).get("phone"), customer.get("phone")),
         related_postings=[n for n in related if n and n != number],
     )
 
