@@ -19,7 +19,7 @@ from bot.actions import ActionRunner
 from bot.conversation.followups import followups_of
 from bot.conversation.io import Reply
 from bot.engine.content import Content
-from bot.engine.effects import Action, Choices, Handoff, Say
+from bot.engine.effects import Action, Ask, Choices, Handoff, Say
 from bot.engine.engine import Engine, TurnResult
 from bot.engine.events import Buyer, Event
 from bot.engine.flowset import FlowRegistry
@@ -109,6 +109,10 @@ class App:
                     out.append(Outgoing("say", renderer.text("common.choose", lang), {"buttons": buttons, "node": node}))
             elif kind is Handoff:
                 out.append(Outgoing("handoff", "", {"reason": effect.reason, "flow": effect.flow_id}))
+            elif kind is Ask and effect.kind == "phone_last4" and out and out[-1].kind == "say":
+                # a channel that can share the buyer's own number offers it (Telegram: request_contact)
+                last = out.pop()
+                out.append(Outgoing("say", last.text, {**last.meta, "contact": renderer.text("lookup.share_phone", lang)}))
             # Ask, End, SetLanguage, Action: nothing to show (actions are run by App.handle)
         return Reply(out, result.effects, lang)
 
