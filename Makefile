@@ -23,6 +23,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/orders.py
 	$(BIN)/python bench/telegram.py
+	$(BIN)/python bench/ownership.py
 
 flows-check: $(STAMP)
 	$(BIN)/ozonbot flows check

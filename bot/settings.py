@@ -46,7 +46,8 @@ class Settings(BaseSettings):
     # Buyers
     lookups_per_hour: int = 10
     owner_attempts: int = 3  # wrong answers for one order before that buyer is locked out of it (for good)
-    order_wrong_answers: int = Field(default=3, ge=1)  # wrong answers for one order, all buyers, before it closes
+    order_wrong_answers: int = Field(default=3, ge=1)  # wrong phone answers for one order, all buyers, before it closes
+    order_wrong_answers_no_phone: int = Field(default=1, ge=1)  # the same for the product and date question
     owner_wrong_per_day: int = Field(default=10, ge=1)  # wrong answers of one buyer, all orders, per 24 h
     link_ttl_days: float = Field(default=30, gt=0)  # a signed order link works this many days after it is made
     buyer_messages_per_minute: int = 20  # more from one buyer gets one "please slow down"; 0 = no limit

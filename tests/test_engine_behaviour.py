@@ -89,7 +89,7 @@ async def test_multi_posting_order_asks_proof_before_showing_its_postings(app, d
 async def test_fbo_order_without_phone_asks_the_product_and_the_date(app, demo_order):
     chat = ChatDriver(app, "fbo", "ru")
     await chat.send(demo_order["fbo_no_phone"].posting_number)
-    assert "Какой товар" in chat.text and len(chat.buttons) == 6
+    assert "Какой товар" in chat.text and len(chat.buttons) == 8
     assert "handoff" not in chat.kinds
 
 

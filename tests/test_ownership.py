@@ -149,14 +149,19 @@ async def test_the_product_and_the_date_prove_an_order_without_a_phone(app, demo
     assert order.order_number in (await app.store.load_state("quiz")).verified
 
 
-async def test_one_wrong_half_fails_the_whole_answer_without_saying_which(app, demo_order):
-    order = demo_order["fbo_no_phone"]
-    for i, (p, d) in enumerate([(True, False), (False, True)]):
+async def test_one_wrong_half_fails_the_whole_answer_and_closes_the_order(app, demo_order):
+    for i, (key, p, d) in enumerate([("fbo_no_phone", True, False), ("fbs_ozon_no_phone", False, True)]):
+        order = demo_order[key]
         chat = ChatDriver(app, f"half-{i}", "ru")
         await chat.send(order.posting_number)
         await answer_quiz(chat, app, order, product_right=p, date_right=d)
-        assert "не совпадают с данными заказа" in chat.text and order.posting_number not in chat.text
+        assert "закрыли проверку" in chat.text and order.posting_number not in chat.text
+        assert "товар" not in chat.text.split("закрыли")[0].lower() or "дата" not in chat.text.lower()
+        assert any(isinstance(e, Action) and e.name == "owner_guessing" for e in chat.last.effects)
         assert (await app.store.load_state(f"half-{i}")).verified == []
+        owner = ChatDriver(app, f"half-owner-{i}", "ru")  # closed to everyone: the owner goes to an agent
+        await owner.send(order.posting_number)
+        assert (await app.store.load_state(f"half-owner-{i}")).at.flow == "owner_locked"
 
 
 async def test_the_options_are_fixed_per_order_so_retries_and_other_accounts_learn_nothing(app, demo_order):
@@ -183,7 +188,7 @@ def test_the_real_answer_sits_anywhere_among_the_options(demo_order):
         assert q.dates[q.date_answer] == order_day(order) and all(d <= NOW.date() for d in q.dates)
         product_places.add(q.product_answer)
         date_places.add(q.date_answer)
-    assert product_places == set(range(6)) and date_places == set(range(6))
+    assert product_places == set(range(8)) and date_places == set(range(6))
 
 
 def test_without_a_catalogue_for_decoys_there_is_no_question(demo_order):

@@ -10,8 +10,9 @@ Ownership is proven once per order (all its postings), before anything of it is 
 - a signed deep link (bot/orders/signed_link.py), within its expiry, by the first buyer who opens it.
 
 Wrong answers are counted in the store (`OwnerLedger`, persisted): `owner_attempts` for one buyer
-lock that order for that buyer for good; `order_wrong_answers` for one order across all buyers
-close it to self-service proof for everyone (agents are alerted); `buyer_wrong_per_day` across all
+lock that order for that buyer for good; `order_wrong_answers` (phone) or
+`order_wrong_answers_no_phone` (the question) for one order across all buyers close it to
+self-service proof for everyone (agents are alerted); `buyer_wrong_per_day` across all
 orders stop a buyer trying more orders for a day. A buyer may look up `max_lookups` orders per
 `window_s`. The steps themselves are the node's (bot/engine/nodes/lookup_order.py).
 """
@@ -85,8 +86,11 @@ class Lookup:
     owner_attempts: int = 3  # wrong answers for one order before that buyer is locked out of it
     number_retries: int = 3
     ledger: OwnerLedger = NoLedger()
-    order_wrong_answers: int = 3  # wrong answers for one order, all buyers, before it is closed to everyone
+    order_wrong_answers: int = 3  # wrong phone answers for one order, all buyers, before it closes to everyone
+    # The same for the product and date question: someone who knows when the order was placed has
+    # only the product to guess, 1 in `product_options`, so one wrong answer closes it.
+    order_wrong_answers_no_phone: int = 1
     buyer_wrong_per_day: int = 10  # wrong answers of one buyer, all orders, per 24 h
     secret: bytes = b"ozonbot-ownership"  # keys the choice of decoys (the app passes a per-install secret)
-    product_options: int = 6  # buttons in the product question (the real one among decoys)
+    product_options: int = 8  # buttons in the product question (the real one among decoys)
     date_options: int = 6  # buttons in the date question

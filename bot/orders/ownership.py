@@ -12,7 +12,9 @@ Guessing without leaking:
   varies per buyer.
 - The real product's place is uniform; the real date's place among the dates is uniform too, except
   that no date is in the future: for an order placed in the last days the real date is more often
-  the latest (at worst 2/(n+1) instead of 1/n; see bench/ownership.py).
+  among the latest. The date only helps against someone who does not know when the order was
+  placed; someone who does has 1 chance in `products` (bench/ownership.py measures both), which is
+  why one wrong answer closes such an order (ORDER_WRONG_ANSWERS_NO_PHONE).
 - Why the date and not the amount: the total is the product's price times the quantity, and a
   shop's prices are public, so an amount among decoys tells which product is real.
 """
@@ -62,7 +64,7 @@ def order_day(order: Order) -> date:
 
 
 def question(postings: list[Order], pool: list[str], key: bytes, buyer: str, today: datetime, *,
-             products: int = 6, dates: int = 6) -> Question | None:
+             products: int = 8, dates: int = 6) -> Question | None:
     """The question for an order (all its postings), or None when the shop's catalogue is too
     small for decoys (fewer than 3): then only an agent can confirm."""
     if not postings or not any(p.products for p in postings):

@@ -197,7 +197,8 @@ class LookupOrderNode(NodeBase):
         if _phone_matches(digits, candidates):
             await self._proved(ctx, candidates, method)
         else:
-            await self._wrong(ctx, candidates[0].order_number, OWNER, "lookup.phone_wrong", method)
+            await self._wrong(ctx, candidates[0].order_number, OWNER, "lookup.phone_wrong", method,
+                              ctx.lookup.order_wrong_answers)
         return True
 
     async def _quiz(self, ctx: Step, phase: str, option_id: str) -> bool:
@@ -220,7 +221,8 @@ class LookupOrderNode(NodeBase):
             await self._proved(ctx, candidates, "product_date")
         else:  # never say which half was wrong
             quiz.pop("product", None)
-            await self._wrong(ctx, candidates[0].order_number, QUIZ_PRODUCT, "lookup.quiz_wrong", "product_date")
+            await self._wrong(ctx, candidates[0].order_number, QUIZ_PRODUCT, "lookup.quiz_wrong", "product_date",
+                              ctx.lookup.order_wrong_answers_no_phone)
         return True
 
     async def _question(self, ctx: Step, postings: list[Order]) -> Question | None:
@@ -238,9 +240,9 @@ class LookupOrderNode(NodeBase):
         ctx.t.record("owner_proven", order=order_number, method=method)
         await self._proven(ctx, candidates)
 
-    async def _wrong(self, ctx: Step, order_number: str, phase: str, msg: str, method: str) -> None:
+    async def _wrong(self, ctx: Step, order_number: str, phase: str, msg: str, method: str, order_limit: int) -> None:
         """One wrong answer: counted for this buyer and this order across all buyers (persisted);
-        the order closes to everyone at `order_wrong_answers`, with an alert to the agents."""
+        the order closes to everyone at `order_limit` wrong answers, with an alert to the agents."""
         t, policy = ctx.t, ctx.lookup
         st = t.state
         now = t.now.timestamp()
@@ -250,12 +252,12 @@ class LookupOrderNode(NodeBase):
                                               since=now - DAY)
         fails = max(fails, rec.buyer_wrong)
         t.record("owner_wrong", order=order_number, method=method)
-        if rec.order_wrong == policy.order_wrong_answers:  # exactly once per order, whoever answers
+        if rec.order_wrong == order_limit:  # exactly once per order, whoever answers
             t.emit(Action("owner_guessing", {"order": order_number, "wrong": rec.order_wrong,
                                              "buyers": rec.order_buyers}))
             t.record("owner_order_closed", order=order_number, buyers=rec.order_buyers)
         left = policy.owner_attempts - fails
-        if left <= 0 or rec.order_wrong >= policy.order_wrong_answers or rec.buyer_wrong_recent >= policy.buyer_wrong_per_day:
+        if left <= 0 or rec.order_wrong >= order_limit or rec.buyer_wrong_recent >= policy.buyer_wrong_per_day:
             _forget(st)
             if left <= 0 and order_number not in st.locked:
                 st.locked = st.locked + [order_number]  # the store keeps the lock for good; this is the chat's copy
@@ -305,12 +307,14 @@ class LookupOrderNode(NodeBase):
             t.record("owner_locked", order=order_number)
             await ctx.follow(self.locked)
             return
-        if rec.order_wrong >= policy.order_wrong_answers or rec.buyer_wrong_recent >= policy.buyer_wrong_per_day:
+        has_phone = any(o.phone_last4 or o.phone_digits for o in found)
+        order_limit = policy.order_wrong_answers if has_phone else policy.order_wrong_answers_no_phone
+        if rec.order_wrong >= order_limit or rec.buyer_wrong_recent >= policy.buyer_wrong_per_day:
             t.record("owner_closed", order=order_number)
             await ctx.follow(self.locked)
             return
         st.vars["_pending"] = ref.text  # re-read at the answer: no order details in state yet
-        if any(o.phone_last4 or o.phone_digits for o in found):
+        if has_phone:
             self._ask(ctx, OWNER)
             return
         q = await self._question(ctx, found)
