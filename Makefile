@@ -2,6 +2,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
 
 .PHONY: run test bench flows-check flows-graphs i18n clean
 
@@ -11,25 +13,35 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The benchmarks' peers (aiogram) come from the bench-only extra, in a venv of their own: aiogram
+# pins pydantic below the newest, and the bot's own venv must stay what `make test` checked.
+$(BENCH_STAMP): pyproject.toml
+	test -d $(BENCH_VENV) || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
 run: $(STAMP)
 	$(BIN)/ozonbot run
 
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/ozonbot flows check
 	$(BIN)/ozonbot flows test
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
-	$(BIN)/python bench/engine.py
-	$(BIN)/python bench/orders.py
-	$(BIN)/python bench/telegram.py
-	$(BIN)/python bench/ownership.py
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python bench/engine.py
+	$(BENCH_VENV)/bin/python bench/orders.py
+	$(BENCH_VENV)/bin/python bench/telegram.py
+	$(BENCH_VENV)/bin/python bench/ownership.py
 
 flows-check: $(STAMP)
 	$(BIN)/ozonbot flows check
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) *.egg-info .pytest_cache
 
 flows-graphs: $(STAMP)
 	$(BIN)/ozonbot flows graph --format mermaid --lang zh --out flows/graphs

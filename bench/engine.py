@@ -21,16 +21,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.app import build_app  # noqa: E402
-from bot.engine.events import Buyer, Command, Press, Start, Text  # noqa: E402
-from bot.engine.loader import load_flows  # noqa: E402
-from bot.i18n.catalogs import Catalogs  # noqa: E402
-from bot.orders.demo import DemoOrderProvider, seed  # noqa: E402
-from bot.orders.demo_data import demo_orders  # noqa: E402
-from bot.runtime import tune_gc  # noqa: E402
-from bot.settings import ROOT, Settings  # noqa: E402
-from bot.store.memory import MemoryStore  # noqa: E402
-from bot.store.sqlite import SqliteStore  # noqa: E402
+from datetime import UTC
+
+from bot.app import build_app
+from bot.engine.events import Buyer, Command, Press, Start, Text
+from bot.engine.loader import load_flows
+from bot.i18n.catalogs import Catalogs
+from bot.orders.demo import DemoOrderProvider, seed
+from bot.orders.demo_data import demo_orders
+from bot.runtime import tune_gc
+from bot.settings import ROOT, Settings
+from bot.store.memory import MemoryStore
+from bot.store.sqlite import SqliteStore
 
 
 class Clock:
@@ -89,9 +91,9 @@ async def main() -> None:
     Catalogs.load(ROOT / "locales")
     catalog_load = time.perf_counter() - t0
 
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     events = script(now)
     tune_gc()  # as `ozonbot run` does
     results = {}
@@ -110,12 +112,14 @@ async def main() -> None:
             await app.close()
 
     print(f"flows: {len(flowset.flows)} loaded and validated in {min(loads) * 1000:.1f} ms (best of 5; "
-          f"median {statistics.median(loads) * 1000:.1f} ms); catalogs parsed in {catalog_load * 1000:.1f} ms  [target < 200 ms]")
+          f"median {statistics.median(loads) * 1000:.1f} ms); catalogs parsed in {catalog_load * 1000:.1f} ms  "
+          "[target < 200 ms]")
     targets = {"memory": 20_000, "sqlite": 8_000}
     for (name, mode), (rate, p50, p99, n, cores) in results.items():
         target = targets[name]
-        print(f"{name:>6} store, {mode:<20}: {rate:9,.0f} turns/s over {n:,} turns; p50 {p50:8.1f} us, p99 {p99:8.1f} us; "
-              f"CPU {cores:.2f} cores  [target >= {target:,}/s: {'met' if rate >= target else 'NOT met'}]")
+        print(f"{name:>6} store, {mode:<20}: {rate:9,.0f} turns/s over {n:,} turns; "
+              f"p50 {p50:8.1f} us, p99 {p99:8.1f} us; CPU {cores:.2f} cores  "
+              f"[target >= {target:,}/s: {'met' if rate >= target else 'NOT met'}]")
     for mode in dict.fromkeys(m for _, m in results):
         print(f"ratio sqlite/memory ({mode}): {results[('sqlite', mode)][0] / results[('memory', mode)][0]:.2f}")
 

@@ -17,14 +17,14 @@ import random
 import statistics
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.orders.numbers import OrderRef  # noqa: E402
-from bot.orders.ozon import OzonOrderProvider  # noqa: E402
-from tests.fake_ozon import FBO_GET, FBS_GET, FakeOzon, rate_limited, sample  # noqa: E402
+from bot.orders.numbers import OrderRef
+from bot.orders.ozon import OzonOrderProvider
+from tests.fake_ozon import FBO_GET, FBS_GET, FakeOzon, rate_limited, sample
 
 POSTINGS = [f"{40000000 + i}-{1000 + i:04d}-1" for i in range(100)]
 STATUSES = ["delivering", "awaiting_packaging", "awaiting_deliver", "delivered", "driver_pickup"]
@@ -40,7 +40,7 @@ async def timed(provider: OzonOrderProvider, number: str, delay: float = 0.0) ->
     start = time.perf_counter()
     try:
         result: object = await asyncio.wait_for(provider.find(ref(number)), 20)
-    except Exception as exc:  # counted as a failed lookup
+    except Exception as exc:  # noqa: BLE001 - counted as a failed lookup
         result = exc
     return time.perf_counter() - start, result
 
@@ -74,7 +74,7 @@ async def main(fbs_get_rps: float, global_rps: float) -> None:
 
         await asyncio.sleep(CACHE_TTL + 0.1)  # every cached copy is now stale
         fake.calls.clear()
-        phase_start = datetime.now(timezone.utc)
+        phase_start = datetime.now(UTC)
         fake.fail_all(rate_limited(retry_after=1), seconds=5)
         start = time.perf_counter()
         results = await asyncio.gather(*(timed(provider, rnd.choice(POSTINGS), rnd.uniform(0, 6)) for _ in range(1000)))
@@ -82,9 +82,11 @@ async def main(fbs_get_rps: float, global_rps: float) -> None:
         failed = [r for _, r in results if isinstance(r, Exception)]
         stale = sum(1 for _, r in results if isinstance(r, list) and r and r[0].fetched_at < phase_start)
         print(f"phase 2: 429 (Retry-After: 1) for 5 s; 1000 lookups arriving over 6 s, done in {wall:.2f} s")
-        print(f"  failed lookups: {len(failed)}; served from a stale copy: {stale}; fresh: {1000 - len(failed) - stale}")
-        print(f"  requests during the phase: {fake.count()} ({sum(1 for c in fake.calls if c.at < fake.calls[0].at + 5)} "
-              f"in the 429 window); latency {latency_line([t for t, _ in results])}")
+        print(f"  failed lookups: {len(failed)}; served from a stale copy: {stale}; "
+              f"fresh: {1000 - len(failed) - stale}")
+        in_window = sum(1 for c in fake.calls if c.at < fake.calls[0].at + 5)
+        print(f"  requests during the phase: {fake.count()} ({in_window} in the 429 window); "
+              f"latency {latency_line([t for t, _ in results])}")
         print(f"  max requests/s at the server: fbs/get {fake.max_rps(FBS_GET)} (cap {int(fbs_get_rps)}), "
               f"all {fake.max_rps()} (cap {int(global_rps)})")
         await provider.close()

@@ -20,24 +20,26 @@ import dataclasses
 import random
 import sys
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.app import App, build_app  # noqa: E402
-from bot.engine.effects import Action  # noqa: E402
-from bot.engine.events import Buyer, Press, Text  # noqa: E402
-from bot.engine.lookup import NoLedger  # noqa: E402
-from bot.orders.demo import DemoOrderProvider, seed  # noqa: E402
-from bot.orders.demo_data import SHOP_CATALOGUE, demo_orders  # noqa: E402
-from bot.orders.model import Order  # noqa: E402
-from bot.orders.ownership import order_day, question, real_product  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from bot.store.memory import MemoryStore  # noqa: E402
+from pydantic import SecretStr
 
-NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+from bot.app import App, build_app
+from bot.engine.effects import Action
+from bot.engine.events import Buyer, Press, Text
+from bot.engine.lookup import NoLedger
+from bot.orders.demo import DemoOrderProvider, seed
+from bot.orders.demo_data import SHOP_CATALOGUE, demo_orders
+from bot.orders.model import Order
+from bot.orders.ownership import order_day, question, real_product
+from bot.settings import Settings
+from bot.store.memory import MemoryStore
+
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 CODES = 10_000  # last 4 digits
 
 
@@ -48,7 +50,7 @@ class _Clock:
 
 def make_app(tmp: Path, *, before: bool) -> App:
     tmp.mkdir(parents=True, exist_ok=True)
-    settings = Settings(data_dir=tmp, link_secret="bench", _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(data_dir=tmp, link_secret=SecretStr("bench"), _env_file=None)  # type: ignore[call-arg]
     seed(settings.demo_orders_path, now=NOW)
     app = build_app(settings, orders=DemoOrderProvider(settings.demo_orders_path), store=MemoryStore(), clock=_Clock())
     if before:  # the previous version's limits: per conversation only

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 from bot.engine.effects import Action
-from bot.i18n.render import Renderer
+from bot.i18n.render import Texts
 from bot.orders.errors import OrderBackendError
 from bot.orders.facts import BEFORE_PACKING
 from bot.orders.numbers import parse_order_number
@@ -23,7 +23,7 @@ CANCELLED, NOT_CANCELLED = "actions.cancelled", "actions.cancel_failed"
 
 
 class ActionRunner:
-    def __init__(self, store: ConversationStore, orders: Any, renderer: Renderer, *, allow_cancel: bool = False) -> None:
+    def __init__(self, store: ConversationStore, orders: Any, renderer: Texts, *, allow_cancel: bool = False) -> None:
         self.store = store
         self.orders = orders
         self.renderer = renderer
@@ -33,7 +33,8 @@ class ActionRunner:
         """Record the action; return any extra messages for the buyer."""
         await self.store.record_action(chat_id, action.name, action.args)
         if action.name == "request_cancellation" and self.allow_cancel and hasattr(self.orders, "cancel_posting"):
-            return await self._cancel(chat_id, str(action.args.get("posting") or ""), str(action.args.get("reason") or ""), lang)
+            return await self._cancel(chat_id, str(action.args.get("posting") or ""),
+                                      str(action.args.get("reason") or ""), lang)
         return []
 
     async def _cancel(self, chat_id: str, posting: str, reason: str, lang: str) -> list[Outgoing]:

@@ -68,8 +68,9 @@ class App:
     async def handle(self, chat_id: str, event: Event, buyer: Buyer, *, incoming: tuple[str, str] | None = None,
                      receipt: str | None = None) -> Reply:
         """Run the engine; store the buyer's message, the new state and the replies in one transaction;
-        return the replies rendered. With `receipt` (the inbox key of the update), the same transaction marks that update turned,
-        with the turn's follow-ups, so a crash after it completes the turn instead of running it again."""
+        return the replies rendered. With `receipt` (the inbox key of the update), the same transaction
+        marks that update turned, with the turn's follow-ups, so a crash after it completes the turn
+        instead of running it again."""
         state = await self.store.load_state(chat_id)
         result = await self.engine.handle(state, event, buyer)
         reply = self.render(result)
@@ -88,7 +89,8 @@ class App:
         """The buyer's language outside a turn: the conversation's, else their client's, else the default."""
         if state is not None and state.lang:
             return state.lang
-        return choose_language(None, buyer.language_code, None, self.settings.default_lang, self.content.catalogs.languages)
+        return choose_language(None, buyer.language_code, None, self.settings.default_lang,
+                               self.content.catalogs.languages)
 
     def render(self, result: TurnResult) -> Reply:
         """Group effects into messages: each Say is a message; Choices attach to the last one."""
@@ -96,23 +98,24 @@ class App:
         renderer = self.content.renderer  # one snapshot for the whole reply
         out: list[Outgoing] = []
         for effect in result.effects:
-            kind = type(effect)
-            if kind is Say:
+            if type(effect) is Say:
                 out.append(Outgoing("say", renderer.say(effect, lang), {"msg": effect.msg}))
-            elif kind is Choices:
+            elif type(effect) is Choices:
                 buttons = renderer.buttons(effect, lang)
                 node = result.state.at.node if result.state.at else ""
                 if out and out[-1].kind == "say" and "buttons" not in out[-1].meta:
                     last = out.pop()
                     out.append(Outgoing("say", last.text, {**last.meta, "buttons": buttons, "node": node}))
                 else:
-                    out.append(Outgoing("say", renderer.text("common.choose", lang), {"buttons": buttons, "node": node}))
-            elif kind is Handoff:
+                    out.append(Outgoing("say", renderer.text("common.choose", lang),
+                                        {"buttons": buttons, "node": node}))
+            elif type(effect) is Handoff:
                 out.append(Outgoing("handoff", "", {"reason": effect.reason, "flow": effect.flow_id}))
-            elif kind is Ask and effect.kind == "phone_last4" and out and out[-1].kind == "say":
+            elif type(effect) is Ask and effect.kind == "phone_last4" and out and out[-1].kind == "say":
                 # a channel that can share the buyer's own number offers it (Telegram: request_contact)
                 last = out.pop()
-                out.append(Outgoing("say", last.text, {**last.meta, "contact": renderer.text("lookup.share_phone", lang)}))
+                label = renderer.text("lookup.share_phone", lang)
+                out.append(Outgoing("say", last.text, {**last.meta, "contact": label}))
             # Ask, End, SetLanguage, Action: nothing to show (actions are run by App.handle)
         return Reply(out, result.effects, lang)
 

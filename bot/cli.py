@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--lang", default="", help="the buyer's language code (default: guessed, else DEFAULT_LANG)")
     chat.add_argument("--user", default="console", help="buyer id (separate conversation per id)")
     chat.add_argument("--json", action="store_true", help="one JSON object per bot message")
-    chat.add_argument("--agent", action="store_true", help="you are also the support agent: after a handoff, '>> text' answers the buyer")
+    chat.add_argument("--agent", action="store_true",
+                      help="you are also the support agent: after a handoff, '>> text' answers the buyer")
 
     flows = sub.add_parser("flows", help="check, inspect, draw and test flows", epilog=EXIT_CODES,
                            formatter_class=argparse.RawDescriptionHelpFormatter).add_subparsers(
@@ -195,8 +196,8 @@ def setting_problem(error: Mapping[str, Any]) -> str:
 def cmd_flows(settings: Settings, args) -> int:
     if args.flows_command != "check":
         return cmd_operators(settings, args)
-    from bot.engine.problems import FlowLoadError
     from bot.engine.content import load_checked
+    from bot.engine.problems import FlowLoadError
 
     try:
         flowset = load_checked(settings.flows_dir, settings.locales_dir)[1]
@@ -232,7 +233,8 @@ def cmd_orders(settings: Settings, args) -> int:
         return EXIT_OK
     print(f"{'key':<30} {'posting':<18} {'phone':<5} {'status':<28} scenario")
     for r in rows:
-        print(f"{r['key']:<30} {r['posting_number']:<18} {r['phone_last4'] or '-':<5} {r['status']:<28} {r['scenario']}")
+        print(f"{r['key']:<30} {r['posting_number']:<18} {r['phone_last4'] or '-':<5} {r['status']:<28} "
+              f"{r['scenario']}")
     return EXIT_OK
 
 
@@ -277,9 +279,8 @@ def cmd_chat(settings: Settings, args) -> int:
     from bot.console import ConsoleChat
 
     async def go() -> None:
-        from bot.runtime import tune_gc
-
         from bot.content_reload import watch_and_reload
+        from bot.runtime import tune_gc
 
         app = build_app(settings)
         tune_gc()

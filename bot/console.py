@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import IO
+from typing import IO, Literal
 
 from bot.app import App
 from bot.conversation.io import Inbound, Reply
@@ -25,6 +25,10 @@ HELP_LINE = "(/menu, /lang, /order NUMBER, /agent, /help; ':photo NAME' sends a 
 AGENT_PREFIX = ">> "
 
 
+_MEDIA_KINDS: dict[str, Literal["photo", "video", "document"]] = {"photo": "photo", "video": "video",
+                                                                 "document": "document"}
+
+
 def event_from_line(text: str) -> Event:
     """A typed line as a buyer's event: `/start`, `/command arg`, `:photo NAME` (also video,
     document), or plain text. Used by the terminal chat and the operators' conversation tests."""
@@ -33,9 +37,11 @@ def event_from_line(text: str) -> Event:
         name, _, arg = stripped[1:].partition(" ")
         name = name.split("@")[0].lower()
         return Start() if name == "start" else Command(name, arg.strip())
-    if stripped.startswith(":") and stripped[1:].split(" ")[0] in ("photo", "video", "document"):
-        kind, _, name = stripped[1:].partition(" ")
-        return Media(kind, file_id=name or f"console-{kind}", size=1024, mime_type="image/jpeg")  # type: ignore[arg-type]
+    if stripped.startswith(":"):
+        word, _, name = stripped[1:].partition(" ")
+        kind = _MEDIA_KINDS.get(word)
+        if kind is not None:
+            return Media(kind, file_id=name or f"console-{kind}", size=1024, mime_type="image/jpeg")
     return Text(text)
 
 
@@ -113,7 +119,8 @@ class ConsoleChat:
                     self.out.write(json.dumps({"kind": "handoff", "text": "", "buttons": [],
                                                "reason": msg.meta.get("reason", "")}) + "\n")
                 else:
-                    self.notice(self.app.text("handoff.console_notice", reply.lang, {"reason": msg.meta.get("reason", "")}))
+                    self.notice(self.app.text("handoff.console_notice", reply.lang,
+                                              {"reason": msg.meta.get("reason", "")}))
                 continue
             self.line(msg.text, buttons)
 

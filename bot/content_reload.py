@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from bot.engine.content import Content, load_checked
 from bot.engine.flowset import FlowSet
@@ -37,7 +38,8 @@ class ReloadResult:
 
     def summary(self) -> str:
         if not self.ok:
-            return f"flows/translations change refused: {len(self.problems)} problem(s); the previous version keeps serving"
+            return (f"flows/translations change refused: {len(self.problems)} problem(s); "
+                    "the previous version keeps serving")
         what = ", ".join(self.changed) if self.changed else "no flow changed (translations only?)"
         return f"reloaded {self.flows} flows; changed: {what}"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,7 @@ from bot.orders.demo_data import demo_orders
 from bot.settings import ROOT, Settings
 from bot.store.sqlite import SqliteStore
 
-NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
 class FixedClock:
@@ -76,7 +76,8 @@ class ChatDriver:
         if self.last is not None:
             console.buttons, console.node = self._buttons(), self._node()
         event = console.event_for(text)
-        self.last = await self.app.handle(self.chat_id, event, self.buyer, incoming=(type(event).__name__.lower(), text))
+        self.last = await self.app.handle(self.chat_id, event, self.buyer,
+                                          incoming=(type(event).__name__.lower(), text))
         return self.last
 
     async def press(self, label_part: str):

@@ -77,7 +77,8 @@ class FakeForum(FakeTelegram):
     def thread_messages(self, thread_id: int) -> list[dict[str, Any]]:
         """What the bot posted or copied into a topic, in order."""
         return [m for (chat, _), m in sorted(self.messages.items(), key=lambda kv: kv[0][1])
-                if chat == self.group_id and m.get("message_thread_id") == thread_id and m.get("from", {}).get("id") == BOT_USER["id"]]
+                if chat == self.group_id and m.get("message_thread_id") == thread_id
+                and m.get("from", {}).get("id") == BOT_USER["id"]]
 
     def chat_messages(self, chat_id: int) -> list[dict[str, Any]]:
         """What the bot sent or copied to a (buyer's) chat, in order."""
@@ -190,7 +191,8 @@ class FakeForum(FakeTelegram):
         user = self.buyers.get(chat_id)
         if user is None:
             raise ApiError(400, "Bad Request: chat not found")
-        return {**base, "type": "private", **{k: v for k, v in user.items() if k in ("first_name", "last_name", "username")}}
+        names = {k: v for k, v in user.items() if k in ("first_name", "last_name", "username")}
+        return {**base, "type": "private", **names}
 
     def _member(self, user: dict[str, Any], status: str, rights: dict[str, bool] | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {"status": status, "user": user}
@@ -263,8 +265,10 @@ class FakeForum(FakeTelegram):
         self.push({"message": msg})
         return msg
 
-    def agent_photo(self, user_id: int, thread_id: int | None, file_id: str = "agent-photo", caption: str = "") -> dict[str, Any]:
-        sizes = [{"file_id": file_id, "file_unique_id": f"{file_id}-u", "width": 800, "height": 600, "file_size": 40_000}]
+    def agent_photo(self, user_id: int, thread_id: int | None, file_id: str = "agent-photo",
+                    caption: str = "") -> dict[str, Any]:
+        sizes = [{"file_id": file_id, "file_unique_id": f"{file_id}-u", "width": 800, "height": 600,
+                  "file_size": 40_000}]
         msg = self.make_group_message(user_id, thread_id, photo=sizes, **({"caption": caption} if caption else {}))
         self.push({"message": msg})
         return msg

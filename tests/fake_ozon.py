@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -85,7 +85,7 @@ def slow(seconds: float) -> Fault:
 
 
 def _iso(dt: datetime | None) -> str | None:
-    return dt.astimezone(timezone.utc).isoformat().replace("+00:00", "Z") if dt else None
+    return dt.astimezone(UTC).isoformat().replace("+00:00", "Z") if dt else None
 
 
 def _products(order: Order) -> tuple[list[dict], list[dict]]:
@@ -141,7 +141,8 @@ def posting_json(order: Order) -> dict[str, Any]:
         "tariffication": [{"current_tariff_rate": 0, "current_tariff_type": "", "current_tariff_charge": "0",
                            "current_tariff_charge_currency_code": "RUB", "next_tariff_rate": 5,
                            "next_tariff_type": "", "next_tariff_charge": "",
-                           "next_tariff_starts_at": _iso(order.shipment_date), "next_tariff_charge_currency_code": "RUB"}],
+                           "next_tariff_starts_at": _iso(order.shipment_date),
+                           "next_tariff_charge_currency_code": "RUB"}],
         "available_actions": ["cancel"], "is_express": False, "is_multibox": False, "multi_box_qty": 1,
     }
 
@@ -213,7 +214,7 @@ class FakeOzon:
 
     # --- server ------------------------------------------------------------------------------------
 
-    async def __aenter__(self) -> "FakeOzon":
+    async def __aenter__(self) -> FakeOzon:
         app = web.Application()
         app.router.add_post("/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, shutdown_timeout=0.1)
@@ -320,7 +321,7 @@ class FakeOzon:
 
 def sample(posting: str = "12345678-0001-1", **fields: Any) -> Order:
     """A plausible delivered-soon FBS posting; override any Order field."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     base: dict[str, Any] = dict(
         posting_number=posting, order_number=posting.rsplit("-", 1)[0], status="delivering",
         substatus="posting_on_way_to_city", created_at=now - timedelta(days=3), in_process_at=now - timedelta(days=3),

@@ -25,8 +25,9 @@ import itertools
 import json
 import time
 from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from aiohttp import ClientSession, ClientTimeout, web
 
@@ -134,7 +135,7 @@ class FakeTelegram:
         app.router.add_route("*", "/bot{token}/{method}", self._serve)
         return app
 
-    async def start(self) -> "FakeTelegram":
+    async def start(self) -> FakeTelegram:
         self._runner = web.AppRunner(self.web_app(), access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         self._watch_resets(self._runner.server)
@@ -153,7 +154,7 @@ class FakeTelegram:
         if self._runner:
             await self._runner.cleanup()
 
-    async def __aenter__(self) -> "FakeTelegram":
+    async def __aenter__(self) -> FakeTelegram:
         return await self.start()
 
     async def __aexit__(self, *exc: object) -> None:
@@ -294,7 +295,8 @@ class FakeTelegram:
         limit = int(params.get("limit") or 100)
         timeout = float(params.get("timeout") or 0)
         if self.webhook is not None:
-            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first")
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
+                                "use deleteWebhook to delete the webhook first")
         confirmed = []
         while self.pending and self.pending[0]["update_id"] < offset:
             confirmed.append(self.pending.popleft()["update_id"])
@@ -314,7 +316,7 @@ class FakeTelegram:
             self._new_update.clear()
             try:
                 await asyncio.wait_for(self._new_update.wait(), left)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return []
         batch = list(itertools.islice(self.pending, limit))
         now = time.perf_counter()
@@ -396,7 +398,8 @@ class FakeTelegram:
         chat_id = int(chat_id)
         chat = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
         out: dict[str, Any] = {"message_id": message_id or next(self._message_ids), "date": int(time.time()),
-                               "chat": chat, "from": {k: BOT_USER[k] for k in ("id", "is_bot", "first_name", "username")}}
+                               "chat": chat,
+                               "from": {k: BOT_USER[k] for k in ("id", "is_bot", "first_name", "username")}}
         if text is not None:
             out["text"] = text
         return out
@@ -445,13 +448,16 @@ class FakeTelegram:
         return self.push({"callback_query": query})
 
     def photo(self, chat_id: int, file_id: str = "photo", size: int = 50_000, language_code: str = "ru") -> int:
-        sizes = [{"file_id": f"{file_id}-s", "file_unique_id": f"{file_id}-us", "width": 90, "height": 90, "file_size": size // 20},
-                 {"file_id": file_id, "file_unique_id": f"{file_id}-u", "width": 1280, "height": 960, "file_size": size}]
+        sizes = [{"file_id": f"{file_id}-s", "file_unique_id": f"{file_id}-us", "width": 90, "height": 90,
+                  "file_size": size // 20},
+                 {"file_id": file_id, "file_unique_id": f"{file_id}-u", "width": 1280, "height": 960,
+                  "file_size": size}]
         return self.message(chat_id, language_code, photo=sizes)
 
     def document(self, chat_id: int, file_id: str = "doc", size: int = 50_000, mime_type: str = "application/pdf",
                  language_code: str = "ru") -> int:
-        doc = {"file_id": file_id, "file_unique_id": f"{file_id}-u", "file_name": "f", "mime_type": mime_type, "file_size": size}
+        doc = {"file_id": file_id, "file_unique_id": f"{file_id}-u", "file_name": "f", "mime_type": mime_type,
+               "file_size": size}
         return self.message(chat_id, language_code, document=doc)
 
     def sticker(self, chat_id: int, language_code: str = "ru") -> int:
@@ -504,5 +510,10 @@ class FakeTelegram:
         """Wait until `count` messages were sent to chat_id; return all sent to it so far."""
         return await self.wait_for(lambda: (lambda s: s if len(s) >= count else None)(self.sent(chat_id)), timeout)
 
-    async def wait_method(self, method: str, count: int = 1, timeout: float = 5.0, chat_id: int | None = None) -> list[Call]:
-        return await self.wait_for(lambda: (lambda s: s if len(s) >= count else None)(self.calls_of(method, chat_id)), timeout)
+    async def wait_method(self, method: str, count: int = 1, timeout: float = 5.0,
+                          chat_id: int | None = None) -> list[Call]:
+        def enough() -> list[Call] | None:
+            calls = self.calls_of(method, chat_id)
+            return calls if len(calls) >= count else None
+
+        return await self.wait_for(enough, timeout)

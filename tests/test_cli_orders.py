@@ -20,7 +20,8 @@ async def ozonbot(*args: str, **env: str) -> tuple[int, str, str]:
 
 async def test_orders_check_prints_roles_and_expiry():
     async with FakeOzon() as fake:
-        rc, out, _ = await ozonbot("orders", "check", OZON_CLIENT_ID=CLIENT_ID, OZON_API_KEY=API_KEY, OZON_BASE_URL=fake.url)
+        rc, out, _ = await ozonbot("orders", "check", OZON_CLIENT_ID=CLIENT_ID, OZON_API_KEY=API_KEY,
+                                   OZON_BASE_URL=fake.url)
     assert rc == 0 and "roles: Posting FBS" in out and "expires:" in out
 
 

@@ -84,6 +84,6 @@ def test_short_circuit_never_reads_the_missing_order():
 
 def test_unknown_status_literal_is_a_load_error_in_every_comparison_shape():
     for source in ('order.status == "deliverd"', 'order.status in ["delivered", "deliverd"]'):
-        with pytest.raises(ConditionError, match="'deliverd' is not a known value of order.status") as err:
+        with pytest.raises(ConditionError, match=r"'deliverd' is not a known value of order\.status") as err:
             compile_condition(source)
         assert err.value.hint == "did you mean 'delivered'?"

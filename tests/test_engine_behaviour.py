@@ -104,9 +104,9 @@ async def test_stale_button_reshows_the_current_step(app, demo_order):
     assert (await app.store.load_state("stale")).at.flow == "order_status"
 
 
-@pytest.mark.parametrize("text", ["", "   ", "\u200b\u200b", "🙂🙂🙂", "x" * 10_000, "{order}", "%s %d", "{0.__class__}",
-                                  "'; DROP TABLE conversations; --", "id: x\nnodes: {}", "Ｚａｋａｚ 订单 заказ",
-                                  "AliExpress 8123456789012345"])
+@pytest.mark.parametrize("text", ["", "   ", "\u200b\u200b", "🙂🙂🙂", "x" * 10_000, "{order}", "%s %d",
+                                  "{0.__class__}", "'; DROP TABLE conversations; --", "id: x\nnodes: {}",
+                                  "Ｚａｋａｚ 订单 заказ", "AliExpress 8123456789012345"])
 async def test_odd_input_gets_a_polite_answer_and_changes_nothing_it_should_not(app, text):
     chat = ChatDriver(app, "odd", "ru")
     await chat.send("/start")
@@ -214,7 +214,8 @@ async def test_flow_edit_does_not_break_a_conversation_in_progress(settings, cat
         "      - {id: go, label: common.to_menu, goto: done}\n"
         "  done: {kind: end, resolved: true, say: common.bot_resumed}\n", encoding="utf-8")
     registry = FlowRegistry(load_flows(flows, catalogs))
-    app = build_app(settings, catalogs=catalogs, clock=clock, registry=registry, store=SqliteStore(tmp_path / "s.sqlite3"),
+    app = build_app(settings, catalogs=catalogs, clock=clock, registry=registry,
+                    store=SqliteStore(tmp_path / "s.sqlite3"),
                     orders=DemoOrderProvider(tmp_path / "o.sqlite3"))
     chat = ChatDriver(app, "edit", "ru")
     await chat.send("/probe")
@@ -234,7 +235,9 @@ async def test_restart_after_an_edit_moves_on_only_where_the_node_still_exists(s
                     store=SqliteStore(store_path), orders=DemoOrderProvider(tmp_path / "o.sqlite3"))
     await ChatDriver(app, "gone", "ru").send("/lang")
     await app.close()
-    (flows / "language.yaml").write_text((flows / "language.yaml").read_text().replace("start: pick", "start: choose").replace("  pick:", "  choose:"), encoding="utf-8")
+    renamed = (flows / "language.yaml").read_text().replace("start: pick", "start: choose")
+    renamed = renamed.replace("  pick:", "  choose:")
+    (flows / "language.yaml").write_text(renamed, encoding="utf-8")
     app2 = build_app(settings, catalogs=catalogs, clock=clock, registry=FlowRegistry(load_flows(flows, catalogs)),
                      store=SqliteStore(store_path), orders=DemoOrderProvider(tmp_path / "o.sqlite3"))
     chat = ChatDriver(app2, "gone", "ru")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from bot.app import build_app
 from bot.engine.events import Command, Media, Press, Start, Text
@@ -15,7 +17,8 @@ from tests.conftest import NOW, FixedClock
 NUMBERS = ["46208137-0007", "46208274-0014-1", "99999999-0000", "46212384-0224"]
 texts = st.one_of(
     st.text(max_size=60),
-    st.sampled_from(["1", "2", "3", "0000", "1379", "取消", "отмена", "возврат", "оператор", "", " ", "🙂", "{x}", "%s"]),
+    st.sampled_from(["1", "2", "3", "0000", "1379", "取消", "отмена", "возврат", "оператор", "", " ", "🙂", "{x}",
+                     "%s"]),
     st.sampled_from(NUMBERS),
 )
 events = st.one_of(
@@ -34,7 +37,8 @@ def test_random_event_sequences_always_get_an_answer(tmp_path_factory, catalogs)
     seed(data / "orders.sqlite3", now=NOW)
     from bot.settings import Settings
 
-    app = build_app(Settings(data_dir=data, _env_file=None), catalogs=catalogs, clock=FixedClock(),  # type: ignore[call-arg]
+    app = build_app(Settings(data_dir=data, _env_file=None),  # type: ignore[call-arg]
+                    catalogs=catalogs, clock=FixedClock(),
                     orders=DemoOrderProvider(data / "orders.sqlite3"), store=MemoryStore())
     counter = iter(range(10**9))
 

@@ -11,7 +11,8 @@ from tests.fake_delivery import DeliveryForum
 from tests.fake_telegram import TOKEN
 
 
-async def get_updates(session: ClientSession, fake: DeliveryForum, offset: int = 0, timeout: float = 0) -> list[dict[str, Any]]:
+async def get_updates(session: ClientSession, fake: DeliveryForum, offset: int = 0,
+                      timeout: float = 0) -> list[dict[str, Any]]:
     async with session.post(f"{fake.api_base}{TOKEN}/getUpdates", json={"offset": offset, "timeout": timeout}) as resp:
         body = await resp.json()
     assert body["ok"], body
@@ -69,7 +70,8 @@ async def test_webhook_redelivers_until_2xx_one_at_a_time_per_chat():
         async with DeliveryForum() as fake, ClientSession() as session:
             fake.redeliver_after = 0.05
             first, second, other = fake.text(7001, "1"), fake.text(7001, "2"), fake.text(7002, "x")
-            async with session.post(f"{fake.api_base}{TOKEN}/setWebhook", json={"url": f"http://127.0.0.1:{port}/hook"}) as r:
+            hook = {"url": f"http://127.0.0.1:{port}/hook"}
+            async with session.post(f"{fake.api_base}{TOKEN}/setWebhook", json=hook) as r:
                 assert (await r.json())["ok"]
             await fake.wait_for(lambda: not fake.pending, 5)
             mine = [u for c, u in seen if c == 7001]
@@ -100,7 +102,8 @@ async def test_webhook_can_repeat_an_update_after_a_2xx():
         async with DeliveryForum() as fake, ClientSession() as session:
             fake.repeat_after_2xx = 1.0
             uid = fake.text(7001, "once")
-            async with session.post(f"{fake.api_base}{TOKEN}/setWebhook", json={"url": f"http://127.0.0.1:{port}/hook"}) as r:
+            hook = {"url": f"http://127.0.0.1:{port}/hook"}
+            async with session.post(f"{fake.api_base}{TOKEN}/setWebhook", json=hook) as r:
                 assert (await r.json())["ok"]
             await fake.wait_for(lambda: not fake.pending, 5)
             assert posted == [uid, uid] and fake.repeated == [uid]  # once again, not forever

@@ -44,7 +44,8 @@ nodes:
 
 def test_shipped_flows_load(catalogs):
     flowset = load_flows(ROOT / "flows", catalogs)
-    assert {"main_menu", "order_status", "internal_error", "backend_unavailable", "not_understood"} <= set(flowset.flows)
+    assert {"main_menu", "order_status", "internal_error", "backend_unavailable",
+            "not_understood"} <= set(flowset.flows)
 
 
 def test_yaml_syntax_error_names_line_and_column(flows_dir, catalogs):
@@ -53,12 +54,14 @@ def test_yaml_syntax_error_names_line_and_column(flows_dir, catalogs):
 
 
 def test_duplicate_key(flows_dir, catalogs):
-    p = only(problems_for(flows_dir, catalogs, GOOD_HEAD + "  a: {kind: end, resolved: true}\n  a: {kind: end, resolved: false}\n"), "yaml")
+    p = only(problems_for(flows_dir, catalogs,
+                          GOOD_HEAD + "  a: {kind: end, resolved: true}\n  a: {kind: end, resolved: false}\n"), "yaml")
     assert (p.line, p.message) == (6, "duplicate key 'a'")
 
 
 def test_unknown_field_is_a_schema_error_at_its_line(flows_dir, catalogs):
-    p = only(problems_for(flows_dir, catalogs, GOOD_HEAD + "  a:\n    kind: end\n    resolved: true\n    colour: red\n"), "schema")
+    p = only(problems_for(flows_dir, catalogs,
+                          GOOD_HEAD + "  a:\n    kind: end\n    resolved: true\n    colour: red\n"), "schema")
     assert p.line == 8 and "colour" in p.message and "remove this key" in p.hint and p.node == "a"
 
 
@@ -74,7 +77,8 @@ def test_unknown_target_node_with_suggestion(flows_dir, catalogs):
 
 
 def test_unknown_target_flow(flows_dir, catalogs):
-    p = only(problems_for(flows_dir, catalogs, GOOD_HEAD + "  a: {kind: say, say: menu.title, next: 'flow:nowhere'}\n"), "targets")
+    p = only(problems_for(flows_dir, catalogs, GOOD_HEAD + "  a: {kind: say, say: menu.title, next: 'flow:nowhere'}\n"),
+             "targets")
     assert "unknown flow 'nowhere'" in p.message
 
 
@@ -148,7 +152,8 @@ def test_unknown_variable(flows_dir, catalogs):
 
 
 def test_message_missing_in_a_language(flows_dir, catalogs):
-    p = only(problems_for(flows_dir, catalogs, GOOD_HEAD + "  a: {kind: end, resolved: true, say: no.such.message}\n"), "messages")
+    p = only(problems_for(flows_dir, catalogs, GOOD_HEAD + "  a: {kind: end, resolved: true, say: no.such.message}\n"),
+             "messages")
     assert p.line == 5 and "'no.such.message' is missing in" in p.message and "messages.po" in p.hint
 
 

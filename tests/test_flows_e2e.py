@@ -73,7 +73,9 @@ def has_button(chat: ChatDriver, *fragments: str) -> None:
 # ---- main menu ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("lang, labels", [
-    ("ru", ["Статус заказа", "задерживается", "Отменить заказ", "Почему заказ отменён", "Вернуть товар", "оплате", "оператором", "Язык"]),
+    ("ru",
+     ["Статус заказа", "задерживается", "Отменить заказ", "Почему заказ отменён", "Вернуть товар", "оплате",
+      "оператором", "Язык"]),
     ("zh", ["订单状态", "超时", "取消订单", "为什么被取消", "退货", "付款", "人工客服", "语言"]),
 ])
 async def test_menu_lists_every_topic(app, lang, labels):
@@ -303,7 +305,8 @@ async def test_status_not_found_offers_payment_retry_agent(app, lang):
     chat = new_chat(app, lang)
     await chat.send("/order 99999999-9999")
     has(chat, T(ru="не найден", zh="没有找到")[lang])
-    has_button(chat, T(ru="оплату", zh="付款")[lang], T(ru="заново", zh="重新输入")[lang], T(ru="оператор", zh="人工")[lang])
+    has_button(chat, T(ru="оплату", zh="付款")[lang], T(ru="заново", zh="重新输入")[lang],
+               T(ru="оператор", zh="人工")[lang])
     await chat.press(T(ru="заново", zh="重新输入")[lang])
     has(chat, T(ru="пришлите номер заказа", zh="请发送您的订单号")[lang])
     await chat.send("99999999-9998")
@@ -400,13 +403,19 @@ async def test_payment_not_found_then_agent(app, lang):
 # ---- why_cancelled ------------------------------------------------------------------------------
 
 WHY = {
-    "cancelled_by_buyer": ({"ru": "с Вашего аккаунта", "zh": "从您的账户取消"}, {"ru": "нашли дешевле", "zh": "找到了更便宜的"}),
-    "cancelled_out_of_stock": ({"ru": "отменил продавец", "zh": "被卖家取消"}, {"ru": "закончился на складе продавца", "zh": "已售完"}),
+    "cancelled_by_buyer": ({"ru": "с Вашего аккаунта", "zh": "从您的账户取消"},
+                           {"ru": "нашли дешевле", "zh": "找到了更便宜的"}),
+    "cancelled_out_of_stock": ({"ru": "отменил продавец", "zh": "被卖家取消"},
+                               {"ru": "закончился на складе продавца", "zh": "已售完"}),
     "cancelled_price_error": ({"ru": "ошибка", "zh": "价格标错"}, {"ru": "в цене", "zh": "价格"}),
-    "cancelled_payment": ({"ru": "оплата не прошла", "zh": "付款没有成功"}, {"ru": "кто отменил: Ozon", "zh": "Ozon 平台"}),
-    "cancelled_by_system": ({"ru": "автоматическую проверку", "zh": "自动检查"}, {"ru": "автоматическая система Ozon", "zh": "Ozon 系统自动"}),
-    "cancelled_lost_in_delivery": ({"ru": "из-за службы доставки", "zh": "因物流原因"}, {"ru": "потеряла посылку", "zh": "丢失了包裹"}),
-    "cancelled_not_picked_up": ({"ru": "не забрали из пункта выдачи", "zh": "没有从自提点取走"}, {"ru": "заказать снова", "zh": "重新下单"}),
+    "cancelled_payment": ({"ru": "оплата не прошла", "zh": "付款没有成功"},
+                          {"ru": "кто отменил: Ozon", "zh": "Ozon 平台"}),
+    "cancelled_by_system": ({"ru": "автоматическую проверку", "zh": "自动检查"},
+                            {"ru": "автоматическая система Ozon", "zh": "Ozon 系统自动"}),
+    "cancelled_lost_in_delivery": ({"ru": "из-за службы доставки", "zh": "因物流原因"},
+                                   {"ru": "потеряла посылку", "zh": "丢失了包裹"}),
+    "cancelled_not_picked_up": ({"ru": "не забрали из пункта выдачи", "zh": "没有从自提点取走"},
+                                {"ru": "заказать снова", "zh": "重新下单"}),
 }
 
 
@@ -524,7 +533,8 @@ async def test_cancel_other_statuses(app, demo_order, lang):
 @pytest.mark.parametrize("lang", LANGS)
 async def test_refuse_delivery_routes(app, demo_order, lang):
     chat = await open_order(app, demo_order, "packaging_on_time", lang, "/refuse")
-    has(chat, T(ru="проще отменить", zh="直接取消更方便")[lang], T(ru="можно отменить прямо сейчас", zh="现在就可以取消")[lang])
+    has(chat, T(ru="проще отменить", zh="直接取消更方便")[lang],
+        T(ru="можно отменить прямо сейчас", zh="现在就可以取消")[lang])
     chat = await open_order(app, demo_order, "delivered_received", lang, "/refuse")
     has(chat, T(ru="уже получен", zh="已经送达")[lang], T(ru="Что случилось", zh="出了什么问题")[lang])
     chat = await open_order(app, demo_order, "cancelled_lost_in_delivery", lang, "/refuse")
@@ -727,7 +737,8 @@ async def test_rare_branches_are_reached(app, demo_order, lang, key, command, fl
 @pytest.mark.parametrize("key, node", [
     ("return_rejected", "return_rejected"), ("return_received_by_seller", "return_received"),
     ("return_under_review", "return_review"), ("return_cancelled", "return_cancelled"),
-    ("return_other_state", "return_other"), ("return_in_progress", "return_moving"), ("return_refunded", "return_refunded"),
+    ("return_other_state", "return_other"), ("return_in_progress", "return_moving"),
+    ("return_refunded", "return_refunded"),
 ])
 async def test_each_return_state_group_is_explained(app, demo_order, lang, key, node):
     chat = await open_order(app, demo_order, key, lang, "/return")
@@ -736,8 +747,9 @@ async def test_each_return_state_group_is_explained(app, demo_order, lang, key, 
     assert node in entered and demo_order[key].posting_number in chat.text
 
 
-@pytest.mark.parametrize("hours, ru, zh", [(5, "5 часов", "5 小时"), (23, "23 часа", "23 小时"), (47, "47 часов", "47 小时"),
-                                            (48, "2 дня", "2 天"), (120, "5 дней", "5 天"), (504, "21 день", "21 天")])
+@pytest.mark.parametrize("hours, ru, zh", [(5, "5 часов", "5 小时"), (23, "23 часа", "23 小时"),
+                                            (47, "47 часов", "47 小时"), (48, "2 дня", "2 天"),
+                                            (120, "5 дней", "5 天"), (504, "21 день", "21 天")])
 def test_durations_read_in_the_unit_a_person_would_use(catalogs, hours, ru, zh):
     from bot.i18n.keys import Duration
 

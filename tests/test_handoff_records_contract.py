@@ -19,8 +19,21 @@ from pathlib import Path
 import pytest
 
 from bot.handoff.records import (
-    BLOCKED, CLOSED, ERROR_LIMIT, FAILED, LEFT, OPEN, PENDING, RETURNED, SENDING, SENT, TO_BUYER, TO_GROUP,
-    TO_TOPIC, HandoffRecords, Topic,
+    BLOCKED,
+    CLOSED,
+    ERROR_LIMIT,
+    FAILED,
+    LEFT,
+    OPEN,
+    PENDING,
+    RETURNED,
+    SENDING,
+    SENT,
+    TO_BUYER,
+    TO_GROUP,
+    TO_TOPIC,
+    HandoffRecords,
+    Topic,
 )
 from bot.handoff.records_memory import MemoryHandoffRecords
 from bot.handoff.records_sqlite import SqliteHandoffRecords
@@ -203,7 +216,8 @@ class TestRelays:
         await records.enqueue("k", "1", TO_BUYER, "send", payload, 1.0)
         payload["text"] = "changed by the caller"
         got = await records.relay("k")
-        assert got.payload == {"text": "<b>Здравствуйте</b> 你好 ' OR 1=1 --", "buttons": [[["1⭐", "ho:r:1:1"]]], "n": 3}
+        assert got.payload == {"text": "<b>Здравствуйте</b> 你好 ' OR 1=1 --", "buttons": [[["1⭐", "ho:r:1:1"]]],
+                               "n": 3}
         got.payload["text"] = "changed again"
         assert (await records.relay("k")).payload["text"].startswith("<b>")
         assert (await records.relays())[0].payload["n"] == 3

@@ -3,7 +3,7 @@ working hours, re-announcing unanswered handoffs, topic rate limits."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -127,16 +127,16 @@ async def test_permissions_checked_at_start_up(forum: FakeForum, app: App, setti
 
 
 async def test_outside_working_hours_the_buyer_is_told_when(forum: FakeForum, app: App, settings: Settings, clock):
-    clock.current = datetime(2026, 11, 21, 10, 0, tzinfo=timezone.utc)  # Saturday
+    clock.current = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)  # Saturday
     async with handoff_bot(forum, app, settings, clock, handoff_hours="09:00-18:00", handoff_days="mon-fri",
                            handoff_reply_timeout_minutes=10) as h:
         await start_handoff(h)
         assert any("операторы не работают" in t and "23 ноября, 09:00" in t for t in h.buyer_texts())
         clock.current += timedelta(hours=20)
         assert await h.handoff.check_unanswered() == [], "nobody to alert outside working hours"
-        clock.current = datetime(2026, 11, 23, 6, 5, tzinfo=timezone.utc)  # Monday 09:05 Moscow
+        clock.current = datetime(2026, 11, 23, 6, 5, tzinfo=UTC)  # Monday 09:05 Moscow
         assert await h.handoff.check_unanswered() == []
-        clock.current = datetime(2026, 11, 23, 6, 11, tzinfo=timezone.utc)  # 11 minutes into the shift
+        clock.current = datetime(2026, 11, 23, 6, 11, tzinfo=UTC)  # 11 minutes into the shift
         assert len(await h.handoff.check_unanswered()) == 1
 
 
@@ -213,7 +213,8 @@ async def test_containment_figures(h: Harness, clock):
     clock.current += timedelta(minutes=7)
     await h.agent_command("/close")
     prompt = [m for m in h.fake.chat_messages(BUYER) if m.get("reply_markup")][-1]
-    h.fake.press(BUYER, prompt["reply_markup"]["inline_keyboard"][0][3]["callback_data"], message_id=prompt["message_id"])
+    h.fake.press(BUYER, prompt["reply_markup"]["inline_keyboard"][0][3]["callback_data"],
+                 message_id=prompt["message_id"])
     await h.until_rated(4)
     figures = await containment_figures(h.app.store, h.handoff.records)
     assert figures.handoffs == 1 and figures.handoffs_by_reason == {"buyer_request": 1}

@@ -6,8 +6,10 @@ bot, edits are mirrored, agents' commands work, and nothing from outside a buyer
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -226,9 +228,14 @@ async def test_close_asks_rating_and_bot_resumes(h: Harness, app: App):
     assert app.renderer.text("common.bot_resumed", "ru") in texts
     prompt = [m for m in h.fake.chat_messages(BUYER) if m.get("reply_markup")][-1]
     data = prompt["reply_markup"]["inline_keyboard"][0][4]["callback_data"]
-    h.fake.press(BUYER, data, message_id=prompt["message_id"])
+    uid = h.fake.press(BUYER, data, message_id=prompt["message_id"])
     await h.until_rated(5)
     await h.until_topic(lambda texts: any("5/5" in t for t in texts))
+    for _ in range(200):  # the rating's update gets its outcome too (a restart would not replay it)
+        if await app.store.inbox_status(f"tg:{uid}") == "done":
+            break
+        await asyncio.sleep(0.01)
+    assert await app.store.inbox_status(f"tg:{uid}") == "done"
     # the engine answers again
     before = len(h.fake.sent(BUYER))
     await h.buyer_says("/menu")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ HANDOFF_DIR = Path(__file__).resolve().parent.parent / "bot" / "handoff"
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 # ---- working hours ----------------------------------------------------------------------------
@@ -139,7 +139,8 @@ def test_context_card_escapes_everything_and_has_the_context(catalogs, demo_orde
 
 def test_context_card_fits_one_message(catalogs):
     texts = AgentTexts(Renderer(catalogs), "ru")
-    long = [TranscriptEntry(i, "1", "in", "text", "очень длинное сообщение " * 100, {}, float(i), None) for i in range(50)]
+    long = [TranscriptEntry(i, "1", "in", "text", "очень длинное сообщение " * 100, {}, float(i), None)
+            for i in range(50)]
     card = texts.context_card(BuyerInfo("1", "A"), None, "buyer_request", "", "", long, NOW)
     assert len(card) <= 4096 and "очень длинное" in card
 

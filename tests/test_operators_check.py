@@ -92,12 +92,12 @@ def test_plural_without_every_russian_form(tree, capsys):
     (tree / "flows" / "plural_demo.yaml").write_text(PLURAL_FLOW, encoding="utf-8")
     assert check(capsys)[0] == 0  # all three Russian forms present: fine
     text = po(tree, "ru").read_text(encoding="utf-8")
-    po(tree, "ru").write_text(re.sub(r'(msgid_plural "lookup\.phone_wrong"\n(?:msgstr\[\d\] "[^\n]*"\n){2})msgstr\[2\] "[^\n]*"',
-                                     r'\1msgstr[2] ""', text), encoding="utf-8")
+    third_form = r'(msgid_plural "lookup\.phone_wrong"\n(?:msgstr\[\d\] "[^\n]*"\n){2})msgstr\[2\] "[^\n]*"'
+    po(tree, "ru").write_text(re.sub(third_form, r'\1msgstr[2] ""', text), encoding="utf-8")
     code, out = check(capsys)
     assert code == 1
-    assert re.search(r"^flows/plural_demo\.yaml:9:\d+: message 'lookup\.phone_wrong' \(ru\) has 2 plural forms, needs 3",
-                     out, re.M), out
+    assert re.search(r"^flows/plural_demo\.yaml:9:\d+: message 'lookup\.phone_wrong' \(ru\) "
+                     r"has 2 plural forms, needs 3", out, re.M), out
 
 
 def test_broken_po_syntax_names_the_file(tree, capsys):

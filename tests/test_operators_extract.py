@@ -95,7 +95,7 @@ def test_make_i18n_pipeline_on_a_copy(workdir: Path):
     flowset = load_flows(workdir / "flows", catalogs)
     # every message a flow shows is in the template, with the flow as a translator comment
     for flow in flowset.flows.values():
-        for _, nid, msg in _all_messages(FlowSource(flow, flow.file, {})):
+        for _, _nid, msg in _all_messages(FlowSource(flow, flow.file, {})):
             entry = pot.get(msg.msg) or pot.get((msg.msg, msg.msg))
             assert entry is not None, f"{msg.msg} ({flow.id}) not extracted"
             assert any(c.startswith(f"flow {flow.id}") for c in entry.auto_comments), entry.auto_comments

@@ -115,7 +115,8 @@ async def test_broken_edit_is_refused_and_the_old_version_serves(app, live: Sett
 
 async def test_broken_translation_is_refused(app, live: Settings):
     po = live.locales_dir / "ru" / "LC_MESSAGES" / "messages.po"
-    po.write_text(po.read_text(encoding="utf-8").replace('msgid "language.done"\nmsgstr "', 'msgid "language.done"\nmsgstr "{who} '),
+    po.write_text(po.read_text(encoding="utf-8").replace('msgid "language.done"\nmsgstr "',
+                                                         'msgid "language.done"\nmsgstr "{who} '),
                   encoding="utf-8")
     before = (app.registry.current, app.catalogs)
     result = reload(app)
@@ -127,7 +128,8 @@ async def test_broken_translation_is_refused(app, live: Settings):
 async def test_translation_edit_changes_texts_everywhere(app, live: Settings):
     po = live.locales_dir / "ru" / "LC_MESSAGES" / "messages.po"
     po.write_text(po.read_text(encoding="utf-8").replace('msgid "menu.greeting"\nmsgstr "Здравствуйте!',
-                                                         'msgid "menu.greeting"\nmsgstr "Добрый день!'), encoding="utf-8")
+                                                         'msgid "menu.greeting"\nmsgstr "Добрый день!'),
+                  encoding="utf-8")
     renderer, old = app.renderer, app.content
     assert reload(app).ok
     assert app.content is not old and app.content.renderer is not old.renderer  # caches belong to a snapshot

@@ -12,7 +12,13 @@ import yaml
 from bot.cli import main
 from bot.engine.loader import flow_files
 from bot.operators.schema import (
-    HEADER_PREFIX, SCHEMA_FILE, add_missing_headers, expected_header, flow_schema, missing_headers, schema_text,
+    HEADER_PREFIX,
+    SCHEMA_FILE,
+    add_missing_headers,
+    expected_header,
+    flow_schema,
+    missing_headers,
+    schema_text,
 )
 from bot.settings import ROOT
 
@@ -48,7 +54,8 @@ def test_header_is_relative_to_the_schema(tmp_path: Path):
     assert [p.name for p, _ in missing_headers(tmp_path)] == ["a.yaml", "b.yaml"]
     add_missing_headers(tmp_path)
     assert missing_headers(tmp_path) == []
-    assert (tmp_path / "system" / "b.yaml").read_text(encoding="utf-8").startswith("# yaml-language-server: $schema=../")
+    header = (tmp_path / "system" / "b.yaml").read_text(encoding="utf-8")
+    assert header.startswith("# yaml-language-server: $schema=../")
 
 
 def test_shipped_flows_validate_against_the_schema():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -118,7 +118,8 @@ async def test_stats_from_the_events_table(app, settings, capsys):
     assert await cli("stats", "--db", str(settings.store_path), "--html", str(html_file)) == 0
     out = capsys.readouterr().out
     assert "main_menu" in out and html_file.read_text(encoding="utf-8").count("<svg") >= 6
-    assert "Human agents:" in out and "contained by the bot" in out and "Human agents" in html_file.read_text(encoding="utf-8")
+    assert "Human agents:" in out and "contained by the bot" in out
+    assert "Human agents" in html_file.read_text(encoding="utf-8")
     assert await cli("stats", "--db", str(settings.store_path), "--since", "2999-01-01") == 0
     assert "No flow has started yet." in capsys.readouterr().out
     assert await cli("stats", "--since", "yesterday") == 2
@@ -126,10 +127,10 @@ async def test_stats_from_the_events_table(app, settings, capsys):
 
 
 def test_since_parsing():
-    assert parse_since("2026-11-01") == datetime(2026, 11, 1, tzinfo=timezone.utc)
-    assert parse_since("2026-11-01T10:30") == datetime(2026, 11, 1, 10, 30, tzinfo=timezone.utc)
+    assert parse_since("2026-11-01") == datetime(2026, 11, 1, tzinfo=UTC)
+    assert parse_since("2026-11-01T10:30") == datetime(2026, 11, 1, 10, 30, tzinfo=UTC)
     assert parse_since(None) is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a date"):
         parse_since("01.11.2026")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from bot.orders.model import Order
 from bot.orders.snapshot import dump_order, load_order
 
@@ -32,7 +34,7 @@ def test_no_snapshot_or_one_that_no_longer_validates_is_none(demo_order):
 
 
 def test_every_moment_is_utc_whatever_zone_it_came_in(demo_order):
-    from datetime import timedelta, timezone
+    from datetime import timedelta
 
     from bot.orders.facts import OrderFacts
     from tests.conftest import NOW
@@ -41,8 +43,8 @@ def test_every_moment_is_utc_whatever_zone_it_came_in(demo_order):
     base["delivery_date_end"] = "2026-11-18T12:00:00+03:00"  # Moscow time
     base["status_changed_at"] = "2026-11-18T09:00:00"  # no zone: taken as UTC
     order = Order.model_validate(base)
-    assert order.delivery_date_end.tzinfo is timezone.utc and order.delivery_date_end.hour == 9
-    assert order.status_changed_at.tzinfo is timezone.utc and order.status_changed_at.hour == 9
+    assert order.delivery_date_end.tzinfo is UTC and order.delivery_date_end.hour == 9
+    assert order.status_changed_at.tzinfo is UTC and order.status_changed_at.hour == 9
     facts = OrderFacts(order, NOW)  # comparing with the clock works for both
     assert facts.delivery_late and facts.days_delivery_late == (NOW - order.delivery_date_end) // timedelta(days=1)
     assert facts.hours_in_status == (NOW - order.status_changed_at) // timedelta(hours=1)

@@ -5,7 +5,7 @@ to their first buyer."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from bot.engine.effects import Action
 from bot.engine.events import Contact, Start
@@ -132,7 +132,7 @@ async def test_a_buyer_has_a_daily_budget_of_wrong_answers_across_orders(app, de
             await chat.send("0000" if o.phone_last4 != "0000" else "0001")
             wrong += 1
     assert wrong == per_day
-    fresh = [o for o in demo_order.values() if o.phone_last4 and o not in orders][0]
+    fresh = next(o for o in demo_order.values() if o.phone_last4 and o not in orders)
     await chat.send(f"/order {fresh.order_number}")
     assert (await app.store.load_state("prober")).at.flow == "owner_locked"
 
@@ -225,7 +225,7 @@ async def test_an_order_without_a_phone_or_decoys_goes_to_an_agent(settings, cat
 # ---- signed links ---------------------------------------------------------------------------------
 
 def test_a_link_expires_after_its_ttl():
-    made = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    made = datetime(2026, 11, 1, tzinfo=UTC)
     payload = sign_posting("57195475-0050-3", SECRET, made)
     assert len(payload) <= 64
     assert check_payload(payload, SECRET, now=made + timedelta(days=30), ttl_days=30).expired is False

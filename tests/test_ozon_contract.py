@@ -6,7 +6,7 @@ Both are seeded with the same demo orders, so both must return the same postings
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -18,7 +18,7 @@ from bot.orders.numbers import OrderRef
 from bot.orders.provider import OrderProvider
 from tests.fake_ozon import FakeOzon, provider_for, server_error
 
-NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 ORDERS = [order for _, _, order in demo_orders(NOW)]
 # Fields neither API returns the same way: FBS has no created_at, nothing gives status_changed_at.
 NOT_COMPARED = {"created_at", "status_changed_at", "fetched_at"}
@@ -26,7 +26,8 @@ NOT_COMPARED = {"created_at", "status_changed_at", "fetched_at"}
 
 def comparable(order: Order) -> dict:
     # FBO postings carry no customer data in the API; some demo FBO rows have a phone anyway.
-    return order.model_dump(exclude=NOT_COMPARED | ({"phone_last4", "phone_digits"} if order.scheme is Scheme.FBO else set()))
+    no_phone = {"phone_last4", "phone_digits"} if order.scheme is Scheme.FBO else set()
+    return order.model_dump(exclude=NOT_COMPARED | no_phone)
 
 
 def posting(order: Order) -> OrderRef:

@@ -1,14 +1,21 @@
 """check_response: HTTP status + rpcStatus body -> the specific exception."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
 
 from bot.orders.errors import OrderBackendError
-from bot.orders.ozon.errors import (OzonAuthError, OzonNotFound, OzonRateLimited, OzonRequestError,
-                                    OzonTransientError, check_response, parse_retry_after)
+from bot.orders.ozon.errors import (
+    OzonAuthError,
+    OzonNotFound,
+    OzonRateLimited,
+    OzonRequestError,
+    OzonTransientError,
+    check_response,
+    parse_retry_after,
+)
 
 
 def body(code, message):
@@ -43,7 +50,8 @@ def test_failures_map_to_specific_exceptions(status, raw, expected):
 
 
 def test_success_returns_the_json_object():
-    assert check_response(200, {}, b'{"result": {"posting_number": "1-2-3"}}') == {"result": {"posting_number": "1-2-3"}}
+    body = b'{"result": {"posting_number": "1-2-3"}}'
+    assert check_response(200, {}, body) == {"result": {"posting_number": "1-2-3"}}
 
 
 @pytest.mark.parametrize("raw", [b'{"result": ', b"", b"[1, 2]", b"null", b"<html>"])
@@ -62,7 +70,7 @@ def test_rate_limit_carries_retry_after():
 
 
 def test_retry_after_forms():
-    now = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
     assert parse_retry_after("2.5") == 2.5
     assert parse_retry_after(format_datetime(now + timedelta(seconds=7), usegmt=True), now) == 7.0
     assert parse_retry_after("-4") == 0.0

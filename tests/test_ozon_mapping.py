@@ -1,15 +1,14 @@
 """Tolerant mapping of Seller API JSON into Order."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
-from tests.fake_ozon import posting_json, return_json, sample
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.orders.model import Cancellation, Initiator, ReturnInfo, Scheme
-from bot.orders.ozon.mapping import (cancel_reasons, fbo_order, fbs_order, key_roles, listed_postings,
-                                     returns_of)
+from bot.orders.ozon.mapping import cancel_reasons, fbo_order, fbs_order, key_roles, listed_postings, returns_of
+from tests.fake_ozon import posting_json, return_json, sample
 
 
 def test_fbs_round_trip_keeps_what_the_buyer_sees():
@@ -115,7 +114,7 @@ def test_any_shape_maps_without_raising(fields):
 
 
 def test_returns_and_lists():
-    when = datetime(2026, 5, 1, 10, tzinfo=timezone.utc)
+    when = datetime(2026, 5, 1, 10, tzinfo=UTC)
     r = ReturnInfo(id=9, type="ClientReturn", status="MoneyReturned", reason="Брак", created_at=when)
     assert returns_of({"returns": [return_json("1-2-3", r), {"no": "id"}], "has_next": False}) == [r]
     assert listed_postings({"postings": [{"posting_number": "1-2-3"}, {}]}) == ["1-2-3"]

@@ -8,8 +8,8 @@ import pytest
 
 from bot.orders.ozon.breaker import CircuitBreaker
 from bot.orders.ozon.errors import CircuitOpen
-from bot.orders.ozon.ratelimit import RateLimits, WindowLimiter
 from bot.orders.ozon.provider import OZON_RETRY
+from bot.orders.ozon.ratelimit import RateLimits, WindowLimiter
 
 
 def max_in_window(times, window=1.0):
@@ -48,14 +48,15 @@ async def test_per_path_cap_applies_on_top_of_the_global_one():
 
 
 def test_per_second_rejects_nonsense():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="rps must be > 0"):
         WindowLimiter.per_second(0)
 
 
 def test_backoff_grows_with_jitter_and_honours_retry_after():
     b = replace(OZON_RETRY, base=1.0, rand=lambda: 0.5)
     assert [b.delay(n) for n in range(5)] == [0.75, 1.5, 3.0, 6.0, 6.0]
-    assert replace(OZON_RETRY, rand=lambda: 0.0).delay(0) == 0.25 and replace(OZON_RETRY, rand=lambda: 1.0).delay(0) == 0.5
+    assert replace(OZON_RETRY, rand=lambda: 0.0).delay(0) == 0.25
+    assert replace(OZON_RETRY, rand=lambda: 1.0).delay(0) == 0.5
     assert b.delay(0, retry_after=4.0) == 4.0 and not b.gives_up(0, retry_after=4.0)
     assert b.gives_up(0, retry_after=120.0)  # 'Circle is open' for minutes: do not wait
 

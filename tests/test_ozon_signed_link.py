@@ -41,7 +41,7 @@ def test_other_secret_other_posting_and_junk_are_rejected():
 def test_bytes_and_str_secrets_agree_and_bad_input_raises():
     assert sign_posting("57195475-0050-3", SECRET) == sign_posting("57195475-0050-3", SECRET.encode())
     for bad in ("57195475-0050", "57195475-0050-\u0663"):  # an order number; an Arabic-Indic digit
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="not a posting number"):
             sign_posting(bad, SECRET)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="secret must not be empty"):
         sign_posting("57195475-0050-3", "")

@@ -26,14 +26,16 @@ async def test_conversation_on_the_old_version_still_gets_a_removed_text(tmp_pat
 
     # The operator rewrites the flow to a new message and deletes the old one from both catalogs.
     flow = tmp_path / "flows" / "language.yaml"
-    flow.write_text(flow.read_text(encoding="utf-8").replace("say: language.done", "say: language.title"), encoding="utf-8")
+    flow.write_text(flow.read_text(encoding="utf-8").replace("say: language.done", "say: language.title"),
+                    encoding="utf-8")
     for lang in ("zh", "ru"):
         po = tmp_path / "locales" / lang / "LC_MESSAGES" / "messages.po"
         po.write_text(re.sub(r'msgid "language\.done"\nmsgstr "[^"]*"\n\n', "", po.read_text(encoding="utf-8")),
                       encoding="utf-8")
     result = reload(app)
     assert result.ok, result.problems
-    assert "language.done" not in settings.locales_dir.joinpath("ru/LC_MESSAGES/messages.po").read_text(encoding="utf-8")
+    po = settings.locales_dir.joinpath("ru/LC_MESSAGES/messages.po")
+    assert "language.done" not in po.read_text(encoding="utf-8")
 
     await chat.press("Русский")
     assert done_ru in chat.text and "language.done" not in chat.text

@@ -56,10 +56,11 @@ def test_gives_up_after_the_attempts_or_a_too_long_retry_after():
     assert RetryPolicy(attempts=1).gives_up(0)  # one try, no retry
 
 
-@pytest.mark.parametrize("kwargs", [{"attempts": 0}, {"base": -1.0}, {"base": 9.0, "cap": 8.0}, {"factor": 0.5},
-                                    {"jitter": 1.5}, {"jitter": -0.1}])
-def test_nonsense_is_refused(kwargs):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(("kwargs", "error"), [
+    ({"attempts": 0}, "attempts"), ({"base": -1.0}, "base <= cap"), ({"base": 9.0, "cap": 8.0}, "base <= cap"),
+    ({"factor": 0.5}, "factor"), ({"jitter": 1.5}, "jitter"), ({"jitter": -0.1}, "jitter")])
+def test_nonsense_is_refused(kwargs, error):
+    with pytest.raises(ValueError, match=error):
         RetryPolicy(**kwargs)
 
 
@@ -97,7 +98,7 @@ async def test_loop_raises_the_last_error_when_the_attempts_are_spent():
 
 async def test_loop_raises_at_once_what_is_not_retryable():
     call, sleeps = Flaky(ValueError("bad")), Sleeps()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="bad"):
         await retry_call(call, RetryPolicy(), retryable=lambda e: isinstance(e, OSError), sleep=sleeps)
     assert call.calls == 1 and sleeps == []
 

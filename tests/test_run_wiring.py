@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import pytest
 from pydantic import SecretStr
 
 from bot.settings import Settings
@@ -44,12 +45,8 @@ async def test_run_refuses_to_start_when_the_bot_cannot_manage_topics(settings: 
         settings.telegram_bot_token = SecretStr(TOKEN)
         settings.telegram_api_base = fake.api_base
         settings.agents_chat_id = fake.group_id
-        try:
+        with pytest.raises(run.StartupError, match=r"(?i)topic"):
             await asyncio.wait_for(run._run(settings, None, "127.0.0.1:0"), 15)
-        except run.StartupError as exc:
-            assert "topic" in str(exc).lower()
-        else:
-            raise AssertionError("the bot started without the right to manage topics")
 
 
 async def test_a_broken_flow_edit_is_refused_and_reported_to_the_agents(settings: Settings, tmp_path):

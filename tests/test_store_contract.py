@@ -23,7 +23,8 @@ async def store(request, tmp_path):
 
 
 def _state(node: str = "menu") -> ConversationState:
-    return ConversationState(lang="zh", at=Position(flow="main_menu", version="v1", node=node), vars={"order_number": "1-2"})
+    return ConversationState(lang="zh", at=Position(flow="main_menu", version="v1", node=node),
+                             vars={"order_number": "1-2"})
 
 
 class TestStoreContract:
@@ -46,7 +47,9 @@ class TestStoreContract:
 
     async def test_transcript_keeps_both_directions_in_order(self, store):
         await store.add_incoming("c1", "text", "привет")
-        ids = await store.save_turn("c1", _state(), [Outgoing("say", "Здравствуйте"), Outgoing("say", "Меню", {"buttons": [["1", "a"]]})], [])
+        ids = await store.save_turn("c1", _state(),
+                                    [Outgoing("say", "Здравствуйте"),
+                                     Outgoing("say", "Меню", {"buttons": [["1", "a"]]})], [])
         await store.add_incoming("c1", "text", "{order} %s ' OR 1=1 --")
         entries = await store.transcript("c1")
         assert [(e.direction, e.text) for e in entries] == [
@@ -67,7 +70,8 @@ class TestStoreContract:
         await store.save_turn("c1", _state(), [], [("flow_started", {"flow": "main_menu"}),
                                                    ("flow_ended", {"flow": "main_menu", "outcome": "resolved"})])
         events = await store.analytics()
-        assert [(e.name, e.data.get("flow")) for e in events] == [("flow_started", "main_menu"), ("flow_ended", "main_menu")]
+        assert [(e.name, e.data.get("flow")) for e in events] == [("flow_started", "main_menu"),
+                                                                  ("flow_ended", "main_menu")]
         assert await store.analytics(since=events[-1].at + 3600) == []
 
     async def test_actions_are_recorded(self, store):
@@ -81,7 +85,8 @@ class TestStoreContract:
     async def test_wrong_owner_answers_count_per_order_across_buyers_and_per_buyer(self, store):
         assert await store.owner_record("111-0001", "a", 0.0) == OwnerRecord()
         r = await store.owner_wrong("111-0001", "a", 100.0, lock_after=3, since=0.0)
-        assert (r.buyer_locked, r.buyer_wrong, r.order_wrong, r.order_buyers, r.buyer_wrong_recent) == (False, 1, 1, 1, 1)
+        got = (r.buyer_locked, r.buyer_wrong, r.order_wrong, r.order_buyers, r.buyer_wrong_recent)
+        assert got == (False, 1, 1, 1, 1)
         await store.owner_wrong("111-0001", "b", 200.0, lock_after=3, since=0.0)
         await store.owner_wrong("222-0002", "a", 300.0, lock_after=3, since=0.0)
         r = await store.owner_record("111-0001", "a", 250.0)
@@ -132,7 +137,7 @@ class TestStoreContract:
             ("tg:7", "turned", ids, followups), ("tg:8", "new", [], [])]
         assert (await store.load_state("c1")).at.node == "asked"
         # after a crash: the replies not known to be delivered are sent again
-        entries = await store.messages_by_id(list(reversed(pending[0].reply_ids)) + [999_999])
+        entries = await store.messages_by_id([*reversed(pending[0].reply_ids), 999_999])
         assert [(e.id, e.text, e.delivered) for e in entries] == [(ids[1], "b", None), (ids[0], "a", None)]
         await store.mark_delivery(ids[0], True)
         assert [e.delivered for e in await store.messages_by_id(ids)] == [True, None]
@@ -181,7 +186,7 @@ class TestStoreContract:
     async def test_an_outcome_is_not_a_pending_status(self, store):
         await store.inbox_add([InboxItem("tg:1", "c1", "{}", 1.0)])
         for outcome in ("new", "turned", ""):
-            with pytest.raises(ValueError):
+            with pytest.raises(ValueError, match="inbox outcome cannot be"):
                 await store.inbox_finish("tg:1", outcome)
         await store.inbox_finish("tg:1", "dropped")
         assert await store.inbox_status("tg:1") == "dropped"
@@ -253,7 +258,8 @@ def _turn_and_die(path: str) -> None:
 
     async def go():
         s = SqliteStore(path)
-        await s.inbox_add([InboxItem("tg:1", "c1", '{"update_id": 1}', 1.0), InboxItem("tg:2", "c1", '{"update_id": 2}', 2.0)])
+        await s.inbox_add([InboxItem("tg:1", "c1", '{"update_id": 1}', 1.0),
+                           InboxItem("tg:2", "c1", '{"update_id": 2}', 2.0)])
         await s.save_turn("c1", _state("answered"), [Outgoing("say", "reply")], [], receipt="tg:1",
                           followups=[{"kind": "handoff"}])
         os._exit(0)
@@ -371,7 +377,8 @@ async def test_analytics_of_a_schema_1_database_are_kept_in_order(tmp_path):
     conn = sqlite3.connect(path)
     conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, chat_id TEXT, name TEXT, data TEXT, at FLOAT)")
     conn.executemany("INSERT INTO events (chat_id, name, data, at) VALUES (?, ?, ?, ?)",
-                     [("c1", "flow_started", '{"flow": "main_menu"}', 1.0), ("c2", "not_understood", '{"count": 1}', 2.0)])
+                     [("c1", "flow_started", '{"flow": "main_menu"}', 1.0),
+                      ("c2", "not_understood", '{"count": 1}', 2.0)])
     conn.execute("PRAGMA user_version=1")
     conn.commit()
     conn.close()

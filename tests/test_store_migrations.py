@@ -91,18 +91,23 @@ def _fill_store(path: Path, schema: int) -> None:
     else:
         conn.execute("INSERT INTO conversations VALUES ('c1', ?, 1.0, 42)", (STATE,))
         conn.execute("INSERT INTO turn_events (chat_id, events, at) VALUES "
-                     "('c1', '[[\"flow_started\",{\"flow\":\"main_menu\"}]]', 1.0), ('c2', '[[\"not_understood\",{}]]', 2.0)")
+                     "('c1', '[[\"flow_started\",{\"flow\":\"main_menu\"}]]', 1.0), "
+                     "('c2', '[[\"not_understood\",{}]]', 2.0)")
     conn.executemany("INSERT INTO messages (chat_id, direction, kind, text, meta, at, delivered) VALUES "
-                     "(?, ?, 'text', ?, '{}', ?, ?)", [("c1", "in", "где заказ?", 1.0, None), ("c1", "out", "Меню", 1.5, 1)])
-    conn.execute("INSERT INTO actions (chat_id, name, args, at) VALUES ('c1', 'urge_seller', '{\"posting\": \"1-2-3\"}', 1.7)")
+                     "(?, ?, 'text', ?, '{}', ?, ?)",
+                     [("c1", "in", "где заказ?", 1.0, None), ("c1", "out", "Меню", 1.5, 1)])
+    conn.execute("INSERT INTO actions (chat_id, name, args, at) "
+                 "VALUES ('c1', 'urge_seller', '{\"posting\": \"1-2-3\"}', 1.7)")
     conn.close()
 
 
 def _fill_handoff(path: Path) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("INSERT INTO handoff_topics VALUES ('c1', 77, 'Ivan', 'Ivan', 'ivan', 'ru', '1-2', 1.0, 1.0)")
-    conn.execute("INSERT INTO handoff_sessions (chat_id, reason, status, started_at) VALUES ('c1', 'agent', 'open', 1.0)")
-    conn.execute("INSERT INTO handoff_relays (key, chat_id, direction, op, payload, status, attempts, next_at, created_at) "
+    conn.execute("INSERT INTO handoff_sessions (chat_id, reason, status, started_at) "
+                 "VALUES ('c1', 'agent', 'open', 1.0)")
+    conn.execute("INSERT INTO handoff_relays "
+                 "(key, chat_id, direction, op, payload, status, attempts, next_at, created_at) "
                  "VALUES ('k1', 'c1', 'to_topic', 'copy', '{}', 'pending', 0, 0, 1.0)")
     conn.execute("INSERT INTO handoff_notes (chat_id, author, text, at) VALUES ('c1', 'Alice', 'VIP', 1.0)")
     conn.execute("INSERT INTO handoff_blocked VALUES ('spam', 'Alice', 1.0)")
@@ -267,7 +272,7 @@ def test_two_connections_migrating_at_once_apply_each_step_once(tmp_path, start)
             barrier.wait()
             try:
                 results.append(migrate(conn))
-            except Exception as exc:  # reported below
+            except Exception as exc:  # noqa: BLE001 - reported below
                 results.append(exc)
             finally:
                 conn.close()
@@ -290,7 +295,7 @@ def _migrate_in_child(path: str, queue) -> None:  # spawn target
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         queue.put(migrate(conn))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the parent asserts on what it gets
         queue.put(repr(exc))
 
 

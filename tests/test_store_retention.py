@@ -22,7 +22,8 @@ NOW = 1_800_000_000.0
 
 def _messages(path, ats: list[float]) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
-    conn.executemany("INSERT INTO messages (chat_id, direction, kind, text, meta, at) VALUES (?, 'out', 'say', ?, '{}', ?)",
+    conn.executemany("INSERT INTO messages (chat_id, direction, kind, text, meta, at) "
+                     "VALUES (?, 'out', 'say', ?, '{}', ?)",
                      [(f"c{i % 50}", "x" * 100, at) for i, at in enumerate(ats)])
     conn.close()
 

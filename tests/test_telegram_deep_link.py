@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr
 
@@ -31,7 +31,7 @@ async def test_signed_start_payload_skips_the_phone_check(fake: FakeTelegram, ap
             assert "другого аккаунта" in other.text and order.posting_number not in other.text
             assert (await other.state()).verified == []
 
-            old = sign_posting(order.posting_number, "shop-secret", datetime.now(timezone.utc) - timedelta(days=40))
+            old = sign_posting(order.posting_number, "shop-secret", datetime.now(UTC) - timedelta(days=40))
             late = bot.buyer(4545, "ru")
             await late.send(f"/start {old}")
             assert "истёк" in late.text and order.posting_number not in late.text

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 from telegram import Bot
-from telegram.error import Forbidden, InvalidToken, RetryAfter
+from telegram.error import EndPointNotFound, Forbidden, InvalidToken, RetryAfter
 
 from tests.fake_telegram import TOKEN, FakeTelegram
 
@@ -46,6 +46,6 @@ async def test_shapes_failures_and_long_poll(fake: FakeTelegram):
 
 async def test_unknown_method_is_recorded(fake: FakeTelegram):
     async with Bot(TOKEN, base_url=fake.api_base) as bot:
-        with pytest.raises(Exception):
+        with pytest.raises(EndPointNotFound):
             await asyncio.wait_for(bot.do_api_request("sendDice", {"chat_id": 1}), 5)
     assert [c.method for c in fake.unexpected] == ["sendDice"]

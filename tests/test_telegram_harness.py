@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -78,7 +79,7 @@ class Bot:
                 await self._changed.wait()
         await asyncio.wait_for(wait(), timeout)
 
-    def buyer(self, chat_id: int, language_code: str = "ru") -> "TgBuyer":
+    def buyer(self, chat_id: int, language_code: str = "ru") -> TgBuyer:
         return TgBuyer(self, chat_id, language_code)
 
 
@@ -192,13 +193,17 @@ async def test_start_up_sets_commands_in_zh_and_ru(bot: Bot, fake: FakeTelegram)
     names = [c["command"] for c in fake.commands["zh"]]
     assert {"start", "menu", "lang", "order", "agent", "history", "help", "bot"} <= set(names)
     assert fake.commands["zh"][0]["description"] != fake.commands["ru"][0]["description"]
+    for lang in ("zh", "ru"):  # the descriptions come from the catalogs (a new language brings its own)
+        order = next(c for c in fake.commands[lang] if c["command"] == "order")
+        assert order["description"] == bot.app.text("command.order", lang)
 
 
 async def test_bad_token_fails_with_one_clear_line(fake: FakeTelegram, app: App, settings: Settings):
     tg_settings(settings, fake)
     settings.telegram_bot_token = SecretStr("999:wrong-token")
     application = build_telegram(app, settings)
-    with pytest.raises(StartupError, match=r"Telegram rejected the bot token \(401 Unauthorized\); check TELEGRAM_BOT_TOKEN"):
+    with pytest.raises(StartupError,
+                       match=r"Telegram rejected the bot token \(401 Unauthorized\); check TELEGRAM_BOT_TOKEN"):
         async with serving(application, settings):
             pass
 

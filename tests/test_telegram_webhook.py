@@ -24,8 +24,9 @@ async def test_webhook_serves_buyers_and_rejects_wrong_secret(fake: FakeTelegram
             await buyer.press(label(app, "menu.order_status", "zh"))
             assert buyer.text == app.renderer.text("lookup.ask_number", "zh")
             async with aiohttp.ClientSession() as http:
-                update = {"update_id": 999, "message": {"message_id": 1, "date": 0, "chat": {"id": 401, "type": "private"},
-                                                        "from": {"id": 401, "is_bot": False, "first_name": "x"}, "text": "/start"}}
+                update = {"update_id": 999,
+                          "message": {"message_id": 1, "date": 0, "chat": {"id": 401, "type": "private"},
+                                      "from": {"id": 401, "is_bot": False, "first_name": "x"}, "text": "/start"}}
                 url = f"http://127.0.0.1:{port}/tg/hook"
                 for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "wrong"}):
                     async with http.post(url, json=update, headers=headers) as resp:

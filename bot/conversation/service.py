@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bot.conversation.followups import effects_of
 from bot.conversation.io import Inbound, Reply
@@ -44,7 +44,7 @@ class Conversation:
         """Handle one buyer input. Never raises: on a failure the buyer gets the internal-error text."""
         try:
             return await self._handle(inbound)
-        except Exception:  # noqa: BLE001 - a buyer is never left without an answer
+        except Exception:  # a buyer is never left without an answer
             log.exception("input %s failed in conversation %s", inbound.receipt or inbound.kind, inbound.conversation)
             await self.internal_error(inbound.conversation, inbound.buyer)
             return None
@@ -149,9 +149,9 @@ class Conversation:
             lang = self.turns.language(None, buyer)
         try:
             await self.channel.send_text(conversation, self.turns.text("system.internal_error", lang))
-        except Exception:  # noqa: BLE001 - nothing more we can do; the log has it
+        except Exception:  # nothing more we can do; the log has it
             log.exception("internal-error message to %s not delivered", conversation)
 
 
 def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -10,4 +10,6 @@ ENGINE_MESSAGES: tuple[str, ...] = (
     "ask.free_text_invalid", "ask.media_invalid", "ask.media_too_large", "ask.order_number_invalid",
     "ask.phone_invalid", "handoff.console_notice", "duration.hours", "duration.days",
     "actions.cancelled", "actions.cancel_failed", "common.slow_down",
+    "command.start", "command.menu", "command.lang", "command.order", "command.agent", "command.history",
+    "command.help", "command.bot",
 )

@@ -15,10 +15,11 @@ from __future__ import annotations
 import ast
 import difflib
 import operator
-from operator import attrgetter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from operator import attrgetter
+from typing import Any
 
 from bot.orders.facts import CANCEL_CATEGORIES, fact_types
 from bot.orders.model import KNOWN_STATUSES, KNOWN_SUBSTATUSES, Initiator, Money, Scheme
@@ -97,6 +98,8 @@ class _NoOrder:
 
 
 NO_ORDER: Any = _NoOrder()
+# What a literal is evaluated with at load time: it reads nothing, and nothing is there to read.
+_LOAD_TIME = Env(NO_ORDER, {}, {})
 
 
 _FACTS = fact_types()
@@ -162,9 +165,12 @@ class _Compiler:
         literals = [e.value for e in node.elts if isinstance(e, ast.Constant)]
         if len(literals) == len(fns):
             frozen = tuple(literals)
-            fn: Compiled = lambda env: frozen
+
+            def fn(env: Env) -> tuple[Any, ...]:
+                return frozen
         else:
-            fn = lambda env: tuple(f(env) for f in fns)
+            def fn(env: Env) -> tuple[Any, ...]:
+                return tuple(f(env) for f in fns)
         elem = next(iter(types)) if types else ANY
         return _ListExpression(ast.unparse(node), list, fn, literal=len(literals) == len(fns), elem=elem,
                                literals=literals)
@@ -189,16 +195,17 @@ class _Compiler:
             typ = _FACTS[attr]
 
             # C-level read; before any lookup env.order is NO_ORDER, whose reads raise MissingOrder.
-            return Expression(f"order.{attr}", typ, attrgetter(f"order.{attr}"), enum_field=attr if attr in _ENUMS else None)
+            return Expression(f"order.{attr}", typ, attrgetter(f"order.{attr}"),
+                              enum_field=attr if attr in _ENUMS else None)
         if space == "vars":
             if attr not in self.var_names:
                 raise self.fail(node, f"unknown variable '{attr}'",
                                 _suggest(attr, self.var_names) or "set it with an ask node's var or an option's set")
-            return Expression(f"vars.{attr}", ANY, lambda env, attr=attr: env.vars.get(attr))
+            return Expression(f"vars.{attr}", ANY, lambda env: env.vars.get(attr))
         if space == "buyer":
             if attr not in BUYER_FIELDS:
                 raise self.fail(node, f"unknown buyer field '{attr}'", _suggest(attr, BUYER_FIELDS) or "use buyer.lang")
-            return Expression(f"buyer.{attr}", BUYER_FIELDS[attr], lambda env, attr=attr: env.buyer.get(attr))
+            return Expression(f"buyer.{attr}", BUYER_FIELDS[attr], lambda env: env.buyer.get(attr))
         raise self.fail(node, f"unknown name '{space}'", "names start with order., vars. or buyer.")
 
     def _BoolOp(self, node: ast.BoolOp) -> Expression:
@@ -211,8 +218,10 @@ class _Compiler:
         if isinstance(node.op, ast.Not):
             inner = self._boolean(node.operand).fn
             return Expression(ast.unparse(node), bool, lambda env: not inner(env))
-        if isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant) and isinstance(node.operand.value, (int, float)):
-            value = -node.operand.value
+        operand = node.operand
+        if (isinstance(node.op, ast.USub) and isinstance(operand, ast.Constant)
+                and isinstance(operand.value, (int, float))):
+            value = -operand.value
             return Expression(repr(value), type(value), lambda env: value, literal=True)
         raise self.fail(node, f"operator in '{ast.unparse(node)}' is not allowed", "use not, and, or")
 
@@ -226,7 +235,7 @@ class _Compiler:
     def _Compare(self, node: ast.Compare) -> Expression:
         left = self.expr(node.left)
         checks = []
-        for op, right_node in zip(node.ops, node.comparators):
+        for op, right_node in zip(node.ops, node.comparators, strict=True):
             right = self.expr(right_node)
             self._check_types(node, op, left, right)
             checks.append(_compare(type(op), left, right))
@@ -248,9 +257,9 @@ class _Compiler:
         if isinstance(op, (ast.Lt, ast.LtE, ast.Gt, ast.GtE)) and left.type in (bool, str, Money):
             raise self.fail(node, f"cannot order values of type {left.type.__name__}", "use == or != instead")
         if left.enum_field and right.literal:
-            self._check_enum(node, left, [right.fn(None)])
+            self._check_enum(node, left, [right.fn(_LOAD_TIME)])
         if right.enum_field and left.literal:
-            self._check_enum(node, right, [left.fn(None)])
+            self._check_enum(node, right, [left.fn(_LOAD_TIME)])
 
     def _compatible(self, node: ast.AST, a: type, b: type) -> None:
         if a is ANY or b is ANY or a == b:
@@ -275,7 +284,7 @@ class _Compiler:
 @dataclass(frozen=True, slots=True)
 class _ListExpression(Expression):
     elem: type = ANY
-    literals: list[Any] | None = None
+    literals: list[Any] = field(default_factory=list)
 
 
 # ---- building blocks of compiled expressions --------------------------------------------------
@@ -285,7 +294,7 @@ class _ListExpression(Expression):
 def _compare(op: type, left: Expression, right: Expression) -> Compiled:
     lf, rf = left.fn, right.fn
     if right.literal:
-        value = right.fn(None)
+        value = right.fn(_LOAD_TIME)
         if op is ast.Eq:
             return lambda env: lf(env) == value
         if op is ast.NotEq:
@@ -306,7 +315,7 @@ def _all_fns(fns: list[Compiled]) -> Compiled:
         return lambda env: bool(a(env) and b(env))
 
     def every(env: Env) -> bool:
-        for f in fns:
+        for f in fns:  # noqa: SIM110 - a plain loop; all() over a generator costs more per call
             if not f(env):
                 return False
         return True
@@ -320,7 +329,7 @@ def _any_fns(fns: list[Compiled]) -> Compiled:
         return lambda env: bool(a(env) or b(env))
 
     def some(env: Env) -> bool:
-        for f in fns:
+        for f in fns:  # noqa: SIM110 - a plain loop; any() over a generator costs more per call
             if f(env):
                 return True
         return False

@@ -27,7 +27,7 @@ class Content:
     labels: Labels  # button labels folded for matching typed answers (cached per snapshot)
 
     @classmethod
-    def of(cls, catalogs: Catalogs, flows: FlowSet | FlowRegistry) -> "Content":
+    def of(cls, catalogs: Catalogs, flows: FlowSet | FlowRegistry) -> Content:
         registry = flows if isinstance(flows, FlowRegistry) else FlowRegistry(flows)
         return cls(registry, catalogs, Renderer(catalogs), Labels(catalogs))
 
@@ -41,7 +41,7 @@ class Content:
         """The languages the bot speaks: those with a catalog in locales/."""
         return self.catalogs.languages
 
-    def replacing(self, catalogs: Catalogs, flowset: FlowSet) -> "Content":
+    def replacing(self, catalogs: Catalogs, flowset: FlowSet) -> Content:
         """The next snapshot: new flows and texts, keeping the old flow versions and the texts only
         they use, so conversations in progress finish on the version they started with."""
         return Content.of(catalogs.keeping(self.catalogs), self.registry.replacing(flowset))
@@ -52,10 +52,6 @@ def load_checked(flows_dir: str | Path, locales_dir: str | Path) -> tuple[Catalo
     try:
         catalogs = Catalogs.load(locales_dir)
     except CatalogError as exc:
-        raise FlowLoadError([FlowProblem(exc.file, exc.line, 1, exc.message, "fix the .po file", check="catalog")]) from None
+        raise FlowLoadError([FlowProblem(exc.file, exc.line, 1, exc.message, "fix the .po file",
+                                         check="catalog")]) from None
     return catalogs, load_flows(flows_dir, catalogs)
-
-
-def load_content(flows_dir: str | Path, locales_dir: str | Path) -> Content:
-    """A first snapshot from the files. Raises FlowLoadError listing every problem."""
-    return Content.of(*load_checked(flows_dir, locales_dir))

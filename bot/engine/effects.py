@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,4 +71,4 @@ class SetLanguage:
     lang: str
 
 
-Effect = Union[Say, Choices, Ask, Handoff, Action, End, SetLanguage]
+Effect = Say | Choices | Ask | Handoff | Action | End | SetLanguage

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from bot.engine.conditions import MissingOrder
 from bot.engine.content import Content
@@ -24,7 +25,10 @@ log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096
 # Flows the engine itself starts. They must exist (the validators check it).
-MAIN_MENU, NOT_UNDERSTOOD, INTERNAL_ERROR, ORDER_STATUS = "main_menu", "not_understood", "internal_error", "order_status"
+MAIN_MENU = "main_menu"
+NOT_UNDERSTOOD = "not_understood"
+INTERNAL_ERROR = "internal_error"
+ORDER_STATUS = "order_status"
 
 
 @dataclass
@@ -116,7 +120,7 @@ class Engine:
         else:
             owner = await self.lookup.ledger.claim_link(event.link_id or ref.text, t.buyer.id, t.now.timestamp())
             if owner == t.buyer.id:
-                st.verified = (st.verified + [ref.order_number])[-20:]
+                st.verified = [*st.verified, ref.order_number][-20:]
                 t.record("owner_proven", order=ref.order_number, method="link")
             else:
                 t.record("link_foreign", order=ref.order_number)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,7 @@ class StartFlow:
     flow: str
 
 
-Event = Union[Start, Text, Press, Media, Command, StartFlow, Contact]
+Event = Start | Text | Press | Media | Command | StartFlow | Contact
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ from bot.engine.nodes.base import Strict
 class Triggers(Strict):
     """How a flow starts from free text: a /command, or keywords per language."""
 
-    commands: list[str] = []
-    keywords: dict[str, list[str]] = {}
+    commands: list[str] = []  # noqa: RUF012 - a pydantic field: each model gets a copy
+    keywords: dict[str, list[str]] = {}  # noqa: RUF012 - a pydantic field: each model gets a copy
 
 
 class Flow(Strict):

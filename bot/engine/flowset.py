@@ -53,7 +53,7 @@ class FlowRegistry:
     def current(self) -> FlowSet:
         return self._current
 
-    def replacing(self, flowset: FlowSet) -> "FlowRegistry":
+    def replacing(self, flowset: FlowSet) -> FlowRegistry:
         """A registry whose current set is `flowset`, still knowing every version this one knows."""
         return FlowRegistry(flowset, self._versions)
 

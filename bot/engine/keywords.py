@@ -31,7 +31,7 @@ class Keyword:
     anywhere: bool
 
     @classmethod
-    def of(cls, keyword: str, flow_id: str) -> "Keyword":
+    def of(cls, keyword: str, flow_id: str) -> Keyword:
         return cls(fold(keyword), flow_id, _has_han(keyword))
 
     def found_in(self, folded: str) -> bool:

@@ -6,7 +6,8 @@ cache ever outlives the texts it was made from.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from bot.engine.keywords import fold
 from bot.engine.ports import Messages

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from bot.engine.conditions import Expression, compile_expression
 from bot.engine.flow import Flow
@@ -40,7 +42,7 @@ def read_yaml(text: str, display: str, check: str = "yaml") -> tuple[bool, Any, 
 
 
 def validation_problems(exc: ValidationError, positions: dict, display: str, *, check: str,
-                        hint: Callable[[dict], str], flow: str = "") -> list[FlowProblem]:
+                        hint: Callable[[ErrorDetails], str], flow: str = "") -> list[FlowProblem]:
     """pydantic's errors at the line and column of the YAML they are about."""
     out = []
     for err in exc.errors():
@@ -74,7 +76,7 @@ def parse_flow_file(path: Path, text: str, display: str) -> tuple[FlowSource | N
     return FlowSource(flow, display, positions), []
 
 
-def _schema_hint(err: dict) -> str:
+def _schema_hint(err: ErrorDetails) -> str:
     kind = err.get("type", "")
     if kind == "string_type" and isinstance(err.get("input"), bool):
         return "YAML reads yes/no/on/off/true/false as a boolean: put the word in quotes, e.g. 'yes'"

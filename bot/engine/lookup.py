@@ -70,6 +70,9 @@ class NoLedger:
         return buyer
 
 
+NO_LEDGER = NoLedger()
+
+
 @runtime_checkable
 class ProductPool(Protocol):
     """Names of products the shop sells (decoys for the ownership question). An order provider may
@@ -85,7 +88,7 @@ class Lookup:
     window_s: float = 3600.0
     owner_attempts: int = 3  # wrong answers for one order before that buyer is locked out of it
     number_retries: int = 3
-    ledger: OwnerLedger = NoLedger()
+    ledger: OwnerLedger = NO_LEDGER
     order_wrong_answers: int = 3  # wrong phone answers for one order, all buyers, before it closes to everyone
     # The same for the product and date question: someone who knows when the order was placed has
     # only the product to guess, 1 in `product_options`, so one wrong answer closes it.

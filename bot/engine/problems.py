@@ -18,7 +18,8 @@ class FlowProblem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.column}"
-        who = " ".join(p for p in (f"flow {self.flow}" if self.flow else "", f"node {self.node}" if self.node else "") if p)
+        who = " ".join(p for p in (f"flow {self.flow}" if self.flow else "",
+                                   f"node {self.node}" if self.node else "") if p)
         text = f"{where}: {self.message}"
         if who:
             text += f" [{who}]"

@@ -25,7 +25,7 @@ class StepLimitExceeded(RuntimeError):
 class Runner:
     """Executes nodes for one turn. Holds no state of its own beyond the turn."""
 
-    __slots__ = ("t", "registry", "labels", "languages", "lookup", "max_steps", "flowset", "flow")
+    __slots__ = ("flow", "flowset", "labels", "languages", "lookup", "max_steps", "registry", "t")
 
     def __init__(self, turn: Turn, content: Content, lookup: Lookup, max_steps: int) -> None:
         self.t = turn
@@ -41,7 +41,7 @@ class Runner:
     def flow_id(self) -> str:
         return self.flow.id if self.flow is not None else ""
 
-    def at(self, flowset: FlowSet, flow: Flow) -> "Runner":
+    def at(self, flowset: FlowSet, flow: Flow) -> Runner:
         """Run the next node calls in this flow (of this version)."""
         self.flowset, self.flow = flowset, flow
         return self

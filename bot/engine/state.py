@@ -50,7 +50,7 @@ class ConversationState:
         else:
             self.vars.pop("posting_number", None)
 
-    def copy(self) -> "ConversationState":
+    def copy(self) -> ConversationState:
         """An independent copy (containers copied; their items are immutable or replaced, never mutated).
 
         Written out field by field (dataclasses.replace costs 5x more, and the store copies every turn);
@@ -70,7 +70,7 @@ class ConversationState:
         return _ADAPTER.dump_json(self, exclude_defaults=True).decode()
 
     @classmethod
-    def from_json(cls, data: str | bytes | None) -> "ConversationState":
+    def from_json(cls, data: str | bytes | None) -> ConversationState:
         if not data:
             return cls()
         return _ADAPTER.validate_json(data)

@@ -5,8 +5,9 @@ Add a check by writing `def check_<name>(ctx) -> Iterator[FlowProblem]` and list
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from bot.engine.builtin_messages import ENGINE_MESSAGES
 from bot.engine.conditions import ConditionError, compile_condition, compile_expression
@@ -35,7 +36,8 @@ class Context:
     messages: Messages | None
     var_names: frozenset[str] = field(default_factory=frozenset)
 
-    def problem(self, src: FlowSource, path: Path, message: str, hint: str = "", node: str = "", check: str = "") -> FlowProblem:
+    def problem(self, src: FlowSource, path: Path, message: str, hint: str = "", node: str = "",
+                check: str = "") -> FlowProblem:
         line, col = position_of(src.positions, path)
         return FlowProblem(src.file, line, col, message, hint, src.flow.id, node, check)
 
@@ -77,14 +79,15 @@ def check_targets(ctx: Context) -> Iterator[FlowProblem]:
     for src in ctx.sources.values():
         for nid, node in src.flow.nodes.items():
             for where, target in node.targets():
-                path = ("nodes", nid) + _split(where)
+                path = ("nodes", nid, *_split(where))
                 if is_flow_target(target):
                     if flow_of(target) not in ctx.sources:
                         yield ctx.problem(src, path, f"{where} goes to unknown flow '{flow_of(target)}'",
                                           _known(flow_of(target), ctx.sources), nid, "targets")
                 elif target not in src.flow.nodes:
                     yield ctx.problem(src, path, f"{where} goes to unknown node '{target}'",
-                                      _known(target, src.flow.nodes) + " (use flow:ID for another flow)", nid, "targets")
+                                      _known(target, src.flow.nodes) + " (use flow:ID for another flow)", nid,
+                                      "targets")
 
 
 def _split(where: str) -> tuple[Any, ...]:
@@ -122,7 +125,7 @@ def check_nodes(ctx: Context) -> Iterator[FlowProblem]:
     for src in ctx.sources.values():
         for nid, node in src.flow.nodes.items():
             for where, message, hint, check in node.problems():
-                yield ctx.problem(src, ("nodes", nid) + where, message, hint, nid, check)
+                yield ctx.problem(src, ("nodes", nid, *where), message, hint, nid, check)
 
 
 def _cycles(edges: dict[str, list[str]]) -> Iterator[list[str]]:
@@ -135,9 +138,9 @@ def _cycles(edges: dict[str, list[str]]) -> Iterator[list[str]]:
             if nxt not in edges:
                 continue
             if colour.get(nxt) == 1:
-                yield stack[stack.index(nxt):] + [nxt]
+                yield [*stack[stack.index(nxt):], nxt]
             elif nxt not in colour:
-                yield from visit(nxt, stack + [nxt])
+                yield from visit(nxt, [*stack, nxt])
         colour[nid] = 2
 
     for nid in edges:
@@ -163,12 +166,13 @@ def check_expressions(ctx: Context) -> Iterator[FlowProblem]:
                 try:
                     expr = (compile_condition if is_condition else compile_expression)(source, ctx.var_names)
                 except ConditionError as exc:
-                    line, col = position_of(src.positions, ("nodes", nid) + _split(where) + ("<value>",))
+                    line, col = position_of(src.positions, ("nodes", nid, *_split(where), "<value>"))
                     yield FlowProblem(src.file, line, col, f"{where}: {exc.message} in '{source}'", exc.hint,
                                       src.flow.id, nid, "expressions")
                     continue
                 if where.endswith(".count") and expr.type not in (int, object):
-                    yield ctx.problem(src, ("nodes", nid) + _split(where), f"{where} must be a number, '{source}' is not",
+                    yield ctx.problem(src, ("nodes", nid, *_split(where)),
+                                      f"{where} must be a number, '{source}' is not",
                                       "use a count such as order.days_in_status", nid, "expressions")
 
 
@@ -176,7 +180,7 @@ def _all_messages(src: FlowSource) -> Iterator[tuple[Path, str, Message]]:
     yield ("title",), "", src.flow.title
     for nid, node in src.flow.nodes.items():
         for where, msg in node.messages():
-            yield ("nodes", nid) + _split(where), nid, msg
+            yield ("nodes", nid, *_split(where)), nid, msg
 
 
 def check_messages(ctx: Context) -> Iterator[FlowProblem]:
@@ -199,17 +203,20 @@ def check_messages(ctx: Context) -> Iterator[FlowProblem]:
                                       "review the translation and remove the fuzzy flag", nid, "messages")
                 seen[lang] = info.placeholders
                 if missing := info.placeholders - given:
-                    yield ctx.problem(src, path, f"message '{msg.msg}' ({lang}) needs params: {', '.join(sorted(missing))}",
+                    yield ctx.problem(src, path,
+                                      f"message '{msg.msg}' ({lang}) needs params: {', '.join(sorted(missing))}",
                                       "pass them under params:", nid, "placeholders")
                 if extra := given - info.placeholders:
-                    yield ctx.problem(src, path, f"message '{msg.msg}' ({lang}) has no placeholder for: {', '.join(sorted(extra))}",
+                    yield ctx.problem(src, path, f"message '{msg.msg}' ({lang}) has no placeholder for: "
+                                      f"{', '.join(sorted(extra))}",
                                       "remove the param or add {name} to the text", nid, "placeholders")
                 if info.plural and not msg.count:
                     yield ctx.problem(src, path, f"message '{msg.msg}' has plural forms but no count",
                                       "add count: <number expression>", nid, "plurals")
                 if info.plural and info.forms < ctx.messages.plural_forms_required(lang):
                     yield ctx.problem(src, path, f"message '{msg.msg}' ({lang}) has {info.forms} plural forms, needs "
-                                      f"{ctx.messages.plural_forms_required(lang)}", "fill every msgstr[n]", nid, "plurals")
+                                      f"{ctx.messages.plural_forms_required(lang)}", "fill every msgstr[n]", nid,
+                                      "plurals")
             if len(set(seen.values())) > 1:
                 detail = "; ".join(f"{k}: {', '.join(sorted(v)) or '-'}" for k, v in seen.items())
                 yield ctx.problem(src, path, f"message '{msg.msg}' has different placeholders per language ({detail})",

@@ -48,13 +48,13 @@ def _convert(node: yaml.Node, path: Path, positions: dict, duplicates: list, loa
             key = loader.construct_object(key_node) if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
             if key in out:
                 duplicates.append(DuplicateKey(key, key_node.start_mark.line + 1, key_node.start_mark.column + 1))
-            out[key] = _convert(value_node, path + (key,), positions, duplicates, loader)
+            out[key] = _convert(value_node, (*path, key), positions, duplicates, loader)
             # a key's own position wins for the mapping entry, so errors point at the key line
-            positions[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            positions[path + (key, "<value>")] = (value_node.start_mark.line + 1, value_node.start_mark.column + 1)
+            positions[(*path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            positions[(*path, key, "<value>")] = (value_node.start_mark.line + 1, value_node.start_mark.column + 1)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(v, path + (i,), positions, duplicates, loader) for i, v in enumerate(node.value)]
+        return [_convert(v, (*path, i), positions, duplicates, loader) for i, v in enumerate(node.value)]
     return loader.construct_object(node, deep=True)
 
 

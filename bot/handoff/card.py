@@ -8,13 +8,14 @@ as typed. Texts stay under Telegram's 4096-character limit.
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone, tzinfo
-from typing import Any, Iterable
+from datetime import UTC, datetime, tzinfo
+from typing import Any
 
 from bot.engine.state import ConversationState
 from bot.handoff.diagnose import Diagnosis
-from bot.i18n.render import TIMEZONES, Renderer
+from bot.i18n.render import TIMEZONES, Texts
 from bot.orders.facts import OrderFacts
 from bot.orders.model import Order
 from bot.store.base import TranscriptEntry
@@ -50,10 +51,10 @@ class BuyerInfo:
 class AgentTexts:
     """Renders agent-facing texts in one language (settings.agents_lang)."""
 
-    def __init__(self, renderer: Renderer, lang: str, tz: tzinfo | None = None) -> None:
+    def __init__(self, renderer: Texts, lang: str, tz: tzinfo | None = None) -> None:
         self.r = renderer
         self.lang = lang
-        self.tz = tz or TIMEZONES.get(lang, timezone.utc)  # times of day on cards and in /history
+        self.tz = tz or TIMEZONES.get(lang, UTC)  # times of day on cards and in /history
 
     def t(self, msgid: str, count: int | None = None, **params: Any) -> str:
         """A catalog text; str params are HTML-escaped, dates and money formatted for `lang`."""
@@ -73,7 +74,7 @@ class AgentTexts:
     # ---- order --------------------------------------------------------------------------------
     def order_lines(self, order: Order, now: datetime) -> list[str]:
         f = OrderFacts(order, now)
-        status = self.label(str(f.status_label), order.status)
+        status: str = self.label(str(f.status_label), order.status)  # both labels are escaped
         if order.substatus:
             status += f" · {self.label(str(f.substatus_label), order.substatus)}"
         out = [
@@ -88,7 +89,8 @@ class AgentTexts:
         if f.seller_late:
             out.append("⚠️ " + self.t("agent_card.seller_late", f.hours_seller_late))
         if order.delivery_date_begin and order.delivery_date_end:
-            out.append(self.t("agent_card.delivery_window", begin=order.delivery_date_begin, end=order.delivery_date_end))
+            out.append(self.t("agent_card.delivery_window", begin=order.delivery_date_begin,
+                              end=order.delivery_date_end))
         if f.delivery_late:
             out.append("⚠️ " + self.t("agent_card.delivery_late", f.days_delivery_late))
         out.append(self.t("agent_card.delivery", method=order.delivery_method or "—", city=order.city or "—",
@@ -154,12 +156,13 @@ class AgentTexts:
         body = entry.text if entry.text else f"[{entry.kind}]"
         if entry.direction == "in" and entry.kind == "press":
             body = f"[{body}]"
-        return f"<code>{stamp}</code> <b>{self.t(who.get(entry.direction, 'agent_card.from_bot'))}</b>: {esc(cut(body, SNIPPET))}"
+        speaker = self.t(who.get(entry.direction, "agent_card.from_bot"))
+        return f"<code>{stamp}</code> <b>{speaker}</b>: {esc(cut(body, SNIPPET))}"
 
     # ---- diagnosis ----------------------------------------------------------------------------
     def diagnosis(self, d: Diagnosis, order: Order, now: datetime) -> str:
         f = OrderFacts(order, now)
-        status = self.label(str(f.status_label), order.status)
+        status: str = self.label(str(f.status_label), order.status)  # both labels are escaped
         if order.substatus:
             status += f" · {self.label(str(f.substatus_label), order.substatus)}"
         out = ["🩺 <b>" + self.t("agent_card.diag.title", number=order.posting_number) + "</b>",
@@ -206,5 +209,6 @@ class AgentTexts:
         rows.sort(key=lambda r: r[0])
         head = f"{buyer.name} @{buyer.username} id={buyer.chat_id} lang={buyer.lang}\n\n"
         return head + "\n".join(
-            f"{datetime.fromtimestamp(at, self.tz).strftime('%Y-%m-%d %H:%M:%S')}  {label}: {body}" for at, label, body in rows
+            f"{datetime.fromtimestamp(at, self.tz).strftime('%Y-%m-%d %H:%M:%S')}  {label}: {body}"
+            for at, label, body in rows
         ) + "\n"

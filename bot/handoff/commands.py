@@ -88,8 +88,8 @@ async def _note(h: AgentCommands, chat_id: str, thread: int, message: Message, a
         return
     session = await h.desk.records.open_session(chat_id) or await h.desk.records.last_session(chat_id)
     user = message.from_user
-    await h.desk.records.add_note(chat_id, session.id if session else None, user.id if user else 0, _agent(message), arg,
-                             h.desk.now())
+    await h.desk.records.add_note(chat_id, session.id if session else None, user.id if user else 0,
+                                  _agent(message), arg, h.desk.now())
     await h.desk.reply_in_topic(thread, "📝 " + h.desk.texts.t("agent_card.note_saved"))
 
 
@@ -102,7 +102,8 @@ def _ref(arg: str, state_order: Order | None, vars_: dict[str, Any]) -> OrderRef
     return find_order_number(str(number)) if number else None
 
 
-async def _orders(h: AgentCommands, chat_id: str | None, thread: int | None, arg: str) -> tuple[list[Order], bool] | None:
+async def _orders(h: AgentCommands, chat_id: str | None, thread: int | None,
+                  arg: str) -> tuple[list[Order], bool] | None:
     """Fresh orders for `arg` or the buyer's current order; falls back to the snapshot. None: nothing to show."""
     state = await h.desk.app.store.load_state(chat_id) if chat_id else None
     snapshot = state.order_model() if state else None
@@ -189,7 +190,8 @@ async def _history(h: AgentCommands, chat_id: str, thread: int, message: Message
     entries = await h.desk.app.store.transcript(chat_id, limit=5000)  # buyer, bot and agent lines
     text = h.desk.texts.history(await h.desk.buyer_info(chat_id), entries, await h.desk.records.notes(chat_id))
     try:
-        await h.desk.bot.send_document(h.desk.group_id, InputFile(text.encode("utf-8"), filename=f"history-{chat_id}.txt"),
+        await h.desk.bot.send_document(h.desk.group_id,
+                                       InputFile(text.encode("utf-8"), filename=f"history-{chat_id}.txt"),
                                   message_thread_id=thread, caption=h.desk.texts.t("agent_card.history_caption"),
                                   parse_mode=ParseMode.HTML)
     except TelegramError as exc:

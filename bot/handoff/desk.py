@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from telegram import Bot, Message, User
 from telegram.constants import ChatMemberStatus, ParseMode
@@ -53,9 +54,10 @@ class Desk:
         self.records: HandoffRecords = records or SqliteHandoffRecords(settings.store_path)
         self.hours = WorkingHours.parse(settings.handoff_hours, settings.handoff_days, settings.handoff_timezone)
         self.texts = AgentTexts(app.renderer, settings.agents_lang, self.hours.tz)
-        self.topics = Topics(bot, self.records, self.clock, self.group_id,
+        self.topics = Topics(self.bot, self.records, self.clock, self.group_id,
                              TopicLimits(settings.handoff_topics_per_buyer_per_day, settings.handoff_topics_per_hour))
-        self.outbox = Outbox(bot, self.records, self.clock, self.group_id, max_attempts=settings.handoff_max_attempts)
+        self.outbox = Outbox(self.bot, self.records, self.clock, self.group_id,
+                             max_attempts=settings.handoff_max_attempts)
         self._members: dict[int, tuple[bool, float]] = {}
 
     def bind(self, bot: Bot) -> None:

@@ -24,7 +24,7 @@ class Durations(BaseModel):
     max_seconds: float | None = None
 
     @classmethod
-    def of(cls, values: list[float]) -> "Durations":
+    def of(cls, values: list[float]) -> Durations:
         if not values:
             return cls()
         return cls(count=len(values), median_seconds=float(median(values)), mean_seconds=sum(values) / len(values),
@@ -54,7 +54,8 @@ class ContainmentFigures(BaseModel):
     ratings: Ratings = Field(default_factory=Ratings)
 
 
-async def containment_figures(store: ConversationStore, records: HandoffRecords, since: float = 0.0) -> ContainmentFigures:
+async def containment_figures(store: ConversationStore, records: HandoffRecords,
+                              since: float = 0.0) -> ContainmentFigures:
     events = await store.analytics(since)
     ended = [e for e in events if e.name == "flow_ended"]
     chats = {e.chat_id for e in ended}
@@ -78,5 +79,6 @@ async def containment_figures(store: ConversationStore, records: HandoffRecords,
     )
     rated = [s.rating for s in sessions if s.rating]
     if rated:
-        f.ratings = Ratings(count=len(rated), average=sum(rated) / len(rated), by_score=dict(sorted(Counter(rated).items())))
+        f.ratings = Ratings(count=len(rated), average=sum(rated) / len(rated),
+                            by_score=dict(sorted(Counter(rated).items())))
     return f

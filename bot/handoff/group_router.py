@@ -7,12 +7,13 @@ the General topic and unknown topics are ignored; other bots and channels never 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
 from telegram import Message, Update
 from telegram.error import TelegramError
-from telegram.ext import Application, ApplicationHandlerStop, CallbackQueryHandler, MessageHandler, filters
+from telegram.ext import Application, CallbackQueryHandler, MessageHandler, filters
 
 from bot.handoff import commands
 from bot.handoff.commands import AgentCommands
@@ -31,18 +32,17 @@ class GroupRouter:
         self.desk, self.sessions, self.relay, self.notices, self.agents = desk, sessions, relay, notices, agents
 
     def install(self, application: Application) -> None:
-        """The buttons in handler group -1 (before the buyer handlers, which would take a rating for a
-        stale press); the group's messages and edits in group 0 (the buyer handlers take private chats only)."""
+        """The handoff's buttons (the buyer handlers leave "ho:" presses alone) and the group's messages
+        and edits (the buyer handlers take private chats only). Both in group 0, like the buyers'."""
         group = filters.Chat(self.desk.group_id)
 
         async def on_button(update: Update, context: Any) -> None:
             await self.on_button(update)
-            raise ApplicationHandlerStop
 
         async def on_message(update: Update, context: Any) -> None:
             await self.on_message(update)
 
-        application.add_handler(CallbackQueryHandler(on_button, pattern=f"^{CALLBACK_PREFIX}"), group=-1)
+        application.add_handler(CallbackQueryHandler(on_button, pattern=f"^{CALLBACK_PREFIX}"))
         application.add_handler(MessageHandler(group & (filters.UpdateType.MESSAGE | filters.UpdateType.EDITED_MESSAGE),
                                                on_message))
 
@@ -59,10 +59,8 @@ class GroupRouter:
         except ValueError:
             pass
         if not handled and query is not None:
-            try:
+            with contextlib.suppress(TelegramError):
                 await query.answer()
-            except TelegramError:
-                pass
         return handled
 
     async def on_message(self, update: Update) -> None:
@@ -70,7 +68,8 @@ class GroupRouter:
         if message is None or message.chat.id != self.desk.group_id:
             return
         user = message.from_user
-        if user is None or user.is_bot or message.sender_chat is not None and message.sender_chat.id != self.desk.group_id:
+        sender = message.sender_chat
+        if user is None or user.is_bot or (sender is not None and sender.id != self.desk.group_id):
             return  # channels, other bots: never relayed
         text = message.text or ""
         thread = message.message_thread_id if message.is_topic_message else None

@@ -4,6 +4,7 @@ interrupted are sent again), the periodic job (outbox flush, re-announce unanswe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -67,7 +68,7 @@ class Lifecycle:
                 await asyncio.sleep(period)
                 try:
                     await self.tick()
-                except Exception:  # noqa: BLE001 - the periodic job must survive one bad pass
+                except Exception:  # the periodic job must survive one bad pass
                     log.exception("handoff periodic job")
 
         if self._task is None or self._task.done():
@@ -76,8 +77,6 @@ class Lifecycle:
     async def shutdown(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # how it ended no longer matters
                 await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
             self._task = None

@@ -57,7 +57,8 @@ class Notices:
         try:
             await query.answer()
             if relay is not None and relay.dest_message_id:
-                text = relay.payload["text"] + "\n\n👀 " + d.texts.t("agent_card.seen_by", agent=author_of(query.from_user))
+                text = relay.payload["text"] + "\n\n👀 " + d.texts.t("agent_card.seen_by",
+                                                                    agent=author_of(query.from_user))
                 await d.bot.edit_message_text(text, chat_id=d.group_id, message_id=relay.dest_message_id,
                                               parse_mode=ParseMode.HTML)
         except TelegramError as exc:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions, ReplyParameters
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
@@ -127,7 +128,7 @@ class Outbox:
         if self.on_failed is not None:
             try:
                 await self.on_failed(relay, error)
-            except Exception:  # noqa: BLE001 - reporting a failure must not break the flush
+            except Exception:  # reporting a failure must not break the flush
                 log.exception("reporting failed relay %s", relay.id)
 
     async def _thread(self, relay: Relay) -> int | None:
@@ -169,6 +170,8 @@ class Outbox:
         if p.get("reply_to"):  # the answer keeps pointing at the message it answers
             kwargs["reply_parameters"] = ReplyParameters(int(p["reply_to"]), allow_sending_without_reply=True)
         if relay.op == "copy":
+            if relay.src_chat is None or relay.src_message_id is None:
+                raise Permanent("a copy without its source message")
             if "caption" in p:
                 kwargs["caption"] = p["caption"]
             mid = await self.bot.copy_message(chat, relay.src_chat, relay.src_message_id, message_thread_id=thread,

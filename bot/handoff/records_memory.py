@@ -48,7 +48,8 @@ class MemoryHandoffRecords:
         return next((t for t in self._topics.values() if t.thread_id == thread_id), None)
 
     async def save_topic(self, topic: Topic, now: float, *, created: bool) -> None:
-        for other in [t for t in self._topics.values() if t.thread_id == topic.thread_id and t.chat_id != topic.chat_id]:
+        same_thread = [t for t in self._topics.values() if t.thread_id == topic.thread_id]
+        for other in [t for t in same_thread if t.chat_id != topic.chat_id]:
             del self._topics[other.chat_id]
         self._topics[topic.chat_id] = topic
         if created:
@@ -138,7 +139,8 @@ class MemoryHandoffRecords:
 
     async def due(self, now: float | None, chat_id: str | None = None) -> list[Relay]:
         return [self._out(r) for r in self._relays.values()
-                if r.status == PENDING and (now is None or r.next_at <= now) and (chat_id is None or r.chat_id == chat_id)]
+                if r.status == PENDING and (now is None or r.next_at <= now)
+                and (chat_id is None or r.chat_id == chat_id)]
 
     async def earlier_unsent(self, relay: Relay) -> bool:
         return any(r.chat_id == relay.chat_id and r.direction == relay.direction and r.id < relay.id
@@ -190,7 +192,8 @@ class MemoryHandoffRecords:
         return nid
 
     async def notes(self, chat_id: str) -> list[dict[str, Any]]:
-        return [{k: n[k] for k in ("id", "author", "text", "at")} for n in self._notes.values() if n["chat_id"] == chat_id]
+        return [{k: n[k] for k in ("id", "author", "text", "at")}
+                for n in self._notes.values() if n["chat_id"] == chat_id]
 
     async def block(self, chat_id: str, by: str, now: float) -> None:
         self._blocked[chat_id] = (by, now)

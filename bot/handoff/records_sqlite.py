@@ -213,11 +213,12 @@ class SqliteHandoffRecords:
 
     async def mark_retry(self, relay_id: int, error: str, next_at: float, *, count_attempt: bool = True) -> None:
         given_back = 0 if count_attempt else 1
-        self._c.execute("UPDATE handoff_relays SET status=?, error=?, next_at=?, attempts=max(0, attempts-?) WHERE id=?",
-                        (PENDING, error[:ERROR_LIMIT], next_at, given_back, relay_id))
+        self._c.execute("UPDATE handoff_relays SET status=?, error=?, next_at=?, attempts=max(0, attempts-?) "
+                        "WHERE id=?", (PENDING, error[:ERROR_LIMIT], next_at, given_back, relay_id))
 
     async def mark_failed(self, relay_id: int, error: str) -> None:
-        self._c.execute("UPDATE handoff_relays SET status=?, error=? WHERE id=?", (FAILED, error[:ERROR_LIMIT], relay_id))
+        self._c.execute("UPDATE handoff_relays SET status=?, error=? WHERE id=?",
+                        (FAILED, error[:ERROR_LIMIT], relay_id))
 
     async def recover(self) -> int:
         return self._changed("UPDATE handoff_relays SET status=? WHERE status=?", (PENDING, SENDING))

@@ -56,7 +56,7 @@ class WorkingHours:
     tz: ZoneInfo
 
     @classmethod
-    def parse(cls, hours: str, days: str, tz: str) -> "WorkingHours":
+    def parse(cls, hours: str, days: str, tz: str) -> WorkingHours:
         first, sep, last = hours.partition("-")
         if not sep:
             raise ScheduleError(f"bad hours {hours!r}: use HH:MM-HH:MM, e.g. 09:00-21:00")
@@ -65,7 +65,7 @@ class WorkingHours:
             raise ScheduleError("hours cannot start at 24:00")
         try:
             zone = ZoneInfo(tz)
-        except Exception:
+        except Exception:  # noqa: BLE001 - ZoneInfo raises KeyError, ValueError or OSError by the name
             raise ScheduleError(f"unknown time zone {tz!r}: use an IANA name such as Europe/Moscow") from None
         return cls(start, _parse_time(last), _parse_days(days), zone)
 

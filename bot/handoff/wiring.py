@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.engine.ports import Clock
 from bot.conversation.ports import HandoffPort, NoHandoff
+from bot.engine.ports import Clock
 from bot.settings import Settings
 
 

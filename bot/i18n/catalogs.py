@@ -59,14 +59,15 @@ class Entry:
 class Catalogs:
     """All languages' catalogs (what the engine calls its `Messages` port)."""
 
-    def __init__(self, entries: dict[str, dict[str, Entry]], catalogs: dict[str, Catalog], files: dict[str, str]) -> None:
+    def __init__(self, entries: dict[str, dict[str, Entry]], catalogs: dict[str, Catalog],
+                 files: dict[str, str]) -> None:
         self._entries = entries
         self._catalogs = catalogs
         self.files = files
         self.languages: tuple[str, ...] = tuple(sorted(entries))
 
     @classmethod
-    def load(cls, root: str | Path, languages: tuple[str, ...] | None = None) -> "Catalogs":
+    def load(cls, root: str | Path, languages: tuple[str, ...] | None = None) -> Catalogs:
         """Every catalog under `root` (or only `languages`, each of which must be there)."""
         root = Path(root)
         if languages is None:
@@ -83,22 +84,22 @@ class Catalogs:
             with path.open("rb") as fh:
                 try:
                     catalog = read_po(fh, locale=lang, abort_invalid=True)
-                except Exception as exc:  # babel raises PoFileError with the line in its text
+                except Exception as exc:  # noqa: BLE001 - babel raises PoFileError (with the line in its text) and others
                     raise CatalogError(str(path), getattr(exc, "lineno", 1) or 1, str(exc)) from None
             table: dict[str, Entry] = {}
             for msg in catalog:
                 if not msg.id:
                     continue
                 key = msg.id[0] if isinstance(msg.id, (tuple, list)) else msg.id
+                line = msg.lineno or 0  # read_po always sets both; babel types them Optional
                 if isinstance(msg.string, (tuple, list)):
-                    forms = tuple(s for s in msg.string)
-                    table[key] = Entry(forms, True, msg.fuzzy, msg.lineno)
+                    table[key] = Entry(tuple(msg.string), True, msg.fuzzy, line)
                 else:
-                    table[key] = Entry((msg.string,), False, msg.fuzzy, msg.lineno)
+                    table[key] = Entry((msg.string or "",), False, msg.fuzzy, line)
             entries[lang], catalogs[lang], files[lang] = table, catalog, str(path)
         return cls(entries, catalogs, files)
 
-    def keeping(self, older: "Catalogs") -> "Catalogs":
+    def keeping(self, older: Catalogs) -> Catalogs:
         """These catalogs plus the messages only `older` has: after a live edit removed a text, a
         conversation still finishing on the old flow version can still say it."""
         entries = {lang: {**older._entries.get(lang, {}), **table} for lang, table in self._entries.items()}

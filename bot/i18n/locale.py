@@ -7,8 +7,8 @@ third language is chosen by its client code or explicitly.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from functools import lru_cache
-from typing import Collection
 
 # Languages whose speakers most likely read Russian better than anything else we offer.
 _RUSSIAN_READERS = {"ru", "uk", "be", "kk", "ky", "uz", "tg", "hy", "az", "ka", "ro"}

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
@@ -26,23 +27,36 @@ TIME_PATTERN = "d MMMM, HH:mm"
 
 
 class SayLike(Protocol):
-    """A message to show (the engine's `Say` effect)."""
+    """A message to show (the engine's `Say` effect). Read-only: the effects are frozen."""
 
-    msg: str
-    params: dict[str, Any]
-    count: int | None
+    @property
+    def msg(self) -> str: ...
+    @property
+    def params(self) -> dict[str, Any]: ...
+    @property
+    def count(self) -> int | None: ...
 
 
 class OptionLike(Protocol):
-    id: str
-    label: str
-    params: dict[str, Any]
+    @property
+    def id(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def params(self) -> dict[str, Any]: ...
 
 
 class ChoicesLike(Protocol):
     """Buttons to show (the engine's `Choices` effect)."""
 
-    options: Sequence[OptionLike]
+    @property
+    def options(self) -> Sequence[OptionLike]: ...
+
+
+class Texts(Protocol):
+    """What collaborators need from a renderer: `Renderer` (one snapshot) and `CurrentRenderer` (the one in service)."""
+
+    def text(self, msgid: str, lang: str, params: dict[str, Any] | None = None, count: int | None = None) -> str: ...
 
 
 class _SafeParams(dict):

@@ -145,7 +145,15 @@ def flows_schema(settings: Any, args: Any) -> int:
 
 
 def stats(settings: Any, args: Any) -> int:
-    from bot.operators.stats import StatsError, agents_lines, compute, format_html, format_text, parse_since, read_events
+    from bot.operators.stats import (
+        StatsError,
+        agents_lines,
+        compute,
+        format_html,
+        format_text,
+        parse_since,
+        read_events,
+    )
 
     try:
         since = parse_since(args.since)
@@ -173,7 +181,8 @@ def stats(settings: Any, args: Any) -> int:
     if args.json:
         print(json.dumps({**result.as_dict(), "agents": agents.model_dump()}, ensure_ascii=False, indent=2))
     else:
-        sys.stdout.write(format_text(result) + "\nHuman agents:\n" + "".join(f"  {line}\n" for line in agents_lines(agents)))
+        agent_lines = "".join(f"  {line}\n" for line in agents_lines(agents))
+        sys.stdout.write(format_text(result) + "\nHuman agents:\n" + agent_lines)
     return EXIT_OK
 
 

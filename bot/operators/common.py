@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from bot.engine.flow import Flow
 from bot.engine.flowset import FlowSet
@@ -42,7 +42,7 @@ def node_order(flow: Flow) -> list[str]:
 def message_text(catalogs: Catalogs, msg: Message | str, lang: str) -> str:
     """The text as written in the catalog, placeholders left as {name}; plural forms joined by ' | '."""
     msgid = msg.msg if isinstance(msg, Message) else msg
-    entry = catalogs._entries.get(lang, {}).get(msgid)  # noqa: SLF001 - read-only peek at the forms
+    entry = catalogs._entries.get(lang, {}).get(msgid)  # read-only peek at the forms
     if entry is None or not any(entry.forms):
         return f"[missing {lang}: {msgid}]"
     if entry.plural:

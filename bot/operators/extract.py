@@ -16,8 +16,9 @@ flow (ENGINE_MESSAGES, `status.<status>` labels, ...) would be marked obsolete i
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, Collection, Iterator
+from typing import Any, BinaryIO
 
 from bot.engine.builtin_messages import ENGINE_MESSAGES
 from bot.engine.loader import parse_flow_file
@@ -49,7 +50,7 @@ def extract_flows(fileobj: BinaryIO, keywords: Collection[str], comment_tags: Co
     src, _problems = parse_flow_file(Path(str(name)), text, str(name))
     if src is not None:
         for path, nid, msg in _all_messages(src):
-            line, _ = position_of(src.positions, path + ("<value>",))
+            line, _ = position_of(src.positions, (*path, "<value>"))
             where = "title" if not nid else f"node {nid} ({'.'.join(str(p) for p in path[2:])})"
             yield _message(line, msg.msg, msg.count is not None, [f"flow {src.flow.id}, {where}"])
         return
@@ -76,11 +77,11 @@ def _message(line: int, msgid: str, plural: bool, comments: list[str]) -> Extrac
 def _walk(value: Any, path: tuple) -> Iterator[tuple[tuple, Any]]:
     if isinstance(value, dict):
         for k, v in value.items():
-            yield path + (k,), v
-            yield from _walk(v, path + (k,))
+            yield (*path, k), v
+            yield from _walk(v, (*path, k))
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            yield from _walk(v, path + (i,))
+            yield from _walk(v, (*path, i))
 
 
 def _message_of(path: tuple, value: Any) -> tuple[str, bool]:
@@ -129,7 +130,8 @@ def extract_code(fileobj: BinaryIO, keywords: Collection[str], comment_tags: Col
     for lineno, line in enumerate(text.splitlines(), 1):
         for m in _LITERAL.finditer(line):
             msgid = m.group(1)
-            if msgid in seen or not (msgid in known or (msgid in ENGINE_MESSAGES and name.endswith("builtin_messages.py"))):
+            builtin = msgid in ENGINE_MESSAGES and name.endswith("builtin_messages.py")
+            if msgid in seen or not (msgid in known or builtin):
                 continue
             seen.add(msgid)
             yield _message(lineno, msgid, known.get(msgid, False), [])

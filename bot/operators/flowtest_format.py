@@ -13,7 +13,8 @@ Format (one file holds any number of tests)::
         steps:
           - send: "/start"                # text, /command, or ":photo NAME" to send a photo
           - press: "Статус"               # a fragment of a button label of the previous reply
-          - send: "{order_number}"        # {order_number} {posting_number} {phone} {phone_number} {product} {order_date} come from `order`
+          - send: "{order_number}"        # placeholders from `order`: {order_number} {posting_number}
+                                          # {phone} {phone_number} {product} {order_date}
           - send: "{phone}"
             expect:
               flow: order_status
@@ -60,7 +61,7 @@ class Step(_Strict):
     expect: Expect | None = None
 
     @model_validator(mode="after")
-    def _one_action(self) -> "Step":
+    def _one_action(self) -> Step:
         if sum(x is not None for x in (self.send, self.press, self.flow)) != 1:
             raise ValueError("a step has exactly one of 'send', 'press' or 'flow'")
         return self

@@ -15,11 +15,12 @@ import contextlib
 import difflib
 import logging
 import tempfile
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from bot.console import event_from_line
 from bot.engine.content import Content
@@ -31,7 +32,7 @@ from bot.i18n.catalogs import Catalogs
 from bot.operators.flowtest_format import Case, Expect, parse_test_file
 from bot.operators.flowtest_report import CaseResult, Report, StepLog, coverage, listed, quoted
 
-FIXED_NOW = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+FIXED_NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 CASE_TIMEOUT = 20.0  # seconds per test case: a hanging provider must not hang CI
 CHAT_ID = "flowtest"
 
@@ -148,7 +149,7 @@ class FlowTestRunner:
                     out.append(f"step {i}: expect.entered '{name}' is not a node of flow '{fid}'")
             for name in e.effects:
                 if not (name in ("handoff", "end:resolved", "end:unresolved") or
-                        name.split(":")[0] in ("action", "handoff", "lang") and ":" in name):
+                        (name.split(":")[0] in ("action", "handoff", "lang") and ":" in name)):
                     out.append(f"step {i}: unknown effect '{name}' (use action:NAME, handoff, handoff:REASON, "
                                f"end:resolved, end:unresolved, lang:{'|'.join(self.catalogs.languages)})")
         return out
@@ -184,7 +185,8 @@ class FlowTestRunner:
 
         postings = [o for o in self.orders.values() if o.order_number == order.order_number]
         values = {"order_number": order.order_number, "posting_number": order.posting_number,
-                  "phone": order.phone_last4 or "", "phone_number": f"+7{order.phone_digits}" if order.phone_digits else "",
+                  "phone": order.phone_last4 or "",
+                  "phone_number": f"+7{order.phone_digits}" if order.phone_digits else "",
                   "product": real_product(postings) if order.products else "",
                   "order_date": Renderer(self.catalogs).value(order_day(order), case.lang)}
         for k, v in values.items():
@@ -200,9 +202,9 @@ class FlowTestRunner:
         with tempfile.TemporaryDirectory(prefix="ozonbot-flowtest-") as tmp, _captured_logs() as logs:
             try:
                 await asyncio.wait_for(self._run(case, Path(tmp), result), self.timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 result.failures.append(f"timed out after {self.timeout:g}s")
-            except Exception as exc:  # a crash is a failed test, reported, never a crashed runner
+            except Exception as exc:  # noqa: BLE001 - a crash is a failed test, never a crashed runner
                 result.failures.append(f"crashed: {type(exc).__name__}: {exc}")
         result.passed = not result.failures
         if not result.passed:
@@ -216,7 +218,7 @@ class FlowTestRunner:
         from bot.store.sqlite import SqliteStore
 
         # A fixed LINK_SECRET: the ownership question's decoys and their places are the same every run.
-        settings = Settings(data_dir=tmp, link_secret="flow tests", _env_file=None)  # type: ignore[call-arg]
+        settings = Settings(data_dir=tmp, link_secret=SecretStr("flow tests"), _env_file=None)  # type: ignore[call-arg]
         seed(settings.demo_orders_path, now=self.now)
         if case.patch:
             self._seed_patch(case, settings.demo_orders_path)

@@ -9,7 +9,8 @@ from bot.operators.common import message_text, node_order, texts_in
 
 def show_flow(flow: Flow, catalogs: Catalogs, lang: str) -> str:
     text_of = texts_in(catalogs, lang)
-    lines = [f"Flow {flow.id}: {message_text(catalogs, flow.title, lang)}   ({flow.file or 'flows/' + flow.id + '.yaml'})"]
+    file = flow.file or f"flows/{flow.id}.yaml"
+    lines = [f"Flow {flow.id}: {message_text(catalogs, flow.title, lang)}   ({file})"]
     if flow.description:
         lines.append(f"  {flow.description}")
     trig = flow.triggers

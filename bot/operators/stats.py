@@ -8,17 +8,19 @@ Every time a flow starts a *session* of that flow begins; it ends one of these w
 - dropped: the buyer left, restarted, or the conversation is still open at that node.
 
 Containment = resolved / starts: the share of sessions the bot finished by itself with the
-problem solved ("-" for flows that never end themselves, such as the main menu, which routes). Drop-off by node counts where dropped sessions stopped.
+problem solved ("-" for flows that never end themselves, such as the main menu, which routes).
+Drop-off by node counts where dropped sessions stopped.
 """
 
 from __future__ import annotations
 
 import html
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from bot.engine.flowset import FlowSet
 from bot.engine.nodes.base import flow_of, is_flow_target
@@ -96,7 +98,7 @@ def parse_since(text: str | None) -> datetime | None:
             value = datetime.combine(date.fromisoformat(text), datetime.min.time())
         except ValueError:
             raise ValueError(f"not a date: {text!r} (use YYYY-MM-DD or YYYY-MM-DDTHH:MM)") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def read_events(db_path: str | Path, since: datetime | None = None) -> list[tuple[str, str, dict[str, Any], float]]:
@@ -160,10 +162,9 @@ def compute(events: Iterable[tuple[str, str, dict[str, Any], float]], flowset: F
                 s = stats_for(f)
                 s.reached[node] = s.reached.get(node, 0) + 1
             open_[chat] = (f, node, seen)
-        elif name == "flow_ended":
-            if chat in open_ and open_[chat][0] == fid:
-                outcome = str(data.get("outcome", ""))
-                close(chat, outcome if outcome in OUTCOMES else "unresolved")
+        elif name == "flow_ended" and chat in open_ and open_[chat][0] == fid:
+            outcome = str(data.get("outcome", ""))
+            close(chat, outcome if outcome in OUTCOMES else "unresolved")
     for chat in list(open_):
         close(chat, "dropped")
     return Stats(flows, since, count, len(chats))
@@ -188,7 +189,8 @@ def format_text(stats: Stats) -> str:
     if not stats.flows:
         lines.append("No flow has started yet.")
         return "\n".join(lines) + "\n"
-    head = f"{'flow':<22} {'starts':>7} {'resolved':>9} {'unresolved':>11} {'handoffs':>9} {'passed on':>10} {'dropped':>8} {'containment':>12}"
+    head = (f"{'flow':<22} {'starts':>7} {'resolved':>9} {'unresolved':>11} {'handoffs':>9} {'passed on':>10} "
+            f"{'dropped':>8} {'containment':>12}")
     lines += [head, "-" * len(head)]
     for s in stats.ordered():
         o = s.outcomes
@@ -214,7 +216,8 @@ def _minutes(seconds: float | None) -> str:
 
 def agents_lines(fig: Any) -> list[str]:
     """The human-handoff figures (bot/handoff/figures.py ContainmentFigures) as text lines."""
-    lines = [f"Conversations: {fig.conversations}; contained by the bot: {fig.contained} ({_pct(fig.containment_rate)}).",
+    lines = [f"Conversations: {fig.conversations}; "
+             f"contained by the bot: {fig.contained} ({_pct(fig.containment_rate)}).",
              f"Handoffs that reached the agents' group: {fig.handoffs} ({fig.handoffs_open} open, "
              f"{fig.unanswered_handoffs} never answered).",
              f"Time to first agent reply: median {_minutes(fig.first_reply.median_seconds)}, "
@@ -224,9 +227,11 @@ def agents_lines(fig: Any) -> list[str]:
                             f"({', '.join(f'{k}: {v}' for k, v in sorted(fig.ratings.by_score.items()))})"
                             if fig.ratings.count else "none yet") + "."]
     if fig.handoffs_by_flow:
-        lines.append("By flow: " + ", ".join(f"{k} {v}" for k, v in sorted(fig.handoffs_by_flow.items(), key=lambda kv: -kv[1])))
+        by_flow = sorted(fig.handoffs_by_flow.items(), key=lambda kv: -kv[1])
+        lines.append("By flow: " + ", ".join(f"{k} {v}" for k, v in by_flow))
     if fig.handoffs_by_reason:
-        lines.append("By reason: " + ", ".join(f"{k} {v}" for k, v in sorted(fig.handoffs_by_reason.items(), key=lambda kv: -kv[1])))
+        by_reason = sorted(fig.handoffs_by_reason.items(), key=lambda kv: -kv[1])
+        lines.append("By reason: " + ", ".join(f"{k} {v}" for k, v in by_reason))
     return lines
 
 
@@ -247,7 +252,8 @@ def _outcome_bar(s: FlowStats, width: int = 500) -> str:
         parts.append(f'<rect x="{x:.1f}" y="0" width="{w:.1f}" height="26" fill="{COLORS[o]}">'
                      f"<title>{_e(LABELS[o])}: {n} ({n * 100 / total:.0f}%)</title></rect>")
         if w > 34:
-            parts.append(f'<text x="{x + w / 2:.1f}" y="17.5" text-anchor="middle" class="in">{n * 100 / total:.0f}%</text>')
+            parts.append(f'<text x="{x + w / 2:.1f}" y="17.5" text-anchor="middle" class="in">'
+                         f'{n * 100 / total:.0f}%</text>')
         x += w
     return (f'<svg class="bar" width="{width}" height="26" viewBox="0 0 {width} 26" role="img" '
             f'aria-label="outcomes of {_e(s.flow)}">{"".join(parts)}</svg>')
@@ -273,16 +279,19 @@ def _funnel(s: FlowStats, width: int = 500) -> str:
             out.append(f'<rect x="{label_w + w - dw:.1f}" y="{y + 3}" width="{max(dw, 2):.1f}" height="{row_h - 6}" '
                        f'fill="{COLORS["dropped"]}"><title>{_e(node)}: {dropped} dropped here</title></rect>')
         note = f"{reached}" + (f"  −{dropped}" if dropped else "")
-        out.append(f'<text x="{label_w + w + 6:.1f}" y="{y + 16}" class="{"drop" if dropped else "num"}">{_e(note)}</text>')
+        out.append(f'<text x="{label_w + w + 6:.1f}" y="{y + 16}" class="{"drop" if dropped else "num"}">'
+                   f'{_e(note)}</text>')
     h = len(rows) * row_h
     return (f'<svg class="funnel" width="{width}" height="{h}" viewBox="0 0 {width} {h}" role="img" '
             f'aria-label="nodes reached in {_e(s.flow)}">{"".join(out)}</svg>')
 
 
 _CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI","Noto Sans","Noto Sans CJK SC",sans-serif;margin:24px;color:#1d2430;background:#f5f7fa}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI","Noto Sans","Noto Sans CJK SC",sans-serif;\
+margin:24px;color:#1d2430;background:#f5f7fa}
 h1{font-size:22px;margin:0 0 4px} .muted{color:#6b7480}
-.legend{display:flex;flex-wrap:wrap;gap:14px;margin:12px 0 18px}.legend span{display:inline-flex;align-items:center;gap:6px}
+.legend{display:flex;flex-wrap:wrap;gap:14px;margin:12px 0 18px}\
+.legend span{display:inline-flex;align-items:center;gap:6px}
 .legend i{display:inline-block;width:12px;height:12px;border-radius:2px}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(540px,1fr));gap:16px;align-items:start}
 svg.bar,svg.funnel{width:100%;height:auto;display:block}
@@ -292,7 +301,8 @@ svg.bar,svg.funnel{width:100%;height:auto;display:block}
 .kpi.good b{color:#2e9d55}.kpi.mid b{color:#c68a12}.kpi.warn b{color:#d64545}
 svg text{font-size:12px;fill:#1d2430}svg text.in{fill:#fff;font-weight:600}svg text.drop{fill:#d64545;font-weight:600}
 svg text.node{font-family:ui-monospace,Menlo,Consolas,monospace}
-table{border-collapse:collapse;margin:8px 0 20px;background:#fff}th,td{padding:5px 10px;border-bottom:1px solid #e3e8ee;text-align:right}
+table{border-collapse:collapse;margin:8px 0 20px;background:#fff}\
+th,td{padding:5px 10px;border-bottom:1px solid #e3e8ee;text-align:right}
 th:first-child,td:first-child{text-align:left;font-family:ui-monospace,Menlo,Consolas,monospace}th{background:#eef2f6}
 h3{font-size:13px;margin:12px 0 4px;color:#4a5360;font-weight:600}
 """
@@ -300,7 +310,7 @@ h3{font-size:13px;margin:12px 0 4px;color:#4a5360;font-weight:600}
 
 def format_html(stats: Stats, *, title: str = "Ozon bot: flow statistics", generated: datetime | None = None,
                 agents: Any = None) -> str:
-    generated = generated or datetime.now(timezone.utc)
+    generated = generated or datetime.now(UTC)
     since = stats.since.strftime("%Y-%m-%d %H:%M UTC") if stats.since else "the beginning"
     legend = "".join(f'<span><i style="background:{COLORS[o]}"></i>{_e(LABELS[o])}</span>' for o in OUTCOMES)
     rows = []
@@ -327,13 +337,14 @@ def format_html(stats: Stats, *, title: str = "Ozon bot: flow statistics", gener
     body = "".join(cards) if cards else '<p class="muted">No flow has started yet.</p>'
     table = ("<table><tr><th>flow</th><th>starts</th><th>resolved</th><th>unresolved</th><th>handoffs</th>"
              "<th>passed on</th><th>dropped</th><th>containment</th></tr>" + "".join(rows) + "</table>") if rows else ""
-    agents_html = ("<h2>Human agents</h2><ul>" + "".join(f"<li>{_e(line)}</li>" for line in agents_lines(agents)) + "</ul>"
-                   if agents is not None else "")
+    agents_html = ("<h2>Human agents</h2><ul>" + "".join(f"<li>{_e(line)}</li>" for line in agents_lines(agents))
+                   + "</ul>" if agents is not None else "")
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{_e(title)}</title><style>{_CSS}</style></head><body>
 <h1>{_e(title)}</h1>
-<p class="muted">Since {_e(since)} · {stats.conversations} conversations · {stats.events} events · generated {generated:%Y-%m-%d %H:%M UTC}.
+<p class="muted">Since {_e(since)} · {stats.conversations} conversations · {stats.events} events · \
+generated {generated:%Y-%m-%d %H:%M UTC}.
 Containment = sessions resolved by the bot / sessions started.</p>
 <div class="legend">{legend}</div>
 {table}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlite_utils
@@ -21,10 +21,11 @@ TABLE = "demo_orders"
 def seed(path: str | Path, now: datetime | None = None) -> int:
     """(Re)write the demo orders with dates relative to `now`. Returns how many were written."""
     db = sqlite_utils.Database(str(path))
-    rows = scenario_rows(now or datetime.now(timezone.utc))
-    db[TABLE].drop(ignore=True)
-    db[TABLE].insert_all(rows, pk="posting_number")
-    db[TABLE].create_index(["order_number"])
+    rows = scenario_rows(now or datetime.now(UTC))
+    table = db.table(TABLE)
+    table.drop(ignore=True)
+    table.insert_all(rows, pk="posting_number")
+    table.create_index(["order_number"])
     db.conn.close()
     return len(rows)
 
@@ -84,7 +85,7 @@ class DemoOrderProvider:
         rows = (self._conn.execute(sql + " WHERE status=? ORDER BY rowid", (status,)) if status
                 else self._conn.execute(sql + " ORDER BY rowid")).fetchall()
         keys = ("key", "posting_number", "order_number", "status", "phone_last4", "scenario")
-        return [dict(zip(keys, r)) for r in rows]
+        return [dict(zip(keys, r, strict=True)) for r in rows]
 
     async def close(self) -> None:
         self._conn.close()

@@ -1,8 +1,8 @@
 """Derived facts about an order that flows branch on (`order.seller_late`, `order.days_in_status`, ...).
 
 `OrderFacts` is the `order` that conditions see. Every public attribute below is a name flow
-authors can use; the condition compiler reads the annotations to type-check conditions at load
-time, so keep each one annotated with a plain type.
+authors can use; the condition compiler reads their types (property return annotations, field
+annotations) to type-check conditions at load time, so keep each one annotated with a plain type.
 """
 
 from __future__ import annotations
@@ -60,50 +60,16 @@ def cancel_category(order: Order) -> str:
 class OrderFacts:
     """A read-only view of an `Order` at a moment `now` (UTC)."""
 
-    __slots__ = ("_o", "_now")
+    __slots__ = ("_now", "_o")
 
-    # Annotations are the schema of the condition language's `order` namespace.
+    # The `order` namespace of the condition language is every public property below (typed by its
+    # return annotation) except `order` itself, plus these fields of `Order`, read as they are.
     posting_number: str
     order_number: str
-    scheme: str
     status: str
     substatus: str
-    status_known: bool
-    status_label: MsgKey
-    substatus_label: MsgKey
-    cancelled_by_label: MsgKey
-    cancel_reason_label: MsgKey
-    cancel_category: str
-    paid: bool
-    days_seller_late: int
-    first_product: str
     tracking_number: str
     delivery_method: str
-    hours_in_status: int
-    days_in_status: int
-    days_since_created: int
-    seller_late: bool
-    hours_seller_late: int
-    seller_late_for: Duration
-    delivery_late: bool
-    days_delivery_late: int
-    at_pickup_point: bool
-    can_cancel_directly: bool
-    before_packing: bool
-    being_prepared: bool
-    in_transit: bool
-    is_delivered: bool
-    is_cancelled: bool
-    cancelled_by: str
-    cancel_reason_id: int
-    cancel_reason: str
-    cancelled_after_ship: bool
-    payment_pending: bool
-    has_return: bool
-    return_status: str
-    product_count: int
-    postings_in_order: int
-    total: Money
     shipment_date: datetime
     delivery_date_begin: datetime
     delivery_date_end: datetime
@@ -281,13 +247,12 @@ class OrderFacts:
 
 
 def _plain_fields() -> None:
-    """Annotated names without a property above are the Order's own fields: read them through
-    `operator.attrgetter` (C code; a `__getattr__` fallback cost ~1 µs a read, and a switch reads many)."""
+    """The annotated names are the Order's own fields: read them through `operator.attrgetter`
+    (C code; a `__getattr__` fallback cost ~1 µs a read, and a switch reads many)."""
     for name in OrderFacts.__annotations__:
-        if name not in vars(OrderFacts):
-            if name not in Order.model_fields:
-                raise TypeError(f"OrderFacts.{name} is neither a property nor a field of Order")
-            setattr(OrderFacts, name, property(attrgetter(f"_o.{name}")))
+        if name in vars(OrderFacts) or name not in Order.model_fields:
+            raise TypeError(f"OrderFacts.{name} is annotated but is not a plain field of Order")
+        setattr(OrderFacts, name, property(attrgetter(f"_o.{name}")))
 
 
 _plain_fields()
@@ -297,5 +262,8 @@ def fact_types() -> dict[str, type]:
     """Name -> type of everything `order.<name>` may use in a condition or message parameter."""
     import typing
 
-    hints = typing.get_type_hints(OrderFacts)
-    return {k: v for k, v in hints.items() if not k.startswith("_")}
+    types = {k: v for k, v in typing.get_type_hints(OrderFacts).items() if not k.startswith("_")}
+    for name, value in vars(OrderFacts).items():
+        if isinstance(value, property) and not name.startswith("_") and name != "order" and name not in types:
+            types[name] = typing.get_type_hints(value.fget)["return"]
+    return types

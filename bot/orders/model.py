@@ -7,7 +7,7 @@ tells the flows whether they can trust it.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
@@ -20,8 +20,8 @@ def _utc(value: datetime) -> datetime:
     UTC (as Ozon means it), so comparing it with the clock never fails. pydantic's own tzinfo
     makes each comparison ~10x slower, and the order facts compare moments all the time."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value if value.tzinfo is timezone.utc else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value if value.tzinfo is UTC else value.astimezone(UTC)
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
@@ -94,7 +94,9 @@ KNOWN_SUBSTATUSES: frozenset[str] = frozenset(
 
 
 # Cancellation reason ids whose meaning we explain to buyers (catalog messages cancel_reason.<id>).
-KNOWN_CANCEL_REASONS: frozenset[int] = frozenset({352, 400, 401, 402, 501, 502, 503, 504, 505, 506, 508, 665, 666, 667, 710})
+KNOWN_CANCEL_REASONS: frozenset[int] = frozenset(
+    {352, 400, 401, 402, 501, 502, 503, 504, 505, 506, 508, 665, 666, 667, 710}
+)
 
 
 class Initiator(StrEnum):
@@ -108,7 +110,7 @@ class Initiator(StrEnum):
     UNKNOWN = "unknown"
 
     @classmethod
-    def from_ozon(cls, value: str | None) -> "Initiator":
+    def from_ozon(cls, value: str | None) -> Initiator:
         v = (value or "").strip().lower()
         if v in ("client", "customer", "buyer", "клиент", "покупатель"):
             return cls.BUYER

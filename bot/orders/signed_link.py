@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 _POSTING = re.compile(r"[0-9]{5,12}-[0-9]{4}-[0-9]{1,3}")
 _ISSUED = re.compile(r"[0-9a-z]{1,4}")
@@ -62,7 +62,7 @@ def _base36(n: int) -> str:
 
 
 def _today(now: datetime | None) -> date:
-    return (now or datetime.now(timezone.utc)).astimezone(timezone.utc).date()
+    return (now or datetime.now(UTC)).astimezone(UTC).date()
 
 
 def sign_posting(posting: str, secret: str | bytes, now: datetime | None = None) -> str:

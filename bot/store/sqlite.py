@@ -72,7 +72,8 @@ def _analytics(conn: sqlite3.Connection, since: float | None) -> list[AnalyticsE
         out += [AnalyticsEvent(chat_id, name, json.loads(data or "{}"), at) for chat_id, name, data, at in rows]
     if "turn_events" in tables:
         rows = conn.execute("SELECT chat_id, events, at FROM turn_events WHERE at >= ? ORDER BY id", (since or 0.0,))
-        out += [AnalyticsEvent(chat_id, name, data, at) for chat_id, events, at in rows for name, data in json.loads(events)]
+        out += [AnalyticsEvent(chat_id, name, data, at)
+                for chat_id, events, at in rows for name, data in json.loads(events)]
     return out
 
 
@@ -148,14 +149,14 @@ class SqliteStore:
             for op, future in batch:
                 try:
                     result = self._transaction([op])[0]
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - raised to the caller waiting on this write
                     if not future.done():
                         future.set_exception(exc)
                 else:
                     if not future.done():
                         future.set_result(result)
             return
-        for (_, future), result in zip(batch, results):
+        for (_, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
 
@@ -229,8 +230,8 @@ class SqliteStore:
 
         def op(c: sqlite3.Connection) -> list[int]:
             if incoming_row is not None:
-                c.execute("INSERT INTO messages (chat_id, direction, kind, text, meta, at) VALUES (?, 'in', ?, ?, ?, ?)",
-                          incoming_row)
+                c.execute("INSERT INTO messages (chat_id, direction, kind, text, meta, at) "
+                          "VALUES (?, 'in', ?, ?, ?, ?)", incoming_row)
             c.execute(
                 "INSERT INTO conversations (chat_id, state, updated_at, rev) VALUES (?, ?, ?, ?) ON CONFLICT(chat_id) "
                 "DO UPDATE SET state=excluded.state, updated_at=excluded.updated_at, rev=excluded.rev",
@@ -238,8 +239,8 @@ class SqliteStore:
             )
             ids: list[int] = []
             if message_rows:
-                c.executemany("INSERT INTO messages (chat_id, direction, kind, text, meta, at) VALUES (?, 'out', ?, ?, ?, ?)",
-                              message_rows)
+                c.executemany("INSERT INTO messages (chat_id, direction, kind, text, meta, at) "
+                              "VALUES (?, 'out', ?, ?, ?, ?)", message_rows)
                 last = int(c.execute("SELECT last_insert_rowid()").fetchone()[0])  # consecutive: we hold the lock
                 ids = list(range(last - len(message_rows) + 1, last + 1))
             if events:

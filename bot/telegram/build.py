@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
@@ -14,13 +15,13 @@ from bot.conversation.ratelimit import RateLimiter
 from bot.conversation.service import Conversation
 from bot.orders.signed_link import LinkCheck, check_payload
 from bot.settings import Settings
+from bot.telegram import inbox
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.commands import set_commands
 from bot.telegram.delivery import RetryPolicy
-from bot.telegram import inbox
 from bot.telegram.handlers import BuyerHandlers
-from bot.telegram.inbox import InboxRequest
 from bot.telegram.inbound import LinkVerifier, buyer_of
+from bot.telegram.inbox import InboxRequest
 from bot.telegram.ordering import PerChatUpdateProcessor
 from bot.telegram.request_aiohttp import AiohttpRequest, SharedSession
 
@@ -90,7 +91,7 @@ async def on_startup(application: Application) -> None:
     """After getMe: the command menus in zh and ru (a failure here is logged, not fatal)."""
     app: App = application.bot_data["app"]
     try:
-        await set_commands(application.bot, app.settings.default_lang)
+        await set_commands(application.bot, app.text, app.content.catalogs.languages, app.settings.default_lang)
     except TelegramError as exc:
         log.warning("setMyCommands failed: %s", exc)
 

@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from telegram import Bot, BotCommand
 
 from bot.engine.events import Command, Event, Start
 
-# Shown in Telegram's command menu, per the buyer's client language (setMyCommands language_code).
-DESCRIPTIONS: dict[str, dict[str, str]] = {
-    "zh": {
-        "start": "开始 / 主菜单",
-        "menu": "主菜单",
-        "lang": "切换语言 / Сменить язык",
-        "order": "查询订单:/order 订单号",
-        "agent": "联系人工客服",
-        "history": "下载我的聊天记录",
-        "help": "帮助",
-        "bot": "结束人工对话,回到机器人",
-    },
-    "ru": {
-        "start": "Начать / главное меню",
-        "menu": "Главное меню",
-        "lang": "Сменить язык / 切换语言",
-        "order": "Статус заказа: /order НОМЕР",
-        "agent": "Связаться с оператором",
-        "history": "Скачать историю переписки",
-        "help": "Помощь",
-        "bot": "Вернуться к боту из очереди оператора",
-    },
-}
-COMMANDS = tuple(DESCRIPTIONS["ru"])
+# Buyers' commands, in the order of Telegram's command menu; each one's description is the catalog
+# message `command.<name>` in every language of locales/ (setMyCommands language_code).
+COMMANDS = ("start", "menu", "lang", "order", "agent", "history", "help", "bot")
+Text = Callable[[str, str], str]  # (msgid, lang) -> text
 
 
 def parse_command(text: str) -> tuple[str, str] | None:
@@ -54,8 +36,12 @@ def command_event(name: str, arg: str, verify_link=None) -> Event:
     return Command(name, arg)
 
 
-async def set_commands(bot: Bot, default_lang: str) -> None:
-    for lang, descriptions in DESCRIPTIONS.items():
-        await bot.set_my_commands([BotCommand(n, d) for n, d in descriptions.items()], language_code=lang)
-    # Clients in other languages see the default language's menu.
-    await bot.set_my_commands([BotCommand(n, d) for n, d in DESCRIPTIONS[default_lang].items()])
+async def set_commands(bot: Bot, text: Text, languages: tuple[str, ...], default_lang: str) -> None:
+    """The command menu in each catalog's language; clients in other languages see the default one."""
+    for lang in languages:
+        await bot.set_my_commands(menu(text, lang), language_code=lang)
+    await bot.set_my_commands(menu(text, default_lang))
+
+
+def menu(text: Text, lang: str) -> list[BotCommand]:
+    return [BotCommand(name, text(f"command.{name}", lang)[:256]) for name in COMMANDS]

@@ -7,13 +7,15 @@ to private chats); the agents' group has handlers of its own (bot/handoff/group_
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from telegram import Update
 from telegram.constants import ChatType
 from telegram.ext import BaseHandler, ContextTypes, TypeHandler
 
 from bot.conversation.service import Conversation
+from bot.handoff.group_router import CALLBACK_PREFIX as HANDOFF_BUTTONS
 from bot.telegram.delivery import DeliveryFailed, RetryPolicy, with_retries
 from bot.telegram.inbound import LinkVerifier, buyer_of, message_inbound, press_inbound
 
@@ -49,7 +51,7 @@ class BuyerHandlers:
             elif message is not None:
                 await self.conversation.handle(message_inbound(update, message, self.verify_link))
             # anything else in a private chat (the buyer blocked the bot, a reaction...): nothing to answer
-        except Exception:  # noqa: BLE001 - translating failed before the service could answer
+        except Exception:  # translating failed before the service could answer
             log.exception("update %s failed", update.update_id)
             chat = update.effective_chat
             if chat is not None:
@@ -68,10 +70,13 @@ class BuyerHandlers:
 
 
 class _PrivateHandler(TypeHandler):
-    """Every update of a private chat."""
+    """Every update of a private chat but the handoff's own buttons (a buyer's rating of a closed case)."""
 
-    def __init__(self, callback) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, callback: Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]) -> None:
         super().__init__(Update, callback)
 
     def check_update(self, update: object) -> bool:
-        return is_private(update)
+        if not is_private(update):
+            return False
+        query = update.callback_query  # type: ignore[attr-defined]
+        return query is None or not (query.data or "").startswith(HANDOFF_BUTTONS)  # ratings: the handoff's

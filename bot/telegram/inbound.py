@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
+from functools import partial
 
 from telegram import Message, Update
 
@@ -28,7 +29,8 @@ def receipt_of(update: Update) -> str:
 def buyer_of(update: Update) -> Buyer:
     user = update.effective_user
     chat = update.effective_chat
-    return Buyer(id=str(chat.id if chat else user.id if user else ""), language_code=(user.language_code or "") if user else "",
+    return Buyer(id=str(chat.id if chat else user.id if user else ""),
+                 language_code=(user.language_code or "") if user else "",
                  name=user.full_name if user else "")
 
 
@@ -36,40 +38,40 @@ def message_inbound(update: Update, message: Message, verify_link: LinkVerifier 
     """A buyer's message (or an edit of one) -> the engine event, or a refusal, and its transcript line."""
     edited = message.edit_date.timestamp() if update.edited_message is not None and message.edit_date else None
     reply_to = message.reply_to_message.message_id if message.reply_to_message is not None else None
-    base = dict(conversation=str(message.chat_id), buyer=buyer_of(update), receipt=receipt_of(update),
-                ref=SourceRef(message.chat_id, message.message_id, edited, reply_to), summary=summary_of(message))
+    inbound = partial(Inbound, conversation=str(message.chat_id), buyer=buyer_of(update), receipt=receipt_of(update),
+                      ref=SourceRef(message.chat_id, message.message_id, edited, reply_to), summary=summary_of(message))
     if message.text is not None:
         parsed = parse_command(message.text)
         if parsed is not None:
             name, arg = parsed
-            return Inbound(event=command_event(name, arg, verify_link), kind="command", text=message.text, **base)
-        return Inbound(event=Text(message.text), kind="text", text=message.text, **base)
+            return inbound(event=command_event(name, arg, verify_link), kind="command", text=message.text)
+        return inbound(event=Text(message.text), kind="text", text=message.text)
     caption = message.caption or ""
     if message.photo:
         best = max(message.photo, key=lambda p: (p.file_size or 0, p.width * p.height))
         media = Media("photo", best.file_id, best.file_size or 0, "image/jpeg")
-        return Inbound(event=media, kind="photo", text=caption or best.file_id, **base)
+        return inbound(event=media, kind="photo", text=caption or best.file_id)
     if message.video is not None:
         v = message.video
         media = Media("video", v.file_id, v.file_size or 0, v.mime_type or "video/mp4")
-        return Inbound(event=media, kind="video", text=caption or v.file_id, **base)
+        return inbound(event=media, kind="video", text=caption or v.file_id)
     if message.document is not None:
         d = message.document
         mime = d.mime_type or ""
         text = caption or d.file_name or d.file_id
         if not mime.startswith(EVIDENCE_MIME_PREFIXES):
-            return Inbound(event=None, kind="document", text=text, refusal="ask.media_invalid", **base)
-        return Inbound(event=Media("document", d.file_id, d.file_size or 0, mime), kind="document", text=text, **base)
+            return inbound(event=None, kind="document", text=text, refusal="ask.media_invalid")
+        return inbound(event=Media("document", d.file_id, d.file_size or 0, mime), kind="document", text=text)
     if message.contact is not None:
         c = message.contact
         sender = message.from_user.id if message.from_user else None
         digits = "".join(ch for ch in c.phone_number or "" if ch.isdigit())
         if c.user_id is None or c.user_id != sender or not digits:
             # someone else's contact (anyone can send any contact): never proof of anything
-            return Inbound(event=None, kind="contact", text="", refusal="common.media_not_expected", **base)
-        return Inbound(event=Contact(digits), kind="contact", text=f"📱 …{digits[-4:]}", **base)
+            return inbound(event=None, kind="contact", text="", refusal="common.media_not_expected")
+        return inbound(event=Contact(digits), kind="contact", text=f"📱 …{digits[-4:]}")
     kind = next((k for k in OTHER_KINDS if getattr(message, k, None) is not None), "other")
-    return Inbound(event=None, kind=kind, text=caption, refusal="common.media_not_expected", **base)
+    return inbound(event=None, kind=kind, text=caption, refusal="common.media_not_expected")
 
 
 def press_inbound(update: Update, node_now: str) -> Inbound:

@@ -128,7 +128,7 @@ async def recover(application: Application, store: ConversationStore) -> int:
             else:
                 update = Update.de_json(json.loads(item.payload), application.bot)
                 await application.process_update(update)
-        except Exception:  # noqa: BLE001 - one bad stored update must not stop the others
+        except Exception:  # one bad stored update must not stop the others
             log.exception("replaying %s", item.key)
             await store.inbox_finish(item.key, "failed")
     if pending:

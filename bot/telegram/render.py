@@ -77,7 +77,7 @@ def render_reply(reply: Reply, limit: int = MAX_MESSAGE, *, remove_contact: bool
     buttons takes the keyboard away."""
     out: list[Rendered] = []
     ids = list(reply.message_ids) + [None] * (len(reply.outgoing) - len(reply.message_ids))
-    for message, message_id in zip(reply.outgoing, ids):
+    for message, message_id in zip(reply.outgoing, ids, strict=True):
         if message.kind != "say" or not message.text:
             continue
         buttons = message.meta.get("buttons")

@@ -13,19 +13,19 @@ import logging
 import re
 import signal
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator
 from urllib.parse import urlsplit
 
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
 
-from bot.handoff import wiring
-from bot.telegram import inbox
 from bot.content_reload import format_problems, watch_and_reload
 from bot.conversation.ports import HandoffPort, NoHandoff
+from bot.handoff import wiring
 from bot.settings import Settings
+from bot.telegram import inbox
 from bot.telegram.build import POLL_TIMEOUT, build_telegram, on_startup
 from bot.telegram.webhook import new_secret, start_server, webhook_app, webhook_path
 
@@ -62,7 +62,8 @@ def check_settings(settings: Settings, webhook: str | None, listen: str) -> tupl
     if settings.telegram_bot_token is None:
         raise StartupError("TELEGRAM_BOT_TOKEN is not set")
     if not TOKEN_SHAPE.match(settings.telegram_bot_token.get_secret_value()):
-        raise StartupError("TELEGRAM_BOT_TOKEN does not look like a bot token (expected digits:letters, from @BotFather)")
+        raise StartupError("TELEGRAM_BOT_TOKEN does not look like a bot token "
+                           "(expected digits:letters, from @BotFather)")
     if not settings.telegram_api_base.startswith(("http://", "https://")):
         raise StartupError(f"TELEGRAM_API_BASE must be an http(s) URL, got {settings.telegram_api_base!r}")
     host, _, port = listen.rpartition(":")
@@ -152,7 +153,6 @@ def _tell_agents(handoff: HandoffPort):
 
 async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
     from bot.app import build_app
-
     from bot.runtime import tune_gc
 
     app = build_app(settings)

@@ -1,6 +1,6 @@
 """Flow node kinds, one module each. `Node` is the discriminated union the loader parses."""
 
-from typing import Annotated, Union, get_args
+from typing import Annotated, get_args
 
 from pydantic import Field
 
@@ -16,13 +16,25 @@ from bot.engine.nodes.say import SayNode
 from bot.engine.nodes.switch import Case, SwitchNode
 
 Node = Annotated[
-    Union[SayNode, ChoiceNode, AskNode, LookupOrderNode, SwitchNode, ActionNode, HandoffNode, EndNode, GotoNode],
+    SayNode | ChoiceNode | AskNode | LookupOrderNode | SwitchNode | ActionNode | HandoffNode | EndNode | GotoNode,
     Field(discriminator="kind"),
 ]
 # The `kind` of every node, in the union's order (for messages that list them).
 KINDS: tuple[str, ...] = tuple(get_args(cls.model_fields["kind"].annotation)[0] for cls in get_args(get_args(Node)[0]))
 
 __all__ = [
-    "ActionNode", "AskNode", "Case", "ChoiceNode", "ChoiceOption", "EndNode", "GotoNode",
-    "HandoffNode", "KINDS", "LookupOrderNode", "Message", "Node", "SayNode", "SwitchNode",
+    "KINDS",
+    "ActionNode",
+    "AskNode",
+    "Case",
+    "ChoiceNode",
+    "ChoiceOption",
+    "EndNode",
+    "GotoNode",
+    "HandoffNode",
+    "LookupOrderNode",
+    "Message",
+    "Node",
+    "SayNode",
+    "SwitchNode",
 ]

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import difflib
-from typing import Iterator, Literal
+from collections.abc import Iterator
+from typing import Literal
 
 from bot.engine.actions import ACTIONS
 from bot.engine.effects import Action, SetLanguage
@@ -16,7 +17,7 @@ class ActionNode(NodeBase):
 
     kind: Literal["action"]
     action: str
-    args: dict[str, str] = {}
+    args: dict[str, str] = {}  # noqa: RUF012 - a pydantic field: each model gets a copy
     say: Message | None = None
     next: str
 
@@ -37,7 +38,8 @@ class ActionNode(NodeBase):
         need = ACTIONS[self.action]
         missing, extra = need - set(self.args), set(self.args) - need
         if missing:
-            yield ("args",), f"action {self.action} needs args: {', '.join(sorted(missing))}", "add them under args:", "actions"
+            needed = ", ".join(sorted(missing))
+            yield ("args",), f"action {self.action} needs args: {needed}", "add them under args:", "actions"
         if extra:
             yield (("args",), f"action {self.action} does not take: {', '.join(sorted(extra))}",
                    f"it takes: {', '.join(sorted(need)) or 'nothing'}", "actions")

@@ -78,10 +78,9 @@ class AskNode(NodeBase):
         elif self.input == "phone_last4":
             digits = "".join(ch for ch in text if ch.isdigit())
             value = digits if len(digits) == 4 else None
-        elif self.input == "media":
-            if self.skip and fold(text) in ctx.labels.of("common.skip"):
-                await ctx.follow(self.skip)
-                return True
+        elif self.input == "media" and self.skip and fold(text) in ctx.labels.of("common.skip"):
+            await ctx.follow(self.skip)
+            return True
         if value is not None:
             st.vars[self.var] = value
             await ctx.follow(self.next)

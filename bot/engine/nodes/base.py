@@ -4,7 +4,8 @@ operators see it). `Step` is what a node works with while it runs; the runner pr
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, ClassVar, Iterator, Protocol
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -70,7 +71,7 @@ class Step(Protocol):
 
     def value(self, source: str) -> Any: ...
 
-    def prepared(self, node: "NodeBase") -> Any: ...
+    def prepared(self, node: NodeBase) -> Any: ...
 
     def say(self, msg: Message | None) -> None: ...
 
@@ -120,7 +121,7 @@ class NodeBase(Strict):
         return None
 
     # ---- running ----------------------------------------------------------------------------------
-    def enter(self, ctx: Step, node_id: str) -> str | None | Awaitable[str | None]:
+    def enter(self, ctx: Step, node_id: str) -> str | Awaitable[str | None] | None:
         """Do what the node does; the next target, or None when the turn stops here. A node that
         awaits a port (lookup_order) is a coroutine function; the others return at once (a status
         answer passes through ~7 nodes, so the runner awaits only what needs it)."""

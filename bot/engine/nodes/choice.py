@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from typing import ClassVar, Iterator, Literal
+from collections.abc import Iterator
+from typing import ClassVar, Literal
 
 from pydantic import model_validator
 
@@ -19,7 +20,7 @@ class ChoiceOption(Strict):
     goto: str
     id: str = ""  # stable id for callback data; defaults to the option's position
     when: str | None = None  # condition: show the option only when true
-    set: dict[str, str] = {}  # vars to set (expressions) when picked
+    set: dict[str, str] = {}  # noqa: RUF012 - a pydantic field. Vars to set (expressions) when picked
 
 
 class ChoiceNode(NodeBase):
@@ -32,7 +33,7 @@ class ChoiceNode(NodeBase):
     shape: ClassVar[str] = "choice"
 
     @model_validator(mode="after")
-    def _ids(self) -> "ChoiceNode":
+    def _ids(self) -> ChoiceNode:
         for i, opt in enumerate(self.options):
             if not opt.id:
                 object.__setattr__(opt, "id", str(i + 1))
@@ -143,5 +144,6 @@ class ChoiceNode(NodeBase):
         lines += [f"    [ {label} ] -> {target_text(target)}" for label, target in self.edges(text)]
         for o in self.options:
             if o.set:
-                lines.append(f"    ({text(o.label)} sets " + ", ".join(f"vars.{k} = {v}" for k, v in o.set.items()) + ")")
+                sets = ", ".join(f"vars.{k} = {v}" for k, v in o.set.items())
+                lines.append(f"    ({text(o.label)} sets {sets})")
         return lines

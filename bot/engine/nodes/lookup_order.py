@@ -114,7 +114,8 @@ class LookupOrderNode(NodeBase):
             postings = st.vars.get("_postings", [])
             t.emit(Say("lookup.pick_posting", {"count": len(postings)}, count=len(postings)))
             t.emit(Choices(tuple(
-                Option(str(i + 1), "lookup.posting_option", {"posting": p["posting_number"], "status": MsgKey(p["status_label"])})
+                Option(str(i + 1), "lookup.posting_option",
+                       {"posting": p["posting_number"], "status": MsgKey(p["status_label"])})
                 for i, p in enumerate(postings)
             )))
             t.emit(Ask("choice"))
@@ -216,7 +217,9 @@ class LookupOrderNode(NodeBase):
         if candidates is None:
             return True
         q = await self._question(ctx, candidates)
-        if q is not None and chosen_product == q.products[q.product_answer] and chosen_day == q.dates[q.date_answer].isoformat():
+        right = q is not None and chosen_product == q.products[q.product_answer] \
+            and chosen_day == q.dates[q.date_answer].isoformat()
+        if right:
             st.vars.pop("_quiz", None)
             await self._proved(ctx, candidates, "product_date")
         else:  # never say which half was wrong
@@ -236,7 +239,7 @@ class LookupOrderNode(NodeBase):
         order_number = candidates[0].order_number
         _forget(st)
         st.owner_failures.pop(order_number, None)
-        st.verified = (st.verified + [order_number])[-20:]
+        st.verified = [*st.verified, order_number][-20:]
         ctx.t.record("owner_proven", order=order_number, method=method)
         await self._proven(ctx, candidates)
 
@@ -260,7 +263,7 @@ class LookupOrderNode(NodeBase):
         if left <= 0 or rec.order_wrong >= order_limit or rec.buyer_wrong_recent >= policy.buyer_wrong_per_day:
             _forget(st)
             if left <= 0 and order_number not in st.locked:
-                st.locked = st.locked + [order_number]  # the store keeps the lock for good; this is the chat's copy
+                st.locked = [*st.locked, order_number]  # the store keeps the lock for good; this is the chat's copy
             t.record("owner_locked", order=order_number)
             await ctx.follow(self.locked)
             return
@@ -285,7 +288,7 @@ class LookupOrderNode(NodeBase):
                 st.lookups = recent
                 st.at = None
                 return
-            st.lookups = recent + [now]
+            st.lookups = [*recent, now]
         try:
             found = await policy.orders.find(ref)
         except OrderBackendUnavailable:

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from typing import ClassVar, Iterator, Literal
+from collections.abc import Iterator
+from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from bot.engine.conditions import Compiled
 from bot.engine.nodes.base import NodeBase, NodeProblem, Step, Strict
@@ -20,7 +21,7 @@ class SwitchNode(NodeBase):
     cases: list[Case]
     else_: str | None = Field(default=None, alias="else")
 
-    model_config = {**NodeBase.model_config, "populate_by_name": True}
+    model_config = ConfigDict(**NodeBase.model_config, populate_by_name=True)
     shape: ClassVar[str] = "decision"
 
     def targets(self) -> list[tuple[str, str]]:

@@ -6,7 +6,6 @@ provider decides whether to retry.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import aiohttp
@@ -40,7 +39,7 @@ class OzonClient:
                                           timeout=self._timeout) as resp:
                 raw = await resp.read()
                 return check_response(resp.status, resp.headers, raw)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise OzonTransientError(f"{path}: no reply within {self._timeout.total} s") from exc
         except aiohttp.ClientError as exc:
             raise OzonTransientError(f"{path}: {type(exc).__name__}") from exc

@@ -9,7 +9,7 @@ object (2026) shapes both pass.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -61,7 +61,7 @@ def _dt(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _money(amount: Any, currency: Any) -> Money:
@@ -138,7 +138,7 @@ def fbs_order(posting: dict[str, Any]) -> Order:
         scheme=Scheme.RFBS if tpl and tpl != _OZON_LOGISTICS else Scheme.FBS,
         status=_str(posting.get("status")),
         substatus=_str(posting.get("substatus")),
-        created_at=_dt(posting.get("created_at")) or in_process or datetime.now(timezone.utc),
+        created_at=_dt(posting.get("created_at")) or in_process or datetime.now(UTC),
         in_process_at=in_process,
         shipment_date=_dt(posting.get("shipment_date")),
         delivering_date=_dt(posting.get("delivering_date")) or _dt(posting.get("fact_delivery_date")),
@@ -166,7 +166,7 @@ def fbo_order(posting: dict[str, Any]) -> Order:
         scheme=Scheme.FBO,
         status=status,
         substatus=_str(posting.get("substatus")),
-        created_at=_dt(posting.get("created_at")) or in_process or datetime.now(timezone.utc),
+        created_at=_dt(posting.get("created_at")) or in_process or datetime.now(UTC),
         in_process_at=in_process,
         delivering_date=_dt(posting.get("fact_delivery_date")),
         delivery_date_begin=_dt(analytics.get("client_delivery_date_begin")),

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -27,8 +27,15 @@ from bot.orders.ozon import mapping
 from bot.orders.ozon.breaker import CircuitBreaker
 from bot.orders.ozon.cache import Coalescer, TTLCache
 from bot.orders.ozon.client import DEFAULT_BASE_URL, OzonClient
-from bot.orders.ozon.errors import (CancelDisabled, CircuitOpen, OzonAuthError, OzonError, OzonNotFound,
-                                    OzonRateLimited, OzonTransientError)
+from bot.orders.ozon.errors import (
+    CancelDisabled,
+    CircuitOpen,
+    OzonAuthError,
+    OzonError,
+    OzonNotFound,
+    OzonRateLimited,
+    OzonTransientError,
+)
 from bot.orders.ozon.ratelimit import RateLimits
 from bot.retry import RetryPolicy, retry_call
 
@@ -57,7 +64,7 @@ def _retry_after(exc: Exception) -> float | None:
 
 
 def _utc(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class OzonOrderProvider:
@@ -134,14 +141,15 @@ class OzonOrderProvider:
             raise
 
     async def _load_posting(self, number: str, scheme: Scheme | None) -> list[Order]:
-        fetched_at = datetime.now(timezone.utc)
+        fetched_at = datetime.now(UTC)
         order = None
         if scheme is not Scheme.FBO:
-            body = {"posting_number": number,
-                    "with": {"analytics_data": True, "financial_data": True, "related_postings": True}}
+            body: dict[str, Any] = {"posting_number": number, "with": {"analytics_data": True, "financial_data": True,
+                                                                      "related_postings": True}}
             order = await self._get(FBS_GET, body, mapping.fbs_order)
         if (order is None and scheme is None) or scheme is Scheme.FBO:
-            body = {"posting_number": number, "translit": False, "with": {"analytics_data": True, "financial_data": True}}
+            body = {"posting_number": number, "translit": False,
+                    "with": {"analytics_data": True, "financial_data": True}}
             order = await self._get(FBO_GET, body, mapping.fbo_order)
         found = []
         if order is not None:
@@ -164,19 +172,22 @@ class OzonOrderProvider:
 
     async def _order(self, number: str) -> list[Order]:
         key = ("order", number)
-        postings = self._cache.get(key)
+        postings: list[tuple[str, Scheme]] | None = self._cache.get(key)
         if postings is None:
+            loaded: list[tuple[str, Scheme]]
             try:
-                postings = await self._inflight.run(key, lambda: self._list_order(number))
+                loaded = await self._inflight.run(key, lambda: self._list_order(number))
             except _UNAVAILABLE:
-                postings = self._cache.get(key, stale=True)
-                if not postings:
+                stale = self._cache.get(key, stale=True)
+                if not stale:
                     raise
+                loaded = stale
+            postings = loaded
         found = await asyncio.gather(*(self._posting(n, s) for n, s in postings))
         return sorted((o for orders in found for o in orders), key=lambda o: o.posting_number)
 
     async def _list_order(self, number: str) -> list[tuple[str, Scheme]]:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         body = {"filter": {"since": _utc(now - timedelta(days=365)), "to": _utc(now), "order_numbers": [number]},
                 "limit": 100, "with": {}}
         fbs, fbo = await asyncio.gather(self._list(FBS_LIST, body), self._list(FBO_LIST, body))

@@ -28,7 +28,7 @@ class WindowLimiter:
         self._not_before = 0.0
 
     @classmethod
-    def per_second(cls, rps: float, *, headroom: float = HEADROOM) -> "WindowLimiter":
+    def per_second(cls, rps: float, *, headroom: float = HEADROOM) -> WindowLimiter:
         """A cap of `rps` calls a second (`floor(rps)` per second, or 1 per `1/rps` s below 1)."""
         if rps <= 0:
             raise ValueError("rps must be > 0")
