@@ -281,8 +281,9 @@ class FakeOzon:
             return 400, {"code": 3, "message": "filter.since and filter.to are required", "details": []}
         if (to - since).days > 366:
             return 400, {"code": 3, "message": "PERIOD_IS_TOO_LONG", "details": []}
-        wanted = set(f.get("order_numbers") or [])
-        found = [p for s, p in self.postings.values() if (s is Scheme.FBO) == fbo and p["order_number"] in wanted]
+        wanted = set(f.get("order_numbers") or [])  # none: every posting of the period
+        found = [p for s, p in self.postings.values()
+                 if (s is Scheme.FBO) == fbo and (not wanted or p["order_number"] in wanted)]
         return 200, {"postings": found, "has_next": False, "cursor": ""}
 
     def _fbs_list(self, body: dict) -> tuple[int, dict]:

@@ -204,6 +204,15 @@ def listed_postings(data: dict[str, Any]) -> list[str]:
     return [n for n in (_str(_obj(p).get("posting_number")) for p in _list(postings)) if n]
 
 
+def listed_product_names(data: dict[str, Any]) -> list[str]:
+    """Names of the products of the postings in a list reply (with or without a `result` wrapper)."""
+    postings = data.get("postings")
+    if postings is None:
+        postings = _obj(data.get("result")).get("postings")
+    return [name for p in _list(postings) for name in (_str(_obj(item).get("name"))
+                                                       for item in _list(_obj(p).get("products"))) if name]
+
+
 def key_roles(data: dict[str, Any]) -> KeyRoles:
     names = [_str(_obj(r).get("name")) for r in _list(data.get("roles"))]
     return KeyRoles(roles=[n for n in names if n], expires_at=_dt(data.get("expires_at")))
