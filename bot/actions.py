@@ -45,8 +45,10 @@ class ActionRunner:
             found = await self.orders.find(ref)
             if not found or found[0].status not in BEFORE_PACKING:
                 return []  # being packed or later: only the seller can decide; the request is recorded
-            reason_id, message = await self._reason(reason)
-            cancelled = await self.orders.cancel_posting(posting, reason_id, message)
+            picked = await self._reason(reason)
+            if picked is None:
+                return []  # no buyer-side reason: never cancel with one that counts against the shop
+            cancelled = await self.orders.cancel_posting(posting, *picked)
         except OrderBackendError as exc:
             log.warning("cancelling %s for chat %s through the Seller API failed: %s", posting, chat_id, exc)
             cancelled = False
@@ -54,10 +56,13 @@ class ActionRunner:
         msgid = CANCELLED if cancelled else NOT_CANCELLED
         return [Outgoing("say", self.renderer.text(msgid, lang, {"posting": posting}), {"msg": msgid})]
 
-    async def _reason(self, reason: str) -> tuple[int, str]:
-        """A buyer-side reason id from Ozon's list when there is one, else 'other' (402) with the buyer's words."""
+    async def _reason(self, reason: str) -> tuple[int, str] | None:
+        """A buyer-side reason id from Ozon's list (`type_id == "buyer"`, available), with the buyer's
+        words; None when Ozon offers none. Never a seller reason such as 402 ("other, seller's
+        fault"): that would cancel the buyer's order as the shop's failure (reference, section 5).
+        The request then stays with the staff, who see it in their group."""
         reasons = await self.orders.cancel_reasons()
         buyer = next((r for r in reasons if r.type_id == "buyer" and r.available), None)
-        if buyer is not None:
-            return buyer.id, reason
-        return 402, f"Покупатель попросил отменить заказ ({reason or 'причина не указана'})"
+        if buyer is None:
+            return None
+        return buyer.id, f"Покупатель попросил отменить заказ ({reason or 'причина не указана'})"

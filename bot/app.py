@@ -29,7 +29,7 @@ from bot.engine.ports import Clock
 from bot.engine.state import ConversationState
 from bot.i18n.catalogs import Catalogs
 from bot.i18n.locale import choose_language
-from bot.i18n.render import CurrentRenderer
+from bot.i18n.render import CurrentRenderer, set_buyer_timezone
 from bot.orders.provider import OrderProvider
 from bot.settings import Settings
 from bot.store.base import ConversationStore, Outgoing
@@ -142,7 +142,8 @@ def default_orders(settings: Settings) -> OrderProvider:
             raise SystemExit("ORDER_PROVIDER=ozon needs OZON_CLIENT_ID and OZON_API_KEY (environment or .env)")
         return OzonOrderProvider(settings.ozon_client_id, settings.ozon_api_key.get_secret_value(),
                                  base_url=settings.ozon_base_url, cache_ttl=settings.ozon_cache_ttl,
-                                 fbs_get_rps=settings.ozon_fbs_get_rps, allow_cancel=settings.ozon_allow_cancel)
+                                 fbs_get_rps=settings.ozon_fbs_get_rps, allow_cancel=settings.ozon_allow_cancel,
+                                 cross_border=settings.store_cross_border)
     from bot.orders.demo import DemoOrderProvider
 
     return DemoOrderProvider(settings.demo_orders_path)
@@ -158,6 +159,7 @@ def build_app(settings: Settings | None = None, *, orders: OrderProvider | None 
         catalogs = catalogs or Catalogs.load(settings.locales_dir)
         content = Content.of(catalogs, registry or load_flows(settings.flows_dir, catalogs))
     check_languages(settings, content.languages)
+    set_buyer_timezone(settings.buyer_timezone)
     orders = orders or default_orders(settings)
     if store is None:
         from bot.store.sqlite import SqliteStore

@@ -53,6 +53,14 @@ def _parser() -> argparse.ArgumentParser:
     orders.add_parser("seed", help="(re)write the demo orders with dates relative to now")
     orders.add_parser("check", help="ask the Seller API which roles the key has and when it expires")
 
+    nlu = sub.add_parser("nlu", help="understanding of typed messages: how one is routed, held-out figures",
+                         ).add_subparsers(dest="nlu_command", required=True)
+    explain = nlu.add_parser("explain", help="how a message is routed and why: scores of the top flows")
+    explain.add_argument("text", help="the buyer's message, in quotes")
+    explain.add_argument("--lang", default="", help="language of the flow titles shown (default: DEFAULT_LANG)")
+    explain.add_argument("--top", type=int, default=5, help="how many flows' scores to show")
+    nlu.add_parser("eval", help="held-out routing accuracy per language, off-topic rate, typed button answers")
+
     link = sub.add_parser("link", help="print a signed Telegram deep link that proves a buyer owns a posting")
     link.add_argument("posting", help="posting number, e.g. 57195475-0050-3")
     link.add_argument("--bot", default="", help="bot username, to print a full t.me link")
@@ -116,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         "orders": cmd_orders,
         "link": cmd_link,
         "stats": cmd_operators,
+        "nlu": cmd_nlu,
     }[args.command]
     try:
         return handler(settings, args) or EXIT_OK
@@ -199,11 +208,17 @@ def cmd_flows(settings: Settings, args) -> int:
     from bot.engine.content import load_checked
     from bot.engine.problems import FlowLoadError
 
+    warnings: list[str] = []
     try:
         flowset = load_checked(settings.flows_dir, settings.locales_dir)[1]
         problems: list = []
+        from bot.operators.nlu import collisions
+
+        warnings = collisions(flowset)
     except FlowLoadError as exc:
         problems = exc.problems
+    for w in warnings:  # examples of two flows that collide: the model cannot tell them apart
+        print(f"warning: {w}", file=sys.stderr)
     if args.json:
         print(json.dumps([p.as_dict() for p in problems], ensure_ascii=False, indent=2))
     else:
@@ -214,6 +229,37 @@ def cmd_flows(settings: Settings, args) -> int:
         else:
             print(f"{len(flowset.flows)} flows OK.")
     return EXIT_PROBLEMS if problems else EXIT_OK
+
+
+def cmd_nlu(settings: Settings, args) -> int:
+    from bot.engine.content import Content, load_checked
+    from bot.engine.problems import FlowLoadError
+    from bot.operators import nlu
+
+    try:
+        content = Content.of(*load_checked(settings.flows_dir, settings.locales_dir))
+    except FlowLoadError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_PROBLEMS
+    if args.nlu_command == "explain":
+        lang = args.lang or settings.default_lang
+        for line in nlu.explain(content.flows, args.text, top=args.top):
+            print(line)
+        route = content.flows.route(args.text)
+        if route.flow is not None and lang in content.languages:
+            print(f"title ({lang}): {content.catalogs.template(content.flows[route.flow].title.msg, lang)}")
+        return EXIT_OK
+    e = nlu.evaluate(content.flows, nlu.load_heldout(settings.flows_dir))
+    rate, misses = nlu.evaluate_typed(content, nlu.load_typed_answers(settings.flows_dir))
+    for lang, acc in sorted(e.accuracy.items()):
+        print(f"held-out top-1 {lang}: {acc:.1%} of {e.counts[lang]}")
+    print(f"off-topic sent to a flow: {e.off_topic_routed:.1%} of {e.off_topic_count}")
+    print(f"typed answers at buttons: {rate:.1%}")
+    for lang, want, text, got in e.misses:
+        print(f"  miss [{lang}] {text!r}: want {want}, got {got or 'not understood'}")
+    for where, text, want, got in misses:
+        print(f"  miss [{where}] {text!r}: want {want}, got {got or 'nothing'}")
+    return EXIT_OK
 
 
 def cmd_orders(settings: Settings, args) -> int:

@@ -41,9 +41,12 @@ class Settings(BaseSettings):
     ozon_cache_ttl: float = 30.0
     ozon_fbs_get_rps: float = 2.0
     ozon_allow_cancel: bool = False
+    store_cross_border: bool = False  # the shop ships from abroad (Ozon Global): its rFBS orders pass customs
     link_secret: SecretStr | None = Field(default=None, description="HMAC key for signed order deep links")
 
     # Buyers
+    # IANA name: the clock buyers' dates and times are shown in, in every language
+    buyer_timezone: str = "Europe/Moscow"
     lookups_per_hour: int = 10
     owner_attempts: int = 3  # wrong answers for one order before that buyer is locked out of it (for good)
     order_wrong_answers: int = Field(default=3, ge=1)  # wrong phone answers for one order, all buyers, before it closes

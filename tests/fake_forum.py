@@ -125,6 +125,8 @@ class FakeForum(FakeTelegram):
         message["edit_date"] = int(time.time())
         if params.get("reply_markup"):
             message["reply_markup"] = params["reply_markup"]
+        else:  # as Telegram: editing the text without a markup drops the keyboard
+            message.pop("reply_markup", None)
         return message
 
     async def api_editMessageCaption(self, params: dict[str, Any], call: Call) -> Any:
@@ -139,7 +141,10 @@ class FakeForum(FakeTelegram):
         message = self.messages.get((int(params["chat_id"]), int(params["message_id"])))
         if message is None:
             return await super().api_editMessageReplyMarkup(params, call)
-        message["reply_markup"] = params.get("reply_markup") or {}
+        if params.get("reply_markup"):
+            message["reply_markup"] = params["reply_markup"]
+        else:
+            message.pop("reply_markup", None)
         return message
 
     def _require_topic_rights(self, chat_id: int) -> None:

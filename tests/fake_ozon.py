@@ -124,7 +124,8 @@ def posting_json(order: Order) -> dict[str, Any]:
     return common | {
         "previous_substatus": "", "shipment_date": _iso(order.shipment_date),
         "delivering_date": _iso(order.delivering_date), "tracking_number": order.tracking_number,
-        "tpl_integration_type": "non_integrated" if order.scheme is Scheme.RFBS else "ozon",
+        "tpl_integration_type": order.tpl_integration_type
+        or ("non_integrated" if order.scheme is Scheme.RFBS else "ozon"),
         "delivery_method": {"id": 21321684811000, "name": order.delivery_method, "warehouse_id": 21321684811000,
                             "warehouse": "Склад на Ленина", "tpl_provider_id": 24, "tpl_provider": "Ozon Логистика"},
         "cancellation": {"cancel_reason_id": (c.reason_id or 0) if c else 0, "cancel_reason": c.reason if c else "",
@@ -173,6 +174,7 @@ class FakeOzon:
         self.returns: dict[str, list[dict[str, Any]]] = {}
         self.calls: list[Call] = []
         self.cancelled: list[dict[str, Any]] = []
+        self.buyer_reason = True  # whether the reason list offers a buyer-side reason (type_id "buyer")
         self._script: dict[str, deque[Fault]] = {}
         self._outage: Fault | None = None
         self._outage_until: float | None = None
@@ -311,7 +313,11 @@ class FakeOzon:
         return 200, {"result": True}
 
     def _cancel_reasons(self, body: dict) -> tuple[int, dict]:
-        return 200, {"result": [
+        # The ids and titles of buyer-side reasons in this list are not documented (reference, section
+        # 5): 506 "found it cheaper" stands in for whichever one Ozon offers.
+        buyer = [{"id": 506, "title": "Покупатель передумал", "type_id": "buyer",
+                  "is_available_for_cancellation": True}]
+        return 200, {"result": (buyer if self.buyer_reason else []) + [
             {"id": 352, "title": "Товар закончился на складе продавца", "type_id": "seller",
              "is_available_for_cancellation": True},
             {"id": 401, "title": "Продавец отклонил арбитраж", "type_id": "seller",
@@ -328,6 +334,7 @@ def sample(posting: str = "12345678-0001-1", **fields: Any) -> Order:
         substatus="posting_on_way_to_city", created_at=now - timedelta(days=3), in_process_at=now - timedelta(days=3),
         delivery_date_begin=now + timedelta(days=1), delivery_date_end=now + timedelta(days=2),
         tracking_number="0112233445566", delivery_method="Ozon Логистика, Москва", city="Москва",
+        tpl_integration_type="non_integrated" if fields.get("scheme") is Scheme.RFBS else "ozon",
         products=[Product(name="Чайник", sku=1500000010, offer_id="ART-1", quantity=2,
                           price=Money(amount=Decimal("2490.00"), currency="RUB"))],
         phone_last4="4321", phone_digits="9165554321")

@@ -31,7 +31,7 @@ async def ask_to_cancel(app) -> ChatDriver:
     chat = ChatDriver(app, "canceller", "ru")
     await chat.send(f"/cancel {POSTING}")
     await chat.send("4321")
-    await chat.press("запрос за меня")
+    await chat.press("Отмените за меня")
     await chat.press("Передумали")
     return chat
 
@@ -40,6 +40,7 @@ async def test_cancellation_before_packing_goes_through_the_api(setup):
     fake, app = setup
     chat = await asyncio.wait_for(ask_to_cancel(app), 20)
     assert fake.cancelled and fake.cancelled[0]["posting_number"] == POSTING
+    assert fake.cancelled[0]["cancel_reason_id"] == 506  # the buyer-side reason, never 402
     assert f"Готово: заказ {POSTING} отменён" in chat.text
     recorded = [(a["name"], a["args"]) for a in await app.store.actions("canceller")]
     assert ("cancellation_result", {"posting": POSTING, "cancelled": True}) in recorded
@@ -53,3 +54,15 @@ async def test_a_failed_api_cancel_is_told_and_left_to_the_seller(setup):
     recorded = [(a["name"], a["args"]) for a in await app.store.actions("canceller")]
     assert ("cancellation_result", {"posting": POSTING, "cancelled": False}) in recorded
     assert ("request_cancellation", {"posting": POSTING, "reason": "changed_mind"}) in recorded
+
+
+async def test_without_a_buyer_side_reason_nothing_is_cancelled_and_nothing_claimed(setup):
+    """Ozon offers no buyer-side reason: the bot never falls back to a seller-fault reason (402);
+    the request stays with the staff and the buyer is not told the order is cancelled."""
+    fake, app = setup
+    fake.buyer_reason = False
+    chat = await asyncio.wait_for(ask_to_cancel(app), 20)
+    assert fake.cancelled == []
+    assert "Приняли Вашу просьбу" in chat.text and "Готово" not in chat.text and "заказ отменён" not in chat.text
+    recorded = [a["name"] for a in await app.store.actions("canceller")]
+    assert "request_cancellation" in recorded and "cancellation_result" not in recorded

@@ -12,7 +12,7 @@ from bot.conversation.io import Inbound, Reply, SourceRef
 from bot.conversation.ratelimit import ALLOW, DROP, WARN, RateLimiter
 from bot.conversation.service import Conversation
 from bot.engine.effects import Action, Handoff
-from bot.engine.events import Buyer, Command, Media, Start, Text
+from bot.engine.events import Buyer, Command, Media, Press, Start, Text
 from bot.engine.state import ConversationState
 
 BUYER = Buyer(id="c-1", language_code="ru", name="Анна")
@@ -99,6 +99,24 @@ async def test_without_agents_a_handoff_starts_the_no_agent_flow(app: App, chann
     await conv.handle(inbound(Command("agent"), "/agent", "command"))
     state = await app.store.load_state("c-1")
     assert state is not None and any(step.startswith("no_agent:") for step in state.path)
+
+
+async def test_without_agents_a_request_to_staff_promises_no_answer_here(app: App, channel: RecordingChannel,
+                                                                         demo_order):
+    """The flows promise "we will write here" after a request; with nobody to read it, the buyer is
+    told where to write instead (issue 12: never claim what did not happen)."""
+    order = demo_order["packaging_seller_late"]
+    conv = Conversation(app, channel, RecordingHandoff(available=False))
+    await conv.handle(inbound(Text(f"Где мой заказ {order.order_number}?"), "где мой заказ"))
+    await conv.handle(inbound(Text(order.phone_last4 or ""), "digits"))
+    state = await app.store.load_state("c-1")
+    assert state is not None and state.at is not None and state.at.node == "seller_late"
+    await conv.handle(inbound(Press("urge", "seller_late"), "urge", "press"))
+    assert any("чате заказа в приложении Ozon" in t for t in channel.texts), channel.texts
+    with_agents = RecordingChannel()
+    conv = Conversation(app, with_agents, RecordingHandoff(available=True))
+    await conv.handle(inbound(Text("/menu"), "/menu"))
+    assert not any("чате заказа" in t for t in with_agents.texts)
 
 
 async def test_history_is_sent_as_a_file(app: App, channel: RecordingChannel):

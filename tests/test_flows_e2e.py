@@ -138,11 +138,13 @@ async def test_status_seller_late_urge(app, demo_order, lang):
     await chat.press(T(ru="Статус", zh="订单状态")[lang])
     await chat.send(order.order_number)
     await chat.send(order.phone_last4)
-    has(chat, T(ru="опаздывает", zh="延误")[lang], order.posting_number, T(ru="24 часа", zh="24 小时")[lang])
-    has_button(chat, T(ru="Поторопить", zh="催促")[lang], T(ru="Отменить", zh="取消")[lang],
+    has(chat, T(ru="мы задерживаем отправку", zh="我们发货晚了")[lang], order.posting_number,
+        T(ru="24 часа", zh="24 小时")[lang])
+    has_button(chat, T(ru="Ускорить", zh="催促")[lang], T(ru="Отменить", zh="取消")[lang],
                T(ru="компенсация", zh="补偿")[lang], T(ru="оператор", zh="人工")[lang])
-    await chat.press(T(ru="Поторопить", zh="催促")[lang])
-    has(chat, T(ru="переписку", zh="聊天记录")[lang])
+    await chat.press(T(ru="Ускорить", zh="催促")[lang])
+    has(chat, T(ru="напишем Вам здесь", zh="在这里通知您")[lang])
+    assert T(ru="переписк", zh="聊天记录")[lang] not in chat.text
     assert await actions(app, chat) == [{"name": "urge_seller", "args": {"posting": order.posting_number}}]
     await chat.press(T(ru="спасибо", zh="谢谢")[lang])
     assert ended(chat) is True
@@ -153,19 +155,19 @@ async def test_status_seller_late_to_cancel_and_overdue(app, demo_order, lang):
     chat = await open_order(app, demo_order, "awaiting_deliver_late", lang)
     has(chat, T(ru="2 дня", zh="2 天")[lang])
     await chat.press(T(ru="компенсация", zh="补偿")[lang])
-    has(chat, T(ru="Приносим извинения", zh="非常抱歉")[lang])
+    has(chat, T(ru="Простите, мы не отправили", zh="我们没能按时发出")[lang])
     has_button(chat, T(ru="Попросить компенсацию", zh="申请补偿")[lang])
     chat2 = await open_order(app, demo_order, "packaging_seller_late", lang)
     await chat2.press(T(ru="Отменить заказ", zh="取消订单")[lang])
-    has(chat2, T(ru="можно отменить прямо сейчас", zh="现在就可以取消")[lang])
+    has(chat2, T(ru="можете отменить его сами", zh="您现在就可以自己取消")[lang])
 
 
 @pytest.mark.parametrize("lang", LANGS)
 async def test_status_before_packing_on_time(app, demo_order, lang):
     order = demo_order["packaging_on_time"]
     chat = await open_order(app, demo_order, "packaging_on_time", lang)
-    has(chat, order.posting_number, T(ru="ожидает сборки", zh="等待卖家打包")[lang],
-        T(ru="22 ноября, 12:00", zh="11月22日 17:00")[lang], T(ru="обновить страницу", zh="刷新")[lang])
+    has(chat, order.posting_number, T(ru="ожидает сборки", zh="等待打包")[lang],
+        T(ru="22 ноября, 12:00", zh="11月22日 12:00")[lang], T(ru="обновить страницу", zh="刷新")[lang])
     has_button(chat, T(ru="Отменить", zh="取消")[lang])
     await chat.press(T(ru="спасибо", zh="谢谢")[lang])
     assert ended(chat) is True
@@ -197,7 +199,7 @@ async def test_status_registration_error(app, demo_order, lang):
 async def test_status_in_transit_with_window(app, demo_order, lang):
     chat = await open_order(app, demo_order, "delivering_on_time", lang)
     has(chat, T(ru="в пути", zh="正在路上")[lang], T(ru="едет в Ваш город", zh="运往您所在的城市")[lang],
-        T(ru="с 22 ноября, 12:00 по 24 ноября, 12:00", zh="11月22日 17:00 — 11月24日 17:00")[lang], "0112233445566")
+        T(ru="с 22 ноября по 24 ноября", zh="11月22日 — 11月24日")[lang], "0112233445566")
     await chat.press(T(ru="больше не нужен", zh="不想要")[lang])
     has(chat, T(ru="отменить его нельзя", zh="无法再取消")[lang])
 
@@ -230,8 +232,9 @@ async def test_status_delivery_late_refuse(app, demo_order, lang):
     chat = await open_order(app, demo_order, "delivering_late", lang)
     await chat.press(T(ru="Отказаться", zh="拒收")[lang])
     has(chat, T(ru="пункте выдачи", zh="自提点")[lang], T(ru="курьера", zh="快递")[lang])
-    await chat.press(T(ru="Зафиксировать", zh="记录")[lang])
-    has(chat, T(ru="Сохраните", zh="保存")[lang])
+    await chat.press(T(ru="Предупредить", zh="告诉店铺")[lang])
+    has(chat, T(ru="Спасибо, что предупредили", zh="谢谢您告诉我们")[lang])
+    assert T(ru="Сохраните", zh="保存")[lang] not in chat.text
     assert await actions(app, chat) == [{"name": "refuse_delivery", "args": {"posting": order.posting_number}}]
 
 
@@ -253,11 +256,15 @@ async def test_status_conditionally_delivered_not_received(app, demo_order, lang
 
 @pytest.mark.parametrize("lang", LANGS)
 async def test_status_delivered_not_received(app, demo_order, lang):
+    """Ozon delivered it: the buyer opens a claim with Ozon support; our agent only on request."""
     chat = await open_order(app, demo_order, "delivered_not_received", lang)
     has(chat, T(ru="доставленный", zh="已送达")[lang])
     await chat.press(T(ru="Нет", zh="没有收到")[lang])
+    assert handoff_reason(chat) is None
+    has(chat, T(ru="чат поддержки Ozon", zh="Ozon 客服聊天")[lang])
+    assert T(ru="переписк", zh="聊天记录")[lang] not in chat.text
+    await chat.press(T(ru="оператор", zh="人工")[lang])
     assert handoff_reason(chat) == "delivered_not_received"
-    has(chat, T(ru="сохраните эту переписку", zh="保存好本次聊天记录")[lang])
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -270,7 +277,7 @@ async def test_status_delivered_received(app, demo_order, lang):
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("key, fragment", [
     ("arbitration", {"ru": "не отсканировали", "zh": "没有扫描记录"}),
-    ("client_arbitration", {"ru": "Вашей жалобе", "zh": "您发起的配送争议"}),
+    ("client_arbitration", {"ru": "Вашему обращению", "zh": "您发起的配送争议"}),
     ("not_accepted", {"ru": "не принял", "zh": "没有被分拣中心接收"}),
 ])
 async def test_status_disputes_offer_an_agent(app, demo_order, lang, key, fragment):
@@ -297,7 +304,7 @@ async def test_status_payment_pending_goes_to_check_payment(app, demo_order, lan
 @pytest.mark.parametrize("lang", LANGS)
 async def test_status_cancelled_goes_to_why_cancelled(app, demo_order, lang):
     chat = await open_order(app, demo_order, "cancelled_out_of_stock", lang)
-    has(chat, T(ru="закончился на складе", zh="已售完")[lang])
+    has(chat, T(ru="закончился на нашем складе", zh="已售完")[lang])
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -332,7 +339,7 @@ async def test_status_multi_posting_order(app, demo_order, lang):
     has(chat, T(ru="2 посылки", zh="2 个包裹")[lang])
     has_button(chat, first.posting_number, second.posting_number, T(ru="доставляется", zh="配送中")[lang])
     await chat.press(second.posting_number)
-    has(chat, second.posting_number, T(ru="ожидает сборки", zh="等待卖家打包")[lang])
+    has(chat, second.posting_number, T(ru="ожидает сборки", zh="等待打包")[lang])
     chat2 = new_chat(app, lang)
     await chat2.send(first.order_number)
     await chat2.send(first.phone_last4)
@@ -405,8 +412,8 @@ async def test_payment_not_found_then_agent(app, lang):
 WHY = {
     "cancelled_by_buyer": ({"ru": "с Вашего аккаунта", "zh": "从您的账户取消"},
                            {"ru": "нашли дешевле", "zh": "找到了更便宜的"}),
-    "cancelled_out_of_stock": ({"ru": "отменил продавец", "zh": "被卖家取消"},
-                               {"ru": "закончился на складе продавца", "zh": "已售完"}),
+    "cancelled_out_of_stock": ({"ru": "отменили мы", "zh": "是我们取消的"},
+                               {"ru": "закончился на нашем складе", "zh": "已售完"}),
     "cancelled_price_error": ({"ru": "ошибка", "zh": "价格标错"}, {"ru": "в цене", "zh": "价格"}),
     "cancelled_payment": ({"ru": "оплата не прошла", "zh": "付款没有成功"},
                           {"ru": "кто отменил: Ozon", "zh": "Ozon 平台"}),
@@ -434,7 +441,7 @@ async def test_why_cancelled_by_initiator(app, demo_order, lang, key):
 async def test_why_cancelled_refund_then_reorder_and_payment(app, demo_order, lang):
     chat = await open_order(app, demo_order, "cancelled_payment", lang, "/why")
     await chat.press(T(ru="деньги", zh="退回")[lang])
-    has(chat, money(demo_order["cancelled_payment"].total, lang), T(ru="рабочих дней", zh="工作日")[lang])
+    has(chat, money(demo_order["cancelled_payment"].total, lang), T(ru="зависит от банка", zh="取决于您的银行")[lang])
     await chat.press(T(ru="спасибо", zh="谢谢")[lang])
     assert ended(chat) is True
     chat = await open_order(app, demo_order, "cancelled_payment", lang, "/why")
@@ -463,11 +470,11 @@ async def test_why_cancelled_split_and_not_cancelled(app, demo_order, lang):
 async def test_cancel_before_packing_we_request_it(app, demo_order, lang):
     order = demo_order["packaging_on_time"]
     chat = await open_order(app, demo_order, "packaging_on_time", lang, "/cancel")
-    has(chat, T(ru="«Отменить заказ»", zh="“取消订单”")[lang])
+    has(chat, T(ru="«Отменить заказ»", zh="«Отменить заказ»（取消订单）")[lang])
     await chat.press(T(ru="за меня", zh="帮我")[lang])
     has_button(chat, T(ru="Передумали", zh="不想要了")[lang], T(ru="дешевле", zh="更便宜")[lang])
     await chat.press(T(ru="Передумали", zh="不想要了")[lang])
-    has(chat, T(ru="Запрос на отмену", zh="取消申请")[lang])
+    has(chat, T(ru="Приняли Вашу просьбу", zh="已收到您取消订单")[lang])
     assert ended(chat) is True
     assert await actions(app, chat) == [
         {"name": "request_cancellation", "args": {"posting": order.posting_number, "reason": "changed_mind"}}]
@@ -488,10 +495,10 @@ async def test_cancel_before_packing_myself_or_keep(app, demo_order, lang):
 async def test_cancel_being_prepared_asks_the_seller(app, demo_order, lang):
     order = demo_order["awaiting_deliver_on_time"]
     chat = await open_order(app, demo_order, "awaiting_deliver_on_time", lang, "/cancel")
-    has(chat, T(ru="не обещаем", zh="不能保证")[lang])
-    await chat.press(T(ru="Попросить продавца", zh="请卖家取消")[lang])
+    has(chat, T(ru="обещать не будем", zh="不能保证")[lang])
+    await chat.press(T(ru="Попробуйте отменить", zh="请尝试取消")[lang])
     await chat.press(T(ru="Ошиблись", zh="下错单")[lang])
-    has(chat, T(ru="попросили продавца", zh="已请卖家取消")[lang])
+    has(chat, T(ru="напишут Вам здесь", zh="告诉您结果")[lang])
     assert await actions(app, chat) == [
         {"name": "request_cancellation", "args": {"posting": order.posting_number, "reason": "ordered_by_mistake"}}]
 
@@ -534,13 +541,13 @@ async def test_cancel_other_statuses(app, demo_order, lang):
 async def test_refuse_delivery_routes(app, demo_order, lang):
     chat = await open_order(app, demo_order, "packaging_on_time", lang, "/refuse")
     has(chat, T(ru="проще отменить", zh="直接取消更方便")[lang],
-        T(ru="можно отменить прямо сейчас", zh="现在就可以取消")[lang])
+        T(ru="можете отменить его сами", zh="您现在就可以自己取消")[lang])
     chat = await open_order(app, demo_order, "delivered_received", lang, "/refuse")
     has(chat, T(ru="уже получен", zh="已经送达")[lang], T(ru="Что случилось", zh="出了什么问题")[lang])
     chat = await open_order(app, demo_order, "cancelled_lost_in_delivery", lang, "/refuse")
     has(chat, T(ru="потеряла посылку", zh="丢失了包裹")[lang])
     chat = await open_order(app, demo_order, "at_pickup_point", lang, "/refuse")
-    await chat.press(T(ru="Зафиксировать", zh="记录")[lang])
+    await chat.press(T(ru="Предупредить", zh="告诉店铺")[lang])
     has(chat, money(demo_order["at_pickup_point"].total, lang))
     assert [a["name"] for a in await actions(app, chat)] == ["refuse_delivery"]
 
@@ -560,8 +567,9 @@ async def test_return_damaged_with_photo(app, demo_order, lang):
     has(chat, T(ru="Получили", zh="收到了")[lang])
     await chat.press(T(ru="Добавить", zh="再发")[lang])
     await chat.send(":photo IMG2")
-    await chat.press(T(ru="Отправить", zh="提交")[lang])
-    has(chat, T(ru="«Возвраты»", zh="“退货”")[lang], T(ru="упаковку", zh="包装")[lang])
+    await chat.press(T(ru="что дальше", zh="接下来")[lang])
+    has(chat, T(ru="«Возвраты»", zh="«Возвраты»（退货）")[lang],
+        T(ru="«Вернуть товар»", zh="«Вернуть товар»（退货）")[lang])
     assert ended(chat) is True
     (action,) = await actions(app, chat)
     assert action["name"] == "open_return"
@@ -585,13 +593,13 @@ async def test_return_wrong_item_and_changed_mind(app, demo_order, lang):
     chat = await open_order(app, demo_order, "delivered_received", lang, "/return")
     await chat.press(T(ru="не тот товар", zh="发错")[lang])
     await chat.send(":photo WRONG")
-    await chat.press(T(ru="Отправить", zh="提交")[lang])
+    await chat.press(T(ru="что дальше", zh="接下来")[lang])
     chat2 = await open_order(app, demo_order, "delivered_received", lang, "/return")
     await chat2.press(T(ru="описанию", zh="与描述不符")[lang])
     await chat2.press(T(ru="Пропустить", zh="跳过")[lang])
     chat3 = await open_order(app, demo_order, "delivered_received", lang, "/return")
     await chat3.press(T(ru="Передумали", zh="不想要")[lang])
-    has(chat3, T(ru="гигиены", zh="卫生用品")[lang], T(ru="Заявка на возврат", zh="退货申请已提交")[lang])
+    has(chat3, T(ru="гигиены", zh="卫生用品")[lang], T(ru="можете только Вы", zh="只能由您本人操作")[lang])
     reasons = [a["args"]["reason"] for c in (chat, chat2, chat3) for a in await actions(app, c)]
     assert reasons == ["wrong_item", "not_as_described", "changed_mind"]
 
@@ -599,7 +607,7 @@ async def test_return_wrong_item_and_changed_mind(app, demo_order, lang):
 @pytest.mark.parametrize("lang", LANGS)
 async def test_return_existing_and_not_delivered(app, demo_order, lang):
     chat = await open_order(app, demo_order, "return_in_progress", lang, "/return")
-    has(chat, T(ru="едет обратно к продавцу", zh="正在退回卖家的路上")[lang])
+    has(chat, T(ru="товар едет к нам", zh="正在退回我们这里")[lang])
     await chat.press(T(ru="спасибо", zh="谢谢")[lang])
     assert ended(chat) is True
     chat = await open_order(app, demo_order, "return_refunded", lang, "/return")
@@ -622,26 +630,28 @@ async def test_return_existing_and_not_delivered(app, demo_order, lang):
 async def test_overdue_seller_late_options(app, demo_order, lang):
     order = demo_order["packaging_seller_late"]
     chat = await open_order(app, demo_order, "packaging_seller_late", lang, "/late")
-    has(chat, T(ru="Приносим извинения", zh="非常抱歉")[lang], T(ru="нехватка товара", zh="缺货")[lang])
-    has_button(chat, T(ru="Подождать", zh="再等等")[lang], T(ru="Отменить и вернуть", zh="取消订单并退款")[lang],
-               T(ru="Обменять", zh="换成")[lang], T(ru="компенсацию", zh="补偿")[lang])
+    has(chat, T(ru="Простите, мы не отправили", zh="我们没能按时发出")[lang])
+    has_button(chat, T(ru="Подождать", zh="再等等")[lang], T(ru="Отменить заказ", zh="取消订单")[lang],
+               T(ru="компенсацию", zh="补偿")[lang])
+    assert not any(T(ru="Обменять", zh="换")[lang] in b for b in chat.buttons), "Ozon has no exchange"
     assert not any(T(ru="при получении", zh="拒收")[lang] in b for b in chat.buttons)
     await chat.press(T(ru="Подождать", zh="再等等")[lang])
-    has(chat, T(ru="новая дата", zh="新的预计送达日期")[lang])
-    chat2 = await open_order(app, demo_order, "packaging_seller_late", lang, "/late")
-    await chat2.press(T(ru="Отменить и вернуть", zh="取消订单并退款")[lang])
+    has(chat, T(ru="Новая дата", zh="新的日期")[lang])
+    chat2 = await open_order(app, demo_order, "awaiting_deliver_late", lang, "/late")
+    await chat2.press(T(ru="Отменить заказ", zh="取消订单")[lang])
     chat3 = await open_order(app, demo_order, "packaging_seller_late", lang, "/late")
     await chat3.press(T(ru="компенсацию", zh="补偿")[lang])
-    has(chat3, T(ru="купон", zh="优惠券")[lang])
+    has(chat3, T(ru="о решении", zh="告诉您结果")[lang])
     got = [a for c in (chat, chat2, chat3) for a in await actions(app, c)]
     assert got == [
         {"name": "urge_seller", "args": {"posting": order.posting_number}},
-        {"name": "request_cancellation", "args": {"posting": order.posting_number, "reason": "overdue"}},
+        {"name": "request_cancellation",
+         "args": {"posting": demo_order["awaiting_deliver_late"].posting_number, "reason": "overdue"}},
         {"name": "offer_compensation", "args": {"posting": order.posting_number}},
     ]
     chat4 = await open_order(app, demo_order, "packaging_seller_late", lang, "/late")
-    await chat4.press(T(ru="Обменять", zh="换成")[lang])
-    assert handoff_reason(chat4) == "overdue_exchange"
+    await chat4.press(T(ru="Отменить заказ", zh="取消订单")[lang])
+    has(chat4, T(ru="можете отменить его сами", zh="您现在就可以自己取消")[lang])  # before packing: the buyer can
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -649,7 +659,7 @@ async def test_overdue_delivery_late(app, demo_order, lang):
     chat = await open_order(app, demo_order, "delivering_late", lang, "/late")
     has(chat, T(ru="опоздание — 3 дня", zh="晚了 3 天")[lang])
     has_button(chat, T(ru="при получении", zh="拒收")[lang])
-    assert not any(T(ru="Отменить и вернуть", zh="取消订单并退款")[lang] in b for b in chat.buttons)
+    assert not any(T(ru="Отменить заказ", zh="取消订单")[lang] in b for b in chat.buttons)
     await chat.press(T(ru="Подождать", zh="再等等")[lang])
     assert ended(chat) is True and await actions(app, chat) == []
 
@@ -708,7 +718,7 @@ def test_russian_plural_hours(catalogs, n, word):
     from bot.i18n.keys import Duration
 
     text = Renderer(catalogs).text("overdue_order.seller_late", "ru", {"posting": "1", "date": "", "late": Duration(n)})
-    assert f"задержка — {word}" in text
+    assert f"опаздываем на {word}" in text
 
 
 def test_chinese_has_one_form(catalogs):
@@ -758,7 +768,7 @@ def test_durations_read_in_the_unit_a_person_would_use(catalogs, hours, ru, zh):
     assert renderer.value(Duration(hours), "zh") == zh
 
 
-@pytest.mark.parametrize("lang, text", [("ru", "задержка уже 2 дня"), ("zh", "目前已超时 2 天")])
+@pytest.mark.parametrize("lang, text", [("ru", "опаздываем уже на 2 дня"), ("zh", "目前已超时 2 天")])
 async def test_seller_two_days_late_is_said_in_days(app, demo_order, lang, text):
     chat = await open_order(app, demo_order, "awaiting_deliver_late", lang)
     assert text in chat.text

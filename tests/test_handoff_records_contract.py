@@ -345,13 +345,27 @@ class TestNotesBlocksNotices:
         args["posting"] = "changed"
         assert await records.notice(a) == {"id": a, "chat_id": "1", "action": "urge_seller",
                                            "args": {"posting": "46208137-0007-1", "evidence": [{"file_id": "x"}]},
-                                           "message_id": None, "seen_by": None, "seen_at": None}
+                                           "message_id": None, "seen_by": None, "seen_at": None, "outcome": None,
+                                           "outcome_reason": None, "outcome_by": None, "outcome_at": None}
         assert await records.mark_seen(a, "Лена", 20.0)
         assert not await records.mark_seen(a, "Олег", 21.0), "the first agent only"
         seen = await records.notice(a)
         assert (seen["seen_by"], seen["seen_at"]) == ("Лена", 20.0)
         assert (await records.notice(b))["seen_at"] is None
         assert await records.notice(b + 100) is None and not await records.mark_seen(b + 100, "x", 1.0)
+
+    async def test_a_request_outcome_is_final_and_listed(self, records):
+        a = await records.add_notice("1", "request_cancellation", {"posting": "1-2-3"}, 10.0)
+        b = await records.add_notice("2", "open_return", {}, 11.0)
+        assert await records.set_outcome(a, "declined", "shipped", "Лена", 30.0)
+        assert not await records.set_outcome(a, "done", "", "Олег", 31.0), "an outcome is final"
+        got = await records.notice(a)
+        outcome = (got["outcome"], got["outcome_reason"], got["outcome_by"], got["outcome_at"])
+        assert outcome == ("declined", "shipped", "Лена", 30.0)
+        listed = await records.notices()
+        assert [n["id"] for n in listed] == [a, b] and listed[1]["outcome"] is None and listed[0]["at"] == 10.0
+        assert [n["id"] for n in await records.notices(since=11.0)] == [b]
+        assert not await records.set_outcome(b + 100, "done", "", "x", 1.0)
 
 
 class TestPurge:

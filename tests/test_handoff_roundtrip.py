@@ -368,12 +368,71 @@ async def test_action_notice_and_seen_button(h: Harness, app: App, demo_order):
     button = notice.params["reply_markup"]["inline_keyboard"][0][0]
     message_id = [m for m in h.fake.chat_messages(h.fake.group_id) if m.get("reply_markup")][-1]["message_id"]
     h.fake.group_press(AGENT, button["callback_data"], message_id)
-    await h.until(lambda: any("催促卖家发货" in t for t in h.buyer_texts()))
+    await h.until(lambda: any("尽快发货" in t for t in h.buyer_texts()))
     assert "Просмотрено" in h.fake.messages[(h.fake.group_id, message_id)]["text"]
     # a second press does not tell the buyer twice
     h.fake.group_press(AGENT, button["callback_data"], message_id)
     await h.settle()
-    assert sum("催促卖家发货" in t for t in h.buyer_texts()) == 1
+    assert sum("尽快发货" in t for t in h.buyer_texts()) == 1
+
+
+async def _notice(h: Harness, order, action: str, lang: str = "ru"):
+    from bot.engine.effects import Action
+    from bot.engine.events import Buyer
+    from bot.engine.state import ConversationState
+
+    await h.buyer_says("/start", language_code=lang)
+    state = ConversationState(lang=lang, order=order.model_dump_json())
+    await h.handoff.notify_action(str(BUYER), Buyer(str(BUYER), lang, "Ван Мин"),
+                                  Action(action, {"posting": order.posting_number}), state)
+    notice = h.fake.calls_of("sendMessage", h.fake.group_id)[-1]
+    message_id = [m for m in h.fake.chat_messages(h.fake.group_id) if m.get("reply_markup")][-1]["message_id"]
+    return notice, message_id
+
+
+def _buttons(h: Harness, message_id: int) -> dict[str, str]:
+    markup = h.fake.messages[(h.fake.group_id, message_id)].get("reply_markup") or {}
+    return {b["text"]: b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row}
+
+
+async def test_request_outcome_done_tells_the_buyer_and_is_final(h: Harness, app: App, demo_order):
+    """Seen, then Done: the buyer hears both, in their language; a second outcome changes nothing."""
+    order = demo_order["packaging_on_time"]
+    notice, message_id = await _notice(h, order, "request_cancellation", "zh")
+    first = {b["text"]: b["callback_data"] for row in notice.params["reply_markup"]["inline_keyboard"] for b in row}
+    assert any("Увидел" in t for t in first) and any("Выполнено" in t for t in first)
+    assert any("Отказать" in t for t in first)
+    seen = next(v for k, v in first.items() if "Увидел" in k)
+    h.fake.group_press(AGENT, seen, message_id)
+    await h.until(lambda: any("取消订单" in t and "正在处理" in t for t in h.buyer_texts()))
+    after_seen = _buttons(h, message_id)
+    assert not any("Увидел" in t for t in after_seen)
+    assert any("Выполнено" in t for t in after_seen), "outcome buttons stay"
+    h.fake.group_press(AGENT, next(v for k, v in after_seen.items() if "Выполнено" in k), message_id)
+    await h.until(lambda: any("已取消订单" in t and order.posting_number in t for t in h.buyer_texts()))
+    assert _buttons(h, message_id) == {}
+    h.fake.group_press(AGENT, first[next(k for k in first if "Отказать" in k)], message_id)
+    await h.settle()
+    assert not any("没能办成" in t for t in h.buyer_texts())
+    stored = (await h.handoff.records.notices())[-1]
+    assert (stored["outcome"], stored["seen_at"] is not None) == ("done", True)
+
+
+async def test_request_outcome_declined_with_a_reason(h: Harness, app: App, demo_order):
+    from bot.handoff.figures import containment_figures
+
+    order = demo_order["awaiting_deliver_on_time"]
+    _, message_id = await _notice(h, order, "request_cancellation", "ru")
+    declined = next(v for k, v in _buttons(h, message_id).items() if "Отказать" in k)
+    h.fake.group_press(AGENT, declined, message_id)
+    await h.until(lambda: any("уже передан в доставку" in k for k in _buttons(h, message_id)))
+    reason = next(v for k, v in _buttons(h, message_id).items() if "уже передан в доставку" in k)
+    h.fake.group_press(AGENT, reason, message_id)
+    await h.until(lambda: any("не смогли выполнить" in t and "отказаться при получении" in t for t in h.buyer_texts()))
+    assert "Отказано" in h.fake.messages[(h.fake.group_id, message_id)]["text"]
+    fig = await containment_figures(app.store, h.handoff.records)
+    assert fig.staff_requests["request_cancellation"]["declined"] == 1
+    assert fig.staff_declined_by_reason == {"shipped": 1}
 
 
 async def test_the_card_carries_the_order_the_buyer_proved(h: Harness, demo_order):
@@ -434,3 +493,18 @@ async def test_chinese_agents_serve_a_russian_buyer(forum: FakeForum, app: App, 
         assert any("Вы — первый" in t for t in h.buyer_texts()), "the buyer keeps their own language"
         answers = await h.agent_command("/note 已核实")
         assert "备注已保存" in answers[-1]["text"]
+
+
+async def test_each_request_offers_its_own_decline_reasons(h: Harness, app: App, demo_order):
+    """A return is not declined as "already shipped", nor compensation as a return."""
+    order = demo_order["delivered_received"]
+    _, message_id = await _notice(h, order, "open_return", "zh")
+    declined = next(v for k, v in _buttons(h, message_id).items() if "Отказать" in k)
+    h.fake.group_press(AGENT, declined, message_id)
+    await h.until(lambda: any("Назад" in k for k in _buttons(h, message_id)))
+    labels = list(_buttons(h, message_id))
+    assert any("возврат по этой причине" in k for k in labels) and not any("доставку" in k for k in labels)
+    h.fake.group_press(AGENT, next(v for k, v in _buttons(h, message_id).items() if "Назад" in k), message_id)
+    await h.until(lambda: any("Выполнено" in k for k in _buttons(h, message_id)))
+    h.fake.group_press(AGENT, next(v for k, v in _buttons(h, message_id).items() if "Выполнено" in k), message_id)
+    await h.until(lambda: any("同意退货" in t and "«Вернуть товар»（退货）" in t for t in h.buyer_texts()))

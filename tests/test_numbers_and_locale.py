@@ -1,3 +1,5 @@
+from datetime import UTC
+
 import pytest
 
 from bot.i18n.locale import choose_language, language_from_code, language_from_script
@@ -55,3 +57,31 @@ def test_choice_order_explicit_then_code_then_script_then_default():
     assert choose_language(None, "zh-CN", "Привет", "ru") == "zh"
     assert choose_language(None, "en", "Привет", "zh") == "ru"
     assert choose_language(None, "en", "🙂", "zh") == "zh"
+
+
+def test_money_reads_as_in_russia_in_every_language():
+    from decimal import Decimal
+
+    from bot.i18n.render import money
+    from bot.orders.model import Money
+
+    assert money(Money(amount=Decimal("2199.50")), "ru") == "2 199,50 ₽"
+    assert money(Money(amount=Decimal("2199.50")), "zh") == "2 199,50 卢布"
+    assert "RUB" not in money(Money(amount=Decimal("21990")), "zh")
+
+
+def test_buyer_times_in_buyer_timezone_for_every_language_and_windows_as_dates():
+    from datetime import datetime
+
+    from bot.i18n.keys import Day
+    from bot.i18n.render import Renderer, set_buyer_timezone, when
+
+    moment = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
+    assert when(moment, "ru") == "21 ноября, 12:30" and when(moment, "zh") == "11月21日 12:30"
+    r = Renderer.__new__(Renderer)
+    assert r.value(Day.of(moment), "zh") == "11月21日" and r.value(Day.of(moment), "ru") == "21 ноября"
+    try:
+        set_buyer_timezone("Asia/Vladivostok")
+        assert when(moment, "zh") == "11月21日 19:30"
+    finally:
+        set_buyer_timezone("Europe/Moscow")

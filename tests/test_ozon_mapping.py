@@ -122,3 +122,40 @@ def test_returns_and_lists():
     roles = key_roles({"roles": [{"name": "Admin", "methods": []}], "expires_at": "2027-01-01T00:00:00Z"})
     assert roles.roles == ["Admin"] and roles.expires_at.year == 2027
     assert [c.id for c in cancel_reasons({"result": [{"id": 352, "title": "x"}, {"title": "no id"}]})] == [352]
+
+
+def test_delivery_scheme_facts_come_from_the_posting():
+    """tpl_integration_type is kept (who carries the parcel); the passport substatus marks a
+    cross-border posting; the API has no "received by the buyer" moment, so delivered_at stays None."""
+    from bot.orders.model import Scheme
+
+    ozon = fbs_order(posting_json(sample()))
+    assert (ozon.scheme, ozon.tpl_integration_type) == (Scheme.FBS, "ozon")
+    assert not ozon.cross_border and ozon.delivered_at is None
+    own = fbs_order(posting_json(sample(scheme=Scheme.RFBS)))
+    assert (own.scheme, own.tpl_integration_type) == (Scheme.RFBS, "non_integrated")
+    passport = fbs_order(posting_json(sample(scheme=Scheme.RFBS, status="awaiting_packaging",
+                                             substatus="posting_awaiting_passport_data")))
+    assert passport.cross_border
+
+
+def test_scheme_facts_decide_who_acts():
+    from datetime import UTC, datetime, timedelta
+
+    from bot.orders.facts import OrderFacts
+    from bot.orders.model import Scheme
+
+    now = datetime.now(UTC)
+    fbo = OrderFacts(sample(scheme=Scheme.FBO, status="awaiting_packaging", tpl_integration_type=""), now)
+    assert fbo.ozon_delivers and not fbo.shop_delivers and not fbo.buyer_can_cancel and not fbo.shop_can_cancel
+    fbs = OrderFacts(sample(status="awaiting_packaging"), now)
+    assert fbs.ozon_delivers and fbs.buyer_can_cancel and fbs.shop_can_cancel
+    packed = OrderFacts(sample(status="awaiting_deliver"), now)
+    assert not packed.buyer_can_cancel and packed.shop_can_cancel
+    rfbs = OrderFacts(sample(scheme=Scheme.RFBS, status="delivering"), now)
+    assert rfbs.shop_delivers and not rfbs.ozon_delivers and not rfbs.shop_can_cancel
+    got = OrderFacts(sample(status="delivered", delivered_at=now - timedelta(days=8)), now)
+    assert got.days_since_delivered == 8 and not got.within_return_days and got.return_deadline is not None
+    fresh = OrderFacts(sample(status="delivered", delivered_at=now - timedelta(days=2)), now)
+    assert fresh.within_return_days and fresh.delivered_at is not None
+    assert OrderFacts(sample(status="delivering"), now).delivered_at is None

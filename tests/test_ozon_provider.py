@@ -378,7 +378,7 @@ async def test_cancel_when_allowed_is_not_retried_after_a_failure(fake):
 async def test_cancel_reasons_are_cached(fake, provider):
     first = await asyncio.wait_for(provider.cancel_reasons(), 5)
     second = await asyncio.wait_for(provider.cancel_reasons(), 5)
-    assert first == second and [r.id for r in first] == [352, 401, 402] and fake.count(CANCEL_REASONS) == 1
+    assert first == second and [r.id for r in first] == [506, 352, 401, 402] and fake.count(CANCEL_REASONS) == 1
 
 
 async def test_a_given_session_is_shared_and_left_open(fake):
@@ -392,3 +392,17 @@ async def test_a_given_session_is_shared_and_left_open(fake):
 async def test_key_is_sent_only_in_its_header(fake, provider):
     await find(provider, P1)
     assert API_KEY not in str(fake.calls[0].body)
+
+
+async def test_store_cross_border_marks_rfbs_postings_only(fake):
+    """STORE_CROSS_BORDER: the shop ships from abroad, so its rFBS postings are cross-border; FBS
+    postings (Ozon's logistics from a Russian warehouse) are not."""
+    rfbs = "57195475-0077-1"
+    fake.add(sample(rfbs, scheme=Scheme.RFBS))
+    provider = provider_for(fake, cross_border=True)
+    try:
+        (abroad,) = await find(provider, rfbs)
+        (domestic,) = await find(provider, P1)
+        assert abroad.cross_border and not domestic.cross_border
+    finally:
+        await provider.close()

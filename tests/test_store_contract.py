@@ -426,7 +426,7 @@ def test_a_state_copy_shares_no_mutable_container():
 
     original = ConversationState(lang="ru", lang_explicit=True, at=Position("f", "v", "n", "pick", 2), vars={"a": 1},
                                  order='{"x": 1}', verified=["1-2"], owner_failures={"1-2": 1}, locked=["3-4"],
-                                 lookups=[1.0], not_understood=1, path=["f:n"])
+                                 lookups=[1.0], not_understood=1, path=["f:n"], other_script=1)
     for cls, value in ((ConversationState, original), (Position, original.at)):
         defaults = cls() if cls is ConversationState else Position("", "", "")
         unset = [f.name for f in fields(cls) if getattr(value, f.name) == getattr(defaults, f.name)]

@@ -28,6 +28,9 @@ from bot.store.base import Outgoing, PendingUpdate
 log = logging.getLogger(__name__)
 
 NO_AGENT = "no_agent"  # system flow for a handoff nobody can take (no agents configured)
+# Requests flows pass to the shop's staff, whose answer the buyer is promised ("we will write here").
+STAFF_REQUESTS = frozenset({"urge_seller", "request_cancellation", "offer_compensation", "open_return",
+                            "refuse_delivery"})
 
 
 class Conversation:
@@ -127,6 +130,9 @@ class Conversation:
         if not self.handoff.available and any(isinstance(e, Handoff) for e in wanted):
             # nobody can take it here: say so now instead of leaving the buyer waiting
             await self.start_flow(conversation, buyer, NO_AGENT)
+        elif not self.handoff.available and any(isinstance(e, Action) and e.name in STAFF_REQUESTS for e in wanted):
+            # no staff in this channel: the request is recorded, but nobody will answer it here
+            await self.say(conversation, buyer, "handoff.no_staff_for_request")
 
     # ---- answers without an engine turn -------------------------------------------------------
     async def lang_of(self, conversation: str, buyer: Buyer) -> str:

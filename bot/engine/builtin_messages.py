@@ -9,7 +9,7 @@ ENGINE_MESSAGES: tuple[str, ...] = (
     "lookup.link_expired", "lookup.link_foreign", "handoff.action.owner_guessing",
     "ask.free_text_invalid", "ask.media_invalid", "ask.media_too_large", "ask.order_number_invalid",
     "ask.phone_invalid", "handoff.console_notice", "duration.hours", "duration.days",
-    "actions.cancelled", "actions.cancel_failed", "common.slow_down",
+    "actions.cancelled", "actions.cancel_failed", "common.slow_down", "common.did_you_mean", "common.evidence_saved",
     "command.start", "command.menu", "command.lang", "command.order", "command.agent", "command.history",
     "command.help", "command.bot",
 )

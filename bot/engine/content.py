@@ -29,7 +29,7 @@ class Content:
     @classmethod
     def of(cls, catalogs: Catalogs, flows: FlowSet | FlowRegistry) -> Content:
         registry = flows if isinstance(flows, FlowRegistry) else FlowRegistry(flows)
-        return cls(registry, catalogs, Renderer(catalogs), Labels(catalogs))
+        return cls(registry, catalogs, Renderer(catalogs), Labels(catalogs, registry.current.synonyms))
 
     @property
     def flows(self) -> FlowSet:

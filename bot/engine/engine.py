@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.engine.conditions import MissingOrder
 from bot.engine.content import Content
-from bot.engine.effects import Effect, Say
+from bot.engine.effects import Ask, Choices, Effect, Option, Say, SetLanguage
 from bot.engine.events import Buyer, Command, Contact, Event, Media, Press, Start, StartFlow, Text
 from bot.engine.lookup import Lookup
 from bot.engine.nodes.base import NodeBase
@@ -18,12 +18,16 @@ from bot.engine.ports import Clock, SystemClock
 from bot.engine.runner import Runner, StepLimitExceeded
 from bot.engine.state import ConversationState, Position
 from bot.engine.turn import Turn
+from bot.engine.understanding import Route, language_asked, mask_digits
 from bot.i18n.locale import choose_language, language_from_code, language_from_script
 from bot.orders.numbers import OrderRef, find_order_number, parse_order_number
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 4096
+SUGGEST = "nlu:"  # option id prefix of a "did you mean" button: nlu:<flow id>
+LOW_CONFIDENCE = 0.35  # routed, but recorded for operators to review (ozonbot stats)
+EVIDENCE_FLOWS = ("request_return", "refuse_delivery")  # where a photo or video is evidence of damage
 # Flows the engine itself starts. They must exist (the validators check it).
 MAIN_MENU = "main_menu"
 NOT_UNDERSTOOD = "not_understood"
@@ -77,12 +81,24 @@ class Engine:
             t.state.at = None
 
     def _choose_language(self, t: Turn, event: Event, languages: tuple[str, ...]) -> None:
+        """The first message picks the language (Telegram's, else the script, else the default); then
+        the language follows the buyer: two messages in a row in the other script switch it, unless
+        the buyer chose one (/lang, the language button, or asking in words)."""
         st = t.state
         text = event.text if isinstance(event, Text) else None
         if st.lang is None:
             st.lang = choose_language(None, t.buyer.language_code, text, self.default_lang, languages)
-        elif not st.lang_explicit and not language_from_code(t.buyer.language_code, languages):
-            st.lang = language_from_script(text, languages) or st.lang
+            return
+        if st.lang_explicit or text is None:
+            return
+        script = language_from_script(text, languages)
+        if script is None or script == st.lang:
+            st.other_script = 0
+            return
+        st.other_script += 1
+        if st.other_script >= 2 or not (language_from_code(t.buyer.language_code, languages) or st.at or st.path):
+            st.lang, st.other_script = script, 0
+            t.record("language_followed", lang=script)
 
     # ---- dispatch -----------------------------------------------------------------------------
     async def _dispatch(self, r: Runner, event: Event) -> None:
@@ -205,6 +221,8 @@ class Engine:
     # ---- input --------------------------------------------------------------------------------
     async def _press(self, r: Runner, event: Press) -> None:
         st = r.t.state
+        if event.option_id.startswith(SUGGEST) and await self._suggestion(r, event.option_id[len(SUGGEST):]):
+            return
         if await self._lost_position(r):
             return
         node = self._position(r)
@@ -221,8 +239,29 @@ class Engine:
         node = self._position(r)
         if node is not None and await node.answer_media(r, event):
             return
+        if self._keep_evidence(r, event):
+            return
         r.t.emit(Say("common.media_not_expected"))
         await self.reshow(r)
+
+    def _keep_evidence(self, r: Runner, media: Media) -> bool:
+        """A photo or video sent anywhere in a return or damage conversation is evidence: kept in
+        `vars.evidence` (what the return request sends), never refused."""
+        st = r.t.state
+        flow = st.at.flow if st.at is not None else (st.path[-1].split(":", 1)[0] if st.path else "")
+        if flow not in EVIDENCE_FLOWS and st.vars.get("reason") not in ("damaged", "defective", "wrong_item"):
+            return False
+        evidence = st.vars.get("evidence")
+        kept = list(evidence) if isinstance(evidence, list) else []
+        kept.append({"kind": media.kind, "file_id": media.file_id, "size": media.size, "mime": media.mime_type})
+        st.vars["evidence"] = kept[-20:]
+        r.t.record("evidence_kept", flow=flow, kind=media.kind)
+        r.t.emit(Say("common.evidence_saved"))
+        if st.at is not None:
+            node = self._position(r)
+            if node is not None:
+                node.prompt(r)
+        return True
 
     async def _text(self, r: Runner, raw: str) -> None:
         st = r.t.state
@@ -238,35 +277,95 @@ class Engine:
         if node is not None and await node.answer_text(r, text):
             st.not_understood = 0
             return
+        if await self._typed_suggestion(r, text):
+            return
+        if self._language_in_words(r, text):
+            if st.at is not None:
+                await self.reshow(r)
+            else:
+                await r.start_flow(MAIN_MENU)
+            return
         await self._interpret(r, text)
 
+    def _language_in_words(self, r: Runner, text: str) -> bool:
+        """"можно по-китайски", "说俄语": switch as the language button would (explicit from then on)."""
+        lang = language_asked(text)
+        if lang is None or lang not in r.languages:
+            return False
+        st = r.t.state
+        st.lang, st.lang_explicit, st.other_script = lang, True, 0
+        r.t.language_changed()
+        r.t.emit(SetLanguage(lang))
+        r.t.record("language_asked", lang=lang)
+        r.t.emit(Say("language.done"))
+        return True
+
     async def _interpret(self, r: Runner, text: str) -> None:
-        """Free text that answers no pending question: an order number, a keyword, or not understood."""
+        """Free text that answers no pending question: an order number, a flow the text asks for
+        (bot/engine/understanding.py), or not understood with the closest flows offered."""
         st = r.t.state
         ref = find_order_number(text)
-        flow_id = r.registry.current.match_keyword(text)
-        if ref is not None:  # "хочу отменить 57195475-0050": the keyword's flow, with that number
+        route = r.registry.current.route(text)
+        flow_id = route.flow
+        if flow_id is not None and route.confidence < LOW_CONFIDENCE:
+            r.t.record("nlu_low_confidence", text=mask_digits(text)[:200], flow=flow_id,
+                       confidence=round(route.confidence, 3))
+        if ref is not None:  # "хочу отменить 57195475-0050": the flow asked for, with that number
             self._reset(st)
             st.remember_number(ref.order_number, ref.posting_number)
-            await r.start_flow(flow_id or ORDER_STATUS)
+            await r.start_flow(flow_id if flow_id not in (None, MAIN_MENU) else ORDER_STATUS)
             return
         if flow_id is not None:
             self._reset(st)
             await r.start_flow(flow_id)
             return
-        await self._not_understood(r)
+        await self._not_understood(r, route, text)
 
-    async def _not_understood(self, r: Runner) -> None:
+    async def _not_understood(self, r: Runner, route: Route | None = None, text: str = "") -> None:
         st = r.t.state
         st.not_understood += 1
-        r.t.record("not_understood", count=st.not_understood)
+        data: dict[str, Any] = {"count": st.not_understood}
+        if text:
+            data["text"] = mask_digits(text)[:200]
+        r.t.record("not_understood", **data)
+        suggestions = [f for f in (route.suggestions if route else ()) if f in r.registry.current]
         if st.not_understood >= 2:
             st.not_understood = 0
             st.at = None
             await r.start_flow(NOT_UNDERSTOOD)
             return
+        if suggestions:  # "did you mean": the closest flows as buttons; the current step stays valid
+            flows = r.registry.current
+            st.vars["_suggest"] = suggestions
+            r.t.emit(Say("common.did_you_mean"))
+            r.t.emit(Choices((*(Option(SUGGEST + f, flows[f].title.msg) for f in suggestions),
+                              Option(SUGGEST + MAIN_MENU, "common.to_menu"))))
+            r.t.emit(Ask("choice"))
+            return
         r.t.emit(Say("common.not_understood"))
         await self.reshow(r)
+
+    async def _suggestion(self, r: Runner, flow_id: str) -> bool:
+        """A "did you mean" button: start that flow."""
+        st = r.t.state
+        if flow_id not in r.registry.current or flow_id not in [*st.vars.get("_suggest", ()), MAIN_MENU]:
+            return False
+        self._reset(st)
+        r.t.record("nlu_suggestion_taken", flow=flow_id)
+        await r.start_flow(flow_id)
+        return True
+
+    async def _typed_suggestion(self, r: Runner, text: str) -> bool:
+        """A typed answer to "did you mean" ("первое", "да", a title's words)."""
+        offered = r.t.state.vars.get("_suggest")
+        if not offered:
+            return False
+        flows = r.registry.current
+        titles = [r.labels.of(flows[f].title.msg) if f in flows else frozenset() for f in offered]
+        i = r.labels.pick(text, titles)
+        if i is None:
+            return False
+        return await self._suggestion(r, offered[i])
 
 
 def _node_key(st: ConversationState) -> str:

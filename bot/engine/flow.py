@@ -9,10 +9,12 @@ from bot.engine.nodes.base import Strict
 
 
 class Triggers(Strict):
-    """How a flow starts from free text: a /command, or keywords per language."""
+    """How a flow starts from free text: a /command, keywords per language (strong signals), and
+    example messages per language that the intent model learns from (bot/engine/understanding.py)."""
 
     commands: list[str] = []  # noqa: RUF012 - a pydantic field: each model gets a copy
     keywords: dict[str, list[str]] = {}  # noqa: RUF012 - a pydantic field: each model gets a copy
+    examples: dict[str, list[str]] = {}  # noqa: RUF012 - a pydantic field: each model gets a copy
 
 
 class Flow(Strict):

@@ -7,14 +7,17 @@ from typing import Any
 from bot.engine.conditions import Compiled, Expression
 from bot.engine.flow import Flow
 from bot.engine.keywords import Keyword, KeywordIndex
+from bot.engine.understanding import Route, Understanding
 
 
 class FlowSet:
     """Immutable once built: flows by id, compiled expressions, trigger indexes, and what each
     node prepared for itself (`NodeBase.prepare`)."""
 
-    def __init__(self, flows: dict[str, Flow], expressions: dict[str, Expression]) -> None:
+    def __init__(self, flows: dict[str, Flow], expressions: dict[str, Expression],
+                 synonyms: dict[str, tuple[str, ...]] | None = None) -> None:
         self.flows = flows
+        self.synonyms = synonyms or {}  # button label message id -> what buyers type for it
         self.expressions = expressions
         self.fns: dict[str, Compiled] = {source: e.fn for source, e in expressions.items()}
         # id(node) -> its prepared data; the flows hold their nodes, so an id is never reused.
@@ -26,6 +29,9 @@ class FlowSet:
         self.keywords = KeywordIndex([Keyword.of(kw, f.id) for f in flows.values()
                                       for kws in f.triggers.keywords.values() for kw in kws if kw.strip()])
         self.menu = [f for f in flows.values() if f.menu]
+        # The intent model, trained here: a reload builds a new FlowSet, so a new model.
+        self.understanding = Understanding({f.id: f.triggers.examples for f in flows.values() if f.triggers.examples},
+                                           self.keywords)
 
     def __getitem__(self, flow_id: str) -> Flow:
         return self.flows[flow_id]
@@ -35,6 +41,10 @@ class FlowSet:
 
     def match_keyword(self, text: str) -> str | None:
         return self.keywords.match(text)
+
+    def route(self, text: str) -> Route:
+        """Which flow free text asks for (or not understood, with the closest flows)."""
+        return self.understanding.route(text)
 
 
 class FlowRegistry:

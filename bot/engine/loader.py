@@ -21,7 +21,8 @@ from bot.engine.yaml_positions import YamlSyntaxError, load_with_positions, posi
 
 
 def flow_files(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*.yaml") if "tests" not in p.relative_to(root).parts)
+    """Flow files: every YAML under `root` except the operators' tests and the held-out NLU set."""
+    return sorted(p for p in root.rglob("*.yaml") if not {"tests", "nlu"} & set(p.relative_to(root).parts))
 
 
 def read_yaml(text: str, display: str, check: str = "yaml") -> tuple[bool, Any, dict, list[FlowProblem]]:
@@ -114,9 +115,37 @@ def load_flows(root: str | Path, messages: Messages | None, *, base: Path | None
             continue
         sources[src.flow.id] = src
     problems += run_checks(sources, messages)
+    synonyms, found = load_button_synonyms(root, base)
+    problems += found
     if problems:
         raise FlowLoadError(problems)
-    return FlowSet({fid: s.flow for fid, s in sources.items()}, _compile_all(sources))
+    return FlowSet({fid: s.flow for fid, s in sources.items()}, _compile_all(sources), synonyms)
+
+
+BUTTONS_FILE = Path("nlu") / "buttons.yaml"
+
+
+def load_button_synonyms(root: Path, base: Path) -> tuple[dict[str, tuple[str, ...]], list[FlowProblem]]:
+    """`flows/nlu/buttons.yaml`: what buyers type for each button label (message id -> words in
+    every language). Missing file: no synonyms."""
+    path = root / BUTTONS_FILE
+    if not path.is_file():
+        return {}, []
+    display = _display(path, base)
+    readable, data, _positions, problems = read_yaml(path.read_text(encoding="utf-8"), display, check="buttons")
+    if not readable or problems:
+        return {}, problems
+    table = (data or {}).get("buttons") if isinstance(data, dict) else None
+    if not isinstance(table, dict):
+        return {}, [FlowProblem(display, 1, 1, "expected a mapping 'buttons: {message id: {lang: [words]}}'",
+                                "see the comment at the top of the file", check="buttons")]
+    out: dict[str, tuple[str, ...]] = {}
+    for msgid, by_lang in table.items():
+        if not isinstance(by_lang, dict):
+            problems.append(FlowProblem(display, 1, 1, f"{msgid}: expected {{lang: [words]}}", "", check="buttons"))
+            continue
+        out[str(msgid)] = tuple(str(w) for words in by_lang.values() for w in (words or []) if str(w).strip())
+    return out, problems
 
 
 def _display(path: Path, base: Path) -> str:

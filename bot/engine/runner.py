@@ -16,6 +16,10 @@ from bot.engine.lookup import Lookup
 from bot.engine.nodes.base import FLOW_PREFIX, Message, NodeBase, flow_of
 from bot.engine.state import Position
 from bot.engine.turn import Turn
+from bot.engine.understanding import escape
+
+# Where a way out of a question leads (the flows must exist; otherwise that way out is not offered).
+WAYS_OUT = {"agent": "talk_to_agent", "menu": "main_menu", "no_number": "no_order_number"}
 
 
 class StepLimitExceeded(RuntimeError):
@@ -66,6 +70,26 @@ class Runner:
             params = {k: fns[v](env) for k, v in msg.params.items()}
             count = int(fns[msg.count](env)) if msg.count else None
         self.t.emit(Say(msg.msg, params, count))
+
+    def way_out(self, text: str, *, free_text: bool = False) -> str | None:
+        """A target when an answer to a question asks for something else instead: a person, the
+        menu, "I don't have the number", or (unless the question takes free text) another topic
+        the intent model is sure of. None: treat it as the answer."""
+        kind = escape(text)
+        if free_text and (kind == "no_number" or len(text.split()) > 6):
+            kind = None
+        if kind is not None:
+            flow = WAYS_OUT[kind]
+            if flow in self.registry.current and flow != self.flow_id:
+                self.t.record("way_out", kind=kind, flow=flow)
+                return FLOW_PREFIX + flow
+        if free_text:
+            return None
+        route = self.registry.current.route(text)
+        if route.flow is not None and route.flow != self.flow_id and route.confidence >= 0.45:
+            self.t.record("way_out", kind="topic", flow=route.flow)
+            return FLOW_PREFIX + route.flow
+        return None
 
     # ---- transitions --------------------------------------------------------------------------
     async def start_flow(self, flow_id: str) -> None:

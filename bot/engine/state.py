@@ -41,6 +41,7 @@ class ConversationState:
     lookups: list[float] = field(default_factory=list)  # timestamps, for the per-buyer rate limit
     not_understood: int = 0
     path: list[str] = field(default_factory=list)  # "flow:node" trail, for handoff context
+    other_script: int = 0  # messages in a row written in another language than `lang` (two switch it)
 
     def remember_number(self, order_number: str, posting_number: str | None) -> None:
         """The number the buyer is asking about (a posting, or a whole order) for the next lookup."""
@@ -60,7 +61,7 @@ class ConversationState:
             self.lang, self.lang_explicit,
             Position(at.flow, at.version, at.node, at.phase, at.retries) if at is not None else None,
             dict(self.vars), self.order, list(self.verified), dict(self.owner_failures), list(self.locked),
-            list(self.lookups), self.not_understood, list(self.path))
+            list(self.lookups), self.not_understood, list(self.path), self.other_script)
 
     def order_model(self) -> Order | None:
         """The order being discussed, as an `Order` (parsed from the JSON snapshot)."""

@@ -10,12 +10,12 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
 from bot.engine.state import ConversationState
 from bot.handoff.diagnose import Diagnosis
-from bot.i18n.render import TIMEZONES, Texts
+from bot.i18n.render import Texts, buyer_timezone
 from bot.orders.facts import OrderFacts
 from bot.orders.model import Order
 from bot.store.base import TranscriptEntry
@@ -54,7 +54,7 @@ class AgentTexts:
     def __init__(self, renderer: Texts, lang: str, tz: tzinfo | None = None) -> None:
         self.r = renderer
         self.lang = lang
-        self.tz = tz or TIMEZONES.get(lang, UTC)  # times of day on cards and in /history
+        self.tz = tz or buyer_timezone()  # times of day on cards and in /history: the buyers' clock
 
     def t(self, msgid: str, count: int | None = None, **params: Any) -> str:
         """A catalog text; str params are HTML-escaped, dates and money formatted for `lang`."""

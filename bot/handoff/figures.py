@@ -52,6 +52,18 @@ class ContainmentFigures(BaseModel):
     time_to_close: Durations = Field(default_factory=Durations)
     unanswered_handoffs: int = 0  # ended without any agent message
     ratings: Ratings = Field(default_factory=Ratings)
+    # Requests flows passed to staff (urge, cancel, return, compensation, ...), by action and state:
+    # open (nobody pressed anything), seen, done, declined.
+    staff_requests: dict[str, dict[str, int]] = Field(default_factory=dict)
+    staff_declined_by_reason: dict[str, int] = Field(default_factory=dict)
+    staff_time_to_outcome: Durations = Field(default_factory=Durations)
+
+
+def request_state(notice: dict) -> str:
+    """open / seen / done / declined: where a request to staff stands."""
+    if notice.get("outcome"):
+        return str(notice["outcome"])
+    return "seen" if notice.get("seen_at") is not None else "open"
 
 
 async def containment_figures(store: ConversationStore, records: HandoffRecords,
@@ -77,6 +89,14 @@ async def containment_figures(store: ConversationStore, records: HandoffRecords,
         time_to_close=Durations.of([s.closed_at - s.started_at for s in sessions if s.closed_at is not None]),
         unanswered_handoffs=sum(1 for s in sessions if s.status != OPEN and s.first_reply_at is None),
     )
+    notices = await records.notices(since)
+    by_action: dict[str, Counter[str]] = {}
+    for n in notices:
+        by_action.setdefault(n["action"], Counter())[request_state(n)] += 1
+    f.staff_requests = {action: dict(states) for action, states in sorted(by_action.items())}
+    f.staff_declined_by_reason = dict(Counter(n["outcome_reason"] for n in notices if n.get("outcome") == "declined"))
+    decided = [n["outcome_at"] - n["at"] for n in notices if n.get("outcome_at") is not None]
+    f.staff_time_to_outcome = Durations.of(decided)
     rated = [s.rating for s in sessions if s.rating]
     if rated:
         f.ratings = Ratings(count=len(rated), average=sum(rated) / len(rated),

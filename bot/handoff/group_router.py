@@ -19,12 +19,12 @@ from bot.handoff import commands
 from bot.handoff.commands import AgentCommands
 from bot.handoff.desk import Desk
 from bot.handoff.message_info import kind_of
-from bot.handoff.notices import SEEN_PREFIX, Notices
+from bot.handoff.notices import OUTCOME_PREFIX, SEEN_PREFIX, Notices
 from bot.handoff.relay import Relay
 from bot.handoff.sessions import RATING_PREFIX, Sessions
 
 log = logging.getLogger(__name__)
-CALLBACK_PREFIX = "ho:"  # the handoff's own buttons: ratings (ho:r:...) and "Seen" (ho:s:...)
+CALLBACK_PREFIX = "ho:"  # the handoff's own buttons: ratings (ho:r:...), "Seen" (ho:s:...), outcomes (ho:o:...)
 
 
 class GroupRouter:
@@ -56,6 +56,8 @@ class GroupRouter:
                 handled = await self.sessions.rated(query, int(session_id), int(stars))
             elif data.startswith(SEEN_PREFIX) and query and query.message is not None:
                 handled = await self.notices.seen(query, int(data[len(SEEN_PREFIX):]))
+            elif data.startswith(OUTCOME_PREFIX) and query and query.message is not None:
+                handled = await self.notices.outcome(query, data[len(OUTCOME_PREFIX):])
         except ValueError:
             pass
         if not handled and query is not None:

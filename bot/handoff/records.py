@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 # Session statuses. "open": waiting for or talking to an agent (the engine stays silent).
 # An agent's /block ends the session with the status "blocked".
+# Outcomes of a request to staff (notice).
+DONE, DECLINED = "done", "declined"
 OPEN, CLOSED, LEFT, RETURNED, BLOCKED = "open", "closed", "left", "returned", "blocked"
 # Relay statuses.
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
@@ -193,11 +195,21 @@ class HandoffRecords(Protocol):
     async def add_notice(self, chat_id: str, action: str, args: dict[str, Any], now: float) -> int: ...
 
     async def notice(self, notice_id: int) -> dict[str, Any] | None:
-        """{id, chat_id, action, args, message_id, seen_by, seen_at}."""
+        """{id, chat_id, action, args, message_id, seen_by, seen_at, outcome, outcome_reason, outcome_by,
+        outcome_at}; outcome is None until an agent presses "Done" or "Declined"."""
         ...
 
     async def mark_seen(self, notice_id: int, by: str, now: float) -> bool:
         """True only for the first agent who marks it seen."""
+        ...
+
+    async def set_outcome(self, notice_id: int, outcome: str, reason: str, by: str, now: float) -> bool:
+        """Record a request's outcome (DONE or DECLINED with a reason code). True only the first
+        time: an outcome is final, so the buyer is told once."""
+        ...
+
+    async def notices(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """Every notice created at or after `since`, oldest first, as `notice()` gives them plus `at`."""
         ...
 
     # ---- retention -------------------------------------------------------------------------------

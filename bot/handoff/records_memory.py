@@ -207,16 +207,32 @@ class MemoryHandoffRecords:
     async def add_notice(self, chat_id: str, action: str, args: dict[str, Any], now: float) -> int:
         nid = self._id("notice")
         self._notices[nid] = {"id": nid, "chat_id": chat_id, "action": action, "args": _json(args),
-                              "message_id": None, "seen_by": None, "seen_at": None, "at": now}
+                              "message_id": None, "seen_by": None, "seen_at": None, "at": now,
+                              "outcome": None, "outcome_reason": None, "outcome_by": None, "outcome_at": None}
         return nid
 
     async def notice(self, notice_id: int) -> dict[str, Any] | None:
         n = self._notices.get(notice_id)
         if n is None:
             return None
-        out = {k: n[k] for k in ("id", "chat_id", "action", "message_id", "seen_by", "seen_at")}
+        out = {k: n[k] for k in ("id", "chat_id", "action", "message_id", "seen_by", "seen_at", "outcome",
+                                 "outcome_reason", "outcome_by", "outcome_at")}
         out["args"] = json.loads(n["args"])
         return out
+
+    async def notices(self, since: float = 0.0) -> list[dict[str, Any]]:
+        out = []
+        for nid in sorted(self._notices):
+            if self._notices[nid]["at"] >= since:
+                out.append({**(await self.notice(nid) or {}), "at": self._notices[nid]["at"]})
+        return out
+
+    async def set_outcome(self, notice_id: int, outcome: str, reason: str, by: str, now: float) -> bool:
+        n = self._notices.get(notice_id)
+        if n is None or n["outcome"] is not None:
+            return False
+        n["outcome"], n["outcome_reason"], n["outcome_by"], n["outcome_at"] = outcome, reason, by, now
+        return True
 
     async def mark_seen(self, notice_id: int, by: str, now: float) -> bool:
         n = self._notices.get(notice_id)

@@ -266,13 +266,26 @@ class SqliteHandoffRecords:
                               (chat_id, action, _json(args), now))
         return int(cur.lastrowid or 0)
 
-    async def notice(self, notice_id: int) -> dict[str, Any] | None:
-        row = self._one("SELECT id, chat_id, action, args, message_id, seen_by, seen_at FROM handoff_notices "
-                        "WHERE id=?", (notice_id,))
-        if not row:
-            return None
+    _NOTICE = ("SELECT id, chat_id, action, args, message_id, seen_by, seen_at, outcome, outcome_reason, outcome_by, "
+               "outcome_at, at FROM handoff_notices")
+
+    @staticmethod
+    def _notice_row(row: Any) -> dict[str, Any]:
         return {"id": row[0], "chat_id": row[1], "action": row[2], "args": json.loads(row[3] or "{}"),
-                "message_id": row[4], "seen_by": row[5], "seen_at": row[6]}
+                "message_id": row[4], "seen_by": row[5], "seen_at": row[6], "outcome": row[7],
+                "outcome_reason": row[8], "outcome_by": row[9], "outcome_at": row[10]}
+
+    async def notice(self, notice_id: int) -> dict[str, Any] | None:
+        row = self._one(self._NOTICE + " WHERE id=?", (notice_id,))
+        return self._notice_row(row) if row else None
+
+    async def notices(self, since: float = 0.0) -> list[dict[str, Any]]:
+        rows = self._c.execute(self._NOTICE + " WHERE at>=? ORDER BY id", (since,)).fetchall()
+        return [{**self._notice_row(r), "at": r[11]} for r in rows]
+
+    async def set_outcome(self, notice_id: int, outcome: str, reason: str, by: str, now: float) -> bool:
+        return self._changed("UPDATE handoff_notices SET outcome=?, outcome_reason=?, outcome_by=?, outcome_at=? "
+                             "WHERE id=? AND outcome IS NULL", (outcome, reason, by, now, notice_id)) > 0
 
     async def mark_seen(self, notice_id: int, by: str, now: float) -> bool:
         return self._changed("UPDATE handoff_notices SET seen_by=?, seen_at=? WHERE id=? AND seen_at IS NULL",

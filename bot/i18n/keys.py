@@ -1,4 +1,8 @@
-"""A message key passed as a parameter value, translated when the message is rendered."""
+"""Parameter values that render specially: a message key, a duration, a day."""
+
+from __future__ import annotations
+
+from datetime import datetime
 
 
 class Duration(int):
@@ -11,3 +15,15 @@ class MsgKey(str):
     """`MsgKey("status.delivering")` renders as the translated text of that message."""
 
     __slots__ = ()
+
+
+class Day(datetime):
+    """A moment shown as its date only (in the buyer's clock): delivery windows are days, not times."""
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, moment: datetime | None) -> Day | None:
+        if moment is None:
+            return None
+        return cls.fromtimestamp(moment.timestamp(), tz=moment.tzinfo)

@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_decimal, get_currency_symbol
 
 from bot.i18n.catalogs import Catalogs
-from bot.i18n.keys import Duration, MsgKey
+from bot.i18n.keys import Day, Duration, MsgKey
 from bot.orders.model import Money
 
-# Buyers read times in their own clock: Beijing for Chinese, else Moscow (Ozon's clock).
+# Buyers live in Russia, whatever language they read: every buyer-facing time is in one zone,
+# BUYER_TIMEZONE (default Moscow, Ozon's own clock), for zh buyers too.
 MOSCOW = ZoneInfo("Europe/Moscow")
-TIMEZONES = {"ru": MOSCOW, "zh": ZoneInfo("Asia/Shanghai")}
+_BUYER_TZ: list[tzinfo] = [MOSCOW]
 # babel locale per catalog language where the bare code is not the one wanted.
 BABEL_LOCALES = {"ru": "ru_RU", "zh": "zh_Hans_CN"}
 # Date and time as a buyer writes them; "21 ноября, 15:32" suits most languages.
 TIME_PATTERNS = {"zh": "M月d日 HH:mm"}
 TIME_PATTERN = "d MMMM, HH:mm"
+DATE_PATTERNS = {"zh": "M月d日"}
+DATE_PATTERN = "d MMMM"
 
 
 class SayLike(Protocol):
@@ -127,6 +130,8 @@ class Renderer:
             return self.text("duration.hours", lang, {"n": int(value)}, count=int(value))
         if isinstance(value, Money):
             return money(value, lang)
+        if isinstance(value, Day):  # delivery windows: a date, never a clock time
+            return day(value, lang)
         if isinstance(value, datetime):
             return when(value, lang)
         if isinstance(value, date):
@@ -140,17 +145,44 @@ class Renderer:
         return str(value)
 
 
+def buyer_timezone() -> tzinfo:
+    return _BUYER_TZ[0]
+
+
+def set_buyer_timezone(name: str | tzinfo) -> None:
+    """BUYER_TIMEZONE (an IANA name): the clock every buyer-facing date and time is shown in."""
+    zone = ZoneInfo(name) if isinstance(name, str) else name
+    if zone != _BUYER_TZ[0]:
+        _BUYER_TZ[0] = zone
+        when.cache_clear()
+        day.cache_clear()
+
+
 @lru_cache(maxsize=4096)  # babel takes ~25 µs a date; an order's dates repeat turn after turn
 def when(value: datetime, lang: str) -> str:
-    """`21 ноября, 15:32` in Moscow time for Russian, `11月21日 20:32` in Beijing time for Chinese."""
+    """`21 ноября, 15:32` / `11月21日 15:32`, both in the buyer's clock (BUYER_TIMEZONE)."""
     pattern = TIME_PATTERNS.get(lang, TIME_PATTERN)
-    return format_datetime(value.astimezone(TIMEZONES.get(lang, MOSCOW)), pattern, locale=BABEL_LOCALES.get(lang, lang))
+    return format_datetime(value.astimezone(buyer_timezone()), pattern, locale=BABEL_LOCALES.get(lang, lang))
+
+
+@lru_cache(maxsize=4096)
+def day(value: datetime, lang: str) -> str:
+    """`21 ноября` / `11月21日`: the day of a moment in the buyer's clock."""
+    pattern = DATE_PATTERNS.get(lang, DATE_PATTERN)
+    return format_datetime(value.astimezone(buyer_timezone()), pattern, locale=BABEL_LOCALES.get(lang, lang))
+
+
+# What buyers in Russia read: "2 199,50 ₽"; in Chinese the same digits with 卢布 (roubles).
+CURRENCY_WORDS = {("zh", "RUB"): "卢布"}
 
 
 @lru_cache(maxsize=4096)
 def money(value: Money, lang: str) -> str:
-    """`1 234,50 ₽` in Russian, `RUB 1,234.50` style per the Chinese locale's own rules."""
-    return format_currency(value.amount, value.currency, locale=BABEL_LOCALES.get(lang, lang))
+    """`2 199,50 ₽` in Russian, `2 199,50 卢布` in Chinese: Russian digit grouping in every language
+    (a space between thousands, a decimal comma), as prices appear in the Ozon app."""
+    digits = format_decimal(value.amount, "#,##0.00", locale="ru_RU").replace("\u00a0", " ").replace("\u202f", " ")
+    unit = CURRENCY_WORDS.get((lang, value.currency)) or get_currency_symbol(value.currency, locale="ru_RU")
+    return f"{digits} {unit}"
 
 
 class CurrentRenderer:

@@ -19,6 +19,8 @@ class StepLog:
     line: int
     action: str  # 'send "..."' or 'press "..."'
     texts: list[str] = field(default_factory=list)
+    msgs: list[str] = field(default_factory=list)  # the message ids of those texts ("" for none)
+    actions: list[dict] = field(default_factory=list)  # what the store recorded as done during the step
     buttons: list[str] = field(default_factory=list)
     effects: list[str] = field(default_factory=list)
     at: str = ""  # flow:node

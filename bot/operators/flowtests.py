@@ -231,6 +231,7 @@ class FlowTestRunner:
         buttons: list[list[str]] = []
         node_shown = ""
         seen_events = 0
+        seen_actions = 0
         last_entered = ""
         try:
             for i, step in enumerate(case.steps, 1):
@@ -258,6 +259,9 @@ class FlowTestRunner:
                     incoming = (type(event).__name__.lower(), text)
                 reply = await app.handle(CHAT_ID, event, buyer, incoming=incoming)
                 log.texts = [m.text for m in reply.outgoing if m.kind == "say"]
+                log.msgs = [str(m.meta.get("msg", "")) for m in reply.outgoing if m.kind == "say"]
+                recorded = await app.store.actions(CHAT_ID)
+                log.actions, seen_actions = recorded[seen_actions:], len(recorded)
                 step_buttons: list[list[str]] = []
                 for m in reply.outgoing:
                     if "buttons" in m.meta:

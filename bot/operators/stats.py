@@ -24,8 +24,11 @@ from typing import Any
 
 from bot.engine.flowset import FlowSet
 from bot.engine.nodes.base import flow_of, is_flow_target
+from bot.engine.understanding import mask_digits
 from bot.store.sqlite import read_analytics
 
+# Events whose text operators should read (bot/engine/engine.py records them, digits masked).
+UNCLEAR = {"not_understood": "not understood", "nlu_low_confidence": "low confidence"}
 OUTCOMES = ("resolved", "unresolved", "handed_off", "passed_on", "dropped")
 COLORS = {"resolved": "#2e9d55", "unresolved": "#e0a526", "handed_off": "#3f7fd6", "passed_on": "#9aa4b1",
           "dropped": "#d64545"}
@@ -78,10 +81,14 @@ class Stats:
     since: datetime | None
     events: int
     conversations: int
+    # what buyers wrote that was not understood / routed with low confidence (digits masked):
+    # (text, times, kind), most frequent first
+    unclear: list[tuple[str, int, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"since": self.since.isoformat() if self.since else None, "events": self.events,
-                "conversations": self.conversations, "flows": [f.as_dict() for f in self.ordered()]}
+                "conversations": self.conversations, "flows": [f.as_dict() for f in self.ordered()],
+                "not_understood": [{"text": t, "times": n, "kind": k} for t, n, k in self.unclear]}
 
     def ordered(self) -> list[FlowStats]:
         return sorted(self.flows.values(), key=lambda f: (-f.starts, f.flow))
@@ -141,10 +148,14 @@ def compute(events: Iterable[tuple[str, str, dict[str, Any], float]], flowset: F
         if outcome == "passed_on":
             s.passed_to[to] = s.passed_to.get(to, 0) + 1
 
+    unclear: dict[tuple[str, str], int] = {}
     for chat, name, data, _at in events:
         count += 1
         chats.add(chat)
         fid = str(data.get("flow", ""))
+        if name in UNCLEAR and data.get("text"):
+            key = (mask_digits(" ".join(str(data["text"]).split()))[:200], UNCLEAR[name])
+            unclear[key] = unclear.get(key, 0) + 1
         if name == "flow_started":
             if chat in open_:
                 prev_flow, prev_node, _ = open_[chat]
@@ -167,7 +178,8 @@ def compute(events: Iterable[tuple[str, str, dict[str, Any], float]], flowset: F
             close(chat, outcome if outcome in OUTCOMES else "unresolved")
     for chat in list(open_):
         close(chat, "dropped")
-    return Stats(flows, since, count, len(chats))
+    ranked = sorted(unclear.items(), key=lambda kv: (-kv[1], kv[0]))
+    return Stats(flows, since, count, len(chats), [(t, n, k) for (t, k), n in ranked])
 
 
 def _order(flowset: FlowSet | None, fid: str) -> list[str]:
@@ -207,7 +219,20 @@ def format_text(stats: Stats) -> str:
         lines.append("  none")
     lines.append("")
     lines.append("containment = resolved / starts; passed on = went to another flow by its own button or jump.")
+    lines += ["", *unclear_lines(stats)]
     return "\n".join(lines) + "\n"
+
+
+def unclear_lines(stats: Stats, limit: int = 50) -> list[str]:
+    """What buyers wrote that the bot did not understand or was unsure of, most frequent first."""
+    lines = ["Not understood or low confidence (digits masked; add them as examples to the right flow):"]
+    if not stats.unclear:
+        return [*lines, "  none"]
+    for text, times, kind in stats.unclear[:limit]:
+        lines.append(f"  {times:>4}x  {kind:<15} {text}")
+    if len(stats.unclear) > limit:
+        lines.append(f"  ... and {len(stats.unclear) - limit} more")
+    return lines
 
 
 def _minutes(seconds: float | None) -> str:
@@ -232,6 +257,14 @@ def agents_lines(fig: Any) -> list[str]:
     if fig.handoffs_by_reason:
         by_reason = sorted(fig.handoffs_by_reason.items(), key=lambda kv: -kv[1])
         lines.append("By reason: " + ", ".join(f"{k} {v}" for k, v in by_reason))
+    if fig.staff_requests:
+        lines.append("Requests to staff (open / seen / done / declined): " + ", ".join(
+            f"{action} {st.get('open', 0)}/{st.get('seen', 0)}/{st.get('done', 0)}/{st.get('declined', 0)}"
+            for action, st in fig.staff_requests.items())
+            + f"; time to an outcome: median {_minutes(fig.staff_time_to_outcome.median_seconds)}.")
+        if fig.staff_declined_by_reason:
+            declined = sorted(fig.staff_declined_by_reason.items())
+            lines.append("Declined because: " + ", ".join(f"{k} {v}" for k, v in declined))
     return lines
 
 
@@ -337,6 +370,12 @@ def format_html(stats: Stats, *, title: str = "Ozon bot: flow statistics", gener
     body = "".join(cards) if cards else '<p class="muted">No flow has started yet.</p>'
     table = ("<table><tr><th>flow</th><th>starts</th><th>resolved</th><th>unresolved</th><th>handoffs</th>"
              "<th>passed on</th><th>dropped</th><th>containment</th></tr>" + "".join(rows) + "</table>") if rows else ""
+    unclear_html = ("<h2>Not understood or low confidence</h2><p class=\"muted\">Digits masked, most frequent first: "
+                    "add these as examples to the right flow (flows/*.yaml, triggers.examples).</p>"
+                    "<table><tr><th>times</th><th>kind</th><th>text</th></tr>"
+                    + "".join(f"<tr><td>{n}</td><td>{_e(k)}</td><td>{_e(t)}</td></tr>"
+                              for t, n, k in stats.unclear[:200])
+                    + "</table>" if stats.unclear else "")
     agents_html = ("<h2>Human agents</h2><ul>" + "".join(f"<li>{_e(line)}</li>" for line in agents_lines(agents))
                    + "</ul>" if agents is not None else "")
     return f"""<!doctype html>
@@ -348,6 +387,7 @@ generated {generated:%Y-%m-%d %H:%M UTC}.
 Containment = sessions resolved by the bot / sessions started.</p>
 <div class="legend">{legend}</div>
 {table}
+{unclear_html}
 {agents_html}
 <div class="grid">{body}</div>
 </body></html>

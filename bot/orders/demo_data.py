@@ -43,7 +43,8 @@ def _order(i: int, now: datetime, *, status: str, substatus: str = "", created: 
            window: tuple[timedelta, timedelta] | None = None, scheme: Scheme = Scheme.FBS,
            cancellation: Cancellation | None = None, returns: list[ReturnInfo] | None = None,
            phone: str | None = "default", paid: bool = True, tracking: str = "", posting_suffix: int = 1,
-           order_no: str | None = None, related: list[str] | None = None, products: int = 1) -> Order:
+           order_no: str | None = None, related: list[str] | None = None, products: int = 1,
+           cross_border: bool = False) -> Order:
     order_number = order_no or f"{46208000 + i * 137:08d}-{(i * 7) % 10000:04d}"
     items = [
         Product(name=_PRODUCTS[(i + k) % len(_PRODUCTS)][0], sku=1_500_000_000 + i * 10 + k,
@@ -52,6 +53,7 @@ def _order(i: int, now: datetime, *, status: str, substatus: str = "", created: 
         for k in range(products)
     ]
     created_at = now - created
+    status_changed_at = now - in_status if in_status is not None else created_at + H
     return Order(
         posting_number=f"{order_number}-{posting_suffix}",
         order_number=order_number,
@@ -60,13 +62,16 @@ def _order(i: int, now: datetime, *, status: str, substatus: str = "", created: 
         substatus=substatus,
         created_at=created_at,
         in_process_at=created_at + H if paid else None,
-        status_changed_at=now - in_status if in_status is not None else created_at + H,
+        status_changed_at=status_changed_at,
+        delivered_at=status_changed_at if status == "delivered" else None,
         shipment_date=(now + shipment_in) if shipment_in is not None and scheme != Scheme.FBO else None,
         delivering_date=(now - window[0] - 2 * D) if window else None,
         delivery_date_begin=(now + window[0]) if window else None,
         delivery_date_end=(now + window[1]) if window else None,
         tracking_number=tracking,
         delivery_method="Ozon Логистика, Москва" if scheme != Scheme.RFBS else "Доставка продавца",
+        tpl_integration_type={Scheme.FBS: "ozon", Scheme.RFBS: "non_integrated"}.get(scheme, ""),
+        cross_border=cross_border,
         city="Москва",
         cancellation=cancellation,
         products=items,
@@ -212,9 +217,35 @@ def demo_orders(now: datetime) -> list[tuple[str, str, Order]]:
         returned(44, "return_cancelled", "delivered, return request cancelled", "Cancelled"),
         returned(45, "return_other_state", "delivered, return in a state the bot has no group for", "Utilizing"),
     ]
+    # The delivery scheme and the situation decide who can act and where a buyer complains.
+    out += [
+        ("fbo_packaging", "FBO, being packed at Ozon's warehouse: the shop cannot cancel it",
+         _order(46, now, status="awaiting_packaging", substatus="posting_packing", scheme=Scheme.FBO,
+                created=5 * H, in_status=4 * H)),
+        ("fbo_delivered_not_received", "FBO, delivered yesterday, buyer says not received: a claim to Ozon",
+         _order(47, now, status="delivered", substatus="posting_delivered", scheme=Scheme.FBO,
+                created=5 * D, in_status=1 * D)),
+        ("rfbs_delivered_not_received", "rFBS (our own delivery), delivered, not received: the shop handles it",
+         _order(48, now, status="delivered", substatus="posting_delivered", scheme=Scheme.RFBS,
+                created=8 * D, in_status=1 * D)),
+        ("cross_border_passport", "cross-border rFBS, waiting for the buyer's passport data for customs",
+         _order(49, now, status="awaiting_packaging", substatus="posting_awaiting_passport_data", scheme=Scheme.RFBS,
+                cross_border=True, created=10 * H, in_status=9 * H, shipment_in=2 * D)),
+        ("cross_border_in_transit", "cross-border rFBS on its way from abroad, window in 8-20 days (customs)",
+         _order(50, now, status="delivering", substatus="posting_on_way_to_city", scheme=Scheme.RFBS, cross_border=True,
+                created=6 * D, in_status=4 * D, window=(8 * D, 20 * D), tracking="LP00123456789CN")),
+        ("cross_border_late", "cross-border rFBS, delivery window passed 3 days ago",
+         _order(51, now, status="delivering", substatus="posting_on_way_to_city", scheme=Scheme.RFBS, cross_border=True,
+                created=30 * D, in_status=20 * D, window=(-10 * D, -3 * D), tracking="LP00987654321CN")),
+        ("rfbs_delivery_late", "rFBS with our own delivery, delivery late by 2 days",
+         _order(52, now, status="delivering", substatus="posting_in_courier_service", scheme=Scheme.RFBS,
+                created=9 * D, in_status=4 * D, window=(-4 * D, -2 * D))),
+        ("delivered_long_ago", "delivered 12 days ago: past the 7 days for a change-of-mind return",
+         _order(53, now, status="delivered", substatus="posting_received", created=16 * D, in_status=12 * D)),
+    ]
     out.append(("fbs_ozon_no_phone", "FBS delivered by Ozon, no phone in the API: the buyer names the product and "
                                      "the order date",
-                _order(46, now, status="delivering", substatus="posting_on_way_to_pickup_point", created=4 * D,
+                _order(54, now, status="delivering", substatus="posting_on_way_to_pickup_point", created=4 * D,
                        in_status=1 * D, window=(1 * D, 3 * D), phone=None, tracking="0112233445588")))
     # One order with two postings: the buyer proves it is theirs, then picks which one they mean.
     multi = f"{46208000 + 32 * 137:08d}-{(32 * 7) % 10000:04d}"

@@ -7,11 +7,11 @@ annotations) to type-check conditions at load time, so keep each one annotated w
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from operator import attrgetter
 
-from bot.i18n.keys import Duration, MsgKey
-from bot.orders.model import KNOWN_CANCEL_REASONS, KNOWN_SUBSTATUSES, Initiator, Money, Order
+from bot.i18n.keys import Day, Duration, MsgKey
+from bot.orders.model import KNOWN_CANCEL_REASONS, KNOWN_SUBSTATUSES, Initiator, Money, Order, Scheme
 
 BEFORE_PACKING = frozenset({"awaiting_verification", "awaiting_approve", "awaiting_packaging"})
 BEING_PREPARED = frozenset({"awaiting_registration", "acceptance_in_progress", "awaiting_deliver"})
@@ -19,6 +19,10 @@ IN_TRANSIT = frozenset(
     {"driver_pickup", "delivering", "sent_by_seller", "arbitration", "client_arbitration", "not_accepted"}
 )
 CANCELLED = frozenset({"cancelled", "cancelled_from_split_pending"})
+# Russian consumer law (ЗоЗПП, art. 26.1): goods of proper quality bought remotely can be returned
+# within 7 days after they were received. Defects have longer terms (the warranty), so the flows use
+# this only for "changed my mind" and never claim a return is impossible: the app decides.
+RETURN_DAYS = 7
 
 # Why an order was cancelled, in the words flows branch on (`order.cancel_category`).
 CANCEL_CATEGORIES = ("", "buyer", "stock", "price", "payment", "rules", "delivery", "not_picked_up", "split", "other")
@@ -70,9 +74,9 @@ class OrderFacts:
     substatus: str
     tracking_number: str
     delivery_method: str
+    tpl_integration_type: str
+    cross_border: bool
     shipment_date: datetime
-    delivery_date_begin: datetime
-    delivery_date_end: datetime
     created_at: datetime
 
     def __init__(self, order: Order, now: datetime) -> None:
@@ -108,6 +112,15 @@ class OrderFacts:
     def cancel_reason_label(self) -> MsgKey:
         rid = self.cancel_reason_id
         return MsgKey(f"cancel_reason.{rid}" if rid in KNOWN_CANCEL_REASONS else "cancel_reason.other")
+
+    @property
+    def delivery_date_begin(self) -> datetime | None:
+        """A day, not a moment: Ozon gives windows as times, but a buyer is promised dates."""
+        return Day.of(self._o.delivery_date_begin)
+
+    @property
+    def delivery_date_end(self) -> datetime | None:
+        return Day.of(self._o.delivery_date_end)
 
     @property
     def first_product(self) -> str:
@@ -225,6 +238,68 @@ class OrderFacts:
         o = self._o
         return o.status in ("awaiting_verification", "awaiting_approve") and o.in_process_at is None
 
+    # ---- the delivery scheme and who can act -------------------------------------------------------
+    @property
+    def ozon_delivers(self) -> bool:
+        """Ozon's logistics carries the parcel: FBO always, FBS (tpl "ozon", or not given). Complaints
+        about such a delivery (late, "delivered" but not received) go to Ozon, in the app."""
+        o = self._o
+        if o.scheme is Scheme.FBO or o.tpl_integration_type == "ozon":
+            return True
+        return o.scheme is Scheme.FBS and not o.tpl_integration_type
+
+    @property
+    def shop_delivers(self) -> bool:
+        """rFBS: the shop arranges the delivery (its own, or a carrier it chose), so it answers for it."""
+        return self._o.scheme is Scheme.RFBS and not self.ozon_delivers
+
+    @property
+    def awaiting_passport(self) -> bool:
+        """Cross-border: the order waits for the buyer's passport data for customs (not for us)."""
+        return self._o.substatus == "posting_awaiting_passport_data"
+
+    @property
+    def buyer_can_cancel(self) -> bool:
+        """The buyer can cancel it in the Ozon app themselves (FBS/rFBS before packing; reference,
+        section 4). That costs the shop nothing, so flows offer it first."""
+        return self._o.scheme is not Scheme.FBO and self._o.status in BEFORE_PACKING
+
+    @property
+    def shop_can_cancel(self) -> bool:
+        """We can still cancel it through Ozon (FBS/rFBS, not handed to delivery yet). FBO postings
+        are Ozon's: the shop cannot cancel them (reference, section 5)."""
+        o = self._o
+        return o.scheme is not Scheme.FBO and o.status in (BEFORE_PACKING | BEING_PREPARED)
+
+    @property
+    def delivered_at(self) -> datetime | None:
+        """The day the buyer received it: the provider's date, else when the status became delivered."""
+        o = self._o
+        if o.status != "delivered":
+            return None
+        return Day.of(o.delivered_at or o.status_changed_at)
+
+    @property
+    def days_since_delivered(self) -> int:
+        o = self._o
+        moment = o.delivered_at or o.status_changed_at
+        return self._hours_since(moment) // 24 if o.status == "delivered" and moment else 0
+
+    @property
+    def return_deadline(self) -> datetime | None:
+        o = self._o
+        moment = o.delivered_at or o.status_changed_at
+        if o.status != "delivered" or moment is None:
+            return None
+        return Day.of(moment + timedelta(days=RETURN_DAYS))
+
+    @property
+    def within_return_days(self) -> bool:
+        """Received less than RETURN_DAYS ago (or we do not know when: then we do not say it is late)."""
+        o = self._o
+        moment = o.delivered_at or o.status_changed_at
+        return o.status == "delivered" and (moment is None or self._now - moment < timedelta(days=RETURN_DAYS))
+
     @property
     def has_return(self) -> bool:
         return bool(self._o.returns)
@@ -265,5 +340,8 @@ def fact_types() -> dict[str, type]:
     types = {k: v for k, v in typing.get_type_hints(OrderFacts).items() if not k.startswith("_")}
     for name, value in vars(OrderFacts).items():
         if isinstance(value, property) and not name.startswith("_") and name != "order" and name not in types:
-            types[name] = typing.get_type_hints(value.fget)["return"]
+            returned = typing.get_type_hints(value.fget)["return"]
+            # `X | None` is X that may be null (compared with `null` in conditions, as the fields are)
+            present = [t for t in typing.get_args(returned) if t is not type(None)]
+            types[name] = present[0] if len(present) == 1 and type(None) in typing.get_args(returned) else returned
     return types

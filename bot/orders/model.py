@@ -186,6 +186,15 @@ class Order(BaseModel):
     delivery_date_end: UtcDatetime | None = None
     tracking_number: str = ""
     delivery_method: str = ""
+    # Who carries the parcel (FBS/rFBS `tpl_integration_type`): "ozon" (Ozon logistics), "aggregator",
+    # "3pl_tracking", "non_integrated" (the shop's own delivery); "" when not given (FBO: always Ozon).
+    tpl_integration_type: str = ""
+    # Shipped from abroad (Ozon Global): customs on the way, passport data from the buyer. Ozon's
+    # posting has no such flag: providers set it from STORE_CROSS_BORDER or a passport-data substatus.
+    cross_border: bool = False
+    # When the buyer received the order, where the provider knows it (else the flows fall back to
+    # the moment the status became "delivered", when known).
+    delivered_at: UtcDatetime | None = None
     city: str = ""
     cancellation: Cancellation | None = None
     products: list[Product] = Field(default_factory=list)

@@ -120,7 +120,17 @@ _inbox = _script(
     'CREATE INDEX IF NOT EXISTS "idx_inbox_unfinished" ON "inbox" ("id") WHERE status IN (\'new\', \'turned\')',
 )
 
-# 5: proof of ownership (bot/engine/lookup.py): every wrong answer (per order across buyers, per buyer
+# 5: the outcome of a request to staff (urge, cancel, compensation, return): done or declined with
+# a reason, by whom and when; `seen_*` stays as it was ("Seen" is not an outcome).
+def _notice_outcomes(conn: sqlite3.Connection) -> None:
+    have = _columns(conn, "handoff_notices")
+    columns = (("outcome", "TEXT"), ("outcome_reason", "TEXT"), ("outcome_by", "TEXT"), ("outcome_at", "REAL"))
+    for column, kind in columns:
+        if column not in have:
+            conn.execute(f'ALTER TABLE "handoff_notices" ADD COLUMN "{column}" {kind}')
+
+
+# 6: proof of ownership (bot/engine/lookup.py): every wrong answer (per order across buyers, per buyer
 # across orders), the buyers locked out of an order (never rotated out, never purged), and signed
 # links bound to the first buyer who opened them.
 _ownership = _script(
@@ -138,7 +148,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "store schema 2: turn_events (events moved over in order), conversations.rev", _store_schema_2),
     Migration(3, "handoff tables: topics, topic log, sessions, relays, notes, blocked, notices", _handoff_tables),
     Migration(4, "inbox of raw incoming updates", _inbox),
-    Migration(5, "ownership: wrong answers, locks, signed-link claims", _ownership),
+    Migration(5, "outcomes of requests to staff: handoff_notices.outcome, outcome_reason, outcome_by, outcome_at",
+              _notice_outcomes),
+    Migration(6, "ownership: wrong answers, locks, signed-link claims", _ownership),
 )
 LATEST = MIGRATIONS[-1].version
 assert [m.version for m in MIGRATIONS] == list(range(1, LATEST + 1)), "migrations are numbered 1, 2, 3, ..."

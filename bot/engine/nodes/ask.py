@@ -81,6 +81,11 @@ class AskNode(NodeBase):
         elif self.input == "media" and self.skip and fold(text) in ctx.labels.of("common.skip"):
             await ctx.follow(self.skip)
             return True
+        way_out = ctx.way_out(text, free_text=True) if self.input == "free_text" else (
+            ctx.way_out(text) if value is None else None)
+        if way_out is not None:
+            await ctx.follow(way_out)
+            return True
         if value is not None:
             st.vars[self.var] = value
             await ctx.follow(self.next)

@@ -79,6 +79,8 @@ class Step(Protocol):
 
     async def follow(self, target: str) -> None: ...
 
+    def way_out(self, text: str, *, free_text: bool = False) -> str | None: ...
+
 
 class NodeBase(Strict):
     # How operators' graphs draw the node: step, decision, choice, subroutine, stop.

@@ -8,6 +8,7 @@ from pydantic import model_validator
 from bot.engine.conditions import Compiled
 from bot.engine.effects import Ask, Choices, Option
 from bot.engine.keywords import fold
+from bot.engine.labels import Labels
 from bot.engine.nodes.base import Message, NodeBase, Step, Strict, TextOf, target_text
 
 ASK_CHOICE = Ask("choice")
@@ -108,16 +109,8 @@ class ChoiceNode(NodeBase):
     def _match(self, ctx: Step, text: str) -> ChoiceOption | None:
         """The option the buyer typed: its number, or its label in any language."""
         options = self.visible(ctx)
-        folded = fold(text).rstrip(".)")
-        if folded.isdigit():
-            idx = int(folded) - 1
-            return options[idx] if 0 <= idx < len(options) else None
-        if options is self.options:  # no option depends on a condition: one lookup
-            return ctx.labels.index(self, options).get(folded)
-        for option in options:
-            if folded in ctx.labels.of(option.label.msg):
-                return option
-        return None
+        index = ctx.labels.index(self, options) if options is self.options else None
+        return match_option(ctx.labels, options, text, index)
 
     async def _pick(self, ctx: Step, option: ChoiceOption) -> None:
         st = ctx.t.state
@@ -147,3 +140,22 @@ class ChoiceNode(NodeBase):
                 sets = ", ".join(f"vars.{k} = {v}" for k, v in o.set.items())
                 lines.append(f"    ({text(o.label)} sets {sets})")
         return lines
+
+
+def match_option(labels: Labels, options: list[ChoiceOption], text: str,
+                 index: dict[str, ChoiceOption] | None = None) -> ChoiceOption | None:
+    """The option a typed answer means: its number, its label in any language (`index`: folded label
+    -> option, when prepared), else as buyers type it: an ordinal, part of a label, a synonym from
+    flows/nlu/buttons.yaml, a typo (bot/engine/understanding.py)."""
+    folded = fold(text).rstrip(".)")
+    if folded.isdigit():
+        idx = int(folded) - 1
+        return options[idx] if 0 <= idx < len(options) else None
+    if index is not None:
+        found = index.get(folded)
+    else:
+        found = next((o for o in options if folded in labels.of(o.label.msg)), None)
+    if found is not None:
+        return found
+    i = labels.pick_msg(text, [o.label.msg for o in options])
+    return options[i] if i is not None else None

@@ -134,12 +134,17 @@ class LookupOrderNode(NodeBase):
         st = ctx.t.state
         phase = st.at.phase if st.at else NUMBER
         if phase == PICK:
-            return await self._pick(ctx, text)
+            postings = st.vars.get("_postings", [])
+            idx = None if text.strip().isdigit() else ctx.labels.pick(text, [[p["posting_number"]] for p in postings])
+            return await self._pick(ctx, str(idx + 1) if idx is not None else text)
         if phase in (QUIZ_PRODUCT, QUIZ_DATE):
             return await self._quiz(ctx, phase, text.strip())
         if phase == OWNER:
             return await self._phone(ctx, text)
         ref = parse_order_number(text) or find_order_number(text)
+        if ref is None and (target := ctx.way_out(text)) is not None:
+            await ctx.follow(target)
+            return True
         if ref is None:
             assert st.at is not None
             st.at.retries += 1
@@ -187,6 +192,10 @@ class LookupOrderNode(NodeBase):
     async def _phone(self, ctx: Step, text: str, method: str = "") -> bool:
         t = ctx.t
         digits = _NOT_DIGITS.sub("", text)
+        if len(digits) != 4 and len(digits) < 10 and not method and (target := ctx.way_out(text)) is not None:
+            _forget(t.state)
+            await ctx.follow(target)
+            return True
         if len(digits) != 4 and len(digits) < 10:
             t.emit(Say("lookup.phone_format"))
             t.emit(Ask("phone_last4"))

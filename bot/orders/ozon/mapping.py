@@ -146,6 +146,8 @@ def fbs_order(posting: dict[str, Any]) -> Order:
         delivery_date_end=_dt(analytics.get("delivery_date_end")),
         tracking_number=_str(posting.get("tracking_number")),
         delivery_method=_str(_obj(posting.get("delivery_method")).get("name")),
+        tpl_integration_type=tpl,
+        cross_border=_str(posting.get("substatus")) == "posting_awaiting_passport_data",
         city=_str(analytics.get("city")) or _str(_obj(customer.get("address")).get("city")),
         cancellation=_fbs_cancellation(posting.get("cancellation")),
         products=_products(posting),

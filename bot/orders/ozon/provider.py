@@ -75,7 +75,7 @@ class OzonOrderProvider:
                  session: aiohttp.ClientSession | None = None, cache_ttl: float = 30.0, fbs_get_rps: float = 2.0,
                  global_rps: float = 50.0, max_retries: int | None = None, retry: RetryPolicy | None = None,
                  timeout: float = 10.0, breaker_threshold: int = 5, breaker_reset: float = 30.0,
-                 allow_cancel: bool = False, clock: Callable[[], float] = time.monotonic,
+                 allow_cancel: bool = False, cross_border: bool = False, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
         self.client = OzonClient(client_id, api_key, base_url=base_url, session=session, timeout=timeout,
                                  limits=RateLimits(global_rps, {FBS_GET: fbs_get_rps}))
@@ -83,6 +83,7 @@ class OzonOrderProvider:
         if max_retries is not None:  # retries after the first try
             self.retry = replace(self.retry, attempts=max_retries + 1)
         self.allow_cancel = allow_cancel
+        self.cross_border = cross_border  # STORE_CROSS_BORDER: the shop's rFBS postings come from abroad
         self.breaker = CircuitBreaker(breaker_threshold, breaker_reset, clock=clock)
         self._cache: TTLCache[Any] = TTLCache(cache_ttl, clock=clock)
         self._reasons: TTLCache[list[mapping.CancelReason]] = TTLCache(CANCEL_REASONS_TTL, clock=clock)
@@ -185,7 +186,10 @@ class OzonOrderProvider:
             while len(self._seen_products) > MAX_SEEN_PRODUCTS:
                 del self._seen_products[next(iter(self._seen_products))]
             returns = await self._returns(number) if order.status in RETURN_STATUSES else []
-            found = [order.model_copy(update={"returns": returns, "fetched_at": fetched_at})]
+            update: dict[str, Any] = {"returns": returns, "fetched_at": fetched_at}
+            if self.cross_border and order.scheme is Scheme.RFBS:
+                update["cross_border"] = True
+            found = [order.model_copy(update=update)]
         self._cache.put(("posting", number), found)
         return found
 

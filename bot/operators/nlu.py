@@ -1,0 +1,139 @@
+"""The operators' view of understanding: how a message is routed and why (`ozonbot nlu explain`),
+the held-out measurements (bench/nlu.py, tests/test_nlu.py), and collisions between flows' examples
+(`flows check` warns)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.engine.content import Content
+from bot.engine.flowset import FlowSet
+from bot.engine.nodes.choice import match_option
+from bot.engine.understanding import NONE, Route, features, normalize
+
+HELDOUT = Path("nlu") / "heldout.yaml"
+TYPED_ANSWERS = Path("nlu") / "typed_answers.yaml"
+
+
+def load_heldout(flows_dir: str | Path) -> dict[str, dict[str, list[str]]]:
+    """flow id (or "none") -> language -> messages, from flows/nlu/heldout.yaml."""
+    data = yaml.safe_load((Path(flows_dir) / HELDOUT).read_text(encoding="utf-8")) or {}
+    return {
+        str(f): {str(lang): [str(t) for t in texts or []] for lang, texts in by_lang.items()}
+        for f, by_lang in (data.get("heldout") or {}).items()
+    }
+
+
+@dataclass
+class Evaluation:
+    accuracy: dict[str, float]  # language -> top-1 accuracy on held-out flow messages
+    counts: dict[str, int]
+    off_topic_routed: float  # share of off-topic messages started a flow
+    off_topic_count: int
+    misses: list[tuple[str, str, str, str | None]] = field(default_factory=list)  # (lang, want, text, got)
+
+
+def evaluate(flowset: FlowSet, heldout: dict[str, dict[str, list[str]]]) -> Evaluation:
+    ok: dict[str, int] = {}
+    n: dict[str, int] = {}
+    off = off_n = 0
+    misses: list[tuple[str, str, str, str | None]] = []
+    for want, by_lang in heldout.items():
+        for lang, texts in by_lang.items():
+            for text in texts:
+                got = flowset.route(text).flow
+                if want == "none":
+                    off_n += 1
+                    off += got is not None
+                    if got is not None:
+                        misses.append((lang, "none", text, got))
+                    continue
+                n[lang] = n.get(lang, 0) + 1
+                ok[lang] = ok.get(lang, 0) + (got == want)
+                if got != want:
+                    misses.append((lang, want, text, got))
+    return Evaluation({lang: ok.get(lang, 0) / c for lang, c in n.items()}, n, off / max(1, off_n), off_n, misses)
+
+
+def load_typed_answers(flows_dir: str | Path) -> list[tuple[str, str, str, str]]:
+    """(flow, node, typed text, option id) from flows/nlu/typed_answers.yaml."""
+    data = yaml.safe_load((Path(flows_dir) / TYPED_ANSWERS).read_text(encoding="utf-8")) or {}
+    return [
+        (str(g["flow"]), str(g["node"]), str(text), str(option))
+        for g in data.get("typed_answers") or []
+        for text, option in (g.get("cases") or {}).items()
+    ]
+
+
+def evaluate_typed(
+    content: Content, cases: list[tuple[str, str, str, str]]
+) -> tuple[float, list[tuple[str, str, str, str | None]]]:
+    """Share of typed answers resolved to the right button (all of a node's options shown)."""
+    ok = 0
+    misses = []
+    for flow_id, node_id, text, want in cases:
+        options = getattr(content.flows[flow_id].nodes[node_id], "options", None)
+        assert options, f"{flow_id}:{node_id} shows no buttons"
+        got = match_option(content.labels, list(options), text)
+        ok += got is not None and got.id == want
+        if got is None or got.id != want:
+            misses.append((f"{flow_id}:{node_id}", text, want, got.id if got else None))
+    return ok / max(1, len(cases)), misses
+
+
+def explain(flowset: FlowSet, text: str, *, top: int = 5) -> list[str]:
+    """How a message is routed, in lines an operator reads."""
+    u = flowset.understanding
+    r: Route = flowset.route(text)
+    lines = [f"text:        {text}", f"normalised:  {normalize(text)}"]
+    if r.greeting:
+        lines.append(f"greeting stripped, routing: {r.text or '(nothing left: the greeting itself)'}")
+    concepts = sorted(f[2:] for f in features(r.text or normalize(text)) if f.startswith("k:"))
+    lines.append(f"concepts:    {', '.join(concepts) or '-'}")
+    lines.append(f"keyword:     {r.keyword or '-'}")
+    verdict = r.flow or "NOT UNDERSTOOD"
+    lines.append(f"routed to:   {verdict}  (confidence {r.confidence:.2f}, threshold {u.threshold:.2f})")
+    if r.suggestions:
+        lines.append(f"did you mean: {', '.join(r.suggestions)}")
+    lines.append("scores:")
+    for flow_id, score in r.scores[:top]:
+        label = "off-topic examples" if flow_id == NONE else flow_id
+        lines.append(f"  {score:5.2f}  {label}")
+    return lines
+
+
+def collisions(flowset: FlowSet, *, threshold: float = 0.85) -> list[str]:
+    """Examples of two different flows that are (nearly) the same message: warnings for `flows check`."""
+    u = flowset.understanding
+    out: list[str] = []
+    seen: dict[str, str] = {}
+    for flow in flowset.flows.values():
+        for lang, texts in flow.triggers.examples.items():
+            for text in texts:
+                norm = normalize(text)
+                if norm in seen and seen[norm] != flow.id:
+                    out.append(f"{flow.file}: example '{text}' ({lang}) is also an example of flow '{seen[norm]}'")
+                seen.setdefault(norm, flow.id)
+    labels, vectors = u.labels, u.vectors
+    for i in range(len(vectors)):
+        vi = vectors[i]
+        for j in range(i + 1, len(vectors)):
+            if labels[i] == labels[j]:
+                continue
+            vj = vectors[j]
+            small, big = (vi, vj) if len(vi) < len(vj) else (vj, vi)
+            sim = sum(w * big.get(f, 0.0) for f, w in small.items())
+            if sim >= threshold:
+                out.append(
+                    f"examples of '{labels[i]}' and '{labels[j]}' nearly collide ({sim:.2f}): "
+                    f"'{u.texts[i]}' / '{u.texts[j]}'"
+                )
+    return out
+
+
+def as_dict(e: Evaluation) -> dict[str, Any]:
+    return {"accuracy": e.accuracy, "counts": e.counts, "off_topic_routed": e.off_topic_routed}
