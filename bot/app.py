@@ -168,7 +168,8 @@ def build_app(settings: Settings | None = None, *, orders: OrderProvider | None 
     lookup = Lookup(orders, max_lookups=settings.lookups_per_hour, owner_attempts=settings.owner_attempts,
                     ledger=store, order_wrong_answers=settings.order_wrong_answers,
                     order_wrong_answers_no_phone=settings.order_wrong_answers_no_phone,
-                    buyer_wrong_per_day=settings.owner_wrong_per_day, secret=ownership_secret(settings))
+                    buyer_wrong_per_day=settings.owner_wrong_per_day, secret=ownership_secret(settings),
+                    buyer_tz=settings.buyer_timezone)
     # The engine reads the snapshot the app holds at the start of each turn (`app` is bound below).
     engine = Engine(lambda: app.content, lookup, default_lang=settings.default_lang, clock=clock)
     app = App(settings, engine, store, orders, content)

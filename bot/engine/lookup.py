@@ -97,3 +97,4 @@ class Lookup:
     secret: bytes = b"ozonbot-ownership"  # keys the choice of decoys (the app passes a per-install secret)
     product_options: int = 8  # buttons in the product question (the real one among decoys)
     date_options: int = 6  # buttons in the date question
+    buyer_tz: str = "Europe/Moscow"  # BUYER_TIMEZONE: the calendar day the buyer knows the order by

@@ -24,12 +24,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from bot.orders.model import Order
 
-BUYER_TZ = ZoneInfo("Europe/Moscow")  # Ozon's clock: the order date as the app shows it in Russia
+BUYER_TZ = ZoneInfo("Europe/Moscow")  # default: Ozon's clock, the order date as the app shows it in Russia
 DATE_STEP = 2  # days between two date options: a buyer unsure of the day still tells them apart
 
 
@@ -59,12 +59,12 @@ def real_product(postings: list[Order]) -> str:
     return names[int.from_bytes(digest[:4], "big") % len(names)]
 
 
-def order_day(order: Order) -> date:
-    return order.created_at.astimezone(BUYER_TZ).date()
+def order_day(order: Order, tz: tzinfo = BUYER_TZ) -> date:
+    return order.created_at.astimezone(tz).date()
 
 
 def question(postings: list[Order], pool: list[str], key: bytes, buyer: str, today: datetime, *,
-             products: int = 8, dates: int = 6) -> Question | None:
+             products: int = 8, dates: int = 6, tz: tzinfo = BUYER_TZ) -> Question | None:
     """The question for an order (all its postings), or None when the shop's catalogue is too
     small for decoys (fewer than 3): then only an agent can confirm."""
     if not postings or not any(p.products for p in postings):
@@ -77,8 +77,8 @@ def question(postings: list[Order], pool: list[str], key: bytes, buyer: str, tod
     if len(chosen) < 3:
         return None
     shown = _shuffled([real, *chosen], key, "show", order_number, buyer)
-    day = min(order_day(p) for p in postings)
-    last = today.astimezone(BUYER_TZ).date()
+    day = min(order_day(p, tz) for p in postings)
+    last = today.astimezone(tz).date()
     place = _rand(key, "date", order_number) % dates  # where the real date sits, before clamping
     first = day - timedelta(days=place * DATE_STEP)
     latest = first + timedelta(days=(dates - 1) * DATE_STEP)

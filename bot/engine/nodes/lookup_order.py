@@ -5,7 +5,9 @@ from __future__ import annotations
 import hmac
 import re
 from datetime import date
+from functools import lru_cache
 from typing import ClassVar, Literal
+from zoneinfo import ZoneInfo
 
 from bot.engine.effects import Action, Ask, Choices, Option, Say
 from bot.engine.lookup import DAY, ProductPool
@@ -241,7 +243,7 @@ class LookupOrderNode(NodeBase):
         policy = ctx.lookup
         pool = await policy.orders.product_names() if isinstance(policy.orders, ProductPool) else []
         return question(postings, pool, policy.secret, ctx.t.buyer.id, ctx.t.now,
-                        products=policy.product_options, dates=policy.date_options)
+                        products=policy.product_options, dates=policy.date_options, tz=_zone(policy.buyer_tz))
 
     async def _proved(self, ctx: Step, candidates: list[Order], method: str) -> None:
         st = ctx.t.state
@@ -358,6 +360,11 @@ class LookupOrderNode(NodeBase):
         st.remember_number(order.order_number, order.posting_number)
         ctx.t.record("order_found", order=order.posting_number, status=order.status)
         await ctx.follow(self.found)
+
+
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
 
 
 def _forget(st: ConversationState) -> None:
