@@ -36,6 +36,7 @@ bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python bench/orders.py
 	$(BENCH_VENV)/bin/python bench/telegram.py
 	$(BENCH_VENV)/bin/python bench/nlu.py
+	$(BENCH_VENV)/bin/python bench/ownership.py
 
 flows-check: $(STAMP)
 	$(BIN)/ozonbot flows check

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +19,7 @@ from bot.actions import ActionRunner
 from bot.conversation.followups import followups_of
 from bot.conversation.io import Reply
 from bot.engine.content import Content
-from bot.engine.effects import Action, Choices, Handoff, Say
+from bot.engine.effects import Action, Ask, Choices, Handoff, Say
 from bot.engine.engine import Engine, TurnResult
 from bot.engine.events import Buyer, Event
 from bot.engine.flowset import FlowRegistry
@@ -108,6 +111,11 @@ class App:
                                         {"buttons": buttons, "node": node}))
             elif type(effect) is Handoff:
                 out.append(Outgoing("handoff", "", {"reason": effect.reason, "flow": effect.flow_id}))
+            elif type(effect) is Ask and effect.kind == "phone_last4" and out and out[-1].kind == "say":
+                # a channel that can share the buyer's own number offers it (Telegram: request_contact)
+                last = out.pop()
+                label = renderer.text("lookup.share_phone", lang)
+                out.append(Outgoing("say", last.text, {**last.meta, "contact": label}))
             # Ask, End, SetLanguage, Action: nothing to show (actions are run by App.handle)
         return Reply(out, result.effects, lang)
 
@@ -157,11 +165,36 @@ def build_app(settings: Settings | None = None, *, orders: OrderProvider | None 
         from bot.store.sqlite import SqliteStore
 
         store = SqliteStore(settings.store_path)
-    lookup = Lookup(orders, max_lookups=settings.lookups_per_hour, owner_attempts=settings.owner_attempts)
+    lookup = Lookup(orders, max_lookups=settings.lookups_per_hour, owner_attempts=settings.owner_attempts,
+                    ledger=store, order_wrong_answers=settings.order_wrong_answers,
+                    order_wrong_answers_no_phone=settings.order_wrong_answers_no_phone,
+                    buyer_wrong_per_day=settings.owner_wrong_per_day, secret=ownership_secret(settings),
+                    buyer_tz=settings.buyer_timezone)
     # The engine reads the snapshot the app holds at the start of each turn (`app` is bound below).
     engine = Engine(lambda: app.content, lookup, default_lang=settings.default_lang, clock=clock)
     app = App(settings, engine, store, orders, content)
     return app
+
+
+def ownership_secret(settings: Settings) -> bytes:
+    """The key that picks decoys for the ownership question: from LINK_SECRET when set, else a random
+    key made once in DATA_DIR (never derivable from the open-source code)."""
+    if settings.link_secret is not None:
+        return hmac.new(settings.link_secret.get_secret_value().encode(), b"ozonbot/ownership-decoys/v1",
+                        hashlib.sha256).digest()
+    path = settings.data_dir / "ownership.key"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = os.urandom(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            return path.read_bytes()
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+        return key
 
 
 def check_languages(settings: Settings, languages: tuple[str, ...]) -> None:

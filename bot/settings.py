@@ -48,7 +48,11 @@ class Settings(BaseSettings):
     # IANA name: the clock buyers' dates and times are shown in, in every language
     buyer_timezone: str = "Europe/Moscow"
     lookups_per_hour: int = 10
-    owner_attempts: int = 3
+    owner_attempts: int = 3  # wrong answers for one order before that buyer is locked out of it (for good)
+    order_wrong_answers: int = Field(default=3, ge=1)  # wrong phone answers for one order, all buyers, before it closes
+    order_wrong_answers_no_phone: int = Field(default=1, ge=1)  # the same for the product and date question
+    owner_wrong_per_day: int = Field(default=10, ge=1)  # wrong answers of one buyer, all orders, per 24 h
+    link_ttl_days: float = Field(default=30, gt=0)  # a signed order link works this many days after it is made
     buyer_messages_per_minute: int = 20  # more from one buyer gets one "please slow down"; 0 = no limit
 
     # Human handoff (bot/handoff): agents answer from topics of the agents_chat_id forum group

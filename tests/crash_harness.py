@@ -149,6 +149,9 @@ class BotProcess:
             "HANDOFF_HOURS": "00:00-23:59",
             "LOOKUPS_PER_HOUR": "1000000",
             "OWNER_ATTEMPTS": "1000000",
+            "ORDER_WRONG_ANSWERS": "1000000",
+            "ORDER_WRONG_ANSWERS_NO_PHONE": "1000000",
+            "OWNER_WRONG_PER_DAY": "1000000",
             "BUYER_MESSAGES_PER_MINUTE": "0",  # synthetic traffic: far more than a person types
             "HANDOFF_TOPICS_PER_HOUR": "1000",
             "HANDOFF_TOPICS_PER_BUYER_PER_DAY": "1000",

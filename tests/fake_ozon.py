@@ -119,7 +119,8 @@ def posting_json(order: Order) -> dict[str, Any]:
                                "client_delivery_date_begin": _iso(order.delivery_date_begin),
                                "client_delivery_date_end": _iso(order.delivery_date_end)},
             "additional_data": [], "legal_info": {"company_name": "", "inn": "", "kpp": ""}}
-    phone = f"+7 (916) 555-{order.phone_last4}" if order.phone_last4 else ""
+    phone = (f"+7 ({order.phone_digits[:3]}) {order.phone_digits[3:6]}-{order.phone_digits[6:]}" if order.phone_digits
+             else f"+7 (916) 555-{order.phone_last4}" if order.phone_last4 else "")
     return common | {
         "previous_substatus": "", "shipment_date": _iso(order.shipment_date),
         "delivering_date": _iso(order.delivering_date), "tracking_number": order.tracking_number,
@@ -282,8 +283,9 @@ class FakeOzon:
             return 400, {"code": 3, "message": "filter.since and filter.to are required", "details": []}
         if (to - since).days > 366:
             return 400, {"code": 3, "message": "PERIOD_IS_TOO_LONG", "details": []}
-        wanted = set(f.get("order_numbers") or [])
-        found = [p for s, p in self.postings.values() if (s is Scheme.FBO) == fbo and p["order_number"] in wanted]
+        wanted = set(f.get("order_numbers") or [])  # none: every posting of the period
+        found = [p for s, p in self.postings.values()
+                 if (s is Scheme.FBO) == fbo and (not wanted or p["order_number"] in wanted)]
         return 200, {"postings": found, "has_next": False, "cursor": ""}
 
     def _fbs_list(self, body: dict) -> tuple[int, dict]:
@@ -335,7 +337,7 @@ def sample(posting: str = "12345678-0001-1", **fields: Any) -> Order:
         tpl_integration_type="non_integrated" if fields.get("scheme") is Scheme.RFBS else "ozon",
         products=[Product(name="Чайник", sku=1500000010, offer_id="ART-1", quantity=2,
                           price=Money(amount=Decimal("2490.00"), currency="RUB"))],
-        phone_last4="4321")
+        phone_last4="4321", phone_digits="9165554321")
     return Order(**(base | fields))
 
 

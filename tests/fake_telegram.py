@@ -356,7 +356,8 @@ class FakeTelegram:
         message = self._message(params["chat_id"], text=params["text"])
         if params.get("reply_markup"):
             self._check_markup(params["reply_markup"])
-            message["reply_markup"] = params["reply_markup"]
+            if "inline_keyboard" in params["reply_markup"]:  # a sent Message carries only inline keyboards
+                message["reply_markup"] = params["reply_markup"]
         return message
 
     async def api_sendDocument(self, params: dict[str, Any], call: Call) -> Any:

@@ -74,19 +74,23 @@ async def test_lookups_per_buyer_are_rate_limited(app, demo_order):
     assert "Слишком много запросов" in chat.text
 
 
-async def test_multi_posting_order_asks_which_posting(app, demo_order):
-    first = demo_order["multi_posting_1"]
+async def test_multi_posting_order_asks_proof_before_showing_its_postings(app, demo_order):
+    first, second = demo_order["multi_posting_1"], demo_order["multi_posting_2"]
     chat = ChatDriver(app, "multi", "ru")
     await chat.send(first.order_number)
+    assert "последние 4 цифры" in chat.text and chat.buttons == []
+    assert first.posting_number not in chat.text and second.posting_number not in chat.text
+    await chat.send(first.phone_last4)
     assert len(chat.buttons) == 2 and first.posting_number in chat.buttons[0]
     await chat.press(first.posting_number)
-    assert "последние 4 цифры" in chat.text
+    assert (await app.store.load_state("multi")).order_model().posting_number == first.posting_number
 
 
-async def test_fbo_order_without_phone_goes_to_an_agent(app, demo_order):
+async def test_fbo_order_without_phone_asks_the_product_and_the_date(app, demo_order):
     chat = ChatDriver(app, "fbo", "ru")
     await chat.send(demo_order["fbo_no_phone"].posting_number)
-    assert "handoff" in chat.kinds
+    assert "Какой товар" in chat.text and len(chat.buttons) == 8
+    assert "handoff" not in chat.kinds
 
 
 async def test_stale_button_reshows_the_current_step(app, demo_order):

@@ -322,11 +322,11 @@ async def test_status_not_found_offers_payment_retry_agent(app, lang):
 
 
 @pytest.mark.parametrize("lang", LANGS)
-async def test_status_fbo_without_phone_goes_to_an_agent(app, demo_order, lang):
+async def test_status_fbo_without_phone_asks_what_only_the_buyer_knows(app, demo_order, lang):
     chat = new_chat(app, lang)
     await chat.send(demo_order["fbo_no_phone"].posting_number)
-    assert "handoff" in chat.kinds
-    has(chat, T(ru="оператору", zh="人工客服")[lang])
+    assert "handoff" not in chat.kinds
+    has(chat, T(ru="Какой товар", zh="哪件商品")[lang])
 
 
 @pytest.mark.parametrize("lang", LANGS)
@@ -334,15 +334,16 @@ async def test_status_multi_posting_order(app, demo_order, lang):
     first, second = demo_order["multi_posting_1"], demo_order["multi_posting_2"]
     chat = new_chat(app, lang)
     await chat.send(first.order_number)
+    assert first.posting_number not in chat.text and chat.buttons == []  # nothing before proof
+    await chat.send(second.phone_last4)
     has(chat, T(ru="2 посылки", zh="2 个包裹")[lang])
     has_button(chat, first.posting_number, second.posting_number, T(ru="доставляется", zh="配送中")[lang])
     await chat.press(second.posting_number)
-    await chat.send(second.phone_last4)
     has(chat, second.posting_number, T(ru="ожидает сборки", zh="等待打包")[lang])
     chat2 = new_chat(app, lang)
     await chat2.send(first.order_number)
-    await chat2.press(first.posting_number)
     await chat2.send(first.phone_last4)
+    await chat2.press(first.posting_number)
     has(chat2, first.posting_number, T(ru="курьер везёт", zh="快递员正在派送")[lang])
 
 

@@ -28,7 +28,8 @@ NOT_COMPARED = {"created_at", "status_changed_at", "fetched_at", "delivered_at",
 
 def comparable(order: Order) -> dict:
     # FBO postings carry no customer data in the API; some demo FBO rows have a phone anyway.
-    return order.model_dump(exclude=NOT_COMPARED | ({"phone_last4"} if order.scheme is Scheme.FBO else set()))
+    no_phone = {"phone_last4", "phone_digits"} if order.scheme is Scheme.FBO else set()
+    return order.model_dump(exclude=NOT_COMPARED | no_phone)
 
 
 def posting(order: Order) -> OrderRef:

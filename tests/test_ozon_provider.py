@@ -104,6 +104,24 @@ async def test_order_number_lists_then_reads_every_posting(fake, provider):
     assert timedelta(days=364) < datetime.now(UTC) - since <= timedelta(days=365, seconds=5)
 
 
+async def test_product_names_for_decoys_come_from_recent_postings_and_postings_read(fake, provider):
+    fake.add(sample("55555555-0003-1", products=[sample().products[0].model_copy(update={"name": "Термокружка"})]))
+    names = await provider.product_names()
+    assert {"Чайник", "Термокружка"} <= set(names)
+    listing = next(c for c in fake.calls if c.path == FBS_LIST).body["filter"]
+    assert "order_numbers" not in listing
+    assert timedelta(days=29) < datetime.now(UTC) - datetime.fromisoformat(listing["since"]) <= timedelta(days=31)
+    calls = len(fake.calls)
+    assert await provider.product_names() == names and len(fake.calls) == calls, "listed once an hour"
+
+
+async def test_product_names_survive_a_failing_list(fake, provider):
+    await find(provider, P1)
+    fake.fail(FBS_LIST, *[server_error()] * 10)
+    fake.fail(FBO_LIST, *[server_error()] * 10)
+    assert "Чайник" in await asyncio.wait_for(provider.product_names(), 30)
+
+
 async def test_fbo_order_number_reads_fbo_get_directly(fake, provider):
     [order] = await find(provider, "87654321-0002")
     assert order.scheme is Scheme.FBO and fake.count(FBS_GET) == 0

@@ -8,6 +8,7 @@ import sqlite3
 
 import pytest
 
+from bot.engine.lookup import OwnerRecord
 from bot.engine.state import ConversationState, Position
 from bot.store.base import InboxItem, Outgoing, Retention
 from bot.store.memory import MemoryStore
@@ -79,6 +80,36 @@ class TestStoreContract:
         mine = await store.actions("c1")
         assert [(a["name"], a["args"]["posting"]) for a in mine] == [("open_return", "1-2-3")]
         assert len(await store.actions()) == 2
+
+    # ---- ownership ------------------------------------------------------------------------------
+    async def test_wrong_owner_answers_count_per_order_across_buyers_and_per_buyer(self, store):
+        assert await store.owner_record("111-0001", "a", 0.0) == OwnerRecord()
+        r = await store.owner_wrong("111-0001", "a", 100.0, lock_after=3, since=0.0)
+        got = (r.buyer_locked, r.buyer_wrong, r.order_wrong, r.order_buyers, r.buyer_wrong_recent)
+        assert got == (False, 1, 1, 1, 1)
+        await store.owner_wrong("111-0001", "b", 200.0, lock_after=3, since=0.0)
+        await store.owner_wrong("222-0002", "a", 300.0, lock_after=3, since=0.0)
+        r = await store.owner_record("111-0001", "a", 250.0)
+        assert (r.buyer_wrong, r.order_wrong, r.order_buyers, r.buyer_wrong_recent) == (1, 2, 2, 1)
+        assert (await store.owner_record("111-0001", "a", 0.0)).buyer_wrong_recent == 2
+
+    async def test_a_lock_is_per_buyer_and_order_and_never_rotates_out(self, store):
+        for _ in range(3):
+            r = await store.owner_wrong("111-0001", "a", 100.0, lock_after=3, since=0.0)
+        assert r.buyer_locked
+        for i in range(200):  # many other locks later, the first one still holds
+            for _ in range(3):
+                await store.owner_wrong(f"9{i:05d}-0001", "a", 200.0, lock_after=3, since=0.0)
+        assert (await store.owner_record("111-0001", "a", 0.0)).buyer_locked
+        assert not (await store.owner_record("111-0001", "b", 0.0)).buyer_locked
+        await store.purge(10**10, Retention(1, 1, 1, 1))  # retention never lifts a lock
+        assert (await store.owner_record("111-0001", "a", 0.0)).buyer_locked
+
+    async def test_a_signed_link_is_bound_to_the_first_buyer_who_opens_it(self, store):
+        assert await store.claim_link("L1", "a", 1.0) == "a"
+        assert await store.claim_link("L1", "b", 2.0) == "a"
+        assert await store.claim_link("L1", "a", 3.0) == "a"
+        assert await store.claim_link("L2", "b", 4.0) == "b"
 
     # ---- inbox ----------------------------------------------------------------------------------
     async def test_inbox_keeps_new_updates_and_drops_repeats(self, store):

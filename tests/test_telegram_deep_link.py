@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 from pydantic import SecretStr
 
@@ -24,6 +25,16 @@ async def test_signed_start_payload_skips_the_phone_check(fake: FakeTelegram, ap
             assert order.posting_number in buyer.text and "последние 4 цифры" not in buyer.text
             state = await buyer.state()
             assert order.order_number in state.verified
+
+            other = bot.buyer(4444, "ru")  # the same link opened from another account: bound to the first
+            await other.send(f"/start {payload}")
+            assert "другого аккаунта" in other.text and order.posting_number not in other.text
+            assert (await other.state()).verified == []
+
+            old = sign_posting(order.posting_number, "shop-secret", datetime.now(UTC) - timedelta(days=40))
+            late = bot.buyer(4545, "ru")
+            await late.send(f"/start {old}")
+            assert "истёк" in late.text and order.posting_number not in late.text
 
             forged = bot.buyer(4343, "ru")
             await forged.send(f"/start {payload[:-2]}xx")  # a tampered signature is only a /start

@@ -127,7 +127,7 @@ class TgBuyer:
     def _since(self, before: int) -> list[Call]:
         self.last = self.fake.sent(self.chat_id)[before:]
         for call in self.last:
-            if call.params.get("reply_markup"):
+            if "inline_keyboard" in (call.params.get("reply_markup") or {}):
                 self.markup_call = call
         return self.last
 

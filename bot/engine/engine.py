@@ -11,7 +11,7 @@ from typing import Any
 from bot.engine.conditions import MissingOrder
 from bot.engine.content import Content
 from bot.engine.effects import Ask, Choices, Effect, Option, Say, SetLanguage
-from bot.engine.events import Buyer, Command, Event, Media, Press, Start, StartFlow, Text
+from bot.engine.events import Buyer, Command, Contact, Event, Media, Press, Start, StartFlow, Text
 from bot.engine.lookup import Lookup
 from bot.engine.nodes.base import NodeBase
 from bot.engine.ports import Clock, SystemClock
@@ -20,7 +20,7 @@ from bot.engine.state import ConversationState, Position
 from bot.engine.turn import Turn
 from bot.engine.understanding import Route, is_thanks, language_asked, mask_digits
 from bot.i18n.locale import choose_language, language_from_code, language_from_script
-from bot.orders.numbers import find_order_number, parse_order_number
+from bot.orders.numbers import OrderRef, find_order_number, parse_order_number
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +105,13 @@ class Engine:
         st = r.t.state
         if isinstance(event, Start):
             self._reset(st)
-            if event.verified_posting:
-                ref = parse_order_number(event.verified_posting)
-                if ref:
-                    st.verified = [*st.verified, ref.order_number][-20:]
-                    st.remember_number(ref.order_number, ref.posting_number)
-                    await r.start_flow(ORDER_STATUS)
-                    return
+            ref = parse_order_number(event.verified_posting) if event.verified_posting else None
+            if ref:
+                await self._signed_link(r, event, ref)
+                return
             await r.start_flow(MAIN_MENU)
+        elif isinstance(event, Contact):
+            await self._contact(r, event)
         elif isinstance(event, Command):
             await self._command(r, event)
         elif isinstance(event, Press):
@@ -124,6 +123,34 @@ class Engine:
         elif isinstance(event, StartFlow):
             self._reset(st)
             await r.start_flow(event.flow)
+
+    async def _signed_link(self, r: Runner, event: Start, ref: OrderRef) -> None:
+        """A signed link proves the order when it is within its expiry and this buyer is the first
+        to open it; otherwise say why, politely, and ask for the usual proof."""
+        t = r.t
+        st = t.state
+        st.remember_number(ref.order_number, ref.posting_number)
+        if event.link_expired:
+            t.record("link_expired", order=ref.order_number)
+            t.emit(Say("lookup.link_expired"))
+        else:
+            owner = await self.lookup.ledger.claim_link(event.link_id or ref.text, t.buyer.id, t.now.timestamp())
+            if owner == t.buyer.id:
+                st.verified = [*st.verified, ref.order_number][-20:]
+                t.record("owner_proven", order=ref.order_number, method="link")
+            else:
+                t.record("link_foreign", order=ref.order_number)
+                t.emit(Say("lookup.link_foreign"))
+        await r.start_flow(ORDER_STATUS)
+
+    async def _contact(self, r: Runner, event: Contact) -> None:
+        if await self._lost_position(r):
+            return
+        node = self._position(r)
+        if node is not None and await node.answer_contact(r, event.phone):
+            return
+        r.t.emit(Say("common.media_not_expected"))
+        await self.reshow(r)
 
     def _reset(self, st: ConversationState) -> None:
         st.at = None

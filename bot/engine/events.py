@@ -8,9 +8,22 @@ from typing import Literal
 
 @dataclass(frozen=True, slots=True)
 class Start:
-    """/start, optionally with a deep-link payload already verified by the adapter."""
+    """/start, optionally with a signed deep link whose signature the adapter checked.
+
+    `verified_posting`: the posting the link was signed for; `link_id`: what identifies that link
+    (it binds to the first buyer who opens it); `link_expired`: signed, but older than its expiry."""
 
     verified_posting: str | None = None
+    link_id: str = ""
+    link_expired: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """The buyer shared their own phone number (the channel vouches it is the sender's own, e.g.
+    Telegram's "share my phone number" button); digits only."""
+
+    phone: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +62,7 @@ class StartFlow:
     flow: str
 
 
-Event = Start | Text | Press | Media | Command | StartFlow
+Event = Start | Text | Press | Media | Command | StartFlow | Contact
 
 
 @dataclass(frozen=True, slots=True)

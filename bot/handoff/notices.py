@@ -32,6 +32,8 @@ DECLINE_REASONS: dict[str, tuple[str, ...]] = {
     "offer_compensation": ("no_compensation", "will_write"),
     "open_return": ("not_returnable", "will_write"),
 }
+# Alerts for staff only: the buyer who set one off (maybe the one guessing) is never told of it.
+STAFF_ONLY = frozenset({"owner_guessing"})
 
 
 class Notices:
@@ -105,8 +107,8 @@ class Notices:
         left = [] if notice["outcome"] else self.keyboard(notice_id, notice["action"], seen=True)
         seen_line = "\n👀 " + d.texts.t("agent_card.seen_by", agent=author_of(query.from_user))
         await self._edit(query, notice, seen_line, left)
-        if notice["outcome"]:
-            return True  # the buyer already has the outcome: "seen" adds nothing for them
+        if notice["outcome"] or notice["action"] in STAFF_ONLY:
+            return True  # the buyer already has the outcome, or the alert was never theirs to know
         lang = await d.buyer_lang(chat_id)
         action = d.buyer_text(f"handoff.action.{notice['action']}", lang)
         await d.send(f"seen:{notice_id}", chat_id, TO_BUYER, d.buyer_text("handoff.action_seen", lang, action=action))

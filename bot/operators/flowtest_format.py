@@ -13,7 +13,8 @@ Format (one file holds any number of tests)::
         steps:
           - send: "/start"                # text, /command, or ":photo NAME" to send a photo
           - press: "Статус"               # a fragment of a button label of the previous reply
-          - send: "{order_number}"        # {order_number} {posting_number} {phone} come from `order`
+          - send: "{order_number}"        # placeholders from `order`: {order_number} {posting_number}
+                                          # {phone} {phone_number} {product} {order_date}
           - send: "{phone}"
             expect:
               flow: order_status

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from bot.console import event_from_line
 from bot.engine.content import Content
@@ -180,8 +180,15 @@ class FlowTestRunner:
             return text
         if case.patch:
             order = self._patched(case)
+        from bot.i18n.render import Renderer
+        from bot.orders.ownership import order_day, real_product
+
+        postings = [o for o in self.orders.values() if o.order_number == order.order_number]
         values = {"order_number": order.order_number, "posting_number": order.posting_number,
-                  "phone": order.phone_last4 or ""}
+                  "phone": order.phone_last4 or "",
+                  "phone_number": f"+7{order.phone_digits}" if order.phone_digits else "",
+                  "product": real_product(postings) if order.products else "",
+                  "order_date": Renderer(self.catalogs).value(order_day(order), case.lang)}
         for k, v in values.items():
             text = text.replace("{" + k + "}", v)
         return text
@@ -210,7 +217,8 @@ class FlowTestRunner:
         from bot.settings import Settings
         from bot.store.sqlite import SqliteStore
 
-        settings = Settings(data_dir=tmp, _env_file=None)  # type: ignore[call-arg]
+        # A fixed LINK_SECRET: the ownership question's decoys and their places are the same every run.
+        settings = Settings(data_dir=tmp, link_secret=SecretStr("flow tests"), _env_file=None)  # type: ignore[call-arg]
         seed(settings.demo_orders_path, now=self.now)
         if case.patch:
             self._seed_patch(case, settings.demo_orders_path)
@@ -229,12 +237,13 @@ class FlowTestRunner:
             for i, step in enumerate(case.steps, 1):
                 line = case.step_lines[i - 1] if i - 1 < len(case.step_lines) else case.line
                 if step.press is not None:
-                    log = StepLog(i, line, f'press "{step.press}"')
-                    match = [b for b in buttons if step.press in b[1]]
+                    pressed = self._substitute(case, step.press)
+                    log = StepLog(i, line, f'press "{pressed}"')
+                    match = [b for b in buttons if pressed in b[1]]
                     if not match:
                         result.steps.append(log)
                         result.failures.append(
-                            f"step {i} (line {line}): no button containing \"{step.press}\"; "
+                            f"step {i} (line {line}): no button containing \"{pressed}\"; "
                             f"buttons were: {listed([b[1] for b in buttons])}")
                         return
                     event: Event = Press(match[0][0], node_shown)
@@ -296,6 +305,7 @@ class FlowTestRunner:
             if frag in said:
                 out.append(f"expected the bot not to say \"{frag}\"; it said:\n" + quoted(log.texts))
         for frag in e.buttons:
+            frag = self._substitute(case, frag)
             if not any(frag in b for b in log.buttons):
                 out.append(f"expected a button containing \"{frag}\"; buttons: {listed(log.buttons)}")
         for name in e.effects:

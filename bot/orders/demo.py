@@ -10,7 +10,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from bot.orders.demo_data import scenario_rows
+from bot.orders.demo_data import SHOP_CATALOGUE, scenario_rows
 from bot.orders.errors import OrderBackendUnavailable
 from bot.orders.model import Order
 from bot.orders.numbers import OrderRef
@@ -70,6 +70,15 @@ class DemoOrderProvider:
             found = self._by_posting.get(ref.posting_number)
             return [found] if found else []
         return list(self._by_order.get(ref.order_number, []))
+
+    async def product_names(self) -> list[str]:
+        """What the demo shop sells: every product of its orders and the rest of its catalogue."""
+        try:
+            self._refresh()
+        except (sqlite3.Error, OSError) as exc:
+            raise OrderBackendUnavailable(f"demo orders unreadable: {exc}") from exc
+        names = {p.name for o in self._by_posting.values() for p in o.products}
+        return sorted(names | set(SHOP_CATALOGUE))
 
     def scenarios(self, status: str | None = None) -> list[dict]:
         sql = f"SELECT key, posting_number, order_number, status, phone_last4, scenario FROM {TABLE}"

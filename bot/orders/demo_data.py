@@ -24,6 +24,19 @@ _PRODUCTS = [
     ("Смартфон Redmi Note 13 8/256 ГБ", Decimal("21990.00")),
 ]
 
+# The rest of the demo shop's catalogue (no demo order holds these): decoys for the ownership
+# question of orders without a phone, as a real shop's other products would be.
+SHOP_CATALOGUE = (
+    "Термокружка Xiaomi 480 мл",
+    "Робот-пылесос Dreame D10 Plus",
+    "Фитнес-браслет Huawei Band 8",
+    "Рюкзак городской Xiaomi Commuter, 21 л",
+    "Зарядное устройство Ugreen 65 Вт GaN",
+    "Настольная лампа Yeelight LED Pro",
+    "Увлажнитель воздуха Deerma F628",
+    "Набор посуды Tefal Ingenio, 10 предметов",
+)
+
 
 def _order(i: int, now: datetime, *, status: str, substatus: str = "", created: timedelta = 2 * D,
            in_status: timedelta | None = None, shipment_in: timedelta | None = 1 * D,
@@ -64,6 +77,7 @@ def _order(i: int, now: datetime, *, status: str, substatus: str = "", created: 
         products=items,
         returns=returns or [],
         phone_last4=(f"{(i * 1379) % 10000:04d}" if phone == "default" else phone),
+        phone_digits=(f"916{(i * 7919) % 1000:03d}{(i * 1379) % 10000:04d}" if phone == "default" else None),
         related_postings=related or [],
     )
 
@@ -167,7 +181,8 @@ def demo_orders(now: datetime) -> list[tuple[str, str, Order]]:
         ("rfbs_sent_by_seller", "rFBS, sent by the seller's own delivery",
          _order(31, now, status="sent_by_seller", scheme=Scheme.RFBS, created=5 * D, in_status=2 * D,
                 tracking="RR987654321RU")),
-        ("fbo_no_phone", "FBO, delivering from an Ozon warehouse, no phone on file (agent confirms ownership)",
+        ("fbo_no_phone", "FBO, delivering from an Ozon warehouse, no phone on file: the buyer names the product "
+                         "and the order date",
          _order(34, now, status="delivering", substatus="posting_on_way_to_pickup_point", scheme=Scheme.FBO,
                 created=3 * D, in_status=1 * D, phone=None)),
         ("fbo_awaiting_deliver", "FBO, awaiting handover at the Ozon warehouse",
@@ -228,7 +243,11 @@ def demo_orders(now: datetime) -> list[tuple[str, str, Order]]:
         ("delivered_long_ago", "delivered 12 days ago: past the 7 days for a change-of-mind return",
          _order(53, now, status="delivered", substatus="posting_received", created=16 * D, in_status=12 * D)),
     ]
-    # One order with two postings: the buyer picks which one they mean.
+    out.append(("fbs_ozon_no_phone", "FBS delivered by Ozon, no phone in the API: the buyer names the product and "
+                                     "the order date",
+                _order(54, now, status="delivering", substatus="posting_on_way_to_pickup_point", created=4 * D,
+                       in_status=1 * D, window=(1 * D, 3 * D), phone=None, tracking="0112233445588")))
+    # One order with two postings: the buyer proves it is theirs, then picks which one they mean.
     multi = f"{46208000 + 32 * 137:08d}-{(32 * 7) % 10000:04d}"
     first = _order(32, now, status="delivering", substatus="posting_in_courier_service", created=3 * D, in_status=5 * H,
                    window=(0 * D, 1 * D), order_no=multi, posting_suffix=1, related=[f"{multi}-2"])

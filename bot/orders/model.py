@@ -201,6 +201,9 @@ class Order(BaseModel):
     returns: list[ReturnInfo] = Field(default_factory=list)
     # Last 4 digits of the recipient's phone, where the provider knows them (demo data, some rFBS).
     phone_last4: str | None = None
+    # The recipient's whole number where the provider knows it: its last 10 digits (the Russian
+    # national number), so "+7 916 ...", "8 916 ..." and a shared Telegram contact all match.
+    phone_digits: str | None = None
     related_postings: list[str] = Field(default_factory=list)
     # When a remote provider read this posting (UTC). A provider serving a cached copy during an
     # outage returns it unchanged, so an age beyond the provider's cache TTL means "stale".

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot.engine.lookup import OwnerRecord
 from bot.engine.state import ConversationState
 
 
@@ -155,6 +156,21 @@ class ConversationStore(Protocol):
 
     async def inbox_pending(self) -> list[PendingUpdate]:
         """The rows without an outcome, in arrival order."""
+        ...
+
+    # ---- ownership (the engine's OwnerLedger port; never purged) ---------------------------------
+    async def owner_record(self, order: str, buyer: str, since: float) -> OwnerRecord:
+        """What is known of `buyer` proving `order`: locked, their wrong answers for it, the order's
+        wrong answers across all buyers, and the buyer's wrong answers for any order since `since`."""
+        ...
+
+    async def owner_wrong(self, order: str, buyer: str, at: float, *, lock_after: int, since: float) -> OwnerRecord:
+        """Record one wrong answer in one transaction; lock the buyer out of the order once their
+        wrong answers for it reach `lock_after` (a lock is never lifted). The record after it."""
+        ...
+
+    async def claim_link(self, link: str, buyer: str, at: float) -> str:
+        """Bind a signed link to the first buyer who opens it (atomically); the buyer it is bound to."""
         ...
 
     # ---- retention -----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.engine.lookup import OwnerRecord
 from bot.engine.state import ConversationState
 from bot.store.base import (
     INBOX_NEW,
@@ -40,6 +41,9 @@ class MemoryStore:
         self._actions: list[dict[str, Any]] = []
         self._last_action = 0
         self._inbox: dict[str, _InboxRow] = {}  # by key, in arrival order
+        self._wrong: list[tuple[str, str, float]] = []  # (order, buyer, at) per wrong ownership answer
+        self._locks: set[tuple[str, str]] = set()  # (order, buyer)
+        self._claims: dict[str, str] = {}  # signed link -> buyer
 
     async def load_state(self, chat_id: str) -> ConversationState | None:
         state = self._states.get(chat_id)
@@ -136,6 +140,24 @@ class MemoryStore:
         return [PendingUpdate(r.item.key, r.item.chat_id, r.item.payload, r.item.at, r.status, list(r.reply_ids),
                               json.loads(json.dumps(r.followups)))
                 for r in self._inbox.values() if r.status in (INBOX_NEW, INBOX_TURNED)]
+
+    # ---- ownership ------------------------------------------------------------------------------
+    async def owner_record(self, order: str, buyer: str, since: float) -> OwnerRecord:
+        mine = sum(1 for o, b, _ in self._wrong if o == order and b == buyer)
+        return OwnerRecord(
+            buyer_locked=(order, buyer) in self._locks, buyer_wrong=mine,
+            order_wrong=sum(1 for o, _, _ in self._wrong if o == order),
+            order_buyers=len({b for o, b, _ in self._wrong if o == order}),
+            buyer_wrong_recent=sum(1 for _, b, at in self._wrong if b == buyer and at >= since))
+
+    async def owner_wrong(self, order: str, buyer: str, at: float, *, lock_after: int, since: float) -> OwnerRecord:
+        self._wrong.append((order, buyer, at))
+        if sum(1 for o, b, _ in self._wrong if o == order and b == buyer) >= lock_after:
+            self._locks.add((order, buyer))
+        return await self.owner_record(order, buyer, since)
+
+    async def claim_link(self, link: str, buyer: str, at: float) -> str:
+        return self._claims.setdefault(link, buyer)
 
     # ---- retention ------------------------------------------------------------------------------
     async def purge(self, now: float, retention: Retention) -> dict[str, int]:

@@ -131,6 +131,19 @@ def _notice_outcomes(conn: sqlite3.Connection) -> None:
             conn.execute(f'ALTER TABLE "handoff_notices" ADD COLUMN "{column}" {kind}')
 
 
+# 6: proof of ownership (bot/engine/lookup.py): every wrong answer (per order across buyers, per buyer
+# across orders), the buyers locked out of an order (never rotated out, never purged), and signed
+# links bound to the first buyer who opened them.
+_ownership = _script(
+    'CREATE TABLE IF NOT EXISTS "owner_wrong" ("id" INTEGER PRIMARY KEY, "order_number" TEXT NOT NULL, '
+    '"buyer" TEXT NOT NULL, "at" REAL NOT NULL)',
+    'CREATE INDEX IF NOT EXISTS "idx_owner_wrong_order" ON "owner_wrong" ("order_number", "buyer")',
+    'CREATE INDEX IF NOT EXISTS "idx_owner_wrong_buyer_at" ON "owner_wrong" ("buyer", "at")',
+    'CREATE TABLE IF NOT EXISTS "owner_locks" ("order_number" TEXT NOT NULL, "buyer" TEXT NOT NULL, '
+    '"at" REAL NOT NULL, PRIMARY KEY ("order_number", "buyer"))',
+    'CREATE TABLE IF NOT EXISTS "link_claims" ("link" TEXT PRIMARY KEY, "buyer" TEXT NOT NULL, "at" REAL NOT NULL)',
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "store schema 1: conversations, messages, events, actions", _store_schema_1),
     Migration(2, "store schema 2: turn_events (events moved over in order), conversations.rev", _store_schema_2),
@@ -138,6 +151,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "inbox of raw incoming updates", _inbox),
     Migration(5, "outcomes of requests to staff: handoff_notices.outcome, outcome_reason, outcome_by, outcome_at",
               _notice_outcomes),
+    Migration(6, "ownership: wrong answers, locks, signed-link claims", _ownership),
 )
 LATEST = MIGRATIONS[-1].version
 assert [m.version for m in MIGRATIONS] == list(range(1, LATEST + 1)), "migrations are numbered 1, 2, 3, ..."

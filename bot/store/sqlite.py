@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from pydantic_core import to_json
 
+from bot.engine.lookup import OwnerRecord
 from bot.engine.state import ConversationState
 from bot.store.base import (
     INBOX_NEW,
@@ -74,6 +75,15 @@ def _analytics(conn: sqlite3.Connection, since: float | None) -> list[AnalyticsE
         out += [AnalyticsEvent(chat_id, name, data, at)
                 for chat_id, events, at in rows for name, data in json.loads(events)]
     return out
+
+
+def _owner_record(c: sqlite3.Connection, order: str, buyer: str, since: float) -> OwnerRecord:
+    locked = c.execute("SELECT 1 FROM owner_locks WHERE order_number=? AND buyer=?", (order, buyer)).fetchone()
+    mine, total, buyers = c.execute(
+        "SELECT coalesce(sum(buyer=?), 0), count(*), count(DISTINCT buyer) FROM owner_wrong WHERE order_number=?",
+        (buyer, order)).fetchone()
+    recent = c.execute("SELECT count(*) FROM owner_wrong WHERE buyer=? AND at>=?", (buyer, since)).fetchone()[0]
+    return OwnerRecord(locked is not None, int(mine), int(total), int(buyers), int(recent))
 
 
 def read_analytics(path: str | Path, since: float | None = None) -> list[AnalyticsEvent]:
@@ -307,6 +317,30 @@ class SqliteStore:
         return [PendingUpdate(key, chat_id, payload, at, status, json.loads(replies or "[]"),
                               json.loads(followups or "[]"))
                 for key, chat_id, payload, at, status, replies, followups in rows]
+
+    # ---- ownership ------------------------------------------------------------------------------
+    async def owner_record(self, order: str, buyer: str, since: float) -> OwnerRecord:
+        return _owner_record(self._conn, order, buyer, since)
+
+    async def owner_wrong(self, order: str, buyer: str, at: float, *, lock_after: int, since: float) -> OwnerRecord:
+        def op(c: sqlite3.Connection) -> OwnerRecord:
+            c.execute("INSERT INTO owner_wrong (order_number, buyer, at) VALUES (?, ?, ?)", (order, buyer, at))
+            mine = c.execute("SELECT count(*) FROM owner_wrong WHERE order_number=? AND buyer=?",
+                             (order, buyer)).fetchone()[0]
+            if mine >= lock_after:
+                c.execute("INSERT INTO owner_locks (order_number, buyer, at) VALUES (?, ?, ?) "
+                          "ON CONFLICT(order_number, buyer) DO NOTHING", (order, buyer, at))
+            return _owner_record(c, order, buyer, since)
+
+        return await self._write(op)
+
+    async def claim_link(self, link: str, buyer: str, at: float) -> str:
+        def op(c: sqlite3.Connection) -> str:
+            c.execute("INSERT INTO link_claims (link, buyer, at) VALUES (?, ?, ?) ON CONFLICT(link) DO NOTHING",
+                      (link, buyer, at))
+            return str(c.execute("SELECT buyer FROM link_claims WHERE link=?", (link,)).fetchone()[0])
+
+        return await self._write(op)
 
     # ---- retention ------------------------------------------------------------------------------
     async def purge(self, now: float, retention: Retention, *, batch: int = PURGE_BATCH,

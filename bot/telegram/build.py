@@ -13,7 +13,7 @@ from bot.app import App
 from bot.conversation.ports import HandoffPort
 from bot.conversation.ratelimit import RateLimiter
 from bot.conversation.service import Conversation
-from bot.orders.signed_link import verify_payload
+from bot.orders.signed_link import LinkCheck, check_payload
 from bot.settings import Settings
 from bot.telegram import inbox
 from bot.telegram.channel import TelegramChannel
@@ -44,10 +44,11 @@ def link_verifier(settings: Settings) -> LinkVerifier | None:
     if settings.link_secret is None:
         return None
     secret = settings.link_secret.get_secret_value()
+    ttl = settings.link_ttl_days
 
-    def verify(payload: str) -> str | None:
+    def verify(payload: str) -> LinkCheck | None:
         try:
-            return verify_payload(payload, secret)
+            return check_payload(payload, secret, ttl_days=ttl)
         except Exception:  # noqa: BLE001 - a bad link is just an unverified /start
             log.info("deep-link payload rejected")
             return None

@@ -5,12 +5,12 @@ from __future__ import annotations
 import io
 import logging
 
-from telegram import Bot
+from telegram import Bot, ReplyKeyboardRemove
 
 from bot.conversation.io import Reply
 from bot.store.base import ConversationStore
 from bot.telegram.delivery import DeliveryFailed, RetryPolicy, send_rendered, with_retries
-from bot.telegram.render import Rendered, render_reply, split_html
+from bot.telegram.render import Rendered, asks_contact, render_reply, split_html
 
 log = logging.getLogger(__name__)
 
@@ -20,10 +20,18 @@ class TelegramChannel:
         self.bot = bot
         self.store = store
         self.policy = policy or RetryPolicy()
+        # Chats shown the "share my phone number" keyboard, until a reply takes it away (in memory:
+        # after a restart a leftover keyboard goes at the buyer's next tap or the next ask).
+        self._contact_shown: set[str] = set()
 
     async def deliver(self, conversation: str, reply: Reply) -> None:
-        await send_rendered(self.bot, self.store, int(conversation), render_reply(reply), self.policy,
-                            conversation=conversation)
+        asking = asks_contact(reply)
+        rendered = render_reply(reply, remove_contact=not asking and conversation in self._contact_shown)
+        if asking:
+            self._contact_shown.add(conversation)
+        elif any(isinstance(r.markup, ReplyKeyboardRemove) for r in rendered):
+            self._contact_shown.discard(conversation)
+        await send_rendered(self.bot, self.store, int(conversation), rendered, self.policy, conversation=conversation)
 
     async def send_text(self, conversation: str, text: str) -> None:
         await send_rendered(self.bot, None, int(conversation), [Rendered(None, split_html(text))], self.policy,

@@ -29,8 +29,10 @@ def parse_command(text: str) -> tuple[str, str] | None:
 def command_event(name: str, arg: str, verify_link=None) -> Event:
     """/start (with an optional signed deep-link payload) -> Start; anything else -> Command."""
     if name == "start":
-        posting = verify_link(arg) if (arg and verify_link is not None) else None
-        return Start(verified_posting=posting)
+        link = verify_link(arg) if (arg and verify_link is not None) else None
+        if link is None:  # no link, or not one we signed: a plain /start
+            return Start()
+        return Start(verified_posting=link.posting, link_id=link.link_id, link_expired=link.expired)
     return Command(name, arg)
 
 

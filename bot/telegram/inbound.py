@@ -8,8 +8,9 @@ from functools import partial
 from telegram import Message, Update
 
 from bot.conversation.io import Inbound, SourceRef
-from bot.engine.events import Buyer, Media, Press, Text
+from bot.engine.events import Buyer, Contact, Media, Press, Text
 from bot.handoff.message_info import summary_of
+from bot.orders.signed_link import LinkCheck
 from bot.telegram.commands import command_event, parse_command
 from bot.telegram.keyboards import STALE_NODE, decode, resolve_node
 
@@ -17,7 +18,7 @@ from bot.telegram.keyboards import STALE_NODE, decode, resolve_node
 EVIDENCE_MIME_PREFIXES = ("image/", "video/", "application/pdf")
 OTHER_KINDS = ("sticker", "voice", "video_note", "audio", "animation", "location", "venue", "contact", "poll", "dice")
 
-LinkVerifier = Callable[[str], "str | None"]
+LinkVerifier = Callable[[str], "LinkCheck | None"]
 
 
 def receipt_of(update: Update) -> str:
@@ -61,6 +62,14 @@ def message_inbound(update: Update, message: Message, verify_link: LinkVerifier 
         if not mime.startswith(EVIDENCE_MIME_PREFIXES):
             return inbound(event=None, kind="document", text=text, refusal="ask.media_invalid")
         return inbound(event=Media("document", d.file_id, d.file_size or 0, mime), kind="document", text=text)
+    if message.contact is not None:
+        c = message.contact
+        sender = message.from_user.id if message.from_user else None
+        digits = "".join(ch for ch in c.phone_number or "" if ch.isdigit())
+        if c.user_id is None or c.user_id != sender or not digits:
+            # someone else's contact (anyone can send any contact): never proof of anything
+            return inbound(event=None, kind="contact", text="", refusal="common.media_not_expected")
+        return inbound(event=Contact(digits), kind="contact", text=f"📱 …{digits[-4:]}")
     kind = next((k for k in OTHER_KINDS if getattr(message, k, None) is not None), "other")
     return inbound(event=None, kind=kind, text=caption, refusal="common.media_not_expected")
 

@@ -6,7 +6,7 @@ import html
 import re
 from dataclasses import dataclass
 
-from telegram import InlineKeyboardMarkup
+from telegram import InlineKeyboardMarkup, KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove
 
 from bot.conversation.io import Reply
 from bot.telegram.keyboards import keyboard
@@ -20,7 +20,7 @@ class Rendered:
 
     message_id: int | None  # the transcript id, for mark_delivery
     chunks: list[str]
-    markup: InlineKeyboardMarkup | None = None
+    markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None = None
 
 
 def escape(text: str) -> str:
@@ -59,14 +59,33 @@ def _split(text: str, limit: int, level: int) -> list[str]:
     return out
 
 
-def render_reply(reply: Reply, limit: int = MAX_MESSAGE) -> list[Rendered]:
-    """The messages to send for one turn. Handoff and other non-text outgoings send nothing here."""
+def contact_keyboard(label: str) -> ReplyKeyboardMarkup:
+    """Telegram's "share my phone number" button: the buyer's own number, one tap."""
+    return ReplyKeyboardMarkup([[KeyboardButton(label, request_contact=True)]], resize_keyboard=True,
+                               one_time_keyboard=True)
+
+
+def asks_contact(reply: Reply) -> bool:
+    return any(m.meta.get("contact") for m in reply.outgoing)
+
+
+def render_reply(reply: Reply, limit: int = MAX_MESSAGE, *, remove_contact: bool = False) -> list[Rendered]:
+    """The messages to send for one turn. Handoff and other non-text outgoings send nothing here.
+
+    A message asking for the phone carries the contact button; with `remove_contact` (the button
+    was shown before and this reply no longer asks for it) the first message without inline
+    buttons takes the keyboard away."""
     out: list[Rendered] = []
     ids = list(reply.message_ids) + [None] * (len(reply.outgoing) - len(reply.message_ids))
     for message, message_id in zip(reply.outgoing, ids, strict=True):
         if message.kind != "say" or not message.text:
             continue
         buttons = message.meta.get("buttons")
-        markup = keyboard(buttons, message.meta.get("node", "")) if buttons else None
+        markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None = (
+            keyboard(buttons, message.meta.get("node", "")) if buttons else None)
+        if markup is None and message.meta.get("contact"):
+            markup = contact_keyboard(str(message.meta["contact"]))
+        elif markup is None and remove_contact:
+            markup, remove_contact = ReplyKeyboardRemove(), False
         out.append(Rendered(message_id, split_html(message.text, limit), markup))
     return out

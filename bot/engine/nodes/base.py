@@ -145,6 +145,10 @@ class NodeBase(Strict):
         """A button of this node pressed; False when it is not one of its buttons."""
         return False
 
+    async def answer_contact(self, ctx: Step, phone: str) -> bool:
+        """The buyer's own phone number, shared through their channel; False when not expected here."""
+        return False
+
     async def answer_media(self, ctx: Step, media: Media) -> bool:
         """A photo, video or document sent at this node; False when the node does not expect one."""
         return False

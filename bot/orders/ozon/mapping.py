@@ -82,6 +82,14 @@ def _last4(*phones: Any) -> str | None:
     return None
 
 
+def _digits10(*phones: Any) -> str | None:
+    for phone in phones:
+        digits = "".join(ch for ch in _str(phone) if ch.isdigit())
+        if len(digits) >= 10:
+            return digits[-10:]
+    return None
+
+
 def order_number_of(posting: dict[str, Any]) -> str:
     number = _str(posting.get("posting_number"))
     return _str(posting.get("order_number")) or number.rsplit("-", 1)[0]
@@ -144,6 +152,7 @@ def fbs_order(posting: dict[str, Any]) -> Order:
         cancellation=_fbs_cancellation(posting.get("cancellation")),
         products=_products(posting),
         phone_last4=_last4(_obj(posting.get("addressee")).get("phone"), customer.get("phone")),
+        phone_digits=_digits10(_obj(posting.get("addressee")).get("phone"), customer.get("phone")),
         related_postings=[n for n in related if n and n != number],
     )
 
@@ -195,6 +204,15 @@ def listed_postings(data: dict[str, Any]) -> list[str]:
     if postings is None:
         postings = _obj(data.get("result")).get("postings")
     return [n for n in (_str(_obj(p).get("posting_number")) for p in _list(postings)) if n]
+
+
+def listed_product_names(data: dict[str, Any]) -> list[str]:
+    """Names of the products of the postings in a list reply (with or without a `result` wrapper)."""
+    postings = data.get("postings")
+    if postings is None:
+        postings = _obj(data.get("result")).get("postings")
+    return [name for p in _list(postings) for name in (_str(_obj(item).get("name"))
+                                                       for item in _list(_obj(p).get("products"))) if name]
 
 
 def key_roles(data: dict[str, Any]) -> KeyRoles:

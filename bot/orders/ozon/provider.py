@@ -56,6 +56,9 @@ OZON_RETRY = RetryPolicy(attempts=5, base=0.5, cap=8.0, jitter=0.5, max_retry_af
 RETURN_STATUSES = frozenset({"delivered", "cancelled"})  # returns exist only after delivery or refusal
 AUTH_LOG_PERIOD = 600.0  # seconds between two loud log lines about a rejected key
 CANCEL_REASONS_TTL = 3600.0
+PRODUCTS_TTL = 3600.0  # the shop's product names (decoys for the ownership question) are listed again hourly
+PRODUCTS_DAYS = 30  # ... from the postings of this many days
+MAX_SEEN_PRODUCTS = 2000
 _UNAVAILABLE = (OzonTransientError, OzonRateLimited, CircuitOpen)  # a cached copy may stand in
 
 
@@ -84,6 +87,8 @@ class OzonOrderProvider:
         self.breaker = CircuitBreaker(breaker_threshold, breaker_reset, clock=clock)
         self._cache: TTLCache[Any] = TTLCache(cache_ttl, clock=clock)
         self._reasons: TTLCache[list[mapping.CancelReason]] = TTLCache(CANCEL_REASONS_TTL, clock=clock)
+        self._products: TTLCache[list[str]] = TTLCache(PRODUCTS_TTL, clock=clock)
+        self._seen_products: dict[str, None] = {}  # names of products in postings read, oldest first
         self._inflight = Coalescer()
         self._clock, self._sleep = clock, sleep
         self._auth_logged_at: float | None = None
@@ -116,6 +121,28 @@ class OzonOrderProvider:
         if cached is not None:
             return cached
         return await self._inflight.run(("reasons",), self._load_reasons)
+
+    async def product_names(self) -> list[str]:
+        """What the shop sells, for the decoys of the ownership question (orders without a phone):
+        the products of the FBS and FBO postings of the last 30 days (two list calls, hourly) and of
+        every posting read. An API failure leaves only the latter: fewer decoys, never an error."""
+        listed = self._products.get("all")
+        if listed is None:
+            try:
+                listed = await self._inflight.run(("products",), self._load_products)
+            except OzonError as exc:
+                log.info("listing recent postings for product names failed: %s", exc)
+                listed = []
+        return sorted(set(listed) | set(self._seen_products))
+
+    async def _load_products(self) -> list[str]:
+        now = datetime.now(UTC)
+        body = {"filter": {"since": _utc(now - timedelta(days=PRODUCTS_DAYS)), "to": _utc(now)}, "limit": 1000,
+                "with": {}}
+        fbs, fbo = await asyncio.gather(self._call(FBS_LIST, body), self._call(FBO_LIST, body))
+        names = sorted(set(mapping.listed_product_names(fbs)) | set(mapping.listed_product_names(fbo)))
+        self._products.put("all", names)
+        return names
 
     async def cancel_posting(self, posting_number: str, reason_id: int, message: str = "") -> bool:
         """Cancel an FBS/rFBS posting as the seller. Off unless the provider was built with allow_cancel=True."""
@@ -154,6 +181,10 @@ class OzonOrderProvider:
             order = await self._get(FBO_GET, body, mapping.fbo_order)
         found = []
         if order is not None:
+            for product in order.products:
+                self._seen_products[product.name] = None
+            while len(self._seen_products) > MAX_SEEN_PRODUCTS:
+                del self._seen_products[next(iter(self._seen_products))]
             returns = await self._returns(number) if order.status in RETURN_STATUSES else []
             update: dict[str, Any] = {"returns": returns, "fetched_at": fetched_at}
             if self.cross_border and order.scheme is Scheme.RFBS:
