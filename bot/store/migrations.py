@@ -20,6 +20,7 @@ the file held) upgrades again cleanly. Add a step at the end; never change a ste
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -166,6 +167,21 @@ def _refuse_if_newer(version: int, latest: int, path: str) -> None:
                            f"knows versions up to {latest}: run a newer bot, or restore a backup made for this one")
 
 
+def _wal(conn: sqlite3.Connection, timeout: float = 5.0) -> None:
+    """Switch the file to WAL. The switch can answer "database is locked" at once, without waiting
+    on busy_timeout, while another connection migrates the same fresh file: retry until `timeout`
+    (seen here once in ~150 races of two connections on a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def migrate(conn: sqlite3.Connection, *, migrations: tuple[Migration, ...] = MIGRATIONS) -> tuple[int, int]:
     """Bring the database on `conn` to the latest schema; returns (version found, version now).
 
@@ -183,7 +199,7 @@ def migrate(conn: sqlite3.Connection, *, migrations: tuple[Migration, ...] = MIG
     if int(conn.execute("PRAGMA busy_timeout").fetchone()[0]) == 0:
         conn.execute("PRAGMA busy_timeout=5000")  # wait for a concurrent migrator instead of failing
     if path:  # WAL is a property of the file; setting it is a no-op once it is set
-        conn.execute("PRAGMA journal_mode=WAL")
+        _wal(conn)
     while True:
         conn.execute("BEGIN IMMEDIATE")
         try:
