@@ -203,3 +203,26 @@ async def test_no_conversation_input_raises(app, texts):
         reply = await app.handle("prop", Text(t), chat.buyer)
         assert reply is not None
     assert SetLanguage  # imported for the effect type the engine emits
+
+
+def test_stats_list_not_understood_texts_masked_most_frequent_first():
+    from bot.operators.stats import compute, format_html, format_text
+
+    events = [("c1", "not_understood", {"count": 1, "text": "где заказ 12345678"}, 1.0),
+              ("c2", "not_understood", {"count": 1, "text": "где заказ 87654321"}, 2.0),
+              ("c3", "nlu_low_confidence", {"text": "хм 1", "flow": "order_status", "confidence": 0.3}, 3.0),
+              ("c4", "not_understood", {"count": 1}, 4.0)]
+    stats = compute(events)
+    assert stats.unclear == [("где заказ 0000", 2, "not understood"), ("хм 0", 1, "low confidence")]
+    text = format_text(stats)
+    assert "2x" in text and "где заказ 0000" in text and "12345678" not in text
+    html = format_html(stats)
+    assert "Not understood" in html and "87654321" not in html
+
+
+def test_an_options_own_examples_pick_it(content):
+    from bot.engine.nodes.choice import match_option
+
+    options = list(content.flows["cancel_order"].nodes["pick_reason"].options)
+    assert match_option(content.labels, options, "надоело ждать").id == "slow"
+    assert match_option(content.labels, options, "等不及了").id == "slow"

@@ -18,7 +18,7 @@ from bot.engine.ports import Clock, SystemClock
 from bot.engine.runner import Runner, StepLimitExceeded
 from bot.engine.state import ConversationState, Position
 from bot.engine.turn import Turn
-from bot.engine.understanding import Route, language_asked, mask_digits
+from bot.engine.understanding import Route, is_thanks, language_asked, mask_digits
 from bot.i18n.locale import choose_language, language_from_code, language_from_script
 from bot.orders.numbers import OrderRef, find_order_number, parse_order_number
 
@@ -274,6 +274,9 @@ class Engine:
         if await self._lost_position(r):
             return
         node = self._position(r)
+        if node is not None and node.shape == "choice" and (ref := find_order_number(text)) is not None:
+            # "мой заказ 46209644-0084 где он" typed at the menu: the button it picks looks that number up
+            st.remember_number(ref.order_number, ref.posting_number)
         if node is not None and await node.answer_text(r, text):
             st.not_understood = 0
             return
@@ -318,6 +321,11 @@ class Engine:
         if flow_id is not None:
             self._reset(st)
             await r.start_flow(flow_id)
+            return
+        if is_thanks(text):  # "спасибо", "好的": a polite close, not "I did not understand"
+            st.not_understood = 0
+            r.t.record("thanks")
+            r.t.emit(Say("common.bye"))
             return
         await self._not_understood(r, route, text)
 

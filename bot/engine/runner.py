@@ -71,12 +71,14 @@ class Runner:
             count = int(fns[msg.count](env)) if msg.count else None
         self.t.emit(Say(msg.msg, params, count))
 
-    def way_out(self, text: str, *, free_text: bool = False) -> str | None:
+    def way_out(self, text: str, *, free_text: bool = False, number: bool = True) -> str | None:
         """A target when an answer to a question asks for something else instead: a person, the
         menu, "I don't have the number", or (unless the question takes free text) another topic
         the intent model is sure of. None: treat it as the answer."""
         kind = escape(text)
-        if free_text and (kind == "no_number" or len(text.split()) > 6):
+        if (free_text or not number) and kind == "no_number":  # "не помню" at the phone digits is not about the number
+            kind = None
+        if free_text and len(text.split()) > 6:
             kind = None
         if kind is not None:
             flow = WAYS_OUT[kind]
@@ -86,6 +88,8 @@ class Runner:
         if free_text:
             return None
         route = self.registry.current.route(text)
+        if route.flow == WAYS_OUT["no_number"] and not number:
+            return None
         if route.flow is not None and route.flow != self.flow_id and route.confidence >= 0.45:
             self.t.record("way_out", kind="topic", flow=route.flow)
             return FLOW_PREFIX + route.flow

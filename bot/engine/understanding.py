@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import snowballstemmer  # type: ignore[import-untyped]
 from rapidfuzz.fuzz import ratio
 
-from bot.engine.keywords import KeywordIndex
+from bot.engine.keywords import YIELDING_FLOWS, KeywordIndex
 
 NONE = "not_understood"  # the system flow whose examples are off-topic messages
 GREETING_FLOW = "main_menu"
@@ -40,6 +40,8 @@ KNN_WEIGHT = 0.5
 KEYWORD_BONUS = 0.1
 THRESHOLD = 0.2
 SUGGEST_MIN = 0.2
+SPECIFIC = frozenset({"k:cancel", "k:return", "k:refuse", "k:agent"})  # requests to do something
+YIELD_MARGIN = 0.15  # how much less likely a specific request may be and still beat the status question
 ROUTE_CACHE = 4096  # routed messages remembered per model
 POSTINGS_MAX = 1000  # (measured: pruning long lists changed nothing cross-validated)
 KNN_FEATURES = 40  # the nearest example is looked up with a message's strongest features only
@@ -444,8 +446,20 @@ def _concept_roots() -> list[tuple[str, tuple[str, ...]]]:
 
 _CONCEPT_ROOTS = _concept_roots()
 # one regular expression per concept: a single C-level scan instead of a substring test per root
+# Buyers spell as they speak: unstressed о written а ("атменить", "пасылка"), е written и, ы written и.
+# Concepts also match on a text and roots with those vowels folded together.
+_VOWEL_FOLD = str.maketrans({"о": "а", "е": "и", "ы": "и"})
 _CONCEPT_PATTERNS = [
-    (c, re.compile("|".join(re.escape(r) for r in sorted(roots, key=len, reverse=True)))) for c, roots in _CONCEPT_ROOTS
+    (
+        c,
+        re.compile(
+            "|".join(
+                re.escape(r)
+                for r in sorted({*roots, *(r.translate(_VOWEL_FOLD) for r in roots)}, key=len, reverse=True)
+            )
+        ),
+    )
+    for c, roots in _CONCEPT_ROOTS
 ]
 CONCEPT_WEIGHT = 2.0
 
@@ -484,8 +498,9 @@ def features(norm: str) -> dict[str, float]:
     if "#" in norm:
         add("n:#")
     padded_norm = f" {norm}"
+    folded = padded_norm.translate(_VOWEL_FOLD)
     for concept, pattern in _CONCEPT_PATTERNS:
-        if pattern.search(padded_norm):
+        if pattern.search(padded_norm) or pattern.search(folded):
             add("k:" + concept, CONCEPT_WEIGHT)
     return out
 
@@ -549,6 +564,13 @@ class Understanding:
                         counts.append(c)
                         self.texts.append(str(text))
         self.flows = sorted(set(labels))
+        self._ranges: list[tuple[str, int, int]] = []  # flow, first example, past its last
+        for i, label in enumerate(labels):
+            if self._ranges and self._ranges[-1][0] == label:
+                self._ranges[-1] = (label, self._ranges[-1][1], i + 1)
+            else:
+                self._ranges.append((label, i, i + 1))
+        assert len({r[0] for r in self._ranges}) == len(self._ranges), "examples of a flow must be contiguous"
         self.suggestable = frozenset(suggestable) or frozenset(f for f in self.flows if f != NONE)
         self._vec = _Vectorizer(counts)
         vectors = [self._vec.vector(c) for c in counts]
@@ -583,7 +605,7 @@ class Understanding:
 
     def _score(self, counts: dict[str, float]) -> dict[str, float]:
         v = self._vec.vector(counts)
-        sims: dict[int, float] = {}
+        sims = [0.0] * len(self.labels)
         cent: dict[str, float] = {}
         postings, centroid = self._postings, self._centroid
         items: Iterable[tuple[str, float]] = v.items()
@@ -594,12 +616,9 @@ class Understanding:
             items = sorted(items, key=lambda fw: -fw[1])[:KNN_FEATURES]
         for f, w in items:
             for i, x in postings.get(f, ()):
-                sims[i] = sims.get(i, 0.0) + w * x
-        best: dict[str, float] = {}
-        labels = self.labels
-        for i, s in sims.items():
-            if s > best.get(labels[i], 0.0):
-                best[labels[i]] = s
+                sims[i] += w * x
+        # a flow's examples are contiguous: its nearest example is one C-level max over a slice
+        best = {flow: max(sims[a:b]) for flow, a, b in self._ranges}
         return {f: KNN_WEIGHT * best.get(f, 0.0) + (1 - KNN_WEIGHT) * cent.get(f, 0.0) for f in self.flows}
 
     def route(self, text: str) -> Route:
@@ -636,6 +655,12 @@ class Understanding:
             scores[keyword] += KEYWORD_BONUS
         ranked = tuple(sorted(scores.items(), key=lambda kv: -kv[1]))
         top, conf = ranked[0] if ranked else (NONE, 0.0)
+        if top in YIELDING_FLOWS and len(ranked) > 1 and SPECIFIC & counts.keys():
+            # "где мой заказ и как его отменить": a request to do something beats the generic status
+            # question (as keywords do, bot/engine/keywords.py) when it is nearly as likely
+            second, score = ranked[1]
+            if second not in YIELDING_FLOWS and second != NONE and score >= max(self.threshold, conf - YIELD_MARGIN):
+                top, conf = second, score
         if greeting and (top == NONE or conf < self.threshold):
             return Route(GREETING_FLOW, conf, ranked, keyword, True, rest)
         if top == NONE or conf < self.threshold or (not evidence and conf < UNSUPPORTED):
@@ -933,3 +958,59 @@ def language_asked(text: str) -> str | None:
             if (p in norm) if _HAN_RUN.match(p) else (f" {p}" in padded):
                 return lang
     return None
+
+
+# ---- thanks and acknowledgements -----------------------------------------------------------------
+THANKS = frozenset(
+    normalize(w)
+    for w in (
+        "спасибо",
+        "спс",
+        "благодарю",
+        "спасибо большое",
+        "большое спасибо",
+        "ок",
+        "окей",
+        "ok",
+        "okay",
+        "хорошо",
+        "понятно",
+        "ясно",
+        "понял",
+        "поняла",
+        "ладно",
+        "отлично",
+        "супер",
+        "пасиб",
+        "сенкс",
+        "thanks",
+        "thank you",
+        "谢谢",
+        "谢谢你",
+        "多谢",
+        "好的",
+        "好",
+        "明白",
+        "明白了",
+        "知道了",
+        "懂了",
+        "收到",
+        "行",
+        "嗯嗯",
+        "谢啦",
+        "感谢",
+    )
+)
+
+
+def is_thanks(text: str) -> bool:
+    """A message that only thanks or acknowledges ("спасибо!", "ок понятно", "好的谢谢")."""
+    norm = normalize(text)
+    if not norm or len(norm) > 40:
+        return False
+    if norm in THANKS:
+        return True
+    rest = norm
+    for w in sorted(THANKS, key=len, reverse=True):
+        rest = rest.replace(w, " ")
+    return not rest.strip()

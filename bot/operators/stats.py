@@ -199,7 +199,7 @@ def format_text(stats: Stats) -> str:
     since = stats.since.strftime("%Y-%m-%d %H:%M UTC") if stats.since else "the beginning"
     lines = [f"Since {since}: {stats.conversations} conversations, {stats.events} events.", ""]
     if not stats.flows:
-        lines.append("No flow has started yet.")
+        lines += ["No flow has started yet.", "", *unclear_lines(stats)]
         return "\n".join(lines) + "\n"
     head = (f"{'flow':<22} {'starts':>7} {'resolved':>9} {'unresolved':>11} {'handoffs':>9} {'passed on':>10} "
             f"{'dropped':>8} {'containment':>12}")

@@ -78,11 +78,12 @@ class AskNode(NodeBase):
         elif self.input == "phone_last4":
             digits = "".join(ch for ch in text if ch.isdigit())
             value = digits if len(digits) == 4 else None
-        elif self.input == "media" and self.skip and fold(text) in ctx.labels.of("common.skip"):
+        elif self.input == "media" and self.skip and (
+                fold(text) in ctx.labels.of("common.skip") or ctx.labels.pick_msg(text, ["common.skip"]) is not None):
             await ctx.follow(self.skip)
             return True
         way_out = ctx.way_out(text, free_text=True) if self.input == "free_text" else (
-            ctx.way_out(text) if value is None else None)
+            ctx.way_out(text, number=self.input == "order_number") if value is None else None)
         if way_out is not None:
             await ctx.follow(way_out)
             return True

@@ -22,6 +22,8 @@ class ChoiceOption(Strict):
     id: str = ""  # stable id for callback data; defaults to the option's position
     when: str | None = None  # condition: show the option only when true
     set: dict[str, str] = {}  # noqa: RUF012 - a pydantic field. Vars to set (expressions) when picked
+    # what buyers type for this button, per language, beyond its label and flows/nlu/buttons.yaml
+    examples: dict[str, list[str]] = {}  # noqa: RUF012 - a pydantic field: each model gets a copy
 
 
 class ChoiceNode(NodeBase):
@@ -157,5 +159,9 @@ def match_option(labels: Labels, options: list[ChoiceOption], text: str,
         found = next((o for o in options if folded in labels.of(o.label.msg)), None)
     if found is not None:
         return found
-    i = labels.pick_msg(text, [o.label.msg for o in options])
+    if any(o.examples for o in options):
+        variants = [(*labels.variants(o.label.msg), *(w for ws in o.examples.values() for w in ws)) for o in options]
+        i = labels.pick(text, variants)
+    else:
+        i = labels.pick_msg(text, [o.label.msg for o in options])
     return options[i] if i is not None else None
