@@ -194,12 +194,12 @@ class LookupOrderNode(NodeBase):
     async def _phone(self, ctx: Step, text: str, method: str = "") -> bool:
         t = ctx.t
         digits = _NOT_DIGITS.sub("", text)
-        typed = len(digits) != 4 and len(digits) < 10 and not method  # words, not a phone number
-        if typed and (target := ctx.way_out(text, number=False)) is not None:
+        not_a_number = len(digits) != 4 and len(digits) < 10
+        if not_a_number and not method and (target := ctx.way_out(text, number=False)) is not None:
             _forget(t.state)
             await ctx.follow(target)
             return True
-        if len(digits) != 4 and len(digits) < 10:
+        if not_a_number:
             t.emit(Say("lookup.phone_format"))
             t.emit(Ask("phone_last4"))
             return True
