@@ -242,6 +242,19 @@ async def test_close_asks_rating_and_bot_resumes(h: Harness, app: App):
     assert len(h.fake.sent(BUYER)) > before
 
 
+async def test_reopen_lets_buyers_prove_an_order_again(h: Harness, app: App):
+    await start_handoff(h)
+    for buyer in ("x1", "x2", "x3"):
+        await app.store.owner_wrong("46208137-0007", buyer, 1.0, lock_after=1, since=0.0)
+    answers = await h.agent_command("/reopen 46208137-0007")
+    assert "46208137-0007" in answers[-1]["text"]
+    record = await app.store.owner_record("46208137-0007", "x1", 0.0)
+    assert (record.buyer_locked, record.order_wrong) == (False, 0)
+    before = len(h.fake.chat_messages(BUYER))
+    usage = await h.agent_command("/reopen")  # no number given and none in the conversation
+    assert "/reopen" in usage[-1]["text"] and len(h.fake.chat_messages(BUYER)) == before, "never to the buyer"
+
+
 async def test_note_is_stored_and_never_relayed(h: Harness):
     await start_handoff(h)
     before = len(h.fake.chat_messages(BUYER))

@@ -105,6 +105,16 @@ class TestStoreContract:
         await store.purge(10**10, Retention(1, 1, 1, 1))  # retention never lifts a lock
         assert (await store.owner_record("111-0001", "a", 0.0)).buyer_locked
 
+    async def test_an_agent_reopens_an_order_closed_by_guessing(self, store):
+        for buyer in ("a", "a", "a", "b"):
+            await store.owner_wrong("111-0001", buyer, 100.0, lock_after=3, since=0.0)
+        await store.owner_wrong("222-0002", "a", 100.0, lock_after=3, since=0.0)
+        assert await store.owner_reopen("111-0001") == 5  # 4 wrong answers and a's lock
+        r = await store.owner_record("111-0001", "a", 0.0)
+        assert (r.buyer_locked, r.buyer_wrong, r.order_wrong, r.order_buyers) == (False, 0, 0, 0)
+        assert (await store.owner_record("222-0002", "a", 0.0)).order_wrong == 1, "other orders keep theirs"
+        assert await store.owner_reopen("111-0001") == 0
+
     async def test_a_signed_link_is_bound_to_the_first_buyer_who_opens_it(self, store):
         assert await store.claim_link("L1", "a", 1.0) == "a"
         assert await store.claim_link("L1", "b", 2.0) == "a"

@@ -6,6 +6,7 @@
     /flow NAME        send the buyer back into a flow (by its command, e.g. `order`, or its id)
     /history          the whole conversation as a .txt file
     /block, /unblock  ignore an abusive buyer entirely / stop ignoring them
+    /reopen [NUMBER]  let buyers prove an order again after guessing closed it (its wrong answers and locks go)
     /diagnose [NUMBER] why the order is stuck or has no shipping label yet, and what to do
                       (also anywhere in the group with a NUMBER)
 """
@@ -31,7 +32,7 @@ from bot.orders.numbers import OrderRef, find_order_number
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("close", "order", "note", "flow", "history", "block", "unblock", "diagnose", "help")
+COMMANDS = ("close", "order", "note", "flow", "history", "block", "unblock", "reopen", "diagnose", "help")
 
 
 @dataclass
@@ -211,9 +212,23 @@ async def _unblock(h: AgentCommands, chat_id: str, thread: int, message: Message
     await h.desk.reply_in_topic(thread, "✅ " + h.desk.texts.t("agent_card.unblocked"))
 
 
+async def _reopen(h: AgentCommands, chat_id: str, thread: int, message: Message, arg: str) -> None:
+    """An order closed to proof by guessing (wrong answers from many buyers): after checking who the
+    buyer is, an agent lets buyers prove it again."""
+    state = await h.desk.app.store.load_state(chat_id)
+    number = arg or (state.vars.get("order_number") if state else "") or ""
+    ref = find_order_number(str(number))
+    if ref is None:
+        await h.desk.reply_in_topic(thread, h.desk.texts.t("agent_card.reopen_usage"))
+        return
+    removed = await h.desk.app.store.owner_reopen(ref.order_number)
+    log.info("%s reopened order %s to proof (%d records)", _agent(message), ref.order_number, removed)
+    await h.desk.reply_in_topic(thread, "🔓 " + h.desk.texts.t("agent_card.reopened", number=ref.order_number))
+
+
 async def _help(h: AgentCommands, chat_id: str, thread: int, message: Message, arg: str) -> None:
     await h.desk.reply_in_topic(thread, h.desk.texts.t("agent_card.help"))
 
 
 _HANDLERS = {"close": _close, "order": _order, "note": _note, "flow": _flow, "history": _history,
-             "block": _block, "unblock": _unblock, "diagnose": _diagnose, "help": _help}
+             "block": _block, "unblock": _unblock, "reopen": _reopen, "diagnose": _diagnose, "help": _help}

@@ -169,6 +169,11 @@ class ConversationStore(Protocol):
         wrong answers for it reach `lock_after` (a lock is never lifted). The record after it."""
         ...
 
+    async def owner_reopen(self, order: str) -> int:
+        """An agent checked who owns `order`: forget its wrong answers and lift its locks, for every
+        buyer (the order was closed by guessing). The number of rows removed; durable on return."""
+        ...
+
     async def claim_link(self, link: str, buyer: str, at: float) -> str:
         """Bind a signed link to the first buyer who opens it (atomically); the buyer it is bound to."""
         ...

@@ -156,6 +156,12 @@ class MemoryStore:
             self._locks.add((order, buyer))
         return await self.owner_record(order, buyer, since)
 
+    async def owner_reopen(self, order: str) -> int:
+        before = len(self._wrong) + len(self._locks)
+        self._wrong = [w for w in self._wrong if w[0] != order]
+        self._locks = {lock for lock in self._locks if lock[0] != order}
+        return before - len(self._wrong) - len(self._locks)
+
     async def claim_link(self, link: str, buyer: str, at: float) -> str:
         return self._claims.setdefault(link, buyer)
 

@@ -334,6 +334,13 @@ class SqliteStore:
 
         return await self._write(op)
 
+    async def owner_reopen(self, order: str) -> int:
+        def op(c: sqlite3.Connection) -> int:
+            wrong = c.execute("DELETE FROM owner_wrong WHERE order_number=?", (order,)).rowcount
+            return wrong + c.execute("DELETE FROM owner_locks WHERE order_number=?", (order,)).rowcount
+
+        return await self._write(op)
+
     async def claim_link(self, link: str, buyer: str, at: float) -> str:
         def op(c: sqlite3.Connection) -> str:
             c.execute("INSERT INTO link_claims (link, buyer, at) VALUES (?, ?, ?) ON CONFLICT(link) DO NOTHING",
