@@ -143,12 +143,17 @@ class MemoryStore:
 
     # ---- ownership ------------------------------------------------------------------------------
     async def owner_record(self, order: str, buyer: str, since: float) -> OwnerRecord:
-        mine = sum(1 for o, b, _ in self._wrong if o == order and b == buyer)
-        return OwnerRecord(
-            buyer_locked=(order, buyer) in self._locks, buyer_wrong=mine,
-            order_wrong=sum(1 for o, _, _ in self._wrong if o == order),
-            order_buyers=len({b for o, b, _ in self._wrong if o == order}),
-            buyer_wrong_recent=sum(1 for _, b, at in self._wrong if b == buyer and at >= since))
+        mine = order_wrong = recent = 0
+        buyers: set[str] = set()
+        for o, b, at in self._wrong:  # one pass
+            if o == order:
+                order_wrong += 1
+                buyers.add(b)
+                mine += b == buyer
+            if b == buyer and at >= since:
+                recent += 1
+        return OwnerRecord(buyer_locked=(order, buyer) in self._locks, buyer_wrong=mine, order_wrong=order_wrong,
+                           order_buyers=len(buyers), buyer_wrong_recent=recent)
 
     async def owner_wrong(self, order: str, buyer: str, at: float, *, lock_after: int, since: float) -> OwnerRecord:
         self._wrong.append((order, buyer, at))
