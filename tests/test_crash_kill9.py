@@ -24,6 +24,7 @@ or duplicate where there is none.
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,21 @@ async def test_kill9_loses_nothing_and_handles_nothing_twice(tmp_path: Path, mod
     show(f"kill -9 crash test: {mode}, seed {SEED}", report, elapsed, tmp_path)
     assert len(report.kills) >= min(KILLS, 30), f"only {len(report.kills)} kills in the time budget"
     assert_clean(report)
+    assert_each_update_recorded_once(tmp_path / "data" / "conversations.sqlite3")
+
+
+def assert_each_update_recorded_once(db: Path) -> None:
+    """From the bot's own store: every buyer message carrying a unique number (marks, texts) is in
+    the transcript once, so no update ran twice, whatever a repeated send looked like from outside."""
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute(
+            "SELECT chat_id, text, count(*) FROM messages WHERE direction = 'in' "
+            "AND text GLOB '*9000[0-9][0-9][0-9][0-9]-[0-9][0-9][0-9][0-9]*' "
+            "GROUP BY chat_id, text HAVING count(*) > 1").fetchall()
+        seen = conn.execute("SELECT count(*) FROM messages WHERE direction = 'in' "
+                            "AND text GLOB '*9000[0-9][0-9][0-9][0-9]-[0-9][0-9][0-9][0-9]*'").fetchone()[0]
+    finally:
+        conn.close()
+    assert seen > 50, f"only {seen} unique buyer messages in the store: the check would prove nothing"
+    assert rows == [], f"updates recorded (so handled) more than once: {rows[:5]}"
