@@ -144,6 +144,24 @@ _ownership = _script(
     'CREATE TABLE IF NOT EXISTS "link_claims" ("link" TEXT PRIMARY KEY, "buyer" TEXT NOT NULL, "at" REAL NOT NULL)',
 )
 
+# 7 (assigned 8: renumbered on merge after the order mirror's 7): proactive messages (bot/notify):
+# buyers' order watches with how far each posting has got in what they were told, and the outbox of
+# proactive messages (unique key per buyer and event: never queued twice; due index for the sender).
+_notify = _script(
+    'CREATE TABLE IF NOT EXISTS "notify_watches" ("chat_id" TEXT NOT NULL, "posting_number" TEXT NOT NULL, '
+    '"order_number" TEXT NOT NULL, "lang" TEXT NOT NULL DEFAULT \'\', "since" REAL NOT NULL, '
+    '"last_rank" INTEGER NOT NULL DEFAULT -1, "last_at" REAL NOT NULL DEFAULT 0, '
+    'PRIMARY KEY ("chat_id", "posting_number"))',
+    'CREATE INDEX IF NOT EXISTS "idx_notify_watches_posting" ON "notify_watches" ("posting_number")',
+    'CREATE TABLE IF NOT EXISTS "notify_outbox" ("id" INTEGER PRIMARY KEY, "key" TEXT NOT NULL, '
+    '"chat_id" INTEGER NOT NULL, "thread_id" INTEGER, "payload" TEXT NOT NULL, '
+    '"status" TEXT NOT NULL DEFAULT \'pending\', "attempts" INTEGER NOT NULL DEFAULT 0, "next_at" REAL NOT NULL, '
+    '"error" TEXT NOT NULL DEFAULT \'\', "message_id" INTEGER, "created_at" REAL NOT NULL, "sent_at" REAL)',
+    'CREATE UNIQUE INDEX IF NOT EXISTS "idx_notify_outbox_key" ON "notify_outbox" ("key")',
+    'CREATE INDEX IF NOT EXISTS "idx_notify_outbox_due" ON "notify_outbox" ("next_at", "id") WHERE status = \'pending\'',
+    'CREATE INDEX IF NOT EXISTS "idx_notify_outbox_chat" ON "notify_outbox" ("chat_id", "id")',
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "store schema 1: conversations, messages, events, actions", _store_schema_1),
     Migration(2, "store schema 2: turn_events (events moved over in order), conversations.rev", _store_schema_2),
@@ -152,6 +170,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "outcomes of requests to staff: handoff_notices.outcome, outcome_reason, outcome_by, outcome_at",
               _notice_outcomes),
     Migration(6, "ownership: wrong answers, locks, signed-link claims", _ownership),
+    Migration(7, "proactive messages: buyers' order watches, the outbox of proactive messages", _notify),
 )
 LATEST = MIGRATIONS[-1].version
 assert [m.version for m in MIGRATIONS] == list(range(1, LATEST + 1)), "migrations are numbered 1, 2, 3, ..."

@@ -1,0 +1,128 @@
+"""One contract, every backend: the proactive messages' records in memory and in SQLite behave the
+same (a PostgreSQL backend runs this suite too). The SQLite one keeps its rows across a reopen."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.notify.records import FAILED, PENDING, SENDING, SENT, NotifyRecords
+from bot.notify.records_memory import MemoryNotifyRecords
+from bot.notify.records_sqlite import SqliteNotifyRecords
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def records(request, tmp_path) -> AsyncIterator[NotifyRecords]:
+    r: NotifyRecords = MemoryNotifyRecords() if request.param == "memory" else SqliteNotifyRecords(
+        tmp_path / "n.sqlite3")
+    yield r
+    await r.close()
+
+
+async def test_watch_once_per_buyer_and_posting(records: NotifyRecords) -> None:
+    assert await records.watch("1", "111-0001-1", "111-0001", "ru", 10.0)
+    assert not await records.watch("1", "111-0001-1", "111-0001", "zh", 11.0), "a second watch changes nothing"
+    assert await records.watch("2", "111-0001-1", "111-0001", "zh", 12.0)
+    assert await records.watch("1", "222-0002-1", "222-0002", "ru", 13.0)
+    assert [w.chat_id for w in await records.watchers("111-0001-1")] == ["1", "2"]
+    mine = await records.watches("1")
+    assert [(w.posting_number, w.lang, w.since, w.last_rank, w.last_at) for w in mine] == [
+        ("111-0001-1", "ru", 10.0, -1, 0.0), ("222-0002-1", "ru", 13.0, -1, 0.0)]
+    assert await records.watchers("999") == []
+
+
+async def test_unwatch_one_or_all(records: NotifyRecords) -> None:
+    for posting in ("a", "b", "c"):
+        await records.watch("1", posting, "o", "ru", 1.0)
+    await records.watch("2", "a", "o", "ru", 1.0)
+    assert await records.unwatch("1", "b") == 1
+    assert await records.unwatch("1", "b") == 0
+    assert await records.unwatch("1") == 2
+    assert await records.watches("1") == []
+    assert [w.chat_id for w in await records.watchers("a")] == ["2"], "another buyer's watch stays"
+
+
+async def test_advance_never_goes_backwards(records: NotifyRecords) -> None:
+    await records.watch("1", "p", "o", "ru", 1.0)
+    assert await records.advance("1", "p", 5, 100.0)
+    assert await records.advance("1", "p", 5, 100.0), "the same change again: a replay (the outbox dedupes)"
+    assert not await records.advance("1", "p", 3, 200.0), "a lower rank is older, whatever its time"
+    assert not await records.advance("1", "p", 5, 90.0), "the same rank at an earlier moment is older"
+    assert await records.advance("1", "p", 5, 150.0)
+    assert await records.advance("1", "p", 7, 120.0), "a higher rank moves on even with an earlier stamp"
+    w = (await records.watches("1"))[0]
+    assert (w.last_rank, w.last_at) == (7, 150.0)
+    assert not await records.advance("2", "p", 9, 1.0), "no watch: nothing to advance"
+
+
+async def test_enqueue_once_per_key_forever(records: NotifyRecords) -> None:
+    first = await records.enqueue("k1", 42, {"text": "hi", "buttons": [[["A", "a"]]]}, 5.0)
+    assert first is not None
+    assert await records.enqueue("k1", 42, {"text": "again"}, 6.0) is None
+    o = await records.outbound("k1")
+    assert o is not None and o.payload == {"text": "hi", "buttons": [[["A", "a"]]]} and o.status == PENDING
+    assert await records.claim(first)
+    await records.mark_sent(first, 777, 7.0)
+    assert await records.enqueue("k1", 42, {"text": "after sent"}, 8.0) is None, "a sent key is never queued again"
+    o = await records.outbound("k1")
+    assert o is not None and o.status == SENT and o.message_id == 777 and o.attempts == 1
+
+
+async def test_due_order_limit_and_claim(records: NotifyRecords) -> None:
+    ids = [await records.enqueue(f"k{i}", 1, {"text": str(i)}, float(i)) for i in range(5)]
+    assert [o.id for o in await records.due(2.0)] == ids[:3]
+    assert [o.id for o in await records.due(10.0, limit=2)] == ids[:2]
+    assert await records.claim(ids[0]) and not await records.claim(ids[0]), "claimed once"
+    assert ids[0] not in [o.id for o in await records.due(10.0)]
+    await records.postpone(ids[1], 50.0)
+    assert [o.id for o in await records.due(10.0)] == ids[2:]
+    assert [o.id for o in await records.due(50.0)][-1] == ids[1], "due by (next_at, id)"
+
+
+async def test_retry_failure_and_recover(records: NotifyRecords) -> None:
+    a = await records.enqueue("a", 1, {"text": "a"}, 0.0)
+    b = await records.enqueue("b", 1, {"text": "b"}, 0.0)
+    c = await records.enqueue("c", 2, {"text": "c"}, 0.0)
+    assert a and b and c
+    await records.claim(a)
+    await records.mark_retry(a, "flood", 30.0, count_attempt=False)
+    o = await records.outbound("a")
+    assert o and (o.status, o.attempts, o.next_at, o.error) == (PENDING, 0, 30.0, "flood")
+    await records.claim(a)
+    await records.mark_retry(a, "x" * 2000, 40.0)
+    o = await records.outbound("a")
+    assert o and o.attempts == 1 and len(o.error) == 500
+    await records.claim(b)
+    assert await records.recover() == 1
+    o = await records.outbound("b")
+    assert o and o.status == PENDING
+    assert await records.fail_pending(1, "blocked") == 2
+    assert (await records.outbound("a")).status == FAILED  # type: ignore[union-attr]
+    assert (await records.outbound("c")).status == PENDING  # type: ignore[union-attr]
+    await records.claim(c)
+    assert (await records.counts()) == {PENDING: 0, SENDING: 1, SENT: 0, FAILED: 2}
+    await records.mark_failed(c, "bad request")
+    assert [o.key for o in await records.outbox(2)] == ["c"]
+    assert [o.key for o in await records.outbox()] == ["a", "b", "c"]
+
+
+async def test_thread_kept(records: NotifyRecords) -> None:
+    await records.enqueue("g", -100, {"text": "digest", "parse_mode": "HTML"}, 0.0, thread_id=7)
+    o = await records.outbound("g")
+    assert o and o.chat_id == -100 and o.thread_id == 7 and o.payload["parse_mode"] == "HTML"
+
+
+async def test_sqlite_keeps_rows_across_reopen(tmp_path) -> None:
+    path = tmp_path / "n.sqlite3"
+    r = SqliteNotifyRecords(path)
+    await r.watch("1", "p", "o", "ru", 1.0)
+    await r.advance("1", "p", 4, 10.0)
+    oid = await r.enqueue("k", 1, {"text": "t"}, 1.0)
+    assert oid is not None and await r.claim(oid)
+    await r.close()
+    r = SqliteNotifyRecords(path)
+    assert (await r.watches("1"))[0].last_rank == 4
+    assert await r.recover() == 1
+    assert await r.enqueue("k", 1, {"text": "t"}, 2.0) is None
+    await r.close()
