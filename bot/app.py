@@ -30,6 +30,9 @@ from bot.engine.state import ConversationState
 from bot.i18n.catalogs import Catalogs
 from bot.i18n.locale import choose_language
 from bot.i18n.render import CurrentRenderer, set_buyer_timezone
+from bot.notify.records import NotifyRecords
+from bot.notify.records_memory import MemoryNotifyRecords
+from bot.notify.watching import BuyerNotifier
 from bot.orders.provider import OrderProvider
 from bot.settings import Settings
 from bot.store.base import ConversationStore, Outgoing
@@ -47,7 +50,7 @@ class App:
     """
 
     def __init__(self, settings: Settings, engine: Engine, store: ConversationStore, orders: OrderProvider,
-                 content: Content) -> None:
+                 content: Content, *, notify: NotifyRecords | None = None, clock: Clock | None = None) -> None:
         self.settings = settings
         self.engine = engine
         self.store = store
@@ -55,7 +58,17 @@ class App:
         self.content = content
         self.renderer = CurrentRenderer(lambda: self.content.renderer)
         self._retention: asyncio.Task | None = None
-        self.actions = ActionRunner(store, orders, self.renderer, allow_cancel=settings.ozon_allow_cancel)
+        # Buyers' order news (bot/notify): the watches `watch_order` writes, and the ChangeSink the
+        # order mirror subscribes (`app.notifier`); the Telegram front end sends what it queues.
+        self.notify: NotifyRecords = notify or MemoryNotifyRecords()
+        self.actions = ActionRunner(store, orders, self.renderer, allow_cancel=settings.ozon_allow_cancel,
+                                    watches=self.notify, clock=clock)
+        self.notifier = BuyerNotifier(self.notify, self.renderer, clock=clock, lang_of=self._lang_of,
+                                      default_lang=settings.default_lang, languages=content.languages)
+
+    async def _lang_of(self, chat_id: str) -> str | None:
+        state = await self.store.load_state(chat_id)
+        return state.lang if state is not None else None
 
     @property
     def catalogs(self) -> Catalogs:
@@ -76,7 +89,7 @@ class App:
         reply = self.render(result)
         for effect in result.effects:
             if isinstance(effect, Action):
-                reply.outgoing += await self.actions.run(chat_id, effect, reply.lang)
+                reply.outgoing += await self.actions.run(chat_id, effect, reply.lang, result.state)
         reply.message_ids = await self.store.save_turn(chat_id, result.state, reply.outgoing, result.events,
                                                        receipt=receipt, followups=followups_of(result.effects),
                                                        incoming=incoming)
@@ -131,6 +144,7 @@ class App:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retention
         await self.orders.close()
+        await self.notify.close()
         await self.store.close()
 
 
@@ -151,9 +165,11 @@ def default_orders(settings: Settings) -> OrderProvider:
 
 def build_app(settings: Settings | None = None, *, orders: OrderProvider | None = None,
               store: ConversationStore | None = None, catalogs: Catalogs | None = None,
-              registry: FlowRegistry | None = None, clock: Clock | None = None, content: Content | None = None) -> App:
+              registry: FlowRegistry | None = None, clock: Clock | None = None, content: Content | None = None,
+              notify: NotifyRecords | None = None) -> App:
     """The app with every collaborator not given built from `settings`. `content` (or `catalogs` and
-    `registry`, the parts it is made of) replaces loading flows and catalogs from the files."""
+    `registry`, the parts it is made of) replaces loading flows and catalogs from the files. Order
+    watches (`notify`) live next to the store: in its SQLite file by default, in memory with a store given."""
     settings = settings or Settings()
     if content is None:
         catalogs = catalogs or Catalogs.load(settings.locales_dir)
@@ -162,9 +178,11 @@ def build_app(settings: Settings | None = None, *, orders: OrderProvider | None 
     set_buyer_timezone(settings.buyer_timezone)
     orders = orders or default_orders(settings)
     if store is None:
+        from bot.notify.records_sqlite import SqliteNotifyRecords
         from bot.store.sqlite import SqliteStore
 
         store = SqliteStore(settings.store_path)
+        notify = notify or SqliteNotifyRecords(settings.store_path)
     lookup = Lookup(orders, max_lookups=settings.lookups_per_hour, owner_attempts=settings.owner_attempts,
                     ledger=store, order_wrong_answers=settings.order_wrong_answers,
                     order_wrong_answers_no_phone=settings.order_wrong_answers_no_phone,
@@ -172,7 +190,7 @@ def build_app(settings: Settings | None = None, *, orders: OrderProvider | None 
                     buyer_tz=settings.buyer_timezone)
     # The engine reads the snapshot the app holds at the start of each turn (`app` is bound below).
     engine = Engine(lambda: app.content, lookup, default_lang=settings.default_lang, clock=clock)
-    app = App(settings, engine, store, orders, content)
+    app = App(settings, engine, store, orders, content, notify=notify, clock=clock)
     return app
 
 

@@ -67,6 +67,14 @@ class Settings(BaseSettings):
     handoff_check_seconds: float = 60.0  # period of the outbox flush + unanswered check
     handoff_max_attempts: int = 8  # relay attempts before a message is marked failed
 
+    # Proactive messages (bot/notify): buyers' order news, the agents' digest, the one paced sender
+    agent_digest_minutes: float = Field(default=60, ge=0)  # the agents' digest of postings at risk; 0: none
+    agent_digest_cutoff_hours: float = Field(default=12, gt=0)  # "near the cutoff": shipping deadline this close
+    # The sender's pace, kept below Telegram's (30/s per bot, ~1/s per chat, 20/min per group): replies share it
+    notify_messages_per_second: float = Field(default=25, gt=0)
+    notify_chat_seconds: float = Field(default=1.1, gt=0)  # between two proactive messages to one buyer
+    notify_group_per_minute: float = Field(default=19, gt=0)  # proactive messages to the agents' group
+
     # Retention (bot/store/retention.py): days each kind of record is kept; 0 keeps it forever
     retention_transcript_days: float = Field(default=180, ge=0)  # messages both ways
     retention_analytics_days: float = Field(default=365, ge=0)  # analytics events (ozonbot stats)

@@ -42,6 +42,8 @@ ORDER_FACTS = {
     "check_payment.cancelled_other": CANCELLED,
     "cancel_order.already_cancelled": CANCELLED,
     "request_return.state_": HAS_RETURN,
+    # bot/notify/texts.py: only for a CANCELLED change whose order is cancelled (tests/test_notify_buyers.py)
+    "notify.cancelled": CANCELLED,
 }
 # message id -> what must have been recorded before it is said
 PERFORMED = {

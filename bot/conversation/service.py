@@ -21,6 +21,7 @@ from bot.conversation.followups import effects_of
 from bot.conversation.io import Inbound, Reply
 from bot.conversation.ports import Channel, HandoffPort, NoHandoff, Turns
 from bot.conversation.ratelimit import ALLOW, WARN, RateLimiter
+from bot.engine.actions import BOT_ONLY_ACTIONS
 from bot.engine.effects import Action, Handoff
 from bot.engine.events import Buyer, Command, Event, StartFlow
 from bot.store.base import Outgoing, PendingUpdate
@@ -117,7 +118,8 @@ class Conversation:
 
     async def follow_up(self, conversation: str, buyer: Buyer, reply: Reply) -> None:
         """What the turn asked of people: a handoff to agents, notices to the shop's staff."""
-        wanted = [e for e in reply.effects if isinstance(e, (Handoff, Action))]
+        wanted = [e for e in reply.effects
+                  if isinstance(e, Handoff) or (isinstance(e, Action) and e.name not in BOT_ONLY_ACTIONS)]
         if not wanted:
             return
         state = await self.store.load_state(conversation)

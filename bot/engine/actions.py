@@ -14,4 +14,9 @@ ACTIONS: dict[str, frozenset[str]] = {
     "refuse_delivery": frozenset({"posting"}),
     "offer_compensation": frozenset({"posting"}),
     "payment_check": frozenset({"posting"}),
+    # The bot's own, never a request to staff: buyers' order news on and off (bot/notify).
+    "watch_order": frozenset({"posting"}),
+    "unwatch_orders": frozenset(),
 }
+# Actions the bot carries out itself: no notice to the shop's staff (bot/conversation/service.py).
+BOT_ONLY_ACTIONS = frozenset({"watch_order", "unwatch_orders"})

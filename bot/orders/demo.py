@@ -80,6 +80,11 @@ class DemoOrderProvider:
         names = {p.name for o in self._by_posting.values() for p in o.products}
         return sorted(names | set(SHOP_CATALOGUE))
 
+    def all_orders(self) -> list[Order]:
+        """Every posting of the demo shop (the agents' digest reads them: bot/notify/digest.py)."""
+        self._refresh()
+        return list(self._by_posting.values())
+
     def scenarios(self, status: str | None = None) -> list[dict]:
         sql = f"SELECT key, posting_number, order_number, status, phone_last4, scenario FROM {TABLE}"
         rows = (self._conn.execute(sql + " WHERE status=? ORDER BY rowid", (status,)) if status

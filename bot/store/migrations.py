@@ -158,7 +158,8 @@ _notify = _script(
     '"status" TEXT NOT NULL DEFAULT \'pending\', "attempts" INTEGER NOT NULL DEFAULT 0, "next_at" REAL NOT NULL, '
     '"error" TEXT NOT NULL DEFAULT \'\', "message_id" INTEGER, "created_at" REAL NOT NULL, "sent_at" REAL)',
     'CREATE UNIQUE INDEX IF NOT EXISTS "idx_notify_outbox_key" ON "notify_outbox" ("key")',
-    'CREATE INDEX IF NOT EXISTS "idx_notify_outbox_due" ON "notify_outbox" ("next_at", "id") WHERE status = \'pending\'',
+    'CREATE INDEX IF NOT EXISTS "idx_notify_outbox_due" ON "notify_outbox" ("next_at", "id") '
+    'WHERE status = \'pending\'',
     'CREATE INDEX IF NOT EXISTS "idx_notify_outbox_chat" ON "notify_outbox" ("chat_id", "id")',
 )
 

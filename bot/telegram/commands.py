@@ -10,7 +10,7 @@ from bot.engine.events import Command, Event, Start
 
 # Buyers' commands, in the order of Telegram's command menu; each one's description is the catalog
 # message `command.<name>` in every language of locales/ (setMyCommands language_code).
-COMMANDS = ("start", "menu", "lang", "order", "agent", "history", "help", "bot")
+COMMANDS = ("start", "menu", "lang", "order", "agent", "history", "help", "bot", "stop")
 Text = Callable[[str, str], str]  # (msgid, lang) -> text
 
 

@@ -8,8 +8,9 @@ from functools import partial
 from telegram import Message, Update
 
 from bot.conversation.io import Inbound, SourceRef
-from bot.engine.events import Buyer, Contact, Media, Press, Text
+from bot.engine.events import Buyer, Command, Contact, Media, Press, Text
 from bot.handoff.message_info import summary_of
+from bot.notify.texts import COMMAND_BUTTON
 from bot.orders.signed_link import LinkCheck
 from bot.telegram.commands import command_event, parse_command
 from bot.telegram.keyboards import STALE_NODE, decode, resolve_node
@@ -75,9 +76,16 @@ def message_inbound(update: Update, message: Message, verify_link: LinkVerifier 
 
 
 def press_inbound(update: Update, node_now: str) -> Inbound:
-    """A button press; `node_now` is the node the buyer is at (hashed callbacks are resolved against it)."""
+    """A button press; `node_now` is the node the buyer is at (hashed callbacks are resolved against it).
+    A command button ("k|order|<posting>", on proactive messages: bot/notify) is that command, as if typed."""
     query = update.callback_query
     assert query is not None
+    if (query.data or "").startswith(COMMAND_BUTTON):
+        name, _, arg = query.data[len(COMMAND_BUTTON):].partition("|")  # type: ignore[index]
+        chat = update.effective_chat
+        return Inbound(conversation=str(chat.id if chat else query.from_user.id), buyer=buyer_of(update),
+                       event=Command(name, arg), kind="press", text=f"/{name} {arg}".strip(),
+                       receipt=receipt_of(update))
     callback = decode(query.data)
     if callback is None:
         press = Press("", STALE_NODE)

@@ -24,6 +24,7 @@ from telegram.ext import Application
 from bot.content_reload import format_problems, watch_and_reload
 from bot.conversation.ports import HandoffPort, NoHandoff
 from bot.handoff import wiring
+from bot.notify.wiring import ProactiveMessages
 from bot.settings import Settings
 from bot.telegram import inbox
 from bot.telegram.build import POLL_TIMEOUT, build_telegram, on_startup
@@ -160,6 +161,8 @@ async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
         handoff = wiring.handoff_for(app, settings)  # NoHandoff when AGENTS_CHAT_ID is unset
         application = build_telegram(app, settings, handoff=handoff, webhook=webhook is not None)
         wiring.attach(handoff, application, application.bot_data["conversation"].start_flow)
+        notify = ProactiveMessages(app, application.bot, settings)  # buyers' order news, the agents' digest
+        notify.install(application)
         tune_gc()
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -170,10 +173,14 @@ async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
             where = f"webhook {webhook} (listening on {listen})" if info.mode == "webhook" else "long polling"
             print(f"@{application.bot.username} is running: {where}. Ctrl-C stops it.", flush=True)
             app.start_retention(wiring.purgers(handoff, settings))
+            await notify.start()
             watcher = asyncio.create_task(watch_and_reload(app, settings, on_rejected=_tell_agents(handoff),
                                                            stop_event=stop))
-            await stop.wait()
-            await asyncio.wait_for(watcher, 5)
+            try:
+                await stop.wait()
+                await asyncio.wait_for(watcher, 5)
+            finally:
+                await notify.stop()
     finally:
         await app.close()
     return EXIT_OK
