@@ -94,7 +94,8 @@ def markup(buttons: list[list[list[str]]] | None) -> InlineKeyboardMarkup | None
 class Sender:
     def __init__(self, bot: Bot, records: NotifyRecords, *, limits: Limits | None = None, concurrency: int = 8,
                  batch: int = 200, poll_seconds: float = 0.5, max_attempts: int = 8,
-                 wall: Callable[[], float] = time.time, on_blocked: Callable[[int], Any] | None = None) -> None:
+                 wall: Callable[[], float] = time.time, on_blocked: Callable[[int], Any] | None = None,
+                 retry: RetryPolicy = RETRY) -> None:
         self.bot = bot
         self.records = records
         self.pace = Pace(limits or Limits())
@@ -104,10 +105,13 @@ class Sender:
         self.max_attempts = max_attempts
         self.wall = wall
         self.on_blocked = on_blocked
+        self.retry = retry
         self.figures = Figures()
         self._kick = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
         self._flying: set[asyncio.Task] = set()
+        # chat -> (id, due) of its oldest message waiting for the chat's pace: newer ones queue behind it
+        self._held: dict[int, tuple[int, float]] = {}
         self._task: asyncio.Task | None = None
 
     # ---- life ------------------------------------------------------------------------------------
@@ -142,6 +146,18 @@ class Sender:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._kick.wait(), self.poll_seconds)
 
+    async def idle(self, timeout: float = 30.0) -> None:
+        """Wait until nothing is pending or in flight (tests, benchmarks); TimeoutError past `timeout`."""
+        async def wait() -> None:
+            while True:
+                counts = await self.records.counts()
+                if not counts["pending"] and not counts["sending"] and not self._flying:
+                    return
+                self.wake()
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(wait(), timeout)
+
     async def settle(self) -> None:
         """Wait for the sends in flight."""
         while self._flying:
@@ -151,14 +167,24 @@ class Sender:
     async def drain_once(self) -> int:
         """Start sending what is due now; how many were started (or postponed to their chat's pace)."""
         moved = 0
+        offset = self.wall() - self.pace.clock()  # one per pass: a chat's waiting messages share a moment
         for o in await self.records.due(self.wall(), self.batch):
+            held = self._held.get(o.chat_id)
+            if held is not None and held[1] + 5.0 < offset + self.pace.clock():
+                self._held.pop(o.chat_id)  # long due and not seen again: sent, failed or dropped elsewhere
+                held = None
             ready = self.pace.chat_ready(o.chat_id)
-            mono = self.pace.clock()
-            if ready > mono:  # this chat's pace: wait in the records, let others go first
-                await self.records.postpone(o.id, self.wall() + (ready - mono))
+            if held is not None and held[0] < o.id:  # an older message to this chat waits: stay behind it
+                await self.records.postpone(o.id, held[1])
+                continue
+            if ready > self.pace.clock():  # this chat's pace: wait in the records, let others go first
+                self._held[o.chat_id] = (o.id, ready + offset)
+                await self.records.postpone(o.id, ready + offset)
                 continue
             if not await self.records.claim(o.id):
                 continue
+            if held is not None and held[0] == o.id:
+                del self._held[o.chat_id]
             at = self.pace.reserve(o.chat_id)
             await self._slots.acquire()
             delay = at - self.pace.clock()
@@ -185,7 +211,7 @@ class Sender:
                                                   parse_mode=p.get("parse_mode"), reply_markup=markup(p.get("buttons")),
                                                   link_preview_options=NO_PREVIEW)
         except RetryAfter as exc:
-            wait = RETRY.delay(o.attempts, exc.retry_after)
+            wait = self.retry.delay(o.attempts, exc.retry_after)
             self.figures.flood_waits += 1
             self.pace.pause(wait)  # flood control covers the whole bot
             await self.records.mark_retry(o.id, str(exc), self.wall() + wait, count_attempt=False)
@@ -194,6 +220,7 @@ class Sender:
             self.figures.failed += 1
             if o.chat_id > 0:  # a buyer blocked the bot: no more news for them
                 self.figures.blocked += 1
+                self._held.pop(o.chat_id, None)
                 dropped = await self.records.fail_pending(o.chat_id, "the buyer blocked the bot")
                 ended = await self.records.unwatch(str(o.chat_id))
                 log.info("chat %s blocked the bot: %d watches ended, %d messages dropped", o.chat_id, ended, dropped)
@@ -209,7 +236,7 @@ class Sender:
                 self.figures.failed += 1
             else:
                 self.figures.retried += 1
-                await self.records.mark_retry(o.id, str(exc), self.wall() + RETRY.delay(o.attempts - 1))
+                await self.records.mark_retry(o.id, str(exc), self.wall() + self.retry.delay(o.attempts - 1))
         else:
             await self.records.mark_sent(o.id, message.message_id, self.wall())
             self.figures.sent += 1
