@@ -4,6 +4,7 @@ answers 429 above them (tests/fake_limited.py), with the real PTB Bot doing HTTP
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import AsyncIterator
 
@@ -40,7 +41,7 @@ async def _queue(records: SqliteNotifyRecords, chats: list[int], prefix: str = "
 
 
 def _gaps(times: list[float]) -> list[float]:
-    return [b - a for a, b in zip(times, times[1:], strict=False)]
+    return [b - a for a, b in itertools.pairwise(times)]
 
 
 async def test_paced_below_30_per_second_no_429_nothing_lost_or_twice(records) -> None:
@@ -50,7 +51,7 @@ async def test_paced_below_30_per_second_no_429_nothing_lost_or_twice(records) -
         await _queue(records, list(range(1000, 1060)))
         started = time.perf_counter()
         sender.start()
-        await sender.idle(timeout=20)
+        await asyncio.wait_for(sender.idle(), 20)
         took = time.perf_counter() - started
         await sender.stop()
         await bot.shutdown()
@@ -69,7 +70,7 @@ async def test_a_sender_faster_than_the_limit_waits_on_429_and_still_sends_each_
         sender = Sender(bot, records, limits=Limits(per_second=200, chat_seconds=1.1), retry=QUICK)
         await _queue(records, list(range(2000, 2050)))
         sender.start()
-        await sender.idle(timeout=30)
+        await asyncio.wait_for(sender.idle(), 30)
         await sender.stop()
         await bot.shutdown()
     assert fake.too_many > 0 and sender.figures.flood_waits == fake.too_many
@@ -84,7 +85,7 @@ async def test_one_chat_gets_one_message_a_second_in_order(records) -> None:
         sender = Sender(bot, records)
         await _queue(records, [77] * 4 + [78, 79])
         sender.start()
-        await sender.idle(timeout=20)
+        await asyncio.wait_for(sender.idle(), 20)
         await sender.stop()
         await bot.shutdown()
     assert fake.too_many == 0
@@ -102,7 +103,7 @@ async def test_a_group_gets_at_most_its_per_minute_budget(records) -> None:
         sender = Sender(bot, records, limits=Limits(group_per_minute=55))
         await _queue(records, [-100123] * 3)
         sender.start()
-        await sender.idle(timeout=20)
+        await asyncio.wait_for(sender.idle(), 20)
         await sender.stop()
         await bot.shutdown()
     assert fake.too_many == 0 and fake.delivered[-100123] == ["m0", "m1", "m2"]
@@ -118,7 +119,7 @@ async def test_a_buyer_who_blocked_the_bot_has_the_watch_ended(records) -> None:
         sender = Sender(bot, records)
         await _queue(records, [555, 555, 556])
         sender.start()
-        await sender.idle(timeout=20)
+        await asyncio.wait_for(sender.idle(), 20)
         await sender.stop()
         await bot.shutdown()
     assert await records.watches("555") == [], "the watch ended"
@@ -138,7 +139,7 @@ async def test_server_errors_are_retried_and_bad_requests_fail(records) -> None:
         sender = Sender(bot, records, retry=QUICK)
         await _queue(records, [10, 11])
         sender.start()
-        await sender.idle(timeout=20)
+        await asyncio.wait_for(sender.idle(), 20)
         await sender.stop()
         await bot.shutdown()
     a, b = await records.outbox()
@@ -154,7 +155,7 @@ async def test_a_restart_sends_what_was_left_mid_send(records) -> None:
         bot = await _bot(fake)
         sender = Sender(bot, records)
         sender.start()
-        await sender.idle(timeout=20)
+        await asyncio.wait_for(sender.idle(), 20)
         await sender.stop()
         await bot.shutdown()
     assert fake.delivered[31] == ["m0"] and fake.delivered[32] == ["m1"]

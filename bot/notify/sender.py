@@ -146,17 +146,14 @@ class Sender:
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._kick.wait(), self.poll_seconds)
 
-    async def idle(self, timeout: float = 30.0) -> None:
-        """Wait until nothing is pending or in flight (tests, benchmarks); TimeoutError past `timeout`."""
-        async def wait() -> None:
-            while True:
-                counts = await self.records.counts()
-                if not counts["pending"] and not counts["sending"] and not self._flying:
-                    return
-                self.wake()
-                await asyncio.sleep(0.02)
-
-        await asyncio.wait_for(wait(), timeout)
+    async def idle(self) -> None:
+        """Wait until nothing is pending or in flight (tests and benchmarks bound it with a timeout)."""
+        while True:
+            counts = await self.records.counts()
+            if not counts["pending"] and not counts["sending"] and not self._flying:
+                return
+            self.wake()
+            await asyncio.sleep(0.02)
 
     async def settle(self) -> None:
         """Wait for the sends in flight."""
