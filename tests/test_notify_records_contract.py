@@ -107,6 +107,16 @@ async def test_retry_failure_and_recover(records: NotifyRecords) -> None:
     assert [o.key for o in await records.outbox()] == ["a", "b", "c"]
 
 
+async def test_last_sent_per_chat(records: NotifyRecords) -> None:
+    ids = [await records.enqueue(f"k{i}", chat, {"text": "t"}, 0.0) for i, chat in enumerate((1, 1, 2, 3))]
+    for oid, at in zip(ids, (10.0, 12.0, 5.0, 20.0), strict=True):
+        assert oid and await records.claim(oid)
+        if at != 20.0:
+            await records.mark_sent(oid, None, at)
+    assert await records.last_sent(6.0, 30.0) == {1: 12.0, 3: 30.0}, "chat 2 too early; chat 3 caught mid-send"
+    assert await records.last_sent(0.0, 30.0) == {1: 12.0, 2: 5.0, 3: 30.0}
+
+
 async def test_thread_kept(records: NotifyRecords) -> None:
     await records.enqueue("g", -100, {"text": "digest", "parse_mode": "HTML"}, 0.0, thread_id=7)
     o = await records.outbound("g")

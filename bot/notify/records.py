@@ -122,6 +122,11 @@ class NotifyRecords(Protocol):
         """Every message (to one chat), in queue order."""
         ...
 
+    async def last_sent(self, since: float, now: float) -> dict[int, float]:
+        """Chat -> when its latest message was sent, for chats sent to at or after `since`; a message
+        caught mid-send counts as sent at `now` (a restarted sender keeps each chat's pace)."""
+        ...
+
     async def counts(self) -> dict[str, int]:
         """Messages per status: {"pending", "sending", "sent", "failed"}."""
         ...

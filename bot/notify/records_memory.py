@@ -16,6 +16,7 @@ class MemoryNotifyRecords:
         self._out: dict[int, Outbound] = {}
         self._keys: dict[str, int] = {}
         self._ids = itertools.count(1)
+        self._sent_at: dict[int, float] = {}
 
     async def close(self) -> None:
         pass
@@ -71,6 +72,7 @@ class MemoryNotifyRecords:
     async def mark_sent(self, outbound_id: int, message_id: int | None, now: float) -> None:
         if outbound_id in self._out:
             self._set(outbound_id, status=SENT, message_id=message_id, error="")
+            self._sent_at[outbound_id] = now
 
     async def mark_retry(self, outbound_id: int, error: str, next_at: float, *, count_attempt: bool = True) -> None:
         o = self._out.get(outbound_id)
@@ -106,6 +108,14 @@ class MemoryNotifyRecords:
 
     async def outbox(self, chat_id: int | None = None) -> list[Outbound]:
         return [o for o in self._out.values() if chat_id is None or o.chat_id == chat_id]
+
+    async def last_sent(self, since: float, now: float) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for o in self._out.values():
+            at = now if o.status == SENDING else self._sent_at.get(o.id) if o.status == SENT else None
+            if at is not None and (at >= since or o.status == SENDING):
+                out[o.chat_id] = max(at, out.get(o.chat_id, at))
+        return out
 
     async def counts(self) -> dict[str, int]:
         out = dict.fromkeys((PENDING, SENDING, SENT, FAILED), 0)

@@ -120,6 +120,12 @@ class SqliteNotifyRecords:
                                    (chat_id,)).fetchall()
         return [_out(r) for r in rows]
 
+    async def last_sent(self, since: float, now: float) -> dict[int, float]:
+        rows = self._c.execute("SELECT chat_id, max(CASE WHEN status=? THEN ? ELSE sent_at END) FROM notify_outbox "
+                               "WHERE (status=? AND sent_at>=?) OR status=? GROUP BY chat_id",
+                               (SENDING, now, SENT, since, SENDING))
+        return {int(chat): float(at) for chat, at in rows}
+
     async def counts(self) -> dict[str, int]:
         out = dict.fromkeys((PENDING, SENDING, SENT, FAILED), 0)
         for status, n in self._c.execute("SELECT status, count(*) FROM notify_outbox GROUP BY status"):

@@ -132,9 +132,7 @@ class Sender:
         await self.settle()
 
     async def run(self) -> None:
-        recovered = await self.records.recover()
-        if recovered:
-            log.warning("%d proactive messages were interrupted mid-send; sending them again", recovered)
+        await self.resume()
         while True:
             try:
                 moved = await self.drain_once()
@@ -145,6 +143,19 @@ class Sender:
                 self._kick.clear()
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._kick.wait(), self.poll_seconds)
+
+    async def resume(self) -> None:
+        """After a restart: each chat keeps its pace from what was sent before (a message caught
+        mid-send counts as sent just now), and the messages caught mid-send go back to the queue."""
+        wall, mono = self.wall(), self.pace.clock()
+        longest = max(self.pace.limits.chat_gap(-1), self.pace.limits.chat_gap(1))
+        for chat, at in (await self.records.last_sent(wall - longest, wall)).items():
+            self.pace.chat_next[chat] = max(self.pace.chat_next.get(chat, 0.0),
+                                            mono + at - wall + self.pace.limits.chat_gap(chat))
+        self.pace.bot_next = mono + 1.0  # another process may have sent a second's worth just before
+        recovered = await self.records.recover()
+        if recovered:
+            log.warning("%d proactive messages were interrupted mid-send; sending them again", recovered)
 
     async def idle(self) -> None:
         """Wait until nothing is pending or in flight (tests and benchmarks bound it with a timeout)."""
@@ -178,8 +189,6 @@ class Sender:
                 self._held[o.chat_id] = (o.id, ready + offset)
                 await self.records.postpone(o.id, ready + offset)
                 continue
-            if not await self.records.claim(o.id):
-                continue
             if held is not None and held[0] == o.id:
                 del self._held[o.chat_id]
             at = self.pace.reserve(o.chat_id)
@@ -187,6 +196,10 @@ class Sender:
             delay = at - self.pace.clock()
             if delay > 0:
                 await asyncio.sleep(delay)
+            # Claimed only now, at the moment of sending: a kill leaves "sending" only what may have left.
+            if not await self.records.claim(o.id):
+                self._slots.release()
+                continue
             task = asyncio.get_running_loop().create_task(self._send(o))
             self._flying.add(task)
             task.add_done_callback(self._flying.discard)
