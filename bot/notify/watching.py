@@ -4,8 +4,8 @@ changes it found; each buyer watching a posting gets one message per (posting, e
     notifier = BuyerNotifier(records, texts)
     mirror.subscribe(notifier)          # the mirror awaits notifier(changes)
 
-Exactly once: the message is queued under `buyer:<chat>:<change.key>` (the outbox refuses a key it
-has seen, forever), so repeats and replays queue nothing. Never backwards: each posting's progress
+Exactly once: the message is queued under `message_key` (the buyer and the event; the outbox
+refuses a key it has seen, forever), so repeats and replays queue nothing. Never backwards: each posting's progress
 is ranked (`rank`); a status, pickup or cancellation change is told only when it is not older than
 what the buyer was already told (`NotifyRecords.advance`), and other news (a new date, a late
 order) only while the posting has not moved past the state it describes.
@@ -54,8 +54,19 @@ def rank(change: PostingChange) -> int:
     return _RANKS.get(status, -1)
 
 
+ONCE_PER_POSTING = frozenset({ChangeKind.SHIPMENT_LATE, ChangeKind.DELIVERY_LATE})
+
+
 def message_key(chat_id: str, change: PostingChange) -> str:
-    return f"buyer:{chat_id}:{change.key}"
+    """The event as a buyer hears it: a late shipment or delivery once per posting, whatever its
+    detail; a status once per status (a substatus move inside it is no news)."""
+    if change.kind in ONCE_PER_POSTING:
+        event = f"{change.posting_number}|{change.kind.value}"
+    elif change.kind is ChangeKind.STATUS:
+        event = f"{change.posting_number}|{change.kind.value}|{change_status(change)}"
+    else:
+        event = change.key
+    return f"buyer:{chat_id}:{event}"
 
 
 class BuyerNotifier:
