@@ -27,15 +27,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, LinkPreviewOptions
+from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
+from bot.handoff.outbox import NO_PREVIEW, markup
 from bot.notify.records import NotifyRecords, Outbound
 from bot.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
-NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 RETRY = RetryPolicy(base=5.0, cap=600.0, max_retry_after=float("inf"))
 
 
@@ -82,13 +82,6 @@ class Figures:
     retried: int = 0
     failed: int = 0
     blocked: int = 0  # buyers who blocked the bot (their watches ended)
-
-
-def markup(buttons: list[list[list[str]]] | None) -> InlineKeyboardMarkup | None:
-    if not buttons:
-        return None
-    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data=data) for label, data in row]
-                                 for row in buttons])
 
 
 class Sender:
