@@ -94,8 +94,9 @@ class OzonSource:
         return out
 
     async def changed(self, since: datetime, until: datetime) -> list[Order]:
-        body = {"filter": {"since": utc(until - YEAR), "to": utc(until),
-                           "last_changed_status_date": {"from": utc(since), "to": utc(until)}},
+        upto = until + timedelta(milliseconds=1)  # timestamps are sent to the millisecond: keep `until` in
+        body = {"filter": {"since": utc(until - YEAR), "to": utc(upto),
+                           "last_changed_status_date": {"from": utc(since), "to": utc(upto)}},
                 "limit": PAGE, "sort_dir": "ASC", "with": LIST_WITH}
         return await self._pages(FBS_LIST, body, mapping.fbs_order)
 
@@ -110,7 +111,8 @@ class OzonSource:
         out: dict[str, list[ReturnInfo]] = {}
         last_id = 0
         for _ in range(MAX_PAGES):
-            body = {"filter": {"visual_status_change_moment": {"time_from": utc(since), "time_to": utc(until)}},
+            moment = {"time_from": utc(since), "time_to": utc(until + timedelta(milliseconds=1))}
+            body = {"filter": {"visual_status_change_moment": moment},
                     "limit": RETURNS_PAGE, "last_id": last_id}
             data = await self._call(RETURNS_LIST, body)
             items = [r for r in data.get("returns") or [] if isinstance(r, dict)]
