@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.orders.changes import ChangeKind, PostingChange
+from bot.orders.changes import PostingChange
 from bot.orders.errors import OrderBackendUnavailable
 from bot.orders.mirror.mirror import MARK_CHANGED, Mirror
 from bot.orders.mirror.push import push_key
@@ -19,7 +19,17 @@ from bot.orders.mirror.store import MemoryMirrorStore
 from bot.orders.model import ReturnInfo, Scheme
 from bot.orders.numbers import OrderRef
 from bot.store.mirror_sqlite import SqliteMirrorStore
-from tests.fake_ozon import FBO_LIST, FBS_GET, FBS_LIST, RETURNS, FakeOzon, provider_for, return_json, sample, server_error
+from tests.fake_ozon import (
+    FBO_LIST,
+    FBS_GET,
+    FBS_LIST,
+    RETURNS,
+    FakeOzon,
+    provider_for,
+    return_json,
+    sample,
+    server_error,
+)
 
 NOW = datetime.now(UTC)
 
