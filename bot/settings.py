@@ -89,7 +89,10 @@ class Settings(BaseSettings):
 
     @property
     def mirror_on(self) -> bool:
-        return self.mirror_enabled if self.mirror_enabled is not None else self.order_provider == "ozon"
+        """Push notifications are stored and applied by the mirror: a push secret turns it on too."""
+        if self.mirror_enabled is not None:
+            return self.mirror_enabled
+        return self.order_provider == "ozon" or self.ozon_push_secret is not None
 
     @property
     def store_path(self) -> Path:

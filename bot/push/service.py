@@ -27,6 +27,11 @@ PUSH_IDLE = 5.0  # the push worker looks at the store at least this often (pushe
 PUSH_KEEP_DAYS = 7.0  # processed pushes are kept this long (a resend within it is recognised)
 
 
+def service_for(orders: object, settings: Settings) -> MirrorService | None:
+    """The service that keeps `orders` fresh, when they are the order mirror."""
+    return MirrorService.from_settings(orders, settings) if isinstance(orders, Mirror) else None
+
+
 def endpoint_for(mirror: Mirror, settings: Settings) -> PushEndpoint | None:
     """The push endpoint when OZON_PUSH_SECRET is set. Raises ValueError for a bad OZON_PUSH_ALLOW_IPS."""
     if settings.ozon_push_secret is None:

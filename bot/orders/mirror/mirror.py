@@ -81,6 +81,15 @@ class Mirror:
         self._syncing = asyncio.Lock()
         self.sync_wanted = asyncio.Event()  # a push named a posting we do not hold: sync early
 
+    def subscribe(self, sink: ChangeSink) -> None:
+        """Receive every change from now on (and those stored but not yet handed over)."""
+        self.sinks.append(sink)
+
+    def on_push(self, message_type: str, handler: PushHandler) -> None:
+        """Call `handler(payload)` for each stored push of this type (e.g. TYPE_NEW_MESSAGE), in order,
+        at least once: a failure is retried at the next pass, up to PUSH_ATTEMPTS times."""
+        self.handlers[message_type] = handler
+
     def now(self) -> datetime:
         return datetime.fromtimestamp(self._clock(), UTC)
 
