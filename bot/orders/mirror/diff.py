@@ -39,9 +39,12 @@ def changes(old: Order | None, new: Order, *, at: datetime, source: str, now: da
     if old is None:
         emit(ChangeKind.NEW)
     else:
+        arrived = new.substatus == PICKUP and old.substatus != PICKUP  # the arrival says it all: no STATUS too
         if new.status in CANCELLED and old.status not in CANCELLED:
             c = new.cancellation
             emit(ChangeKind.CANCELLED, str(c.reason_id or c.reason) if c and (c.reason_id or c.reason) else "")
+        elif arrived:
+            emit(ChangeKind.AT_PICKUP_POINT)
         elif new.status != old.status:
             emit(ChangeKind.STATUS, new.status)
         elif new.substatus != old.substatus and new.substatus:
@@ -51,8 +54,6 @@ def changes(old: Order | None, new: Order, *, at: datetime, source: str, now: da
         if new.status not in CANCELLED and new.status != "delivered" and _moved(old.delivery_date_end,
                                                                                 new.delivery_date_end):
             emit(ChangeKind.DELIVERY_DATE, iso(new.delivery_date_end))
-        if new.substatus == PICKUP and old.substatus != PICKUP:
-            emit(ChangeKind.AT_PICKUP_POINT)
         refunded = {r.id for r in old.returns if r.status in REFUNDED}
         for r in new.returns:
             if r.status in REFUNDED and r.id not in refunded:
