@@ -78,6 +78,7 @@ class Mirror:
         self.upstream = upstream  # the provider behind the source (cancelling, key check), when there is one
         self._clock = clock
         self._dispatching = asyncio.Lock()
+        self._writing = asyncio.Lock()  # read-compare-write of postings, one at a time (sync, pushes, lookups)
         self._syncing = asyncio.Lock()
         self.sync_wanted = asyncio.Event()  # a push named a posting we do not hold: sync early
 
@@ -112,6 +113,13 @@ class Mirror:
         posting whose stored status is newer than the read (a push applied meanwhile) is left as is."""
         if not orders:
             return []
+        async with self._writing:
+            added = await self._apply(orders, source, read_at, baseline, refresh, state_at or {})
+        await self.dispatch()
+        return added
+
+    async def _apply(self, orders: Sequence[Order], source: str, read_at: float | None, baseline: bool,
+                     refresh: bool, state_at: Mapping[str, float]) -> list[PostingChange]:
         now_ts = self._clock()
         read_at = now_ts if read_at is None else read_at
         now = datetime.fromtimestamp(now_ts, UTC)
@@ -120,7 +128,7 @@ class Mirror:
         changes: list[PostingChange] = []
         for new in orders:
             old = held.get(new.posting_number)
-            pushed_at = (state_at or {}).get(new.posting_number)
+            pushed_at = state_at.get(new.posting_number)
             if old is not None and pushed_at is None and old.state_at > read_at and \
                     (new.status, new.substatus) != (old.order.status, old.order.substatus):
                 continue  # a push told us of a later status than this read saw
@@ -130,9 +138,7 @@ class Mirror:
             at = merged.status_changed_at if old is None or moment != old.state_at else None
             found = diff.changes(old.order if old else None, merged, at=at or now, source=source, now=now)
             changes += [c for c in found if not (baseline and c.kind is ChangeKind.NEW)]
-        added = await self.store.commit(rows, changes)
-        await self.dispatch()
-        return added
+        return await self.store.commit(rows, changes)
 
     def _merge(self, old: MirrorRow | None, new: Order, read_at: float,
                pushed_at: float | None) -> tuple[Order, float]:
@@ -231,8 +237,9 @@ class Mirror:
     async def check_deadlines(self) -> list[PostingChange]:
         """SHIPMENT_LATE / DELIVERY_LATE for every posting past its deadline (each deadline once)."""
         now = self.now()
-        late = [c for row in await self.store.overdue(now) for c in diff.late(row.order, now, "sync")]
-        added = await self.store.commit([], late)
+        async with self._writing:
+            late = [c for row in await self.store.overdue(now) for c in diff.late(row.order, now, "sync")]
+            added = await self.store.commit([], late)
         await self.dispatch()
         return added
 
