@@ -320,3 +320,19 @@ async def test_concurrent_syncs_run_one_at_a_time():
         reports = await asyncio.gather(mirror.sync(), mirror.sync())
         assert sorted(r.mode for r in reports) == ["baseline", "incremental"]
         await mirror.close()
+
+
+async def test_cancelling_through_the_mirror_reaches_ozon_and_refreshes_the_copy():
+    async with FakeOzon() as fake:
+        fake.add(sample("90000000-0009-1", status="awaiting_packaging", substatus="posting_created"))
+        sink = Sink()
+        provider = provider_for(fake, read_returns=False, allow_cancel=True)
+        mirror = Mirror(MemoryMirrorStore(), OzonSource(provider), upstream=provider, sinks=[sink])
+        await mirror.sync()
+        assert await mirror.cancel_posting("90000000-0009-1", 506) is True
+        assert fake.cancelled[0]["posting_number"] == "90000000-0009-1"
+        assert (await mirror.find(ref("90000000-0009-1")))[0].status == "cancelled"
+        assert sink.kinds() == [("cancelled", "506")]
+        assert not hasattr(Mirror(MemoryMirrorStore(), OzonSource(provider)), "cancel_posting"), \
+            "without a provider behind it, the mirror offers no cancelling"
+        await mirror.close()

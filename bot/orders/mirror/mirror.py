@@ -19,6 +19,7 @@ sink that fails gets them again at the next dispatch: consumers recognise repeat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -99,7 +100,17 @@ class Mirror:
         upstream = self.__dict__.get("upstream")
         if upstream is None or name.startswith("_"):
             raise AttributeError(name)
-        return getattr(upstream, name)
+        found = getattr(upstream, name)
+        if name == "cancel_posting":
+            async def cancel_posting(posting_number: str, *args: Any, **kwargs: Any) -> Any:
+                done = await found(posting_number, *args, **kwargs)
+                with contextlib.suppress(OrderBackendError):  # the sync will bring it otherwise
+                    fresh = await self.source.get(posting_number)
+                    if fresh is not None:
+                        await self.apply([fresh], source="lookup")
+                return done
+            return cancel_posting
+        return found
 
     # --- applying postings ---------------------------------------------------------------------------
 
