@@ -269,8 +269,7 @@ async def part1(n_buyers: int, skip_before: bool) -> None:
     print(f"  {'':8} {'answer p50':>11} {'p99':>8} {'max':>8} {'turn p50':>9} {'p99':>8} {'429s':>5} "
           f"{'disagree':>9} {'found':>6} {'lookups':>8} {'calls/1000 lookups':>19}  calls by method")
     for name, r in rows.items():
-        methods = ", ".join(f"{p.rsplit('/', 3)[-3]}/{p.rsplit('/', 1)[-1]} {n}"
-                            for p, n in r["by_path"].most_common())
+        methods = ", ".join(f"{p} {n}" for p, n in r["by_path"].most_common())
         print(f"  {name:8} {fmt(r['p50_answer']):>11} {fmt(r['p99_answer']):>8} {fmt(r['max_answer']):>8} "
               f"{fmt(r['p50_turn']):>9} {fmt(r['p99_turn']):>8} {r['429']:>5} {r['disagree']:>9} {r['found']:>6} "
               f"{r['lookups']:>8} "

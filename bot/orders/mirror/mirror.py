@@ -262,6 +262,7 @@ class Mirror:
         retry: list[int] = []
         pending = await self.store.pending_pushes()
         for record in pending:
+            await asyncio.sleep(0)  # one push at a time: the endpoint's acknowledgements go out in between
             try:
                 payload = json.loads(record.payload)
             except ValueError:
