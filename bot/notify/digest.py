@@ -60,6 +60,21 @@ class OrdersAtRisk:
         return [o for o in self.orders() if section_of(o, now, horizon) is not None]
 
 
+@dataclass
+class MirrorAtRisk:
+    """`AtRisk` over the order mirror's store (`MirrorStore.overdue(moment)`: postings in a packing status
+    with `shipment_date` before the moment, or delivering past `delivery_date_end`). Looking a few
+    days ahead also brings registration problems before their cutoff; one with no cutoff at all is
+    not listed until the mirror can list postings by status."""
+
+    store: Any
+    lookahead: timedelta = timedelta(days=3)
+
+    async def postings_at_risk(self, now: datetime, horizon: timedelta) -> Sequence[Order]:
+        rows = await self.store.overdue(now + max(horizon, self.lookahead))
+        return [row.order for row in rows if section_of(row.order, now, horizon) is not None]
+
+
 def section_of(order: Order, now: datetime, horizon: timedelta) -> str | None:
     """Which part of the digest a posting belongs to, if any."""
     if order.status in CANCELLED or order.status == "delivered":

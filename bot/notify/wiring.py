@@ -25,7 +25,7 @@ from telegram.ext import Application, CallbackQueryHandler
 from bot.engine.ports import Clock, SystemClock
 from bot.handoff.card import AgentTexts
 from bot.i18n.render import buyer_timezone
-from bot.notify.digest import CARD_PREFIX, AtRisk, Digest, OrdersAtRisk
+from bot.notify.digest import CARD_PREFIX, AtRisk, Digest, MirrorAtRisk, OrdersAtRisk
 from bot.notify.sender import Limits, Sender
 from bot.orders.errors import OrderBackendError
 from bot.orders.numbers import parse_order_number
@@ -40,10 +40,14 @@ def limits_of(settings: Settings) -> Limits:
 
 
 def at_risk_source(orders: Any) -> AtRisk | None:
-    """The order backend's postings at risk: the mirror's own query, or every order of the demo shop."""
-    if hasattr(orders, "postings_at_risk"):
+    """The order backend's postings at risk: its own query, the order mirror's deadlines, or every
+    order of the demo shop. None: the backend cannot list postings (the Seller API without the mirror)."""
+    own = vars(orders) if hasattr(orders, "__dict__") else {}  # the mirror forwards unknown names upstream
+    if callable(getattr(type(orders), "postings_at_risk", None)):
         return orders
-    if hasattr(orders, "all_orders"):
+    if hasattr(own.get("store"), "overdue"):
+        return MirrorAtRisk(own["store"])
+    if callable(getattr(type(orders), "all_orders", None)):
         return OrdersAtRisk(orders.all_orders)
     return None
 
