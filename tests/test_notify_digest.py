@@ -134,3 +134,23 @@ async def test_digest_reaches_the_group_and_its_button_opens_the_order_card(app:
         finally:
             await notify.stop()
             await application.shutdown()
+
+
+async def test_retention_forgets_old_proactive_messages_only(app: App, settings: Settings) -> None:
+    from telegram import Bot
+
+    settings.retention_transcript_days = 1
+    notify = ProactiveMessages(app, Bot(TOKEN), settings)
+    now = NOW.timestamp()
+    old = await app.notify.enqueue("old", 5, {"text": "old"}, now - 2 * 86400)
+    waiting = await app.notify.enqueue("waiting", 5, {"text": "waiting"}, now - 2 * 86400)
+    fresh = await app.notify.enqueue("fresh", 5, {"text": "fresh"}, now - 3600)
+    assert old and waiting and fresh
+    for oid in (old, fresh):
+        await app.notify.claim(oid)
+        await app.notify.mark_sent(oid, 1, now)
+    [purge] = notify.purgers()
+    assert await purge(now) == {"notify_outbox": 1}
+    assert [o.key for o in await app.notify.outbox()] == ["waiting", "fresh"], "a pending one is never purged"
+    settings.retention_transcript_days = 0
+    assert ProactiveMessages(app, Bot(TOKEN), settings).purgers() == []

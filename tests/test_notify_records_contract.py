@@ -117,6 +117,18 @@ async def test_last_sent_per_chat(records: NotifyRecords) -> None:
     assert await records.last_sent(0.0, 30.0) == {1: 12.0, 2: 5.0, 3: 30.0}
 
 
+async def test_purge_keeps_what_is_not_done(records: NotifyRecords) -> None:
+    ids = [await records.enqueue(f"k{i}", 1, {"text": "t"}, float(i)) for i in range(5)]
+    assert all(ids)
+    for oid in ids[:3]:
+        await records.claim(oid)  # type: ignore[arg-type]
+    await records.mark_sent(ids[0], 1, 10.0)  # type: ignore[arg-type]
+    await records.mark_failed(ids[1], "bad")  # type: ignore[arg-type]
+    assert await records.purge(4.5) == 2, "sent and failed only: not the one sending, nor the pending"
+    assert [o.key for o in await records.outbox()] == ["k2", "k3", "k4"]
+    assert await records.enqueue("k0", 1, {"text": "t"}, 20.0) is not None, "a purged key is forgotten"
+
+
 async def test_thread_kept(records: NotifyRecords) -> None:
     await records.enqueue("g", -100, {"text": "digest", "parse_mode": "HTML"}, 0.0, thread_id=7)
     o = await records.outbound("g")

@@ -130,3 +130,8 @@ class NotifyRecords(Protocol):
     async def counts(self) -> dict[str, int]:
         """Messages per status: {"pending", "sending", "sent", "failed"}."""
         ...
+
+    async def purge(self, before: float) -> int:
+        """Forget sent and failed messages queued before `before` (retention); never a pending or
+        sending one. Their keys go too: an event that old is not reported again. How many."""
+        ...

@@ -122,3 +122,11 @@ class MemoryNotifyRecords:
         for o in self._out.values():
             out[o.status] += 1
         return out
+
+    async def purge(self, before: float) -> int:
+        gone = [o for o in self._out.values() if o.status in (SENT, FAILED) and o.created_at < before]
+        for o in gone:
+            del self._out[o.id]
+            del self._keys[o.key]
+            self._sent_at.pop(o.id, None)
+        return len(gone)

@@ -131,3 +131,7 @@ class SqliteNotifyRecords:
         for status, n in self._c.execute("SELECT status, count(*) FROM notify_outbox GROUP BY status"):
             out[status] = n
         return out
+
+    async def purge(self, before: float) -> int:
+        return self._c.execute("DELETE FROM notify_outbox WHERE status IN (?, ?) AND created_at < ?",
+                               (SENT, FAILED, before)).rowcount

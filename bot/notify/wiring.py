@@ -78,6 +78,17 @@ class ProactiveMessages:
         if self.settings.agents_chat_id is not None:
             application.add_handler(CallbackQueryHandler(self.on_card_button, pattern=f"^{CARD_PREFIX}"))
 
+    def purgers(self) -> list[Any]:
+        """Retention's share: proactive messages sent or failed longer ago than the transcripts are kept."""
+        days = self.settings.retention_transcript_days
+        if not days:
+            return []
+
+        async def purge(now: float) -> dict[str, int]:
+            return {"notify_outbox": await self.app.notify.purge(now - days * 86400)}
+
+        return [purge]
+
     async def start(self) -> None:
         self.sender.start()
         if self.digest is not None:

@@ -183,7 +183,7 @@ async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
             print(f"@{application.bot.username} is running: {where}. Ctrl-C stops it.", flush=True)
             if mirror is not None:
                 await mirror.start()  # Ozon pushes on the webhook's server, else on OZON_PUSH_LISTEN
-            app.start_retention(wiring.purgers(handoff, settings))
+            app.start_retention([*wiring.purgers(handoff, settings), *notify.purgers()])
             await notify.start()
             watcher = asyncio.create_task(watch_and_reload(app, settings, on_rejected=_tell_agents(handoff),
                                                            stop_event=stop))
