@@ -166,7 +166,7 @@ class Sender:
 
     # ---- one pass --------------------------------------------------------------------------------
     async def drain_once(self) -> int:
-        """Start sending what is due now; how many were started (or postponed to their chat's pace)."""
+        """Start sending what is due now (what waits for its chat's pace is postponed); how many were started."""
         moved = 0
         offset = self.wall() - self.pace.clock()  # one per pass: a chat's waiting messages share a moment
         for o in await self.records.due(self.wall(), self.batch):
