@@ -29,6 +29,7 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/ozonbot flows check
 	$(BIN)/ozonbot flows test
+	sh .ci/ensure-postgresql.sh
 	$(BIN)/python -m pytest
 
 bench: $(BENCH_STAMP)

@@ -162,9 +162,9 @@ def build_app(settings: Settings | None = None, *, orders: OrderProvider | None 
     set_buyer_timezone(settings.buyer_timezone)
     orders = orders or default_orders(settings)
     if store is None:
-        from bot.store.sqlite import SqliteStore
+        from bot.store.backend import open_store
 
-        store = SqliteStore(settings.store_path)
+        store = open_store(settings)
     lookup = Lookup(orders, max_lookups=settings.lookups_per_hour, owner_attempts=settings.owner_attempts,
                     ledger=store, order_wrong_answers=settings.order_wrong_answers,
                     order_wrong_answers_no_phone=settings.order_wrong_answers_no_phone,

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     retention_actions_days: float = Field(default=365, ge=0)  # action records
     retention_inbox_days: float = Field(default=7, ge=0)  # raw incoming updates that have an outcome
 
+    # Several processes on PostgreSQL (issue 14; README "Running several processes"). Unset: the
+    # embedded SQLite file in DATA_DIR. postgresql://user:password@host:5432/db (a secret: it may
+    # hold the password); the store and the handoff records each keep a pool of this many connections.
+    database_url: SecretStr | None = None
+    database_pool_size: int = Field(default=10, ge=1)
+
     @property
     def store_path(self) -> Path:
         return self.data_dir / "conversations.sqlite3"

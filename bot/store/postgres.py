@@ -1,0 +1,346 @@
+"""PostgreSQL store (asyncpg), for several bot processes on one database: the same contract as
+the SQLite store (tests/test_store_contract.py runs both), every write committed before it returns.
+
+A turn across processes: `turn(chat_id)` opens one transaction on one connection and takes the
+chat's transaction-level advisory lock (`pg_advisory_xact_lock`); every store call made inside it
+(from the same task or those it starts) joins that transaction, so the state read, the ownership
+ledger, the actions and the saved turn commit together or not at all, and a second process handling
+the same chat waits for the lock and then reads the new state. `save_turn` inside a turn also checks
+the conversation row's revision (`rev`, one more at every write): a write that bypassed the lock
+fails the turn with `StaleTurn` instead of being overwritten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+from pydantic_core import to_json
+
+from bot.engine.lookup import OwnerRecord
+from bot.engine.state import ConversationState
+from bot.store.base import (
+    INBOX_NEW,
+    INBOX_TURNED,
+    PURGE_BATCH,
+    PURGE_PAUSE,
+    PURGED_TABLES,
+    AnalyticsEvent,
+    InboxItem,
+    Outgoing,
+    PendingUpdate,
+    Retention,
+    TranscriptEntry,
+    check_outcome,
+)
+from bot.store.pg_pool import LazyPool, chat_lock_key
+
+Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+
+
+class StaleTurn(RuntimeError):
+    """The conversation changed between the turn's read and its write (its revision moved on)."""
+
+
+def _json(value: Any) -> str:
+    return to_json(value, fallback=str).decode()
+
+
+@dataclass(slots=True)
+class _Turn:
+    conn: Conn
+    chat_id: str
+    rev: int | None = None  # the revision load_state read (None: no row yet)
+    read: bool = False
+
+
+_MESSAGE_COLS = "id, chat_id, direction, kind, text, meta, at, delivered, error"
+_TURN: contextvars.ContextVar[_Turn | None] = contextvars.ContextVar("pg_turn", default=None)
+
+
+def _entry(row: asyncpg.Record) -> TranscriptEntry:
+    id_, chat, direction, kind, text, meta, at, delivered, error = row
+    meta_d = json.loads(meta or "{}")
+    if error:
+        meta_d["error"] = error
+    return TranscriptEntry(id_, chat, direction, kind, text, meta_d, at, delivered)
+
+
+async def _owner_record(c: Conn, order: str, buyer: str, since: float) -> OwnerRecord:
+    row = await c.fetchrow(
+        "SELECT EXISTS (SELECT 1 FROM owner_locks WHERE order_number=$1 AND buyer=$2), "
+        "(SELECT count(*) FILTER (WHERE buyer=$2) FROM owner_wrong WHERE order_number=$1), "
+        "(SELECT count(*) FROM owner_wrong WHERE order_number=$1), "
+        "(SELECT count(DISTINCT buyer) FROM owner_wrong WHERE order_number=$1), "
+        "(SELECT count(*) FROM owner_wrong WHERE buyer=$2 AND at>=$3)", order, buyer, since)
+    assert row is not None  # a SELECT without FROM always gives one row
+    return OwnerRecord(bool(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]))
+
+
+class PgStore:
+    """`ConversationStore` on PostgreSQL; `url` is DATABASE_URL."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, pool: LazyPool | None = None) -> None:
+        self._pool = pool or LazyPool(url, max_size=pool_size)
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[Conn]:
+        """The running turn's connection (its transaction), else one from the pool (autocommit)."""
+        turn = _TURN.get()
+        if turn is not None:
+            yield turn.conn
+            return
+        pool = await self._pool.get()
+        async with pool.acquire() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[Conn]:
+        """A transaction of its own, or a savepoint-free part of the running turn's."""
+        turn = _TURN.get()
+        if turn is not None:
+            yield turn.conn
+            return
+        pool = await self._pool.get()
+        async with pool.acquire() as conn, conn.transaction():
+            yield conn
+
+    @asynccontextmanager
+    async def turn(self, chat_id: str) -> AsyncIterator[None]:
+        """One transaction under the chat's advisory lock for a whole turn (see the module's doc)."""
+        if _TURN.get() is not None:  # nested: already inside a turn of this task
+            yield
+            return
+        pool = await self._pool.get()
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", chat_lock_key(chat_id))
+            token = _TURN.set(_Turn(conn, chat_id))
+            try:
+                yield
+            finally:
+                _TURN.reset(token)
+
+    # ---- state and transcript -----------------------------------------------------------------
+    async def load_state(self, chat_id: str) -> ConversationState | None:
+        async with self._conn() as c:
+            row = await c.fetchrow("SELECT state, rev FROM conversations WHERE chat_id=$1", chat_id)
+        turn = _TURN.get()
+        if turn is not None and turn.chat_id == chat_id:
+            turn.rev, turn.read = (row[1] if row else None), True
+        return ConversationState.from_json(row[0]) if row else None
+
+    async def add_incoming(self, chat_id: str, kind: str, text: str, meta: dict[str, Any] | None = None, *,
+                           receipt: str | None = None, outcome: str | None = None) -> int:
+        now = time.time()
+        finish = check_outcome(outcome) if receipt is not None and outcome is not None else None
+        async with self._tx() as c:
+            if finish is not None:
+                changed = await c.fetchval(
+                    "WITH u AS (UPDATE inbox SET status=$1, finished_at=$2 WHERE key=$3 "
+                    "AND status IN ('new', 'turned') RETURNING 1) SELECT count(*) FROM u", finish, now, receipt)
+                if not changed and await c.fetchval("SELECT 1 FROM inbox WHERE key=$1", receipt):
+                    return 0  # already has its outcome: a replay records nothing twice
+            return int(await c.fetchval(
+                "INSERT INTO messages (chat_id, direction, kind, text, meta, at) VALUES ($1, 'in', $2, $3, $4, $5) "
+                "RETURNING id", chat_id, kind, text, _json(meta or {}), now))
+
+    async def add_agent_message(self, chat_id: str, kind: str, text: str, meta: dict[str, Any] | None = None) -> int:
+        async with self._conn() as c:
+            return int(await c.fetchval(
+                "INSERT INTO messages (chat_id, direction, kind, text, meta, at) "
+                "VALUES ($1, 'agent', $2, $3, $4, $5) RETURNING id", chat_id, kind, text, _json(meta or {}),
+                time.time()))
+
+    async def save_turn(self, chat_id: str, state: ConversationState, outgoing: list[Outgoing],
+                        events: list[tuple[str, dict[str, Any]]], *, receipt: str | None = None,
+                        followups: list[dict[str, Any]] | None = None,
+                        incoming: tuple[str, str] | None = None) -> list[int]:
+        now = time.time()
+        turn = _TURN.get()
+        checked = turn is not None and turn.chat_id == chat_id and turn.read
+        async with self._tx() as c:
+            if incoming is not None:
+                await c.execute("INSERT INTO messages (chat_id, direction, kind, text, meta, at) "
+                                "VALUES ($1, 'in', $2, $3, '{}', $4)", chat_id, incoming[0], incoming[1], now)
+            if checked and turn is not None:
+                if turn.rev is None:
+                    rev = await c.fetchval("INSERT INTO conversations (chat_id, state, updated_at, rev) "
+                                           "VALUES ($1, $2, $3, 1) ON CONFLICT (chat_id) DO NOTHING RETURNING rev",
+                                           chat_id, state.to_json(), now)
+                else:
+                    rev = await c.fetchval("UPDATE conversations SET state=$2, updated_at=$3, rev=rev+1 "
+                                           "WHERE chat_id=$1 AND rev=$4 RETURNING rev",
+                                           chat_id, state.to_json(), now, turn.rev)
+                if rev is None:
+                    raise StaleTurn(f"conversation {chat_id} changed during the turn (read at revision {turn.rev})")
+                turn.rev = rev
+            else:
+                await c.execute("INSERT INTO conversations (chat_id, state, updated_at, rev) VALUES ($1, $2, $3, 1) "
+                                "ON CONFLICT (chat_id) DO UPDATE SET state=excluded.state, "
+                                "updated_at=excluded.updated_at, rev=conversations.rev+1",
+                                chat_id, state.to_json(), now)
+            ids: list[int] = []
+            if outgoing:
+                rows = await c.fetch(
+                    "INSERT INTO messages (chat_id, direction, kind, text, meta, at) "
+                    "SELECT $1, 'out', k, t, m, $5 FROM unnest($2::text[], $3::text[], $4::text[]) AS u(k, t, m) "
+                    "RETURNING id", chat_id, [o.kind for o in outgoing], [o.text for o in outgoing],
+                    [_json(o.meta) for o in outgoing], now)
+                ids = sorted(int(r[0]) for r in rows)  # one statement: its ids rise in row order
+            if events:
+                await c.execute("INSERT INTO turn_events (chat_id, events, at) VALUES ($1, $2, $3)",
+                                chat_id, _json(events), now)
+            if receipt is not None:
+                await c.execute("UPDATE inbox SET status='turned', replies=$1, followups=$2 "
+                                "WHERE key=$3 AND status='new'", _json(ids), _json(followups) if followups else "[]",
+                                receipt)
+        return ids
+
+    async def mark_delivery(self, message_id: int, delivered: bool, error: str = "") -> None:
+        async with self._conn() as c:
+            await c.execute("UPDATE messages SET delivered=$1, error=$2 WHERE id=$3", delivered, error, message_id)
+
+    async def transcript(self, chat_id: str, limit: int = 500) -> list[TranscriptEntry]:
+        async with self._conn() as c:
+            rows = await c.fetch(f"SELECT {_MESSAGE_COLS} FROM messages WHERE chat_id=$1 ORDER BY id DESC LIMIT $2",
+                                 chat_id, limit)
+        return [_entry(row) for row in reversed(rows)]
+
+    async def messages_by_id(self, ids: list[int]) -> list[TranscriptEntry]:
+        async with self._conn() as c:
+            rows = await c.fetch(f"SELECT {_MESSAGE_COLS} FROM messages WHERE id = ANY($1::bigint[])",
+                                 [int(i) for i in ids])
+        found = {row[0]: _entry(row) for row in rows}
+        return [found[i] for i in ids if i in found]
+
+    async def record_action(self, chat_id: str, name: str, args: dict[str, Any]) -> int:
+        async with self._conn() as c:
+            return int(await c.fetchval("INSERT INTO actions (chat_id, name, args, at) VALUES ($1, $2, $3, $4) "
+                                        "RETURNING id", chat_id, name, _json(args), time.time()))
+
+    async def actions(self, chat_id: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT id, chat_id, name, args, at FROM actions"
+        async with self._conn() as c:
+            rows = await (c.fetch(sql + " WHERE chat_id=$1 ORDER BY id", chat_id) if chat_id
+                          else c.fetch(sql + " ORDER BY id"))
+        return [{"id": r[0], "chat_id": r[1], "name": r[2], "args": json.loads(r[3]), "at": r[4]} for r in rows]
+
+    async def analytics(self, since: float | None = None) -> list[AnalyticsEvent]:
+        async with self._conn() as c:
+            rows = await c.fetch("SELECT chat_id, events, at FROM turn_events WHERE at >= $1 ORDER BY id", since or 0.0)
+        return [AnalyticsEvent(chat_id, name, data, at) for chat_id, events, at in rows
+                for name, data in json.loads(events)]
+
+    async def count_conversations(self) -> int:
+        async with self._conn() as c:
+            return int(await c.fetchval("SELECT count(*) FROM conversations"))
+
+    # ---- inbox ----------------------------------------------------------------------------------
+    async def inbox_add(self, items: list[InboxItem]) -> list[str]:
+        if not items:
+            return []
+        async with self._conn() as c:
+            rows = await c.fetch(
+                "INSERT INTO inbox (key, chat_id, payload, at) "
+                "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[]) "
+                "ON CONFLICT (key) DO NOTHING RETURNING key",
+                [i.key for i in items], [i.chat_id for i in items], [i.payload for i in items], [i.at for i in items])
+        new = {r[0] for r in rows}
+        seen: set[str] = set()
+        out = []
+        for item in items:  # in the order given, each key once
+            if item.key in new and item.key not in seen:
+                seen.add(item.key)
+                out.append(item.key)
+        return out
+
+    async def inbox_finish(self, key: str, outcome: str = "done") -> None:
+        outcome = check_outcome(outcome)
+        async with self._conn() as c:
+            await c.execute("UPDATE inbox SET status=$1, finished_at=$2 WHERE key=$3 AND status IN ('new', 'turned')",
+                            outcome, time.time(), key)
+
+    async def inbox_status(self, key: str) -> str | None:
+        async with self._conn() as c:
+            return await c.fetchval("SELECT status FROM inbox WHERE key=$1", key)
+
+    async def inbox_pending(self) -> list[PendingUpdate]:
+        async with self._conn() as c:
+            rows = await c.fetch("SELECT key, chat_id, payload, at, status, replies, followups FROM inbox "
+                                 "WHERE status IN ('new', 'turned') ORDER BY id")
+        return [PendingUpdate(key, chat_id, payload, at, status, json.loads(replies or "[]"),
+                              json.loads(followups or "[]"))
+                for key, chat_id, payload, at, status, replies, followups in rows]
+
+    # ---- ownership ------------------------------------------------------------------------------
+    async def owner_record(self, order: str, buyer: str, since: float) -> OwnerRecord:
+        async with self._conn() as c:
+            return await _owner_record(c, order, buyer, since)
+
+    async def owner_wrong(self, order: str, buyer: str, at: float, *, lock_after: int, since: float) -> OwnerRecord:
+        async with self._tx() as c:
+            # one order's wrong answers are counted by one writer at a time (several processes)
+            await c.execute("SELECT pg_advisory_xact_lock($1)", chat_lock_key("owner:" + order))
+            await c.execute("INSERT INTO owner_wrong (order_number, buyer, at) VALUES ($1, $2, $3)", order, buyer, at)
+            mine = await c.fetchval("SELECT count(*) FROM owner_wrong WHERE order_number=$1 AND buyer=$2", order, buyer)
+            if mine >= lock_after:
+                await c.execute("INSERT INTO owner_locks (order_number, buyer, at) VALUES ($1, $2, $3) "
+                                "ON CONFLICT (order_number, buyer) DO NOTHING", order, buyer, at)
+            return await _owner_record(c, order, buyer, since)
+
+    async def owner_reopen(self, order: str) -> int:
+        async with self._tx() as c:
+            wrong = await c.fetchval("WITH d AS (DELETE FROM owner_wrong WHERE order_number=$1 RETURNING 1) "
+                                     "SELECT count(*) FROM d", order)
+            locks = await c.fetchval("WITH d AS (DELETE FROM owner_locks WHERE order_number=$1 RETURNING 1) "
+                                     "SELECT count(*) FROM d", order)
+        return int(wrong) + int(locks)
+
+    async def claim_link(self, link: str, buyer: str, at: float) -> str:
+        async with self._tx() as c:
+            await c.execute("INSERT INTO link_claims (link, buyer, at) VALUES ($1, $2, $3) "
+                            "ON CONFLICT (link) DO NOTHING", link, buyer, at)
+            return str(await c.fetchval("SELECT buyer FROM link_claims WHERE link=$1", link))
+
+    # ---- retention ------------------------------------------------------------------------------
+    async def purge(self, now: float, retention: Retention, *, batch: int = PURGE_BATCH,
+                    pause: float = PURGE_PAUSE) -> dict[str, int]:
+        days = {"messages": retention.transcript_days, "turn_events": retention.analytics_days,
+                "actions": retention.actions_days, "inbox": retention.inbox_days}
+        counts = dict.fromkeys(PURGED_TABLES, 0)
+        for table in PURGED_TABLES:
+            if days[table] > 0:
+                counts[table] = await self._purge_table(table, now - days[table] * 86400, batch, pause)
+        return counts
+
+    async def _purge_table(self, table: str, cutoff: float, batch: int, pause: float) -> int:
+        """As the SQLite store does: walk the table in id order, `batch` rows per transaction, and
+        stop at the first batch that ends with a row young enough to keep."""
+        keep = f" AND status NOT IN ('{INBOX_NEW}', '{INBOX_TURNED}')" if table == "inbox" else ""
+        total, after = 0, 0
+        pool = await self._pool.get()
+        while True:
+            async with pool.acquire() as c, c.transaction():
+                rows = await c.fetch(f"SELECT id, at FROM {table} WHERE id > $1 ORDER BY id LIMIT $2", after, batch)
+                if not rows:
+                    break
+                last_id, last_at = rows[-1]
+                deleted = await c.fetchval(f"WITH d AS (DELETE FROM {table} WHERE id > $1 AND id <= $2 AND at < $3"
+                                           f"{keep} RETURNING 1) SELECT count(*) FROM d", after, last_id, cutoff)
+            total += int(deleted)
+            after = last_id
+            if len(rows) < batch or last_at is None or last_at >= cutoff:
+                break
+            await asyncio.sleep(pause)
+        return total
+
+    async def close(self) -> None:
+        await self._pool.close()
