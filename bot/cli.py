@@ -99,6 +99,16 @@ def _operator_parsers(flows, sub) -> None:
     stats.add_argument("--json", action="store_true", help="figures as JSON")
     stats.add_argument("--db", metavar="PATH", help="conversation store (default: DATA_DIR/conversations.sqlite3)")
 
+    # Several processes on PostgreSQL (issue 14)
+    db = sub.add_parser("db", help="the conversation database: move an embedded deployment to PostgreSQL"
+                        ).add_subparsers(dest="db_command", required=True)
+    db_migrate = db.add_parser(
+        "migrate", help="copy the embedded SQLite database (store and handoff) into an empty PostgreSQL database",
+        epilog="exit codes: 0 copied, 1 refused (target not empty, source missing), 2 usage error", formatter_class=fmt)
+    db_migrate.add_argument("--to", required=True, metavar="URL", help="postgresql://user:password@host:5432/db")
+    db_migrate.add_argument("--from", dest="source", metavar="PATH",
+                            help="SQLite file (default: DATA_DIR/conversations.sqlite3)")
+
 
 def cmd_operators(settings: Settings, args) -> int:
     from bot.operators import commands
@@ -125,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         "link": cmd_link,
         "stats": cmd_operators,
         "nlu": cmd_nlu,
+        "db": cmd_db,
     }[args.command]
     try:
         return handler(settings, args) or EXIT_OK
@@ -317,6 +328,31 @@ def cmd_link(settings: Settings, args) -> int:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
     print(f"https://t.me/{args.bot}?start={payload}" if args.bot else payload)
+    return EXIT_OK
+
+
+def cmd_db(settings: Settings, args) -> int:
+    """`ozonbot db migrate --to URL`: the copy of bot/store/pg_copy.py, table by table."""
+    from bot.store.pg_copy import CopyRefused, copy_sqlite_to_pg
+    from bot.store.pg_pool import is_postgres_url
+
+    if not is_postgres_url(args.to):
+        print("ozonbot: --to must be a postgresql:// URL", file=sys.stderr)
+        return EXIT_USAGE
+    source = args.source or settings.store_path
+    try:
+        result = copy_sqlite_to_pg(source, args.to)
+    except CopyRefused as exc:
+        print(f"ozonbot: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except OSError as exc:  # the server cannot be reached (refused, no such socket, DNS)
+        print(f"ozonbot: cannot connect to the PostgreSQL database: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    for table, count in result.rows.items():
+        print(f"{table}: {count} rows")
+    for table in result.skipped:
+        print(f"ozonbot: table {table} has no place in PostgreSQL yet: not copied", file=sys.stderr)
+    print(f"copied {sum(result.rows.values())} rows from {source}; set DATABASE_URL to use it", file=sys.stderr)
     return EXIT_OK
 
 
