@@ -71,15 +71,16 @@ class App:
         return the replies rendered. With `receipt` (the inbox key of the update), the same transaction
         marks that update turned, with the turn's follow-ups, so a crash after it completes the turn
         instead of running it again."""
-        state = await self.store.load_state(chat_id)
-        result = await self.engine.handle(state, event, buyer)
-        reply = self.render(result)
-        for effect in result.effects:
-            if isinstance(effect, Action):
-                reply.outgoing += await self.actions.run(chat_id, effect, reply.lang)
-        reply.message_ids = await self.store.save_turn(chat_id, result.state, reply.outgoing, result.events,
-                                                       receipt=receipt, followups=followups_of(result.effects),
-                                                       incoming=incoming)
+        async with self.store.turn(chat_id):  # several processes: one turn of a chat at a time (bot/store)
+            state = await self.store.load_state(chat_id)
+            result = await self.engine.handle(state, event, buyer)
+            reply = self.render(result)
+            for effect in result.effects:
+                if isinstance(effect, Action):
+                    reply.outgoing += await self.actions.run(chat_id, effect, reply.lang)
+            reply.message_ids = await self.store.save_turn(chat_id, result.state, reply.outgoing, result.events,
+                                                           receipt=receipt, followups=followups_of(result.effects),
+                                                           incoming=incoming)
         return reply
 
     def text(self, msgid: str, lang: str, params: dict[str, Any] | None = None, count: int | None = None) -> str:

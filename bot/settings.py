@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     # hold the password); the store and the handoff records each keep a pool of this many connections.
     database_url: SecretStr | None = None
     database_pool_size: int = Field(default=10, ge=1)
+    # Seconds an update being handled, or a relay being sent, stays its process's: a repeat posted to
+    # another process meanwhile is answered 503 (Telegram retries); after a kill -9 another process takes
+    # it over once this has run out.
+    database_lease_seconds: float = Field(default=30, gt=0)
 
     @property
     def store_path(self) -> Path:

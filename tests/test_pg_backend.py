@@ -11,15 +11,18 @@ import asyncpg
 import pytest
 
 from bot.app import build_app
+from bot.engine.state import ConversationState, Position
+from bot.handoff.records import TO_TOPIC
 from bot.handoff.records_backend import open_records
 from bot.handoff.records_pg import PgHandoffRecords
 from bot.handoff.records_sqlite import SqliteHandoffRecords
 from bot.orders.demo import DemoOrderProvider, seed
 from bot.settings import Settings
 from bot.store.backend import open_store
+from bot.store.base import InboxItem, Outgoing
 from bot.store.migrations import SchemaTooNew
 from bot.store.pg_migrations import LATEST, MIGRATIONS, PgMigration, migrate, schema_version
-from bot.store.postgres import PgStore
+from bot.store.postgres import BUSY, PgStore, StaleTurn
 from bot.store.sqlite import SqliteStore
 from tests.conftest import NOW, ChatDriver
 
@@ -94,3 +97,103 @@ async def test_a_failing_step_leaves_the_version_where_it_was(pg_url):
     assert await schema_version(conn) == LATEST
     assert await conn.fetchval("SELECT to_regclass('half_made')") is None, "the step's transaction rolled back"
     await conn.close()
+
+
+# ---- several processes: leases, the turn lock, the revision check ---------------------------------
+
+def _state(node: str) -> ConversationState:
+    return ConversationState(lang="ru", at=Position("main_menu", "v1", node))
+
+
+async def test_an_inbox_row_is_one_process_s_until_its_lease_runs_out(pg_url):
+    a, b = PgStore(pg_url), PgStore(pg_url)
+    await a.inbox_add([InboxItem("tg:1", "c1", "{}", 1.0)])
+    assert await a.inbox_claim("tg:1", lease=0.3) == "new"
+    assert await b.inbox_claim("tg:1", lease=0.3) == BUSY, "a live lease keeps the row its holder's"
+    await asyncio.sleep(0.35)
+    assert await b.inbox_claim("tg:1", lease=30) == "new", "a lease that ran out: the holder died, b takes over"
+    await b.save_turn("c1", _state("x"), [], [], receipt="tg:1")
+    await b.inbox_release("tg:1")
+    assert await a.inbox_claim("tg:1", lease=30) == "turned", "released: a retry completes the turned update"
+    await a.inbox_finish("tg:1")
+    assert await b.inbox_claim("tg:1", lease=30) == "done", "finished: nothing to do"
+    with pytest.raises(KeyError):
+        await a.inbox_claim("tg:never-stored", lease=1)
+    await a.close()
+    await b.close()
+
+
+async def test_recover_leaves_a_relay_another_process_is_sending(pg_url):
+    sender, restarted = PgHandoffRecords(pg_url, lease=0.3), PgHandoffRecords(pg_url, lease=0.3)
+    rid = await sender.enqueue("k1", "c1", TO_TOPIC, "send", {"text": "x"}, 1.0)
+    assert await sender.claim(rid)
+    assert await restarted.recover() == 0, "the sender is alive (its lease runs): not interrupted"
+    assert await restarted.release_expired() == 0
+    assert not await restarted.claim(rid)
+    await asyncio.sleep(0.35)
+    assert await restarted.recover() == 1, "the lease ran out: the sender died mid-send"
+    assert await restarted.claim(rid)
+    await asyncio.sleep(0.35)
+    assert await sender.release_expired() == 1, "the running processes' periodic job takes it back too"
+    assert [r.id for r in await sender.due(None)] == [rid]
+    await sender.close()
+    await restarted.close()
+
+
+async def test_turns_of_one_chat_never_overlap_across_processes(pg_url):
+    """Two stores (two processes) run a read-modify-write turn of one chat 20 times each, at once:
+    under the turn lock no increment is lost."""
+    stores = [PgStore(pg_url), PgStore(pg_url)]
+    await stores[0].save_turn("c1", ConversationState(lang="ru", vars={"n": 0}), [], [])
+
+    async def bump(store: PgStore) -> None:
+        async with store.turn("c1"):
+            state = await store.load_state("c1")
+            await asyncio.sleep(0.002)  # the engine thinks: the other process must wait, not interleave
+            state.vars["n"] += 1
+            await store.save_turn("c1", state, [Outgoing("say", f"n={state.vars['n']}")], [])
+
+    await asyncio.gather(*(bump(s) for s in stores for _ in range(20)))
+    assert (await stores[1].load_state("c1")).vars["n"] == 40
+    texts = [e.text for e in await stores[0].transcript("c1")]
+    assert texts == [f"n={i}" for i in range(1, 41)], "every turn saw the one before it"
+    for s in stores:
+        await s.close()
+
+
+async def test_a_write_that_bypassed_the_lock_fails_the_turn_instead_of_being_overwritten(pg_url):
+    store, other = PgStore(pg_url), PgStore(pg_url)
+    await store.save_turn("c1", _state("a"), [], [])
+
+    async def racing_turn() -> None:
+        async with store.turn("c1"):
+            await store.load_state("c1")
+            await other.save_turn("c1", _state("written elsewhere"), [], [])  # no turn(): no lock taken
+            await store.save_turn("c1", _state("b"), [Outgoing("say", "lost")], [])
+
+    with pytest.raises(StaleTurn):
+        await racing_turn()
+    assert (await store.load_state("c1")).at.node == "written elsewhere"
+    assert [e.text for e in await store.transcript("c1")] == [], "the failed turn left nothing behind"
+    await store.close()
+    await other.close()
+
+
+async def test_an_update_is_turned_once_even_when_two_processes_run_it(pg_url):
+    a, b = PgStore(pg_url), PgStore(pg_url)
+    await a.inbox_add([InboxItem("tg:1", "c1", "{}", 1.0)])
+    async with a.turn("c1"):
+        await a.load_state("c1")
+        await a.save_turn("c1", _state("first"), [Outgoing("say", "once")], [], receipt="tg:1")
+
+    async def second_run() -> None:
+        async with b.turn("c1"):
+            await b.load_state("c1")
+            await b.save_turn("c1", _state("second"), [Outgoing("say", "twice")], [], receipt="tg:1")
+
+    with pytest.raises(StaleTurn, match="another process"):
+        await second_run()
+    assert [e.text for e in await a.transcript("c1")] == ["once"]
+    assert (await a.load_state("c1")).at.node == "first"
+    await a.close()
+    await b.close()

@@ -56,6 +56,8 @@ class Lifecycle:
             self.start_background()
 
     async def tick(self) -> None:
+        if await self.desk.records.release_expired():  # several processes: one died mid-send
+            log.warning("relays of a stopped process were interrupted mid-send; sending them again")
         await self.desk.outbox.flush()
         await self.sessions.check_unanswered()
 

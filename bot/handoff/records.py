@@ -170,6 +170,12 @@ class HandoffRecords(Protocol):
         call); how many."""
         ...
 
+    async def release_expired(self) -> int:
+        """While running, now and then: relays whose sender died mid-send go back to pending; how
+        many. One process (memory, SQLite): none ever (only a restart interrupts a send, and
+        `recover` sees to it). Several processes (PostgreSQL): those whose claim's lease ran out."""
+        ...
+
     async def relay(self, key: str) -> Relay | None: ...
 
     async def relay_by_copy(self, dest_chat: int, dest_message_id: int) -> Relay | None:

@@ -13,7 +13,8 @@ def open_records(settings: Settings) -> HandoffRecords:
     if url is not None:
         from bot.handoff.records_pg import PgHandoffRecords
 
-        return PgHandoffRecords(url, pool_size=max(2, settings.database_pool_size // 2))
+        return PgHandoffRecords(url, pool_size=max(2, settings.database_pool_size // 2),
+                                lease=settings.database_lease_seconds)
     from bot.handoff.records_sqlite import SqliteHandoffRecords
 
     return SqliteHandoffRecords(settings.store_path)

@@ -4,7 +4,9 @@
 
 The tables are created by bot/store/pg_migrations.py, next to the store's. Claiming a relay is one
 conditional UPDATE (pending -> sending), so of several processes flushing the outbox at once only
-one sends each relay.
+one sends each relay; the claim is a lease (`lease` seconds): `recover()`, which every process runs
+at start-up, hands back only relays whose sender died (lease run out), never one a live process is
+sending.
 """
 
 from __future__ import annotations
@@ -51,8 +53,9 @@ def _notice_row(row: asyncpg.Record) -> dict[str, Any]:
 class PgHandoffRecords:
     """`HandoffRecords` on PostgreSQL; `url` is DATABASE_URL."""
 
-    def __init__(self, url: str, *, pool_size: int = 5, pool: LazyPool | None = None) -> None:
+    def __init__(self, url: str, *, pool_size: int = 5, pool: LazyPool | None = None, lease: float = 60.0) -> None:
         self._pool = pool or LazyPool(url, max_size=pool_size)
+        self.lease = lease  # seconds a claimed relay stays this process's (recover() leaves it alone meanwhile)
 
     async def close(self) -> None:
         await self._pool.close()
@@ -183,8 +186,9 @@ class PgHandoffRecords:
         return row is not None
 
     async def claim(self, relay_id: int) -> bool:
-        return await self._exec("UPDATE handoff_relays SET status=$1, attempts=attempts+1 WHERE id=$2 AND status=$3",
-                                SENDING, relay_id, PENDING) > 0
+        return await self._exec("UPDATE handoff_relays SET status=$1, attempts=attempts+1, "
+                                "lease_until=extract(epoch FROM clock_timestamp()) + $4 WHERE id=$2 AND status=$3",
+                                SENDING, relay_id, PENDING, self.lease) > 0
 
     async def mark_sent(self, relay_id: int, dest_chat: int, dest_message_id: int | None, now: float) -> None:
         await self._exec("UPDATE handoff_relays SET status=$1, dest_chat=$2, dest_message_id=$3, sent_at=$4, "
@@ -200,7 +204,13 @@ class PgHandoffRecords:
                          relay_id)
 
     async def recover(self) -> int:
-        return await self._exec("UPDATE handoff_relays SET status=$1 WHERE status=$2", PENDING, SENDING)
+        # Several processes: only relays whose sender's lease ran out (it died mid-send); another
+        # live process may be sending the others right now.
+        return await self.release_expired()
+
+    async def release_expired(self) -> int:
+        return await self._exec("UPDATE handoff_relays SET status=$1 WHERE status=$2 AND (lease_until IS NULL OR "
+                                "lease_until <= extract(epoch FROM clock_timestamp()))", PENDING, SENDING)
 
     async def relay(self, key: str) -> Relay | None:
         row = await self._row(f"SELECT {_RELAY_COLS} FROM handoff_relays WHERE key=$1", key)

@@ -80,8 +80,17 @@ _SCHEMA_1 = (
     'outcome_by text, outcome_at double precision)',
 )
 
+# 2: leases for several processes: an inbox row being handled (by the process whose webhook request
+# claimed it) and a relay being sent are someone's until `lease_until` (UNIX seconds, the server's clock);
+# a lease that runs out was its holder's death, and another process takes the row over.
+_LEASES = (
+    "ALTER TABLE inbox ADD COLUMN lease_until double precision",
+    "ALTER TABLE handoff_relays ADD COLUMN lease_until double precision",
+)
+
 MIGRATIONS: tuple[PgMigration, ...] = (
     PgMigration(1, "the SQLite schema of version 6: store, inbox, ownership, handoff", _SCHEMA_1),
+    PgMigration(2, "leases: inbox.lease_until, handoff_relays.lease_until", _LEASES),
 )
 LATEST = MIGRATIONS[-1].version
 assert [m.version for m in MIGRATIONS] == list(range(1, LATEST + 1)), "migrations are numbered 1, 2, 3, ..."

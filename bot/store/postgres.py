@@ -46,6 +46,14 @@ from bot.store.pg_pool import LazyPool, chat_lock_key
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
 
+BUSY = "busy"  # inbox_claim: another process holds the row
+
+
+def _count(status: str) -> int:
+    """Rows changed, from asyncpg's command status ("UPDATE 1")."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
 class StaleTurn(RuntimeError):
     """The conversation changed between the turn's read and its write (its revision moved on)."""
 
@@ -63,7 +71,6 @@ class _Turn:
 
 
 _MESSAGE_COLS = "id, chat_id, direction, kind, text, meta, at, delivered, error"
-_TURN: contextvars.ContextVar[_Turn | None] = contextvars.ContextVar("pg_turn", default=None)
 
 
 def _entry(row: asyncpg.Record) -> TranscriptEntry:
@@ -90,11 +97,13 @@ class PgStore:
 
     def __init__(self, url: str, *, pool_size: int = 10, pool: LazyPool | None = None) -> None:
         self._pool = pool or LazyPool(url, max_size=pool_size)
+        # the turn running in this task (and those it starts), for this store only
+        self._turn: contextvars.ContextVar[_Turn | None] = contextvars.ContextVar(f"pg_turn_{id(self)}", default=None)
 
     @asynccontextmanager
     async def _conn(self) -> AsyncIterator[Conn]:
         """The running turn's connection (its transaction), else one from the pool (autocommit)."""
-        turn = _TURN.get()
+        turn = self._turn.get()
         if turn is not None:
             yield turn.conn
             return
@@ -105,7 +114,7 @@ class PgStore:
     @asynccontextmanager
     async def _tx(self) -> AsyncIterator[Conn]:
         """A transaction of its own, or a savepoint-free part of the running turn's."""
-        turn = _TURN.get()
+        turn = self._turn.get()
         if turn is not None:
             yield turn.conn
             return
@@ -116,23 +125,23 @@ class PgStore:
     @asynccontextmanager
     async def turn(self, chat_id: str) -> AsyncIterator[None]:
         """One transaction under the chat's advisory lock for a whole turn (see the module's doc)."""
-        if _TURN.get() is not None:  # nested: already inside a turn of this task
+        if self._turn.get() is not None:  # nested: already inside a turn of this task
             yield
             return
         pool = await self._pool.get()
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", chat_lock_key(chat_id))
-            token = _TURN.set(_Turn(conn, chat_id))
+            token = self._turn.set(_Turn(conn, chat_id))
             try:
                 yield
             finally:
-                _TURN.reset(token)
+                self._turn.reset(token)
 
     # ---- state and transcript -----------------------------------------------------------------
     async def load_state(self, chat_id: str) -> ConversationState | None:
         async with self._conn() as c:
             row = await c.fetchrow("SELECT state, rev FROM conversations WHERE chat_id=$1", chat_id)
-        turn = _TURN.get()
+        turn = self._turn.get()
         if turn is not None and turn.chat_id == chat_id:
             turn.rev, turn.read = (row[1] if row else None), True
         return ConversationState.from_json(row[0]) if row else None
@@ -164,7 +173,7 @@ class PgStore:
                         followups: list[dict[str, Any]] | None = None,
                         incoming: tuple[str, str] | None = None) -> list[int]:
         now = time.time()
-        turn = _TURN.get()
+        turn = self._turn.get()
         checked = turn is not None and turn.chat_id == chat_id and turn.read
         async with self._tx() as c:
             if incoming is not None:
@@ -199,9 +208,12 @@ class PgStore:
                 await c.execute("INSERT INTO turn_events (chat_id, events, at) VALUES ($1, $2, $3)",
                                 chat_id, _json(events), now)
             if receipt is not None:
-                await c.execute("UPDATE inbox SET status='turned', replies=$1, followups=$2 "
-                                "WHERE key=$3 AND status='new'", _json(ids), _json(followups) if followups else "[]",
-                                receipt)
+                turned = _count(await c.execute(
+                    "UPDATE inbox SET status='turned', replies=$1, followups=$2 WHERE key=$3 AND status='new'",
+                    _json(ids), _json(followups) if followups else "[]", receipt))
+                if checked and not turned and await c.fetchval("SELECT 1 FROM inbox WHERE key=$1", receipt):
+                    # another process ran this update's turn (its lease ran out meanwhile): never twice
+                    raise StaleTurn(f"update {receipt} was turned by another process")
         return ids
 
     async def mark_delivery(self, message_id: int, delivered: bool, error: str = "") -> None:
@@ -271,6 +283,27 @@ class PgStore:
     async def inbox_status(self, key: str) -> str | None:
         async with self._conn() as c:
             return await c.fetchval("SELECT status FROM inbox WHERE key=$1", key)
+
+    async def inbox_claim(self, key: str, lease: float) -> str:
+        """Several processes: make a stored update this process's to handle for `lease` seconds.
+        Its status ("new" or "turned") when claimed; its outcome when it has one (nothing to do);
+        BUSY while another process's lease runs."""
+        async with self._conn() as c:
+            status = await c.fetchval(
+                "UPDATE inbox SET lease_until=extract(epoch FROM clock_timestamp()) + $2 WHERE key=$1 "
+                "AND status IN ('new', 'turned') AND (lease_until IS NULL OR "
+                "lease_until < extract(epoch FROM clock_timestamp())) RETURNING status", key, lease)
+            if status is not None:
+                return str(status)
+            status = await c.fetchval("SELECT status FROM inbox WHERE key=$1", key)
+        if status is None:
+            raise KeyError(f"inbox row {key} does not exist (store it first)")
+        return BUSY if status in (INBOX_NEW, INBOX_TURNED) else str(status)
+
+    async def inbox_release(self, key: str) -> None:
+        """Give a claimed row back before its lease runs out (its handling failed: let a retry take it)."""
+        async with self._conn() as c:
+            await c.execute("UPDATE inbox SET lease_until=NULL WHERE key=$1", key)
 
     async def inbox_pending(self) -> list[PendingUpdate]:
         async with self._conn() as c:

@@ -27,6 +27,7 @@ from bot.handoff import wiring
 from bot.settings import Settings
 from bot.telegram import inbox
 from bot.telegram.build import POLL_TIMEOUT, build_telegram, on_startup
+from bot.telegram.shared import SharedWebhook, recover_shared, shared_inbox
 from bot.telegram.webhook import new_secret, start_server, webhook_app, webhook_path
 
 log = logging.getLogger(__name__)
@@ -115,7 +116,13 @@ async def serving(application: Application, settings: Settings, *, webhook: str 
         except HandoffSetupError as exc:
             raise StartupError(str(exc)) from exc
         await on_startup(application)
-        await inbox.recover(application, application.bot_data["app"].store)  # what a crash left unanswered
+        store = application.bot_data["app"].store
+        shared_store = shared_inbox(store) if webhook is not None else None
+        lease = settings.database_lease_seconds
+        if shared_store is None:
+            await inbox.recover(application, store)  # what a crash left unanswered
+        else:  # several processes: only what a stopped one left, never what a live one is handling
+            await recover_shared(application, shared_store, lease)
         await application.start()
         if webhook is None:
             assert application.updater is not None, "polling needs an Application built with an Updater"
@@ -124,7 +131,9 @@ async def serving(application: Application, settings: Settings, *, webhook: str 
             info = Serving("polling")
         else:
             secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else new_secret()
-            runner, bound = await start_server(webhook_app(application, secret, webhook_path(webhook)), host, port)
+            handle = SharedWebhook(application, shared_store, lease) if shared_store is not None else None
+            runner, bound = await start_server(webhook_app(application, secret, webhook_path(webhook), shared=handle),
+                                               host, port)
             await application.bot.set_webhook(webhook, secret_token=secret, allowed_updates=Update.ALL_TYPES)
             info = Serving("webhook", bound, secret)
         yield info
