@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot.actions import ActionRunner
@@ -120,11 +120,14 @@ class App:
             # Ask, End, SetLanguage, Action: nothing to show (actions are run by App.handle)
         return Reply(out, result.effects, lang)
 
-    def start_retention(self, purgers: Sequence[Purger] = (), *, every: float = 3600.0) -> None:
-        """Purge what RETENTION_* no longer keeps, now and then every `every` seconds, until close()."""
+    def start_retention(self, purgers: Sequence[Purger] = (), *, every: float = 3600.0,
+                        leader: Callable[[], bool] | None = None) -> None:
+        """Purge what RETENTION_* no longer keeps, now and then every `every` seconds, until close()
+        (several processes: only while `leader()` says this one leads)."""
         if self._retention is None:
             self._retention = asyncio.get_running_loop().create_task(
-                run_retention(self.store, self.settings, every=every, purgers=purgers), name="retention")
+                run_retention(self.store, self.settings, every=every, purgers=purgers, leader=leader),
+                name="retention")
 
     async def close(self) -> None:
         if self._retention is not None:

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # another process meanwhile is answered 503 (Telegram retries); after a kill -9 another process takes
     # it over once this has run out.
     database_lease_seconds: float = Field(default=30, gt=0)
+    # How often each process tries to become the leader (and the leader checks its connection): a
+    # killed leader is replaced within about this long.
+    leader_check_seconds: float = Field(default=1.0, gt=0)
 
     @property
     def store_path(self) -> Path:

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 
 from bot.handoff.records import ERROR_LIMIT, FAILED, OPEN, PENDING, SENDING, SENT, Relay, Session, Topic
+from bot.store.pg_leader import OUTBOX_CHANNEL
 from bot.store.pg_pool import LazyPool
 
 _TOPIC_COLS = "chat_id, thread_id, name, buyer_name, username, lang, order_number"
@@ -161,11 +162,14 @@ class PgHandoffRecords:
     async def enqueue(self, key: str, chat_id: str, direction: str, op: str, payload: dict[str, Any], now: float, *,
                       session_id: int | None = None, src_chat: int | None = None,
                       src_message_id: int | None = None) -> int | None:
+        # NOTIFY (delivered at commit) wakes the leader's outbox job in whichever process leads
         row = await self._row(
-            "INSERT INTO handoff_relays (key, chat_id, session_id, direction, op, src_chat, src_message_id, payload, "
-            "status, attempts, next_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10) "
-            "ON CONFLICT (key) DO NOTHING RETURNING id",
-            key, chat_id, session_id, direction, op, src_chat, src_message_id, _json(payload), PENDING, now)
+            "WITH ins AS (INSERT INTO handoff_relays (key, chat_id, session_id, direction, op, src_chat, "
+            "src_message_id, payload, status, attempts, next_at, created_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $10) ON CONFLICT (key) DO NOTHING RETURNING id) "
+            "SELECT id, pg_notify($11, chat_id) FROM ins, (SELECT $2::text AS chat_id) c",
+            key, chat_id, session_id, direction, op, src_chat, src_message_id, _json(payload), PENDING, now,
+            OUTBOX_CHANNEL)
         return int(row[0]) if row else None
 
     async def due(self, now: float | None, chat_id: str | None = None) -> list[Relay]:

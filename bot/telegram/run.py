@@ -178,11 +178,17 @@ async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
         async with serving(application, settings, webhook=webhook, listen=listen, handoff=handoff) as info:
             where = f"webhook {webhook} (listening on {listen})" if info.mode == "webhook" else "long polling"
             print(f"@{application.bot.username} is running: {where}. Ctrl-C stops it.", flush=True)
-            app.start_retention(wiring.purgers(handoff, settings))
+            leadership = wiring.leadership(handoff, settings)  # several processes: one runs the periodic jobs
+            if leadership is not None:
+                leadership.start()
+            app.start_retention(wiring.purgers(handoff, settings),
+                                leader=leadership.is_leader if leadership is not None else None)
             watcher = asyncio.create_task(watch_and_reload(app, settings, on_rejected=_tell_agents(handoff),
                                                            stop_event=stop))
             await stop.wait()
             await asyncio.wait_for(watcher, 5)
+            if leadership is not None:
+                await leadership.stop()
     finally:
         await app.close()
     return EXIT_OK
