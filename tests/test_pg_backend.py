@@ -123,6 +123,18 @@ async def test_an_inbox_row_is_one_process_s_until_its_lease_runs_out(pg_url):
     await b.close()
 
 
+async def test_storing_and_claiming_an_update_is_one_step_with_the_same_answers(pg_url):
+    a, b = PgStore(pg_url), PgStore(pg_url)
+    item = InboxItem("tg:7", "c1", '{"update_id": 7}', 1.0)
+    assert await a.inbox_store_claim(item, lease=30) == "new"
+    assert await b.inbox_store_claim(item, lease=30) == BUSY, "a repeat while the first process holds it"
+    assert [p.payload for p in await b.inbox_pending()] == ['{"update_id": 7}'], "stored once"
+    await a.inbox_finish("tg:7")
+    assert await b.inbox_store_claim(item, lease=30) == "done"
+    await a.close()
+    await b.close()
+
+
 async def test_recover_leaves_a_relay_another_process_is_sending(pg_url):
     sender, restarted = PgHandoffRecords(pg_url, lease=0.3), PgHandoffRecords(pg_url, lease=0.3)
     rid = await sender.enqueue("k1", "c1", TO_TOPIC, "send", {"text": "x"}, 1.0)

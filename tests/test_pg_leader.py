@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 import textwrap
 import time
@@ -57,12 +56,12 @@ async def test_a_leader_killed_with_9_is_replaced_within_seconds(pg_url):
 
         asyncio.run(main())
     """)
-    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", child, stdout=asyncio.subprocess.PIPE)
     follower = Leadership(pg_url, check_every=0.2)
     try:
         assert proc.stdout is not None
-        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 30)
-        assert line.strip() == "leading"
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        assert line.decode().strip() == "leading"
         follower.start()
         await asyncio.sleep(0.6)
         assert not follower.is_leader(), "the child leads while it lives"
@@ -70,9 +69,9 @@ async def test_a_leader_killed_with_9_is_replaced_within_seconds(pg_url):
         took = await _until(follower.is_leader, 10)
         assert took < 1.5, f"failover took {took:.2f} s (check_every 0.2 s)"
     finally:
-        if proc.poll() is None:
+        if proc.returncode is None:
             proc.kill()
-        proc.wait(10)
+        await asyncio.wait_for(proc.wait(), 10)
         await follower.stop()
 
 

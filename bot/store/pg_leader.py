@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 LEADER_KEY = 0x6F7A6F6E_0002  # pg_try_advisory_lock key of the leader ("ozon", 2)
 OUTBOX_CHANNEL = "ozonbot_outbox"  # NOTIFY channel: a relay was enqueued
+APPLICATION_NAME = "ozonbot-leadership-pid-"  # + the OS pid: the leadership connection in pg_stat_activity
 
 
 class Leadership:
@@ -84,7 +86,9 @@ class Leadership:
     async def _run(self) -> None:
         while True:
             try:
-                self._conn = await asyncpg.connect(self.url, timeout=10)
+                # named so operators (and bench/pg.py) can tell which process leads: pg_stat_activity
+                self._conn = await asyncpg.connect(self.url, timeout=10, server_settings={
+                    "application_name": f"{APPLICATION_NAME}{os.getpid()}"})
                 for channel in self.channels:
                     await self._conn.add_listener(channel, self._heard)
                 while True:

@@ -28,6 +28,15 @@ def chat_lock_key(chat_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(chat_id.encode(), digest_size=8).digest(), "big") >> 1
 
 
+async def _keep(conn: asyncpg.Connection) -> None:
+    """A connection goes back to the pool as it is (only a transaction left open is rolled back):
+    asyncpg's default reset costs a round trip per use (RESET ALL, UNLISTEN, unlock all) for state
+    the backends never leave behind (transaction-level locks end with their transaction; LISTEN is
+    on the leadership's own connection)."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 class LazyPool:
     """An asyncpg pool created (and the schema migrated) by the first caller of `get()`."""
 
@@ -51,7 +60,7 @@ class LazyPool:
                 finally:
                     await conn.close()
                 self._pool = await asyncpg.create_pool(self.url, min_size=self.min_size, max_size=self.max_size,
-                                                       **self.kwargs)
+                                                       reset=_keep, **self.kwargs)
         return self._pool
 
     async def close(self) -> None:

@@ -68,6 +68,7 @@ class _Turn:
     chat_id: str
     rev: int | None = None  # the revision load_state read (None: no row yet)
     read: bool = False
+    locked: bool = False  # the chat's advisory lock is taken (with the first statement of the turn)
 
 
 _MESSAGE_COLS = "id, chat_id, direction, kind, text, meta, at, delivered, error"
@@ -92,6 +93,35 @@ async def _owner_record(c: Conn, order: str, buyer: str, since: float) -> OwnerR
     return OwnerRecord(bool(row[0]), int(row[1]), int(row[2]), int(row[3]), int(row[4]))
 
 
+# save_turn in one statement (one round trip): the buyer's message and the replies in one INSERT, in
+# order (their ids rise in row order: the transcript's order), the state, the analytics, the inbox row.
+# $1 chat, $2 at, $3-$6 messages (direction, kind, text, meta), $7 events, $8 followups, $9 receipt,
+# $10 state, $11 the revision read (a checked update).
+_SAVE = """
+WITH msgs AS (
+  INSERT INTO messages (chat_id, direction, kind, text, meta, at)
+  SELECT $1, d, k, t, m, $2
+  FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(d, k, t, m, o)
+  ORDER BY o RETURNING id, direction),
+st AS ({state}),
+ev AS (INSERT INTO turn_events (chat_id, events, at) SELECT $1, $7::text, $2 WHERE $7::text IS NOT NULL RETURNING 1),
+inb AS (UPDATE inbox SET status='turned', followups=$8,
+          replies=(SELECT coalesce(json_agg(id ORDER BY id), '[]')::text FROM msgs WHERE direction='out')
+        WHERE key=$9 AND status='new' RETURNING 1)
+SELECT (SELECT rev FROM st) AS rev, ARRAY(SELECT id FROM msgs WHERE direction='out' ORDER BY id) AS ids,
+       (SELECT count(*) FROM inb) AS turned, (SELECT count(*) FROM ev) AS evs,
+       EXISTS (SELECT 1 FROM inbox WHERE key=$9) AS known
+"""
+_SAVE_UPSERT = _SAVE.format(state=(
+    "INSERT INTO conversations (chat_id, state, updated_at, rev) VALUES ($1, $10, $2, 1) ON CONFLICT (chat_id) "
+    "DO UPDATE SET state=excluded.state, updated_at=excluded.updated_at, rev=conversations.rev+1 RETURNING rev"))
+_SAVE_FIRST = _SAVE.format(state=(
+    "INSERT INTO conversations (chat_id, state, updated_at, rev) VALUES ($1, $10, $2, 1) "
+    "ON CONFLICT (chat_id) DO NOTHING RETURNING rev"))
+_SAVE_NEXT = _SAVE.format(state=(
+    "UPDATE conversations SET state=$10, updated_at=$2, rev=rev+1 WHERE chat_id=$1 AND rev=$11 RETURNING rev"))
+
+
 class PgStore:
     """`ConversationStore` on PostgreSQL; `url` is DATABASE_URL."""
 
@@ -105,6 +135,7 @@ class PgStore:
         """The running turn's connection (its transaction), else one from the pool (autocommit)."""
         turn = self._turn.get()
         if turn is not None:
+            await self._lock(turn)
             yield turn.conn
             return
         pool = await self._pool.get()
@@ -116,11 +147,18 @@ class PgStore:
         """A transaction of its own, or a savepoint-free part of the running turn's."""
         turn = self._turn.get()
         if turn is not None:
+            await self._lock(turn)
             yield turn.conn
             return
         pool = await self._pool.get()
         async with pool.acquire() as conn, conn.transaction():
             yield conn
+
+    @staticmethod
+    async def _lock(turn: _Turn) -> None:
+        if not turn.locked:
+            await turn.conn.execute("SELECT pg_advisory_xact_lock($1)", chat_lock_key(turn.chat_id))
+            turn.locked = True
 
     @asynccontextmanager
     async def turn(self, chat_id: str) -> AsyncIterator[None]:
@@ -129,19 +167,28 @@ class PgStore:
             yield
             return
         pool = await self._pool.get()
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", chat_lock_key(chat_id))
-            token = self._turn.set(_Turn(conn, chat_id))
+        async with pool.acquire() as conn:
+            # BEGIN and the lock in one round trip; the turn's reads come after it, in statements of
+            # their own (READ COMMITTED: each sees what was committed before it started, so after the
+            # lock, never a snapshot taken while waiting for it)
+            await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({chat_lock_key(chat_id)})")
+            token = self._turn.set(_Turn(conn, chat_id, locked=True))
             try:
                 yield
+            except BaseException:
+                if not conn.is_closed():
+                    await conn.execute("ROLLBACK")
+                raise
+            else:
+                await conn.execute("COMMIT")
             finally:
                 self._turn.reset(token)
 
     # ---- state and transcript -----------------------------------------------------------------
     async def load_state(self, chat_id: str) -> ConversationState | None:
+        turn = self._turn.get()
         async with self._conn() as c:
             row = await c.fetchrow("SELECT state, rev FROM conversations WHERE chat_id=$1", chat_id)
-        turn = self._turn.get()
         if turn is not None and turn.chat_id == chat_id:
             turn.rev, turn.read = (row[1] if row else None), True
         return ConversationState.from_json(row[0]) if row else None
@@ -172,49 +219,30 @@ class PgStore:
                         events: list[tuple[str, dict[str, Any]]], *, receipt: str | None = None,
                         followups: list[dict[str, Any]] | None = None,
                         incoming: tuple[str, str] | None = None) -> list[int]:
-        now = time.time()
         turn = self._turn.get()
         checked = turn is not None and turn.chat_id == chat_id and turn.read
+        rows = ([("in", incoming[0], incoming[1], "{}")] if incoming is not None else []) + \
+            [("out", o.kind, o.text, _json(o.meta)) for o in outgoing]
+        args: list[Any] = [chat_id, time.time(), [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+                           [r[3] for r in rows], _json(events) if events else None,
+                           _json(followups) if followups else "[]", receipt, state.to_json()]
+        if not checked:
+            sql = _SAVE_UPSERT
+        elif turn is not None and turn.rev is None:
+            sql = _SAVE_FIRST
+        else:
+            sql, args = _SAVE_NEXT, [*args, turn.rev if turn is not None else 0]
         async with self._tx() as c:
-            if incoming is not None:
-                await c.execute("INSERT INTO messages (chat_id, direction, kind, text, meta, at) "
-                                "VALUES ($1, 'in', $2, $3, '{}', $4)", chat_id, incoming[0], incoming[1], now)
+            row = await c.fetchrow(sql, *args)
+            assert row is not None  # a SELECT without FROM always gives one row
             if checked and turn is not None:
-                if turn.rev is None:
-                    rev = await c.fetchval("INSERT INTO conversations (chat_id, state, updated_at, rev) "
-                                           "VALUES ($1, $2, $3, 1) ON CONFLICT (chat_id) DO NOTHING RETURNING rev",
-                                           chat_id, state.to_json(), now)
-                else:
-                    rev = await c.fetchval("UPDATE conversations SET state=$2, updated_at=$3, rev=rev+1 "
-                                           "WHERE chat_id=$1 AND rev=$4 RETURNING rev",
-                                           chat_id, state.to_json(), now, turn.rev)
-                if rev is None:
+                if row["rev"] is None:
                     raise StaleTurn(f"conversation {chat_id} changed during the turn (read at revision {turn.rev})")
-                turn.rev = rev
-            else:
-                await c.execute("INSERT INTO conversations (chat_id, state, updated_at, rev) VALUES ($1, $2, $3, 1) "
-                                "ON CONFLICT (chat_id) DO UPDATE SET state=excluded.state, "
-                                "updated_at=excluded.updated_at, rev=conversations.rev+1",
-                                chat_id, state.to_json(), now)
-            ids: list[int] = []
-            if outgoing:
-                rows = await c.fetch(
-                    "INSERT INTO messages (chat_id, direction, kind, text, meta, at) "
-                    "SELECT $1, 'out', k, t, m, $5 FROM unnest($2::text[], $3::text[], $4::text[]) AS u(k, t, m) "
-                    "RETURNING id", chat_id, [o.kind for o in outgoing], [o.text for o in outgoing],
-                    [_json(o.meta) for o in outgoing], now)
-                ids = sorted(int(r[0]) for r in rows)  # one statement: its ids rise in row order
-            if events:
-                await c.execute("INSERT INTO turn_events (chat_id, events, at) VALUES ($1, $2, $3)",
-                                chat_id, _json(events), now)
-            if receipt is not None:
-                turned = _count(await c.execute(
-                    "UPDATE inbox SET status='turned', replies=$1, followups=$2 WHERE key=$3 AND status='new'",
-                    _json(ids), _json(followups) if followups else "[]", receipt))
-                if checked and not turned and await c.fetchval("SELECT 1 FROM inbox WHERE key=$1", receipt):
+                turn.rev = row["rev"]
+                if receipt is not None and not row["turned"] and row["known"]:
                     # another process ran this update's turn (its lease ran out meanwhile): never twice
                     raise StaleTurn(f"update {receipt} was turned by another process")
-        return ids
+        return list(row["ids"])
 
     async def mark_delivery(self, message_id: int, delivered: bool, error: str = "") -> None:
         async with self._conn() as c:
@@ -283,6 +311,19 @@ class PgStore:
     async def inbox_status(self, key: str) -> str | None:
         async with self._conn() as c:
             return await c.fetchval("SELECT status FROM inbox WHERE key=$1", key)
+
+    async def inbox_store_claim(self, item: InboxItem, lease: float) -> str:
+        """`inbox_add` and `inbox_claim` of one update in one round trip (the webhook's common case:
+        a new update, or a repeat nobody holds); the same answers as `inbox_claim`."""
+        async with self._conn() as c:
+            status = await c.fetchval(
+                "INSERT INTO inbox (key, chat_id, payload, at, lease_until) "
+                "VALUES ($1, $2, $3, $4, extract(epoch FROM statement_timestamp()) + $5) "
+                "ON CONFLICT (key) DO UPDATE SET lease_until=excluded.lease_until "
+                "WHERE inbox.status IN ('new', 'turned') AND (inbox.lease_until IS NULL OR "
+                "inbox.lease_until < extract(epoch FROM statement_timestamp())) RETURNING status",
+                item.key, item.chat_id, item.payload, item.at, lease)
+        return str(status) if status is not None else await self.inbox_claim(item.key, lease)
 
     async def inbox_claim(self, key: str, lease: float) -> str:
         """Several processes: make a stored update this process's to handle for `lease` seconds.

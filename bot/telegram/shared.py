@@ -25,10 +25,10 @@ from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
-from bot.store.base import INBOX_NEW, INBOX_TURNED
+from bot.store.base import INBOX_NEW, INBOX_TURNED, InboxItem
 from bot.store.postgres import BUSY
 from bot.telegram.inbound import receipt_of
-from bot.telegram.inbox import store_raw
+from bot.telegram.inbox import items_of
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ class SharedInbox(Protocol):
     """What a store shared by several processes offers on top of the store contract (PgStore)."""
 
     async def inbox_claim(self, key: str, lease: float) -> str: ...
+
+    async def inbox_store_claim(self, item: InboxItem, lease: float) -> str: ...
 
     async def inbox_release(self, key: str) -> None: ...
 
@@ -64,10 +66,12 @@ class SharedWebhook:
         self.lease = lease
 
     async def __call__(self, update: Update, data: dict) -> web.Response:
-        store = self.application.bot_data["app"].store
-        await store_raw(store, [data])  # durable first (a repeat is kept as it is)
+        items = items_of([data])
+        if not items:
+            return web.Response(status=400, text="bad update")
         key = receipt_of(update)
-        status = await self.inbox.inbox_claim(key, self.lease)
+        # durable first (a repeat is kept as it is), and this process's while the lease runs
+        status = await self.inbox.inbox_store_claim(items[0], self.lease)
         if status == BUSY:
             return web.Response(status=503, text="being handled by another process")
         if status not in (INBOX_NEW, INBOX_TURNED):
