@@ -38,6 +38,8 @@ bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python bench/telegram.py
 	$(BENCH_VENV)/bin/python bench/nlu.py
 	$(BENCH_VENV)/bin/python bench/ownership.py
+	sh .ci/ensure-postgresql.sh
+	$(BENCH_VENV)/bin/python bench/pg.py
 
 flows-check: $(STAMP)
 	$(BIN)/ozonbot flows check
