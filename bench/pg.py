@@ -48,6 +48,8 @@ from tests.pg_server import PgServer  # noqa: E402
 
 SECRET = "bench-webhook-secret"
 TICKS = os.sysconf("SC_CLK_TCK")
+UPDATE_IDS = itertools.count(10_000_000)
+NUMBERS = itertools.count(1)
 
 
 def free_port() -> int:
@@ -128,8 +130,8 @@ class Driver:
         self.fake = fake
         self.ports = itertools.cycle(ports)
         self.waiting: dict[str, asyncio.Future] = {}
-        self.update_ids = itertools.count(10_000_000)
-        self.numbers = itertools.count(1)
+        self.update_ids = UPDATE_IDS  # never the same update_id twice in a run (a repeat is dropped)
+        self.numbers = NUMBERS
         fake.record_calls = False
         fake.on_send = self._sent
 
@@ -185,7 +187,8 @@ async def measure(name: str, processes: int, url: str | None, server: PgServer, 
                   chats: int, turns: int) -> dict[str, Any]:
     async with FakeTelegram() as fake:
         ports = [free_port() for _ in range(processes)]
-        bots = [Bot(fake, tmp / f"{name}-{i}", port, url) for i, port in enumerate(ports)]
+        bots = [Bot(fake, Path(tempfile.mkdtemp(prefix=f"{name.replace(' ', '-')}-", dir=tmp)), port, url)
+                for port in ports]
         for bot in bots:
             await bot.start()
         driver = Driver(fake, ports)

@@ -135,6 +135,26 @@ async def test_storing_and_claiming_an_update_is_one_step_with_the_same_answers(
     await b.close()
 
 
+async def test_a_held_row_answers_its_status_from_memory_and_only_while_held(pg_url):
+    """While this process holds an update (its lease), nobody else changes its row: its status is
+    answered without a round trip; a turn makes it read again; releasing forgets it."""
+    a, b = PgStore(pg_url), PgStore(pg_url)
+    await a.inbox_store_claim(InboxItem("tg:1", "c1", "{}", 1.0), lease=30)
+    await b.inbox_finish("tg:1", "dropped")  # never happens while a holds it: shows the memory is used
+    assert await a.inbox_status("tg:1") == "new"
+    await a.save_turn("c1", _state("x"), [], [], receipt="tg:1")
+    assert await a.inbox_status("tg:1") == "dropped", "after a turn with its receipt: read from the database"
+    await a.inbox_release("tg:1")
+    await a.inbox_add([InboxItem("tg:2", "c1", "{}", 1.0)])
+    assert await a.inbox_store_claim(InboxItem("tg:2", "c1", "{}", 1.0), lease=30) == "new"
+    await a.inbox_finish("tg:2")
+    assert await a.inbox_status("tg:2") == "done"
+    await a.inbox_release("tg:2")
+    assert a._held == {}, "released rows are forgotten"
+    await a.close()
+    await b.close()
+
+
 async def test_recover_leaves_a_relay_another_process_is_sending(pg_url):
     sender, restarted = PgHandoffRecords(pg_url, lease=0.3), PgHandoffRecords(pg_url, lease=0.3)
     rid = await sender.enqueue("k1", "c1", TO_TOPIC, "send", {"text": "x"}, 1.0)

@@ -7,7 +7,12 @@ chat's transaction-level advisory lock (`pg_advisory_xact_lock`); every store ca
 ledger, the actions and the saved turn commit together or not at all, and a second process handling
 the same chat waits for the lock and then reads the new state. `save_turn` inside a turn also checks
 the conversation row's revision (`rev`, one more at every write): a write that bypassed the lock
-fails the turn with `StaleTurn` instead of being overwritten.
+fails the turn with `StaleTurn` instead of being overwritten. A turn costs four round trips: BEGIN
+with the lock, the state read, the whole save in one statement, COMMIT.
+
+Several processes behind one webhook (bot/telegram/shared.py) also claim each stored update with a
+lease (`inbox_store_claim`, `inbox_claim`, `inbox_release`): while a process holds it, no other
+handles it, and its status is answered from memory.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import contextvars
 import json
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -68,7 +73,6 @@ class _Turn:
     chat_id: str
     rev: int | None = None  # the revision load_state read (None: no row yet)
     read: bool = False
-    locked: bool = False  # the chat's advisory lock is taken (with the first statement of the turn)
 
 
 _MESSAGE_COLS = "id, chat_id, direction, kind, text, meta, at, delivered, error"
@@ -127,38 +131,30 @@ class PgStore:
 
     def __init__(self, url: str, *, pool_size: int = 10, pool: LazyPool | None = None) -> None:
         self._pool = pool or LazyPool(url, max_size=pool_size)
+        # inbox rows this process holds (claimed, not yet released) -> their status; "" when a turn
+        # may have changed it (read again); see inbox_claim
+        self._held: dict[str, str] = {}
         # the turn running in this task (and those it starts), for this store only
         self._turn: contextvars.ContextVar[_Turn | None] = contextvars.ContextVar(f"pg_turn_{id(self)}", default=None)
 
     @asynccontextmanager
-    async def _conn(self) -> AsyncIterator[Conn]:
-        """The running turn's connection (its transaction), else one from the pool (autocommit)."""
+    async def _conn(self, *, tx: bool = False) -> AsyncIterator[Conn]:
+        """The running turn's connection (inside its transaction), else one from the pool: in a
+        transaction of its own with `tx`, autocommit otherwise."""
         turn = self._turn.get()
         if turn is not None:
-            await self._lock(turn)
             yield turn.conn
             return
         pool = await self._pool.get()
         async with pool.acquire() as conn:
-            yield conn
+            if not tx:
+                yield conn
+                return
+            async with conn.transaction():
+                yield conn
 
-    @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[Conn]:
-        """A transaction of its own, or a savepoint-free part of the running turn's."""
-        turn = self._turn.get()
-        if turn is not None:
-            await self._lock(turn)
-            yield turn.conn
-            return
-        pool = await self._pool.get()
-        async with pool.acquire() as conn, conn.transaction():
-            yield conn
-
-    @staticmethod
-    async def _lock(turn: _Turn) -> None:
-        if not turn.locked:
-            await turn.conn.execute("SELECT pg_advisory_xact_lock($1)", chat_lock_key(turn.chat_id))
-            turn.locked = True
+    def _tx(self) -> AbstractAsyncContextManager[Conn]:
+        return self._conn(tx=True)
 
     @asynccontextmanager
     async def turn(self, chat_id: str) -> AsyncIterator[None]:
@@ -172,7 +168,7 @@ class PgStore:
             # their own (READ COMMITTED: each sees what was committed before it started, so after the
             # lock, never a snapshot taken while waiting for it)
             await conn.execute(f"BEGIN; SELECT pg_advisory_xact_lock({chat_lock_key(chat_id)})")
-            token = self._turn.set(_Turn(conn, chat_id, locked=True))
+            token = self._turn.set(_Turn(conn, chat_id))
             try:
                 yield
             except BaseException:
@@ -197,6 +193,8 @@ class PgStore:
                            receipt: str | None = None, outcome: str | None = None) -> int:
         now = time.time()
         finish = check_outcome(outcome) if receipt is not None and outcome is not None else None
+        if receipt is not None and receipt in self._held:
+            self._held[receipt] = ""  # has its outcome once this commits: read it again until then
         async with self._tx() as c:
             if finish is not None:
                 changed = await c.fetchval(
@@ -232,6 +230,8 @@ class PgStore:
             sql = _SAVE_FIRST
         else:
             sql, args = _SAVE_NEXT, [*args, turn.rev if turn is not None else 0]
+        if receipt is not None and receipt in self._held:
+            self._held[receipt] = ""  # turned once the turn commits: read it again until then
         async with self._tx() as c:
             row = await c.fetchrow(sql, *args)
             assert row is not None  # a SELECT without FROM always gives one row
@@ -307,10 +307,20 @@ class PgStore:
         async with self._conn() as c:
             await c.execute("UPDATE inbox SET status=$1, finished_at=$2 WHERE key=$3 AND status IN ('new', 'turned')",
                             outcome, time.time(), key)
+        if key in self._held:
+            self._held[key] = outcome
 
     async def inbox_status(self, key: str) -> str | None:
+        held = self._held.get(key)
+        if held:  # a row this process holds changes only through this process ("": read it again)
+            return held
         async with self._conn() as c:
             return await c.fetchval("SELECT status FROM inbox WHERE key=$1", key)
+
+    def _hold(self, key: str, status: str) -> str:
+        if status in (INBOX_NEW, INBOX_TURNED):
+            self._held[key] = status
+        return status
 
     async def inbox_store_claim(self, item: InboxItem, lease: float) -> str:
         """`inbox_add` and `inbox_claim` of one update in one round trip (the webhook's common case:
@@ -323,28 +333,32 @@ class PgStore:
                 "WHERE inbox.status IN ('new', 'turned') AND (inbox.lease_until IS NULL OR "
                 "inbox.lease_until < extract(epoch FROM statement_timestamp())) RETURNING status",
                 item.key, item.chat_id, item.payload, item.at, lease)
-        return str(status) if status is not None else await self.inbox_claim(item.key, lease)
+        return self._hold(item.key, str(status)) if status is not None else await self.inbox_claim(item.key, lease)
 
     async def inbox_claim(self, key: str, lease: float) -> str:
         """Several processes: make a stored update this process's to handle for `lease` seconds.
         Its status ("new" or "turned") when claimed; its outcome when it has one (nothing to do);
-        BUSY while another process's lease runs."""
+        BUSY while another process's lease runs. Until `inbox_release`, this store answers
+        `inbox_status` of a row it holds from memory (no other process changes it meanwhile)."""
         async with self._conn() as c:
             status = await c.fetchval(
                 "UPDATE inbox SET lease_until=extract(epoch FROM clock_timestamp()) + $2 WHERE key=$1 "
                 "AND status IN ('new', 'turned') AND (lease_until IS NULL OR "
                 "lease_until < extract(epoch FROM clock_timestamp())) RETURNING status", key, lease)
             if status is not None:
-                return str(status)
+                return self._hold(key, str(status))
             status = await c.fetchval("SELECT status FROM inbox WHERE key=$1", key)
         if status is None:
             raise KeyError(f"inbox row {key} does not exist (store it first)")
         return BUSY if status in (INBOX_NEW, INBOX_TURNED) else str(status)
 
     async def inbox_release(self, key: str) -> None:
-        """Give a claimed row back before its lease runs out (its handling failed: let a retry take it)."""
-        async with self._conn() as c:
-            await c.execute("UPDATE inbox SET lease_until=NULL WHERE key=$1", key)
+        """Done with a claimed row: an unfinished one is given back before its lease runs out (its
+        handling failed: a retry takes it at once)."""
+        if self._held.pop(key, None) in (INBOX_NEW, INBOX_TURNED, "", None):
+            async with self._conn() as c:
+                await c.execute("UPDATE inbox SET lease_until=NULL WHERE key=$1 AND status IN ('new', 'turned')",
+                                key)
 
     async def inbox_pending(self) -> list[PendingUpdate]:
         async with self._conn() as c:

@@ -76,9 +76,12 @@ class SharedWebhook:
             return web.Response(status=503, text="being handled by another process")
         if status not in (INBOX_NEW, INBOX_TURNED):
             return web.Response(text="ok")  # handled before: a repeat
-        await process(self.application, update)
-        if await self.inbox.inbox_status(key) in (INBOX_NEW, INBOX_TURNED):  # not finished: Telegram retries
-            await self.inbox.inbox_release(key)
+        try:
+            await process(self.application, update)
+            finished = await self.inbox.inbox_status(key) not in (INBOX_NEW, INBOX_TURNED)
+        finally:
+            await self.inbox.inbox_release(key)  # an unfinished row: a retry may take it at once
+        if not finished:
             log.warning("update %s not finished; asking Telegram to send it again", update.update_id)
             return web.Response(status=500, text="not handled, send again")
         return web.Response(text="ok")
@@ -94,7 +97,10 @@ async def recover_shared(application: Application, inbox: SharedInbox, lease: fl
             if await inbox.inbox_claim(item.key, lease) not in (INBOX_NEW, INBOX_TURNED):
                 continue
             update = Update.de_json(json.loads(item.payload), application.bot)
-            await process(application, update)  # the gate completes a "turned" one
+            try:
+                await process(application, update)  # the gate completes a "turned" one
+            finally:
+                await inbox.inbox_release(item.key)
             handled += 1
         except Exception:  # one bad stored update must not stop the others
             log.exception("replaying %s", item.key)
