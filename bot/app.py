@@ -178,9 +178,9 @@ def build_mirror(settings: Settings, store: Any = None) -> Any:
 
         source = DemoSource(DemoOrderProvider(settings.demo_orders_path), step=settings.demo_step_seconds)
     if store is None:
-        from bot.store.mirror_sqlite import SqliteMirrorStore
+        from bot.store.backend import open_mirror_store
 
-        store = SqliteMirrorStore(settings.store_path)
+        store = open_mirror_store(settings)
     return Mirror(store, source, max_age=settings.mirror_max_age, sync_days=settings.mirror_days,
                   full_every=settings.mirror_full_sync_minutes * 60, upstream=upstream)
 

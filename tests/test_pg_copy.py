@@ -11,9 +11,13 @@ from bot.engine.state import ConversationState, Position
 from bot.handoff.records import TO_TOPIC, Topic
 from bot.handoff.records_pg import PgHandoffRecords
 from bot.handoff.records_sqlite import SqliteHandoffRecords
+from bot.orders.mirror.store import MirrorRow
 from bot.store.base import InboxItem, Outgoing
+from bot.store.mirror_pg import PgMirrorStore
+from bot.store.mirror_sqlite import SqliteMirrorStore
 from bot.store.postgres import PgStore
 from bot.store.sqlite import SqliteStore
+from tests.fake_ozon import sample
 
 
 async def _embedded(path) -> None:
@@ -40,6 +44,16 @@ async def _embedded(path) -> None:
     await records.block("c5", "bob", 5.0)
     await store.close()
     await records.close()
+    mirror = SqliteMirrorStore(path)  # the order mirror's tables live in the same file
+    await mirror.commit([MirrorRow(sample("12345678-0001-1"), 100.0, 50.0)], [])
+    await mirror.set_mark("fbs", "2026-11-20T09:00:00Z")
+    await mirror.put_push("push-1", "TYPE_NEW_POSTING", '{"posting_number": "12345678-0001-1"}', 7.0)
+    await mirror.close()
+
+
+async def _mirror_snapshot(mirror) -> tuple:
+    return ((await mirror.get(["12345678-0001-1"]))["12345678-0001-1"], await mirror.get_mark("fbs"),
+            await mirror.pending_pushes(), await mirror.count())
 
 
 async def _snapshot(store, records) -> dict:
@@ -76,6 +90,10 @@ async def test_db_migrate_copies_an_embedded_deployment(tmp_path, pg_url, monkey
     store, records = PgStore(pg_url), PgHandoffRecords(pg_url)
     after = await _snapshot(store, records)
     assert after == before
+    sqlite_mirror, pg_mirror = SqliteMirrorStore(data / "conversations.sqlite3"), PgMirrorStore(pg_url)
+    assert await _mirror_snapshot(pg_mirror) == await _mirror_snapshot(sqlite_mirror)
+    await sqlite_mirror.close()
+    await pg_mirror.close()
     last = max(e.id for e in await store.transcript("c1"))
     ids = await store.save_turn("c1", ConversationState(lang="ru"), [Outgoing("say", "new")], [])
     assert ids[0] > last, "new rows get ids after the copied ones"

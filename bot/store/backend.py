@@ -1,7 +1,10 @@
-"""The store DATABASE_URL asks for: PostgreSQL (postgresql://...) for several processes, else the
-embedded SQLite file in DATA_DIR."""
+"""The stores DATABASE_URL asks for: PostgreSQL (postgresql://...) for several processes, else the
+embedded SQLite file in DATA_DIR (the conversation store here; the handoff records in
+bot/handoff/records_backend.py)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from bot.settings import Settings
 from bot.store.base import ConversationStore
@@ -27,3 +30,16 @@ def open_store(settings: Settings) -> ConversationStore:
     from bot.store.sqlite import SqliteStore
 
     return SqliteStore(settings.store_path)
+
+
+def open_mirror_store(settings: Settings) -> Any:
+    """The order mirror's `MirrorStore`: in PostgreSQL with DATABASE_URL (one copy for every process),
+    else in the embedded SQLite file."""
+    url = database_url(settings)
+    if url is not None:
+        from bot.store.mirror_pg import PgMirrorStore
+
+        return PgMirrorStore(url)
+    from bot.store.mirror_sqlite import SqliteMirrorStore
+
+    return SqliteMirrorStore(settings.store_path)

@@ -8,7 +8,8 @@ and every step runs once. A database whose version is newer than this code knows
 (`SchemaTooNew`, as for SQLite). Add a step at the end; never change a step that has shipped.
 
 The numbering is PostgreSQL's own: step 1 is everything the SQLite file holds at its version 6
-(store, handoff, inbox, outcomes of requests to staff, ownership), in PostgreSQL's types: ids are
+(store, handoff, inbox, outcomes of requests to staff, ownership), step 3 its version 7 (the order
+mirror), in PostgreSQL's types: ids are
 identities (`ozonbot db migrate` copies them as they are, then moves each sequence past them),
 times are UNIX seconds (double precision), JSON stays text as the SQLite backend writes it.
 """
@@ -88,9 +89,29 @@ _LEASES = (
     "ALTER TABLE handoff_relays ADD COLUMN lease_until double precision",
 )
 
+# 3: the order mirror (bot/store/mirror_pg.py), as SQLite's migration 7 holds it.
+_ORDER_MIRROR = (
+    "CREATE TABLE mirror_postings (posting_number text PRIMARY KEY, order_number text NOT NULL, status text NOT NULL, "
+    "shipment_at double precision, delivery_end_at double precision, created_at double precision NOT NULL, "
+    "products text NOT NULL, data text NOT NULL, fetched_at double precision NOT NULL, "
+    "state_at double precision NOT NULL)",
+    "CREATE INDEX idx_mirror_postings_order ON mirror_postings (order_number)",
+    "CREATE INDEX idx_mirror_postings_status ON mirror_postings (status)",
+    f"CREATE TABLE mirror_changes (id {_ID}, key text NOT NULL UNIQUE, posting_number text NOT NULL, "
+    "kind text NOT NULL, detail text NOT NULL, at double precision NOT NULL, source text NOT NULL, data text NOT NULL, "
+    "delivered boolean NOT NULL DEFAULT false)",
+    "CREATE INDEX idx_mirror_changes_pending ON mirror_changes (id) WHERE NOT delivered",
+    "CREATE TABLE mirror_marks (name text PRIMARY KEY, value text NOT NULL)",
+    f"CREATE TABLE mirror_pushes (id {_ID}, key text NOT NULL UNIQUE, message_type text NOT NULL, "
+    "payload text NOT NULL, received_at double precision NOT NULL, attempts integer NOT NULL DEFAULT 0, "
+    "done_at double precision)",
+    "CREATE INDEX idx_mirror_pushes_pending ON mirror_pushes (id) WHERE done_at IS NULL",
+)
+
 MIGRATIONS: tuple[PgMigration, ...] = (
     PgMigration(1, "the SQLite schema of version 6: store, inbox, ownership, handoff", _SCHEMA_1),
     PgMigration(2, "leases: inbox.lease_until, handoff_relays.lease_until", _LEASES),
+    PgMigration(3, "order mirror: postings, changes outbox, sync marks, push notifications", _ORDER_MIRROR),
 )
 LATEST = MIGRATIONS[-1].version
 assert [m.version for m in MIGRATIONS] == list(range(1, LATEST + 1)), "migrations are numbered 1, 2, 3, ..."
