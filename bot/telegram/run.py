@@ -186,11 +186,13 @@ async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
                            routes=mirror.attach if mirror is not None else None) as info:
             where = f"webhook {webhook} (listening on {listen})" if info.mode == "webhook" else "long polling"
             print(f"@{application.bot.username} is running: {where}. Ctrl-C stops it.", flush=True)
-            if mirror is not None:
-                await mirror.start()  # Ozon pushes on the webhook's server, else on OZON_PUSH_LISTEN
             leadership = wiring.leadership(handoff, settings)  # several processes: one runs the periodic jobs
             if leadership is not None:
                 leadership.start()
+                if mirror is not None:
+                    mirror.leader = leadership.is_leader
+            if mirror is not None:
+                await mirror.start()  # Ozon pushes on the webhook's server, else on OZON_PUSH_LISTEN
             app.start_retention(wiring.purgers(handoff, settings),
                                 leader=leadership.is_leader if leadership is not None else None)
             watcher = asyncio.create_task(watch_and_reload(app, settings, on_rejected=_tell_agents(handoff),
