@@ -229,3 +229,13 @@ async def test_an_update_is_turned_once_even_when_two_processes_run_it(pg_url):
     assert (await a.load_state("c1")).at.node == "first"
     await a.close()
     await b.close()
+
+
+async def test_processes_claiming_one_relay_at_once_send_it_once(pg_url):
+    records = [PgHandoffRecords(pg_url) for _ in range(4)]
+    ids = [await records[0].enqueue(f"k{i}", "c1", TO_TOPIC, "send", {"text": str(i)}, 1.0) for i in range(30)]
+    wins = await asyncio.gather(*(r.claim(rid) for rid in ids for r in records))
+    assert sum(wins) == 30, "each relay claimed by exactly one of the four"
+    assert all(r.status == "sending" and r.attempts == 1 for r in await records[0].relays())
+    for r in records:
+        await r.close()

@@ -190,8 +190,11 @@ class PgHandoffRecords:
         return row is not None
 
     async def claim(self, relay_id: int) -> bool:
+        # SKIP LOCKED: of processes claiming the same relay at once, the others give up at once
+        # instead of waiting for the winner's row lock
         return await self._exec("UPDATE handoff_relays SET status=$1, attempts=attempts+1, "
-                                "lease_until=extract(epoch FROM clock_timestamp()) + $4 WHERE id=$2 AND status=$3",
+                                "lease_until=extract(epoch FROM clock_timestamp()) + $4 WHERE id=(SELECT id FROM "
+                                "handoff_relays WHERE id=$2 AND status=$3 FOR UPDATE SKIP LOCKED)",
                                 SENDING, relay_id, PENDING, self.lease) > 0
 
     async def mark_sent(self, relay_id: int, dest_chat: int, dest_message_id: int | None, now: float) -> None:
