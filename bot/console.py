@@ -8,6 +8,7 @@ the buyer as the agent's, and `>> /close` hands the conversation back to the bot
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from typing import IO, Literal
@@ -137,7 +138,9 @@ class ConsoleChat:
             if interactive:
                 self.out.write("you> ")
                 self.out.flush()
-            line = stdin.readline()
+            # read in a thread: the event loop keeps serving meanwhile (the order mirror's sync and push
+            # endpoint, retention, live reload)
+            line = await asyncio.to_thread(stdin.readline)
             if not line:
                 break
             if not interactive and not self.json_mode:
