@@ -63,7 +63,7 @@ _UNAVAILABLE = (OzonTransientError, OzonRateLimited, CircuitOpen)  # a cached co
 
 
 def _retry_after(exc: Exception) -> float | None:
-    return exc.retry_after if isinstance(exc, OzonRateLimited) else None
+    return exc.retry_after if isinstance(exc, (OzonRateLimited, CircuitOpen)) else None
 
 
 def _utc(dt: datetime) -> str:
@@ -74,7 +74,8 @@ class OzonOrderProvider:
     def __init__(self, client_id: str, api_key: str, *, base_url: str = DEFAULT_BASE_URL,
                  session: aiohttp.ClientSession | None = None, cache_ttl: float = 30.0, fbs_get_rps: float = 2.0,
                  global_rps: float = 50.0, max_retries: int | None = None, retry: RetryPolicy | None = None,
-                 timeout: float = 10.0, breaker_threshold: int = 5, breaker_reset: float = 30.0,
+                 timeout: float = 10.0, breaker_threshold: int = 5, breaker_cooldown: float = 1.0,
+                 breaker_max_cooldown: float = 10.0,
                  allow_cancel: bool = False, cross_border: bool = False, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
         self.client = OzonClient(client_id, api_key, base_url=base_url, session=session, timeout=timeout,
@@ -84,7 +85,8 @@ class OzonOrderProvider:
             self.retry = replace(self.retry, attempts=max_retries + 1)
         self.allow_cancel = allow_cancel
         self.cross_border = cross_border  # STORE_CROSS_BORDER: the shop's rFBS postings come from abroad
-        self.breaker = CircuitBreaker(breaker_threshold, breaker_reset, clock=clock)
+        self.breaker = CircuitBreaker(breaker_threshold, breaker_cooldown, max_cooldown=breaker_max_cooldown,
+                                      clock=clock)
         self._cache: TTLCache[Any] = TTLCache(cache_ttl, clock=clock)
         self._reasons: TTLCache[list[mapping.CancelReason]] = TTLCache(CANCEL_REASONS_TTL, clock=clock)
         self._products: TTLCache[list[str]] = TTLCache(PRODUCTS_TTL, clock=clock)
@@ -244,9 +246,11 @@ class OzonOrderProvider:
     # --- One call: breaker, retries, backoff ---------------------------------------------------------
 
     async def _call(self, path: str, body: dict[str, Any], *, idempotent: bool = True) -> dict[str, Any]:
-        """POST with retries: refused calls (429, 'Circle is open') always, failed ones only when idempotent."""
+        """POST with retries: calls not sent or refused (open breaker: after its cool-down; 429, 'Circle
+        is open') always, failed ones only when idempotent."""
         def retryable(exc: Exception) -> bool:
-            return isinstance(exc, OzonRateLimited) or (idempotent and isinstance(exc, OzonTransientError))
+            return isinstance(exc, (OzonRateLimited, CircuitOpen)) or (
+                idempotent and isinstance(exc, OzonTransientError))
 
         def on_retry(exc: Exception, attempt: int, delay: float) -> None:
             if isinstance(exc, OzonRateLimited):
