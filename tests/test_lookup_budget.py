@@ -308,3 +308,17 @@ def test_the_seller_api_client_takes_its_timeout_retries_and_breaker_from_settin
     assert provider.retry.attempts == 3  # type: ignore[attr-defined]
     breaker = provider.breaker  # type: ignore[attr-defined]
     assert (breaker.threshold, breaker.base_cooldown, breaker.max_cooldown) == (7, 0.5, 4.0)
+
+
+def test_bad_budget_settings_are_one_line_each(tmp_path):
+    from tests.test_cli_settings_errors import ozonbot
+
+    done = ozonbot(tmp_path, "orders", "list", LOOKUP_BUDGET_SECONDS="-1", OZON_TIMEOUT_SECONDS="0",
+                   OZON_RETRIES="many", OZON_BREAKER_COOLDOWN_SECONDS="soon")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines() == [
+        "ozonbot: LOOKUP_BUDGET_SECONDS: must be greater than or equal to 0 (seconds; 0 turns it off); got '-1'",
+        "ozonbot: OZON_TIMEOUT_SECONDS: must be greater than 0; got '0'",
+        "ozonbot: OZON_RETRIES: must be an integer; got 'many'",
+        "ozonbot: OZON_BREAKER_COOLDOWN_SECONDS: must be a number; got 'soon'",
+    ]
