@@ -254,31 +254,28 @@ async def test_telegram_typing_checking_answer_and_a_message_written_meanwhile(s
 
 # ---- the circuit breaker --------------------------------------------------------------------------
 
-async def test_breaker_recovers_within_seconds_after_a_5xx_burst(ozon):
-    provider = provider_for(ozon, sleep=asyncio.sleep, max_retries=0, breaker_threshold=3, breaker_cooldown=0.2,
-                            breaker_max_cooldown=1.0)
+async def test_breaker_probes_during_a_5xx_burst_and_serves_within_seconds_after_it(ozon):
+    provider = provider_for(ozon, sleep=asyncio.sleep, max_retries=0, timeout=0.5, breaker_threshold=3,
+                            breaker_cooldown=0.2, breaker_max_cooldown=1.0)
     ozon.fail_all(server_error())
     for _ in range(3):
         with pytest.raises(OrderBackendUnavailable):
             await provider.find(OrderRef(ORDER, POSTING))
     assert provider.breaker.state == "open"
-    calls = ozon.count()
-    with pytest.raises(OrderBackendUnavailable):
-        await provider.find(OrderRef(ORDER, POSTING))
-    assert ozon.count() == calls  # failed fast while open
-    await asyncio.sleep(0.25)
-    with pytest.raises(OrderBackendUnavailable):  # the probe fails: open again for twice as long
-        await provider.find(OrderRef(ORDER, POSTING))
-    assert ozon.count() == calls + 1 and provider.breaker.cooldown == 0.4
+    for cooldown in (0.2, 0.4):  # each lookup now waits out the cool-down and is the one probe; it fails
+        calls, start = ozon.count(), time.monotonic()
+        with pytest.raises(OrderBackendUnavailable):
+            await provider.find(OrderRef(ORDER, POSTING))
+        assert cooldown <= time.monotonic() - start < cooldown + 0.5 and ozon.count() == calls + 1
+        assert provider.breaker.cooldown == cooldown * 2  # a failed probe doubles the cool-down
     ozon.fail_all(None)  # Ozon is back
     recovered = time.monotonic()
-    while True:
-        try:
-            found = await provider.find(OrderRef(ORDER, POSTING))
-            break
-        except OrderBackendUnavailable:
-            await asyncio.sleep(0.05)
-    assert found and time.monotonic() - recovered < 1.0  # seconds, not 30
+    other = "57195475-0051-1"
+    ozon.add(sample(other))
+    # two buyers: one waits out the 0.8 s cool-down and probes, the other waits for the probe's outcome
+    found = await asyncio.gather(provider.find(OrderRef(ORDER, POSTING)), provider.find(OrderRef(ORDER[:-1] + "1",
+                                                                                                  other)))
+    assert all(found) and time.monotonic() - recovered < 1.5  # seconds, not 30
     assert provider.breaker.state == "closed" and provider.breaker.cooldown == 0.2
     await provider.close()
 

@@ -4,13 +4,15 @@ After `threshold` consecutive failures the circuit opens: calls fail fast (`Circ
 says how long until the next probe) for `cooldown` seconds. Then it is half-open: one probe call
 goes through. The probe's success closes the circuit; its failure opens it again for twice the
 last cool-down, up to `max_cooldown`. So a short outage costs seconds after Ozon recovers, and a
-long one costs one probe call per `max_cooldown` seconds (settings OZON_BREAKER_*).
+long one costs one probe call per `max_cooldown` seconds (settings OZON_BREAKER_*). `changed()`
+lets a caller wait for the probe's outcome instead of failing at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from bot.orders.ozon.errors import CircuitOpen
 
@@ -26,6 +28,7 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at: float | None = None
         self._probing = False
+        self._change: asyncio.Event | None = None  # set when a probe ends (made on first wait)
 
     @property
     def state(self) -> str:
@@ -51,8 +54,11 @@ class CircuitBreaker:
                           retry_after=wait or None)
 
     def success(self) -> None:
+        was_open = self._opened_at is not None
         self._failures, self._opened_at, self._probing = 0, None, False
         self.cooldown = self.base_cooldown
+        if was_open:
+            self._notify()
 
     def failure(self) -> None:
         self._failures += 1
@@ -60,10 +66,29 @@ class CircuitBreaker:
             self._probing = False
             self.cooldown = min(self.max_cooldown, self.cooldown * 2)
             self._opened_at = self._clock()
+            self._notify()
         elif self._opened_at is None and self._failures >= self.threshold:
             self._opened_at = self._clock()
         # a call sent before the circuit opened and failing now tells nothing new: the cool-down stands
 
     def abandon(self) -> None:
         """The call ended without an answer either way (cancelled): free the probe slot."""
-        self._probing = False
+        if self._probing:
+            self._probing = False
+            self._notify()
+
+    async def changed(self, seconds: float, sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
+        """Wait until a probe ends (the circuit closes, or opens again) or `sleep(seconds)` returns."""
+        if self._change is None:
+            self._change = asyncio.Event()
+        waits = [asyncio.ensure_future(self._change.wait()), asyncio.ensure_future(sleep(seconds))]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
+    def _notify(self) -> None:
+        if self._change is not None:
+            self._change.set()
+            self._change = None

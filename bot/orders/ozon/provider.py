@@ -57,13 +57,14 @@ RETURN_STATUSES = frozenset({"delivered", "cancelled"})  # returns exist only af
 AUTH_LOG_PERIOD = 600.0  # seconds between two loud log lines about a rejected key
 CANCEL_REASONS_TTL = 3600.0
 PRODUCTS_TTL = 3600.0  # the shop's product names (decoys for the ownership question) are listed again hourly
+MAX_BREAKER_WAITS = 8  # cool-downs and probes one call waits through (within breaker_wait) before giving up
 PRODUCTS_DAYS = 30  # ... from the postings of this many days
 MAX_SEEN_PRODUCTS = 2000
 _UNAVAILABLE = (OzonTransientError, OzonRateLimited, CircuitOpen)  # a cached copy may stand in
 
 
 def _retry_after(exc: Exception) -> float | None:
-    return exc.retry_after if isinstance(exc, (OzonRateLimited, CircuitOpen)) else None
+    return exc.retry_after if isinstance(exc, OzonRateLimited) else None
 
 
 def _utc(dt: datetime) -> str:
@@ -75,7 +76,7 @@ class OzonOrderProvider:
                  session: aiohttp.ClientSession | None = None, cache_ttl: float = 30.0, fbs_get_rps: float = 2.0,
                  global_rps: float = 50.0, max_retries: int | None = None, retry: RetryPolicy | None = None,
                  timeout: float = 10.0, breaker_threshold: int = 5, breaker_cooldown: float = 1.0,
-                 breaker_max_cooldown: float = 10.0,
+                 breaker_max_cooldown: float = 10.0, breaker_wait: float | None = None,
                  allow_cancel: bool = False, cross_border: bool = False, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
         self.client = OzonClient(client_id, api_key, base_url=base_url, session=session, timeout=timeout,
@@ -87,6 +88,9 @@ class OzonOrderProvider:
         self.cross_border = cross_border  # STORE_CROSS_BORDER: the shop's rFBS postings come from abroad
         self.breaker = CircuitBreaker(breaker_threshold, breaker_cooldown, max_cooldown=breaker_max_cooldown,
                                       clock=clock)
+        # a call meeting an open circuit waits up to a probe's longest reply plus the longest cool-down
+        # (0: it fails at once, as before the breaker probed)
+        self.breaker_wait = timeout + self.breaker.max_cooldown if breaker_wait is None else breaker_wait
         self._cache: TTLCache[Any] = TTLCache(cache_ttl, clock=clock)
         self._reasons: TTLCache[list[mapping.CancelReason]] = TTLCache(CANCEL_REASONS_TTL, clock=clock)
         self._products: TTLCache[list[str]] = TTLCache(PRODUCTS_TTL, clock=clock)
@@ -246,11 +250,9 @@ class OzonOrderProvider:
     # --- One call: breaker, retries, backoff ---------------------------------------------------------
 
     async def _call(self, path: str, body: dict[str, Any], *, idempotent: bool = True) -> dict[str, Any]:
-        """POST with retries: calls not sent or refused (open breaker: after its cool-down; 429, 'Circle
-        is open') always, failed ones only when idempotent."""
+        """POST with retries: refused calls (429, 'Circle is open') always, failed ones only when idempotent."""
         def retryable(exc: Exception) -> bool:
-            return isinstance(exc, (OzonRateLimited, CircuitOpen)) or (
-                idempotent and isinstance(exc, OzonTransientError))
+            return isinstance(exc, OzonRateLimited) or (idempotent and isinstance(exc, OzonTransientError))
 
         def on_retry(exc: Exception, attempt: int, delay: float) -> None:
             if isinstance(exc, OzonRateLimited):
@@ -260,8 +262,25 @@ class OzonOrderProvider:
         return await retry_call(lambda: self._attempt(path, body), self.retry, retryable=retryable,
                                 retry_after=_retry_after, on_retry=on_retry, sleep=self._sleep)
 
-    async def _attempt(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def _through_breaker(self) -> None:
+        """Let a call out through the circuit breaker. While it is open, wait for it (the cool-down,
+        then the probe's outcome) up to `breaker_wait` seconds, so a lookup during a short outage is
+        served once Ozon is back instead of failing at once; CircuitOpen if it stays open longer."""
+        give_up = self._clock() + self.breaker_wait
+        for _ in range(MAX_BREAKER_WAITS):
+            try:
+                self.breaker.check()
+                return
+            except CircuitOpen as exc:
+                left = give_up - self._clock()
+                wait = exc.retry_after if exc.retry_after is not None else left  # None: a probe is out
+                if left <= 0 or wait > left:
+                    raise
+                await self.breaker.changed(wait, self._sleep)
         self.breaker.check()
+
+    async def _attempt(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        await self._through_breaker()
         try:
             data = await self.client.post(path, body)
         except OzonRateLimited as exc:
