@@ -97,10 +97,11 @@ async def test_a_turn_within_its_budget_says_nothing_more():
         notes.append("late")
 
     async def quick() -> str:
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
         return "answer"
 
     assert await Budget(0.5).run("c", quick(), on_late=on_late) == "answer"
+    assert await Budget(0).run("c", quick(), on_late=on_late) == "answer"  # 0: no budget at all
     assert notes == []
 
 
