@@ -2,7 +2,8 @@
 
 Past its budget the buyer is told, in their language and the store's voice, that we are checking
 and will write as soon as we know (`common.checking`); the channel shows that the bot is working
-(Telegram: "typing", renewed every few seconds; the terminal: a line) until the turn ends. The turn
+(`ShowsWorking` in ports.py; Telegram: "typing", renewed every few seconds; the terminal: a line)
+until the turn ends. The turn
 itself is never cut short: it goes on, and its replies are delivered when it ends, as a follow-up
 message that continues the flow exactly where an answer in time would have (the turn is one
 transaction: state, replies and the update's receipt are saved together, only at its end).
@@ -19,24 +20,14 @@ the inbox without an outcome and start-up runs it again (the lookup is retried; 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import TypeVar
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 WORKING_EVERY = 4.0  # seconds; Telegram's "typing" shows for 5 s or until the bot's next message
-
-
-@runtime_checkable
-class ShowsWorking(Protocol):
-    """A channel that can show the buyer that the bot is working on their message."""
-
-    async def working(self, conversation: str) -> None:
-        """Show it now (Telegram: the "typing" action, which lasts ~5 s); best effort, never raises."""
-        ...
 
 
 class Budget:
@@ -61,28 +52,47 @@ class Budget:
 
     async def run(self, conversation: str, work: Awaitable[T], *, on_late: Callable[[], Awaitable[object]],
                   working: Callable[[], Awaitable[object]] | None = None) -> T:
-        """Await `work`; if it is not done within the budget, await `on_late()` once, then
-        `working()` every `every` seconds until it is. Cancelling this cancels `work`."""
-        task = asyncio.ensure_future(work)
+        """Await `work`; if it is not done within the budget, `on_late()` runs once, then `working()`
+        every `every` seconds until it is. `on_late` has finished before this returns (the buyer
+        hears "checking" before the answer). A turn in time costs one timer, no task."""
         if self.seconds <= 0:
-            return await task
-        try:
-            await asyncio.wait({task}, timeout=self.seconds)
-            if task.done():
-                return task.result()
+            return await work
+        loop = asyncio.get_running_loop()
+        notices: list[tuple[asyncio.Task, asyncio.Event]] = []
+
+        def late() -> None:
             self._late[conversation] = False
-            await _quietly(on_late, conversation)
-            while not task.done():
-                if working is not None:
-                    await _quietly(working, conversation)
-                await asyncio.wait({task}, timeout=self.every)
-            return task.result()
-        finally:
-            self._late.pop(conversation, None)
-            if not task.done():
+            said = asyncio.Event()
+            notices.append((loop.create_task(self._notices(conversation, said, on_late, working)), said))
+
+        timer = loop.call_later(self.seconds, late)
+        try:
+            result = await work
+        except BaseException:
+            for task, _ in notices:
                 task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
+            raise
+        finally:
+            timer.cancel()
+            if notices:
+                self._late.pop(conversation, None)
+        if notices:
+            task, said = notices[0]
+            try:
+                await said.wait()
+            finally:
+                task.cancel()
+        return result
+
+    async def _notices(self, conversation: str, said: asyncio.Event, on_late: Callable[[], Awaitable[object]],
+                       working: Callable[[], Awaitable[object]] | None) -> None:
+        try:
+            await _quietly(on_late, conversation)
+        finally:
+            said.set()
+        while working is not None:
+            await _quietly(working, conversation)
+            await asyncio.sleep(self.every)
 
 
 async def _quietly(call: Callable[[], Awaitable[object]], conversation: str) -> None:

@@ -18,7 +18,7 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from bot.conversation.budget import Budget, ShowsWorking
+from bot.conversation.budget import Budget
 from bot.conversation.followups import effects_of
 from bot.conversation.io import Inbound, Reply
 from bot.conversation.ports import Channel, HandoffPort, NoHandoff, Turns
@@ -98,8 +98,7 @@ class Conversation:
         """An engine turn, delivered, then its follow-ups. With a `receipt`, the turn is saved as
         the outcome of that stored update (so a crash after this point never runs it again).
         Past the time budget the buyer hears that we are checking; the reply follows when ready."""
-        channel = self.channel
-        working = channel.working if isinstance(channel, ShowsWorking) else None
+        working = getattr(self.channel, "working", None)  # ports.ShowsWorking: a channel that shows "typing"
         reply = await self.budget.run(
             conversation, self.turns.handle(conversation, event, buyer, incoming=incoming, receipt=receipt),
             on_late=lambda: self.say(conversation, buyer, "common.checking"),
