@@ -326,7 +326,8 @@ async def _check_key(settings: Settings) -> int:
         print("OZON_CLIENT_ID and OZON_API_KEY are not set (environment or .env).", file=sys.stderr)
         return EXIT_PROBLEMS
     provider = OzonOrderProvider(settings.ozon_client_id, settings.ozon_api_key.get_secret_value(),
-                                 base_url=settings.ozon_base_url, max_retries=1)
+                                 base_url=settings.ozon_base_url, max_retries=1,
+                                 timeout=settings.ozon_timeout_seconds)
     try:
         key = await provider.roles()
     except OrderBackendError as exc:

@@ -64,29 +64,59 @@ def test_backoff_grows_with_jitter_and_honours_retry_after():
 
 def test_breaker_opens_after_threshold_then_probes_once():
     now = [0.0]
-    b = CircuitBreaker(threshold=3, reset_after=10.0, clock=lambda: now[0])
+    b = CircuitBreaker(threshold=3, cooldown=10.0, clock=lambda: now[0])
     for _ in range(3):
         b.check()
         b.failure()
     assert b.state == "open"
-    with pytest.raises(CircuitOpen):
+    with pytest.raises(CircuitOpen) as info:
         b.check()
+    assert info.value.retry_after == 10.0  # how long until the probe
     now[0] = 10.0
     b.check()  # the probe
-    with pytest.raises(CircuitOpen):
+    with pytest.raises(CircuitOpen) as info:
         b.check()  # only one probe at a time
+    assert info.value.retry_after is None
     b.failure()
     assert b.state == "open"
-    now[0] = 20.0
+    now[0] = 30.0
     b.check()
     b.success()
     assert b.state == "closed"
     b.check()
 
 
+def test_failed_probes_back_off_up_to_the_max_and_success_resets():
+    now = [0.0]
+    b = CircuitBreaker(threshold=1, cooldown=1.0, max_cooldown=5.0, clock=lambda: now[0])
+    b.failure()
+    waits = []
+    for _ in range(5):  # every probe fails: 1 s, then 2, 4, 5, 5
+        waits.append(b.remaining())
+        now[0] += b.remaining()
+        b.check()
+        b.failure()
+    assert waits == [1.0, 2.0, 4.0, 5.0, 5.0]
+    now[0] += b.remaining()
+    b.check()
+    b.success()
+    b.failure()  # the next outage starts again from the short cool-down
+    assert b.remaining() == 1.0
+
+
+def test_a_failure_of_a_call_sent_before_opening_does_not_extend_the_cool_down():
+    now = [0.0]
+    b = CircuitBreaker(threshold=2, cooldown=2.0, clock=lambda: now[0])
+    b.failure()
+    b.failure()
+    now[0] = 1.5
+    b.failure()  # an old call timing out now
+    assert b.remaining() == 0.5
+
+
 def test_abandoned_probe_frees_the_slot():
     now = [0.0]
-    b = CircuitBreaker(threshold=1, reset_after=1.0, clock=lambda: now[0])
+    b = CircuitBreaker(threshold=1, cooldown=1.0, clock=lambda: now[0])
     b.failure()
     now[0] = 1.0
     b.check()
