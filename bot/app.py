@@ -148,6 +148,14 @@ def default_orders(settings: Settings) -> OrderProvider:
     return DemoOrderProvider(settings.demo_orders_path)
 
 
+def ozon_budget(settings: Settings) -> dict[str, Any]:
+    """The Seller API client's timeout, retries and circuit breaker, from OZON_TIMEOUT_SECONDS and friends."""
+    return {"timeout": settings.ozon_timeout_seconds, "max_retries": settings.ozon_retries,
+            "breaker_threshold": settings.ozon_breaker_failures,
+            "breaker_cooldown": settings.ozon_breaker_cooldown_seconds,
+            "breaker_max_cooldown": settings.ozon_breaker_max_cooldown_seconds}
+
+
 def _ozon_provider(settings: Settings, *, read_returns: bool = True) -> Any:
     from bot.orders.ozon.provider import OzonOrderProvider
 
@@ -156,7 +164,8 @@ def _ozon_provider(settings: Settings, *, read_returns: bool = True) -> Any:
     return OzonOrderProvider(settings.ozon_client_id, settings.ozon_api_key.get_secret_value(),
                              base_url=settings.ozon_base_url, cache_ttl=settings.ozon_cache_ttl,
                              fbs_get_rps=settings.ozon_fbs_get_rps, allow_cancel=settings.ozon_allow_cancel,
-                             cross_border=settings.store_cross_border, read_returns=read_returns)
+                             cross_border=settings.store_cross_border, read_returns=read_returns,
+                             **ozon_budget(settings))
 
 
 def build_mirror(settings: Settings, store: Any = None) -> Any:

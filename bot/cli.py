@@ -337,7 +337,8 @@ async def _check_key(settings: Settings) -> int:
         print("OZON_CLIENT_ID and OZON_API_KEY are not set (environment or .env).", file=sys.stderr)
         return EXIT_PROBLEMS
     provider = OzonOrderProvider(settings.ozon_client_id, settings.ozon_api_key.get_secret_value(),
-                                 base_url=settings.ozon_base_url, max_retries=1)
+                                 base_url=settings.ozon_base_url, max_retries=1,
+                                 timeout=settings.ozon_timeout_seconds)
     try:
         key = await provider.roles()
     except OrderBackendError as exc:
@@ -373,7 +374,12 @@ async def _sync_mirror(settings: Settings, as_json: bool) -> int:
           f"{' (full sweep)' if report.full_sweep and report.mode != 'baseline' else ''}, "
           f"returns of {report.returns}; the mirror holds {held} postings")
     kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(report.kinds.items())) or "none"
-    print(f"changes: {kinds}; newly past a deadline: {report.overdue}")
+    print(f"changes: {kinds}")
+    live = getattr(mirror.source, "live", None)
+    if live is not None:  # the demo shop's moving postings, to try them in a chat
+        print("live demo postings (they move every DEMO_STEP_SECONDS):")
+        for order in live():
+            print(f"  {order.posting_number:<18} {order.phone_last4 or '-':<5} {order.status} {order.substatus}")
     return EXIT_OK
 
 

@@ -67,6 +67,16 @@ class Settings(BaseSettings):
     handoff_check_seconds: float = 60.0  # period of the outbox flush + unanswered check
     handoff_max_attempts: int = 8  # relay attempts before a message is marked failed
 
+    # Budgets, not waits (issue 13, item 3): a buyer hears "we are checking" instead of waiting on a slow API
+    # A turn still working after this many seconds tells the buyer we are checking and will write (0: never)
+    lookup_budget_seconds: float = Field(default=5.0, ge=0, le=60, description="seconds; 0 turns it off")
+    ozon_timeout_seconds: float = Field(default=10.0, gt=0, le=120)  # one Seller API request, whole reply
+    ozon_retries: int = Field(default=4, ge=0, le=10)  # retries of a failed Seller API call after the first try
+    ozon_breaker_failures: int = Field(default=5, ge=1)  # consecutive failures that open the circuit breaker
+    # An open breaker lets one probe call through after this cool-down; a failed probe doubles it, up to the max
+    ozon_breaker_cooldown_seconds: float = Field(default=1.0, gt=0, le=300)
+    ozon_breaker_max_cooldown_seconds: float = Field(default=10.0, gt=0, le=3600)
+
     # Retention (bot/store/retention.py): days each kind of record is kept; 0 keeps it forever
     retention_transcript_days: float = Field(default=180, ge=0)  # messages both ways
     retention_analytics_days: float = Field(default=365, ge=0)  # analytics events (ozonbot stats)
