@@ -29,6 +29,7 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/ozonbot flows check
 	$(BIN)/ozonbot flows test
+	sh .ci/ensure-postgresql.sh
 	$(BIN)/python -m pytest
 
 bench: $(BENCH_STAMP)
@@ -39,6 +40,8 @@ bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python bench/nlu.py
 	$(BENCH_VENV)/bin/python bench/ownership.py
 	$(BENCH_VENV)/bin/python bench/notify.py
+	sh .ci/ensure-postgresql.sh
+	$(BENCH_VENV)/bin/python bench/pg.py
 
 flows-check: $(STAMP)
 	$(BIN)/ozonbot flows check

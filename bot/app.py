@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot.actions import ActionRunner
@@ -84,15 +84,16 @@ class App:
         return the replies rendered. With `receipt` (the inbox key of the update), the same transaction
         marks that update turned, with the turn's follow-ups, so a crash after it completes the turn
         instead of running it again."""
-        state = await self.store.load_state(chat_id)
-        result = await self.engine.handle(state, event, buyer)
-        reply = self.render(result)
-        for effect in result.effects:
-            if isinstance(effect, Action):
-                reply.outgoing += await self.actions.run(chat_id, effect, reply.lang, result.state)
-        reply.message_ids = await self.store.save_turn(chat_id, result.state, reply.outgoing, result.events,
-                                                       receipt=receipt, followups=followups_of(result.effects),
-                                                       incoming=incoming)
+        async with self.store.turn(chat_id):  # several processes: one turn of a chat at a time (bot/store)
+            state = await self.store.load_state(chat_id)
+            result = await self.engine.handle(state, event, buyer)
+            reply = self.render(result)
+            for effect in result.effects:
+                if isinstance(effect, Action):
+                    reply.outgoing += await self.actions.run(chat_id, effect, reply.lang, result.state)
+            reply.message_ids = await self.store.save_turn(chat_id, result.state, reply.outgoing, result.events,
+                                                           receipt=receipt, followups=followups_of(result.effects),
+                                                           incoming=incoming)
         return reply
 
     def text(self, msgid: str, lang: str, params: dict[str, Any] | None = None, count: int | None = None) -> str:
@@ -132,11 +133,14 @@ class App:
             # Ask, End, SetLanguage, Action: nothing to show (actions are run by App.handle)
         return Reply(out, result.effects, lang)
 
-    def start_retention(self, purgers: Sequence[Purger] = (), *, every: float = 3600.0) -> None:
-        """Purge what RETENTION_* no longer keeps, now and then every `every` seconds, until close()."""
+    def start_retention(self, purgers: Sequence[Purger] = (), *, every: float = 3600.0,
+                        leader: Callable[[], bool] | None = None) -> None:
+        """Purge what RETENTION_* no longer keeps, now and then every `every` seconds, until close()
+        (several processes: only while `leader()` says this one leads)."""
         if self._retention is None:
             self._retention = asyncio.get_running_loop().create_task(
-                run_retention(self.store, self.settings, every=every, purgers=purgers), name="retention")
+                run_retention(self.store, self.settings, every=every, purgers=purgers, leader=leader),
+                name="retention")
 
     async def close(self) -> None:
         if self._retention is not None:
@@ -158,6 +162,14 @@ def default_orders(settings: Settings) -> OrderProvider:
     return DemoOrderProvider(settings.demo_orders_path)
 
 
+def ozon_budget(settings: Settings) -> dict[str, Any]:
+    """The Seller API client's timeout, retries and circuit breaker, from OZON_TIMEOUT_SECONDS and friends."""
+    return {"timeout": settings.ozon_timeout_seconds, "max_retries": settings.ozon_retries,
+            "breaker_threshold": settings.ozon_breaker_failures,
+            "breaker_cooldown": settings.ozon_breaker_cooldown_seconds,
+            "breaker_max_cooldown": settings.ozon_breaker_max_cooldown_seconds}
+
+
 def _ozon_provider(settings: Settings, *, read_returns: bool = True) -> Any:
     from bot.orders.ozon.provider import OzonOrderProvider
 
@@ -166,7 +178,8 @@ def _ozon_provider(settings: Settings, *, read_returns: bool = True) -> Any:
     return OzonOrderProvider(settings.ozon_client_id, settings.ozon_api_key.get_secret_value(),
                              base_url=settings.ozon_base_url, cache_ttl=settings.ozon_cache_ttl,
                              fbs_get_rps=settings.ozon_fbs_get_rps, allow_cancel=settings.ozon_allow_cancel,
-                             cross_border=settings.store_cross_border, read_returns=read_returns)
+                             cross_border=settings.store_cross_border, read_returns=read_returns,
+                             **ozon_budget(settings))
 
 
 def build_mirror(settings: Settings, store: Any = None) -> Any:
@@ -188,9 +201,9 @@ def build_mirror(settings: Settings, store: Any = None) -> Any:
 
         source = DemoSource(DemoOrderProvider(settings.demo_orders_path), step=settings.demo_step_seconds)
     if store is None:
-        from bot.store.mirror_sqlite import SqliteMirrorStore
+        from bot.store.backend import open_mirror_store
 
-        store = SqliteMirrorStore(settings.store_path)
+        store = open_mirror_store(settings)
     return Mirror(store, source, max_age=settings.mirror_max_age, sync_days=settings.mirror_days,
                   full_every=settings.mirror_full_sync_minutes * 60, upstream=upstream)
 
@@ -211,9 +224,10 @@ def build_app(settings: Settings | None = None, *, orders: OrderProvider | None 
     orders = orders or default_orders(settings)
     if store is None:
         from bot.notify.records_sqlite import SqliteNotifyRecords
-        from bot.store.sqlite import SqliteStore
+        from bot.store.backend import open_store
 
-        store = SqliteStore(settings.store_path)
+        store = open_store(settings)
+        # watches and proactive messages: the SQLite file even with DATABASE_URL (no PostgreSQL backend yet)
         notify = notify or SqliteNotifyRecords(settings.store_path)
     lookup = Lookup(orders, max_lookups=settings.lookups_per_hour, owner_attempts=settings.owner_attempts,
                     ledger=store, order_wrong_answers=settings.order_wrong_answers,

@@ -107,6 +107,16 @@ def _operator_parsers(flows, sub) -> None:
     stats.add_argument("--json", action="store_true", help="figures as JSON")
     stats.add_argument("--db", metavar="PATH", help="conversation store (default: DATA_DIR/conversations.sqlite3)")
 
+    # Several processes on PostgreSQL (issue 14)
+    db = sub.add_parser("db", help="the conversation database: move an embedded deployment to PostgreSQL"
+                        ).add_subparsers(dest="db_command", required=True)
+    db_migrate = db.add_parser(
+        "migrate", help="copy the embedded SQLite database (store and handoff) into an empty PostgreSQL database",
+        epilog="exit codes: 0 copied, 1 refused (target not empty, source missing), 2 usage error", formatter_class=fmt)
+    db_migrate.add_argument("--to", required=True, metavar="URL", help="postgresql://user:password@host:5432/db")
+    db_migrate.add_argument("--from", dest="source", metavar="PATH",
+                            help="SQLite file (default: DATA_DIR/conversations.sqlite3)")
+
 
 def cmd_operators(settings: Settings, args) -> int:
     from bot.operators import commands
@@ -133,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         "link": cmd_link,
         "stats": cmd_operators,
         "nlu": cmd_nlu,
+        "db": cmd_db,
     }[args.command]
     try:
         return handler(settings, args) or EXIT_OK
@@ -326,7 +337,8 @@ async def _check_key(settings: Settings) -> int:
         print("OZON_CLIENT_ID and OZON_API_KEY are not set (environment or .env).", file=sys.stderr)
         return EXIT_PROBLEMS
     provider = OzonOrderProvider(settings.ozon_client_id, settings.ozon_api_key.get_secret_value(),
-                                 base_url=settings.ozon_base_url, max_retries=1)
+                                 base_url=settings.ozon_base_url, max_retries=1,
+                                 timeout=settings.ozon_timeout_seconds)
     try:
         key = await provider.roles()
     except OrderBackendError as exc:
@@ -362,7 +374,12 @@ async def _sync_mirror(settings: Settings, as_json: bool) -> int:
           f"{' (full sweep)' if report.full_sweep and report.mode != 'baseline' else ''}, "
           f"returns of {report.returns}; the mirror holds {held} postings")
     kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(report.kinds.items())) or "none"
-    print(f"changes: {kinds}; newly past a deadline: {report.overdue}")
+    print(f"changes: {kinds}")
+    live = getattr(mirror.source, "live", None)
+    if live is not None:  # the demo shop's moving postings, to try them in a chat
+        print("live demo postings (they move every DEMO_STEP_SECONDS):")
+        for order in live():
+            print(f"  {order.posting_number:<18} {order.phone_last4 or '-':<5} {order.status} {order.substatus}")
     return EXIT_OK
 
 
@@ -378,6 +395,31 @@ def cmd_link(settings: Settings, args) -> int:
         print(str(exc), file=sys.stderr)
         return EXIT_USAGE
     print(f"https://t.me/{args.bot}?start={payload}" if args.bot else payload)
+    return EXIT_OK
+
+
+def cmd_db(settings: Settings, args) -> int:
+    """`ozonbot db migrate --to URL`: the copy of bot/store/pg_copy.py, table by table."""
+    from bot.store.pg_copy import CopyRefused, copy_sqlite_to_pg
+    from bot.store.pg_pool import is_postgres_url
+
+    if not is_postgres_url(args.to):
+        print("ozonbot: --to must be a postgresql:// URL", file=sys.stderr)
+        return EXIT_USAGE
+    source = args.source or settings.store_path
+    try:
+        result = copy_sqlite_to_pg(source, args.to)
+    except CopyRefused as exc:
+        print(f"ozonbot: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    except OSError as exc:  # the server cannot be reached (refused, no such socket, DNS)
+        print(f"ozonbot: cannot connect to the PostgreSQL database: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    for table, count in result.rows.items():
+        print(f"{table}: {count} rows")
+    for table in result.skipped:
+        print(f"ozonbot: table {table} has no place in PostgreSQL yet: not copied", file=sys.stderr)
+    print(f"copied {sum(result.rows.values())} rows from {source}; set DATABASE_URL to use it", file=sys.stderr)
     return EXIT_OK
 
 

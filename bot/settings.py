@@ -75,6 +75,16 @@ class Settings(BaseSettings):
     notify_chat_seconds: float = Field(default=1.1, gt=0)  # between two proactive messages to one buyer
     notify_group_per_minute: float = Field(default=19, gt=0)  # proactive messages to the agents' group
 
+    # Budgets, not waits (issue 13, item 3): a buyer hears "we are checking" instead of waiting on a slow API
+    # A turn still working after this many seconds tells the buyer we are checking and will write (0: never)
+    lookup_budget_seconds: float = Field(default=5.0, ge=0, le=60, description="seconds; 0 turns it off")
+    ozon_timeout_seconds: float = Field(default=10.0, gt=0, le=120)  # one Seller API request, whole reply
+    ozon_retries: int = Field(default=4, ge=0, le=10)  # retries of a failed Seller API call after the first try
+    ozon_breaker_failures: int = Field(default=5, ge=1)  # consecutive failures that open the circuit breaker
+    # An open breaker lets one probe call through after this cool-down; a failed probe doubles it, up to the max
+    ozon_breaker_cooldown_seconds: float = Field(default=1.0, gt=0, le=300)
+    ozon_breaker_max_cooldown_seconds: float = Field(default=10.0, gt=0, le=3600)
+
     # Retention (bot/store/retention.py): days each kind of record is kept; 0 keeps it forever
     retention_transcript_days: float = Field(default=180, ge=0)  # messages both ways
     retention_analytics_days: float = Field(default=365, ge=0)  # analytics events (ozonbot stats)
@@ -101,6 +111,19 @@ class Settings(BaseSettings):
         if self.mirror_enabled is not None:
             return self.mirror_enabled
         return self.order_provider == "ozon" or self.ozon_push_secret is not None
+
+    # Several processes on PostgreSQL (issue 14; README "Running several processes"). Unset: the
+    # embedded SQLite file in DATA_DIR. postgresql://user:password@host:5432/db (a secret: it may
+    # hold the password); the store and the handoff records each keep a pool of this many connections.
+    database_url: SecretStr | None = None
+    database_pool_size: int = Field(default=10, ge=1)
+    # Seconds an update being handled, or a relay being sent, stays its process's: a repeat posted to
+    # another process meanwhile is answered 503 (Telegram retries); after a kill -9 another process takes
+    # it over once this has run out.
+    database_lease_seconds: float = Field(default=30, gt=0)
+    # How often each process tries to become the leader (and the leader checks its connection): a
+    # killed leader is replaced within about this long.
+    leader_check_seconds: float = Field(default=1.0, gt=0)
 
     @property
     def store_path(self) -> Path:

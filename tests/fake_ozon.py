@@ -328,6 +328,8 @@ class FakeOzon:
                  and (hi is None or self.changed_at[p["posting_number"]] <= hi)]
         limit = min(int(body.get("limit") or 1000), 1000, self.page_size)
         start = int(body.get("cursor") or 0)
+        # A listed posting has no related_postings block (swagger: v3FbsPosting lacks it; fbs/get has it).
+        found = [{k: v for k, v in p.items() if k != "related_postings"} for p in found]
         page, more = found[start:start + limit], start + limit < len(found)
         return 200, {"postings": page, "has_next": more, "cursor": str(start + limit) if more else ""}
 

@@ -84,3 +84,36 @@ async def test_bad_push_settings_stop_every_command(tmp_path):
                                OZON_PUSH_LISTEN="8081")
     assert rc == 2 and "OZON_PUSH_ALLOW_IPS: '10.0.0.300' is not an IP address" in err
     assert "OZON_PUSH_LISTEN: must be host:port" in err
+
+
+async def test_chat_with_a_push_secret_serves_the_push_endpoint(tmp_path):
+    """`ozonbot run` without a Telegram token is the terminal chat; with OZON_PUSH_SECRET the mirror's
+    sync and push endpoint run beside it (here on the demo shop)."""
+    import asyncio
+    import os
+    import sys
+
+    import aiohttp
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OZON_", "TELEGRAM_"))} | {
+        "DATA_DIR": str(tmp_path), "OZON_PUSH_SECRET": "run-secret", "OZON_PUSH_LISTEN": f"127.0.0.1:{port}"}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", env=env,
+                                                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE)
+    try:
+        answer = None
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+            for _ in range(300):
+                try:
+                    async with http.post(f"http://127.0.0.1:{port}/ozon/push/run-secret",
+                                         json={"message_type": "TYPE_PING", "time": "2019-08-24T14:15:22Z"}) as r:
+                        answer = await r.json()
+                        break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.1)
+        assert answer is not None and answer["name"] == "ozonbot"
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()  # end of input: the chat ends, the service stops
+        await asyncio.wait_for(proc.wait(), 30)

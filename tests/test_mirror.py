@@ -221,10 +221,8 @@ async def test_pushes_apply_in_order_and_repeats_or_late_arrivals_change_nothing
         mirror = mirror_for(fake, sinks=[sink])
         await mirror.sync()
         fake.calls.clear()
-        # after the sync's read (now, not NOW: the module's NOW is minutes old in a long run, and a push
-        # older than the read is rightly stale)
-        t0 = datetime.now(UTC)
-        t1, t2 = t0 + timedelta(minutes=1), t0 + timedelta(minutes=2)
+        now = datetime.now(UTC)  # after the sync's read (NOW is when the module was imported)
+        t1, t2 = now + timedelta(minutes=1), now + timedelta(minutes=2)
         on_way = state_changed("24219509-0020-2", "posting_on_way_to_city", t1)
         pickup = state_changed("24219509-0020-2", "posting_in_pickup_point", t2)
         assert await push(mirror, pickup)  # the later one arrives first

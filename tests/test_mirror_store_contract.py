@@ -1,5 +1,5 @@
 """The order mirror's storage contract: one suite, run against every `MirrorStore` implementation
-(in memory, SQLite; a PostgreSQL one joins the `store` fixture's params)."""
+(in memory, SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -11,15 +11,20 @@ import pytest
 
 from bot.orders.changes import ChangeKind, PostingChange
 from bot.orders.mirror.store import MemoryMirrorStore, MirrorRow, MirrorStore
+from bot.store.mirror_pg import PgMirrorStore
 from bot.store.mirror_sqlite import SqliteMirrorStore
 from tests.fake_ozon import sample
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 async def store(request, tmp_path) -> AsyncIterator[MirrorStore]:
-    s: MirrorStore = MemoryMirrorStore() if request.param == "memory" else SqliteMirrorStore(tmp_path / "m.sqlite3")
+    s: MirrorStore
+    if request.param == "postgresql":
+        s = PgMirrorStore(request.getfixturevalue("pg_url"))
+    else:
+        s = MemoryMirrorStore() if request.param == "memory" else SqliteMirrorStore(tmp_path / "m.sqlite3")
     yield s
     await s.close()
 
@@ -35,7 +40,7 @@ def change(r: MirrorRow, kind: ChangeKind = ChangeKind.STATUS, detail: str = "de
 def test_both_implementations_have_every_method_of_the_protocol():
     members = {n: f for n, f in vars(MirrorStore).items() if inspect.isfunction(f) and not n.startswith("_")}
     assert {"get", "commit", "put_push", "overdue", "close"} <= members.keys()
-    for cls in (MemoryMirrorStore, SqliteMirrorStore):
+    for cls in (MemoryMirrorStore, SqliteMirrorStore, PgMirrorStore):
         for name, proto in members.items():
             impl = getattr(cls, name, None)
             assert impl is not None and inspect.iscoroutinefunction(impl), f"{cls.__name__}.{name} must be async"

@@ -175,3 +175,20 @@ async def test_idle_sender_wakes_at_once_for_new_work(records) -> None:
         assert time.perf_counter() - queued < 1.0
         await sender.stop()
         await bot.shutdown()
+
+
+async def test_only_the_leader_sends(records) -> None:
+    async with LimitedTelegram() as fake:
+        bot = await _bot(fake)
+        sender = Sender(bot, records, poll_seconds=0.05)
+        leading = [False]
+        sender.leader = lambda: leading[0]
+        await _queue(records, [51, 52])
+        sender.start()
+        await asyncio.sleep(0.3)
+        assert not fake.delivered, "another process leads: this one sends nothing"
+        leading[0] = True
+        await asyncio.wait_for(sender.idle(), 10)
+        await sender.stop()
+        await bot.shutdown()
+    assert fake.delivered[51] == ["m0"] and fake.delivered[52] == ["m1"]

@@ -169,6 +169,7 @@ class Digest:
         self.wake = wake
         self._done_slot: int | None = None
         self._task: asyncio.Task | None = None
+        self.leader: Callable[[], bool] | None = None  # several processes: only the leader queues it
 
     def slot(self, now: datetime) -> int:
         return int(now.timestamp() // self.interval)
@@ -194,7 +195,8 @@ class Digest:
         async def loop() -> None:
             while True:
                 try:
-                    await self.tick()
+                    if self.leader is None or self.leader():
+                        await self.tick()
                 except Exception:  # one bad pass (the order backend down) must not stop the digest
                     log.exception("agents' digest")
                 now = self.clock.now().timestamp()

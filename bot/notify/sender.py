@@ -106,6 +106,7 @@ class Sender:
         # chat -> (id, due) of its oldest message waiting for the chat's pace: newer ones queue behind it
         self._held: dict[int, tuple[int, float]] = {}
         self._task: asyncio.Task | None = None
+        self.leader: Callable[[], bool] | None = None  # several processes: send only while this one leads
 
     # ---- life ------------------------------------------------------------------------------------
     def wake(self) -> None:
@@ -125,9 +126,16 @@ class Sender:
         await self.settle()
 
     async def run(self) -> None:
-        await self.resume()
+        resumed = False
         while True:
+            if self.leader is not None and not self.leader():
+                resumed = False  # another process sends; when this one leads again, it resumes first
+                await asyncio.sleep(self.poll_seconds)
+                continue
             try:
+                if not resumed:
+                    await self.resume()
+                    resumed = True
                 moved = await self.drain_once()
             except Exception:  # the loop must survive one bad pass
                 log.exception("proactive sender pass")

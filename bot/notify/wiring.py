@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -89,9 +90,12 @@ class ProactiveMessages:
 
         return [purge]
 
-    async def start(self) -> None:
+    async def start(self, *, leader: Callable[[], bool] | None = None) -> None:
+        """Start the sender and the digest; several processes: they work only while `leader()` says so."""
+        self.sender.leader = leader
         self.sender.start()
         if self.digest is not None:
+            self.digest.leader = leader
             self.digest.start()
 
     async def stop(self) -> None:

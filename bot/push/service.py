@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from importlib import metadata
 
 from aiohttp import web
@@ -64,6 +65,9 @@ class MirrorService:
         self.port = 0  # the own server's port, once started
         self.last_sync_error = ""
         self._shared = False  # the endpoint is served by another server (the Telegram webhook's)
+        # Several processes on PostgreSQL (bot/store/pg_leader.py): only the leader syncs and applies
+        # pushes (every process still receives and stores them); the others wait their turn.
+        self.leader: Callable[[], bool] = lambda: True
 
     @classmethod
     def from_settings(cls, mirror: Mirror, settings: Settings) -> MirrorService:
@@ -105,6 +109,9 @@ class MirrorService:
 
     async def _sync_loop(self) -> None:
         while True:
+            if not self.leader():
+                await asyncio.sleep(1.0)
+                continue
             try:
                 report = await self.mirror.sync()
                 self.last_sync_error = ""
@@ -125,6 +132,9 @@ class MirrorService:
         purged_at = 0.0
         while True:
             self.endpoint.received.clear()
+            if not self.leader():
+                await asyncio.sleep(1.0)
+                continue
             try:
                 while await self.mirror.process_pushes():
                     pass

@@ -29,6 +29,7 @@ from bot.notify.wiring import ProactiveMessages
 from bot.settings import Settings
 from bot.telegram import inbox
 from bot.telegram.build import POLL_TIMEOUT, build_telegram, on_startup
+from bot.telegram.shared import SharedWebhook, recover_shared, shared_inbox
 from bot.telegram.webhook import new_secret, start_server, webhook_app, webhook_path
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,13 @@ async def serving(application: Application, settings: Settings, *, webhook: str 
         except HandoffSetupError as exc:
             raise StartupError(str(exc)) from exc
         await on_startup(application)
-        await inbox.recover(application, application.bot_data["app"].store)  # what a crash left unanswered
+        store = application.bot_data["app"].store
+        shared_store = shared_inbox(store) if webhook is not None else None
+        lease = settings.database_lease_seconds
+        if shared_store is None:
+            await inbox.recover(application, store)  # what a crash left unanswered
+        else:  # several processes: only what a stopped one left, never what a live one is handling
+            await recover_shared(application, shared_store, lease)
         await application.start()
         if webhook is None:
             assert application.updater is not None, "polling needs an Application built with an Updater"
@@ -128,7 +135,8 @@ async def serving(application: Application, settings: Settings, *, webhook: str 
             info = Serving("polling")
         else:
             secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else new_secret()
-            web_app = webhook_app(application, secret, webhook_path(webhook))
+            handle = SharedWebhook(application, shared_store, lease) if shared_store is not None else None
+            web_app = webhook_app(application, secret, webhook_path(webhook), shared=handle)
             if routes is not None:
                 routes(web_app)
             runner, bound = await start_server(web_app, host, port)
@@ -181,10 +189,16 @@ async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
                            routes=mirror.attach if mirror is not None else None) as info:
             where = f"webhook {webhook} (listening on {listen})" if info.mode == "webhook" else "long polling"
             print(f"@{application.bot.username} is running: {where}. Ctrl-C stops it.", flush=True)
+            leadership = wiring.leadership(handoff, settings)  # several processes: one runs the periodic jobs
+            if leadership is not None:
+                leadership.start()
+                if mirror is not None:
+                    mirror.leader = leadership.is_leader
             if mirror is not None:
                 await mirror.start()  # Ozon pushes on the webhook's server, else on OZON_PUSH_LISTEN
-            app.start_retention([*wiring.purgers(handoff, settings), *notify.purgers()])
-            await notify.start()
+            leader = leadership.is_leader if leadership is not None else None
+            app.start_retention([*wiring.purgers(handoff, settings), *notify.purgers()], leader=leader)
+            await notify.start(leader=leader)  # buyers' order news and the agents' digest: on the leader only
             watcher = asyncio.create_task(watch_and_reload(app, settings, on_rejected=_tell_agents(handoff),
                                                            stop_event=stop))
             try:
@@ -192,6 +206,8 @@ async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
                 await asyncio.wait_for(watcher, 5)
             finally:
                 await notify.stop()
+            if leadership is not None:
+                await leadership.stop()
     finally:
         if mirror is not None:
             await mirror.stop()

@@ -84,7 +84,9 @@ class Mirror:
         self.sync_wanted = asyncio.Event()  # a push named a posting we do not hold: sync early
 
     def subscribe(self, sink: ChangeSink) -> None:
-        """Receive every change from now on (and those stored but not yet handed over)."""
+        """Receive every change from now on, in batches, oldest first. Subscribe before the service
+        starts: changes stored while nobody listens are not kept for later (a late subscriber would get
+        stale news), those a subscriber failed to take are (it gets them again)."""
         self.sinks.append(sink)
 
     def on_push(self, message_type: str, handler: PushHandler) -> None:
@@ -137,8 +139,13 @@ class Mirror:
         held = await self.store.get([o.posting_number for o in orders])
         rows: list[MirrorRow] = []
         changes: list[PostingChange] = []
+        siblings: dict[str, set[str]] = {}
+        for o in orders:
+            siblings.setdefault(o.order_number, set()).add(o.posting_number)
         for new in orders:
             old = held.get(new.posting_number)
+            if not new.related_postings:
+                new = await self._with_related(new, old, siblings[new.order_number])
             pushed_at = state_at.get(new.posting_number)
             if old is not None and pushed_at is None and old.state_at > read_at and \
                     (new.status, new.substatus) != (old.order.status, old.order.substatus):
@@ -150,6 +157,17 @@ class Mirror:
             found = diff.changes(old.order if old else None, merged, at=at or now, source=source, now=now)
             changes += [c for c in found if not (baseline and c.kind is ChangeKind.NEW)]
         return await self.store.commit(rows, changes)
+
+    async def _with_related(self, new: Order, old: MirrorRow | None, batch: set[str]) -> Order:
+        """The list methods carry no `related_postings`: the other postings of its order that the mirror
+        sees (in this batch, in the copy held, or held under the same order number) stand in."""
+        related = set(batch)
+        if old is not None:
+            related |= set(old.order.related_postings)
+        elif len(batch) == 1:
+            related |= {r.order.posting_number for r in await self.store.by_order(new.order_number)}
+        related.discard(new.posting_number)
+        return new.model_copy(update={"related_postings": sorted(related)}) if related else new
 
     def _merge(self, old: MirrorRow | None, new: Order, read_at: float,
                pushed_at: float | None) -> tuple[Order, float]:

@@ -1,9 +1,9 @@
 """Where the order mirror keeps its copy: the `MirrorStore` protocol and its in-memory implementation.
 
-Implementations: `MemoryMirrorStore` (here: tests, the demo, benchmarks) and
-`bot.store.mirror_sqlite.SqliteMirrorStore` (the conversation database, migration 7). A PostgreSQL
-one can be added against the same protocol; `tests/test_mirror_store_contract.py` is the suite every
-implementation must pass.
+Implementations: `MemoryMirrorStore` (here: tests, the demo, benchmarks),
+`bot.store.mirror_sqlite.SqliteMirrorStore` (the conversation database, migration 7) and
+`bot.store.mirror_pg.PgMirrorStore` (PostgreSQL with DATABASE_URL, its migration 3);
+`tests/test_mirror_store_contract.py` is the suite every implementation must pass.
 
 What it holds:
 - postings: the latest `Order` of each posting with when it was read from Ozon (`fetched_at`) and
