@@ -198,6 +198,9 @@ def _schedule_problems(settings: Settings) -> list[str]:
 
 def _push_problems(settings: Settings) -> list[str]:
     """OZON_PUSH_ALLOW_IPS and OZON_PUSH_LISTEN are parsed when the push endpoint starts: check them here."""
+    default_listen = Settings.model_fields["ozon_push_listen"].default
+    if not settings.ozon_push_allow_ips and settings.ozon_push_listen == default_listen:
+        return []  # the defaults are fine (and every command starts without importing the push modules)
     from bot.push.endpoint import parse_networks
     from bot.push.service import listen_address
 

@@ -15,9 +15,9 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
-from aiohttp import web
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
@@ -104,7 +104,7 @@ async def _close_requests(application: Application) -> None:
 @contextlib.asynccontextmanager
 async def serving(application: Application, settings: Settings, *, webhook: str | None = None,
                   listen: str = "127.0.0.1:8080", handoff: HandoffPort | None = None,
-                  routes: Callable[[web.Application], object] | None = None) -> AsyncIterator[Serving]:
+                  routes: Callable[[Any], object] | None = None) -> AsyncIterator[Serving]:
     """Run the bot (polling, or the webhook server) until the block exits. `routes` adds other
     endpoints to the webhook's server (the Ozon push endpoint)."""
     from bot.handoff.desk import HandoffSetupError
@@ -167,11 +167,14 @@ def _tell_agents(handoff: HandoffPort):
 
 async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
     from bot.app import build_app
-    from bot.push.service import service_for
     from bot.runtime import tune_gc
 
     app = build_app(settings)
-    mirror = service_for(app.orders, settings)  # the order mirror's sync and push endpoint, when on
+    mirror = None
+    if settings.mirror_on:  # the order mirror's sync and push endpoint
+        from bot.push.service import service_for
+
+        mirror = service_for(app.orders, settings)
     try:
         handoff = wiring.handoff_for(app, settings)  # NoHandoff when AGENTS_CHAT_ID is unset
         application = build_telegram(app, settings, handoff=handoff, webhook=webhook is not None)
