@@ -236,9 +236,14 @@ class OzonChatAdapter:
             ctx.last_buyer_at = max(filter(None, (ctx.last_buyer_at, message.created_at)))
         inbound = message_inbound(message, edited=edited)
         await self._know(message.chat_id, ctx, message)
-        if not self.writable:  # the shop cannot write here: every chat goes to the agents
+        handled = False
+        if self.writable:
+            await self.conversation.handle(inbound)
+            handled = True
+        if not self.writable:  # the shop cannot write here (or Ozon just said so): every chat goes to agents
             await self._to_agents(conversation, inbound)
-        await self.conversation.handle(inbound)
+            if not handled:
+                await self.conversation.handle(inbound)  # relayed to the agents and recorded
         return "done"
 
     async def _to_agents(self, conversation: str, inbound: Inbound) -> None:

@@ -104,6 +104,11 @@ class OzonChatChannel:
             try:
                 await self.api.send_message(chat, chunk)
             except ChatForbidden as exc:
+                if exc.subscription:  # found out now: read-only from here on
+                    self.writable = False
+                    log.error("Ozon refuses to send chat messages without the Premium Plus/Pro subscription: "
+                              "the Ozon chat adapter is read-only now and hands every chat to agents")
+                    raise NotSent(READ_ONLY, exc.message) from exc
                 raise NotSent(REFUSED, exc.message) from exc
 
     def _chat(self, conversation: str) -> str:

@@ -170,13 +170,25 @@ async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
             where = f"webhook {webhook} (listening on {listen})" if info.mode == "webhook" else "long polling"
             print(f"@{application.bot.username} is running: {where}. Ctrl-C stops it.", flush=True)
             app.start_retention(wiring.purgers(handoff, settings))
-            watcher = asyncio.create_task(watch_and_reload(app, settings, on_rejected=_tell_agents(handoff),
-                                                           stop_event=stop))
-            await stop.wait()
-            await asyncio.wait_for(watcher, 5)
+            async with _ozon_chat(app, settings, handoff):  # OZON_CHAT=true: Ozon's buyer chat too
+                watcher = asyncio.create_task(watch_and_reload(app, settings, on_rejected=_tell_agents(handoff),
+                                                               stop_event=stop))
+                await stop.wait()
+                await asyncio.wait_for(watcher, 5)
     finally:
         await app.close()
     return EXIT_OK
+
+
+@contextlib.asynccontextmanager
+async def _ozon_chat(app, settings: Settings, handoff: HandoffPort) -> AsyncIterator[None]:
+    from bot.ozonchat.run import OzonChatSetupError, ozon_chat
+
+    try:
+        async with ozon_chat(app, settings, handoff):
+            yield
+    except OzonChatSetupError as exc:
+        raise StartupError(str(exc)) from exc
 
 
 def run_telegram(settings: Settings, webhook: str | None = None, listen: str = "127.0.0.1:8080") -> int:
