@@ -29,6 +29,7 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/ozonbot flows check
 	$(BIN)/ozonbot flows test
+	$(BIN)/ozonbot flows test --channel ozon
 	$(BIN)/python -m pytest
 
 bench: $(BENCH_STAMP)

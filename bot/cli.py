@@ -87,6 +87,8 @@ def _operator_parsers(flows, sub) -> None:
     test.add_argument("--json", action="store_true", help="results and coverage as JSON (for CI)")
     test.add_argument("--only", metavar="TEXT", help="run only the tests whose name contains TEXT")
     test.add_argument("-v", "--verbose", action="store_true", help="show the conversation of passing tests too")
+    test.add_argument("--channel", choices=["telegram", "ozon"], default="telegram",
+                      help="render as Telegram (buttons) or Ozon chat (numbered lines; presses typed as numbers)")
     schema = flows.add_parser("schema", help="(re)write flows/flow.schema.json from the flow models", epilog=EXIT_CODES,
                               formatter_class=fmt)
     schema.add_argument("--check", action="store_true", help="only check that it is up to date (exit 1 if not)")

@@ -278,3 +278,24 @@ async def test_with_the_subscription_the_probe_confirms_it(fake):
     assert (await probe(api)).can_write is True
     assert (await probe(api, ["/v1/roles"])).can_write is False  # the key's roles lack the chat methods
     await api.close()
+
+
+# ---- the operators' flow tests through both front ends -----------------------------------------
+
+async def test_the_flow_tests_give_the_same_results_through_telegram_and_ozon_chat(catalogs):
+    from bot.engine.loader import load_flows
+    from bot.operators.flowtest_format import find_test_files
+    from bot.operators.flowtests import run_tests
+    from bot.settings import ROOT
+
+    flowset = load_flows(ROOT / "flows", catalogs)
+    files = find_test_files(ROOT / "flows" / "tests")
+    telegram = await run_tests(flowset, catalogs, files, channel="telegram")
+    ozon = await run_tests(flowset, catalogs, files, channel="ozon")
+    outcome = {r.case.name: r.passed for r in telegram.results}
+    assert outcome == {r.case.name: r.passed for r in ozon.results}
+    assert all(outcome.values()) and len(outcome) > 100
+    typed = [s.action for r in ozon.results for s in r.steps if "(typed" in s.action]
+    assert len(typed) > 50  # presses went in as typed numbers
+    shown = [t for r in ozon.results for s in r.steps for t in s.texts]
+    assert any("\n1. " in t for t in shown)  # choices as numbered lines
