@@ -38,6 +38,7 @@ bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python bench/telegram.py
 	$(BENCH_VENV)/bin/python bench/nlu.py
 	$(BENCH_VENV)/bin/python bench/ownership.py
+	$(BENCH_VENV)/bin/python bench/ozonchat.py
 
 flows-check: $(STAMP)
 	$(BIN)/ozonbot flows check
