@@ -299,3 +299,93 @@ async def test_the_flow_tests_give_the_same_results_through_telegram_and_ozon_ch
     assert len(typed) > 50  # presses went in as typed numbers
     shown = [t for r in ozon.results for s in r.steps for t in s.texts]
     assert any("\n1. " in t for t in shown)  # choices as numbered lines
+
+
+# ---- push over HTTP, a turn saved before a crash, the CLI ------------------------------------------
+
+async def test_push_handlers_serve_a_push_endpoint(adapter, fake):
+    """The push endpoint (another module) maps message_type -> handler; here a stand-in on port 0."""
+    import aiohttp
+    from aiohttp import web
+
+    from bot.ozonchat.run import push_handlers
+
+    handlers = push_handlers(adapter)
+
+    async def endpoint(request: web.Request) -> web.Response:
+        payload = await request.json()
+        handler = handlers.get(payload.get("message_type"))
+        if handler is not None:
+            await handler(payload)
+        return web.json_response({"result": True})
+
+    app = web.Application()
+    app.router.add_post("/ozon/push/{secret}", endpoint)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{port}/ozon/push/s3cret"
+            push = fake.buyer_writes("chat-x", "Здравствуйте", at=NOW)
+            async with http.post(url, json=push) as resp:
+                assert resp.status == 200
+            await settle(adapter)
+            assert choices_shown(fake.sent("chat-x")[-1])
+            async with http.post(url, json={"message_type": "TYPE_CHAT_CLOSED", "chat_id": "chat-x",
+                                            "chat_type": "Buyer_Seller", "user": {"id": "1", "type": "Customer"}}):
+                pass
+            assert not (await adapter.window("oz:chat-x")).open  # a closed chat takes nothing more
+            async with http.post(url, json={"message_type": "TYPE_PING", "time": "2026-11-20T09:00:00Z"}) as resp:
+                assert resp.status == 200  # not ours: ignored
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_turn_saved_before_a_crash_sends_its_replies_without_running_again(app, fake, clock):
+    import json
+
+    from bot.engine.events import Buyer, Text
+    from bot.store.base import InboxItem
+
+    push = fake.buyer_writes("chat-z", "Здравствуйте", at=NOW)
+    key = f"oz:{push['message_id']}"
+    payload = dict(push, chat_id="chat-z", edited=False)
+    await app.store.inbox_add([InboxItem(key, "oz:chat-z", json.dumps(payload), 0.0)])
+    # the turn ran and was saved with its receipt; the process died before sending anything
+    reply = await app.handle("oz:chat-z", Text("Здравствуйте"), Buyer("oz:chat-z"), incoming=("text", "Здравствуйте"),
+                             receipt=key)
+    assert await app.store.inbox_status(key) == "turned"
+    api = make_api(fake)
+    adapter = OzonChatAdapter(app, api, clock=clock.now)
+    assert await adapter.recover() == 1
+    await settle(adapter)
+    assert len(fake.sent("chat-z")) == len([m for m in reply.outgoing if m.kind == "say"])
+    assert choices_shown(fake.sent("chat-z")[-1])
+    assert [e.text for e in await app.store.transcript("oz:chat-z") if e.direction == "in"] == ["Здравствуйте"]
+    assert await app.store.inbox_status(key) == "done"
+    assert fake.chats["chat-z"].read_upto == int(push["message_id"])
+    await api.close()
+
+
+async def test_orders_check_says_whether_the_shop_can_write_in_ozon_chat():
+    from tests.test_cli_orders import ozonbot
+
+    async with FakeOzonChat() as fake:
+        fake.chat("old").read_upto = int(fake.buyer_writes("old", "старое", at=NOW)["message_id"])
+        rc, out, _ = await ozonbot("orders", "check", OZON_CLIENT_ID=CLIENT_ID, OZON_API_KEY=API_KEY,
+                                   OZON_BASE_URL=fake.url)
+        assert rc == 0 and "Ozon chat: answering" in out and "confirmed" in out
+        fake.subscription = False
+        rc, out, _ = await ozonbot("orders", "check", OZON_CLIENT_ID=CLIENT_ID, OZON_API_KEY=API_KEY,
+                                   OZON_BASE_URL=fake.url)
+        assert rc == 0 and "Ozon chat: read-only" in out and "Premium Plus" in out
+
+
+async def test_run_with_ozon_chat_and_no_keys_says_what_is_missing():
+    from tests.test_cli_orders import ozonbot
+
+    rc, _, err = await ozonbot("run", OZON_CHAT="true", TELEGRAM_BOT_TOKEN="")
+    assert rc == 1 and "OZON_CHAT=true needs OZON_CLIENT_ID and OZON_API_KEY" in err
