@@ -44,7 +44,8 @@ def quantiles(samples: list[float]) -> str:
     if len(samples) < 2:
         return "n/a"
     cuts = statistics.quantiles(samples, n=100)
-    return f"p50 {statistics.median(samples) * 1000:.0f} ms, p99 {cuts[98] * 1000:.0f} ms, max {max(samples) * 1000:.0f} ms"
+    return (f"p50 {statistics.median(samples) * 1000:.0f} ms, p99 {cuts[98] * 1000:.0f} ms, "
+            f"max {max(samples) * 1000:.0f} ms")
 
 
 class Timer:
@@ -115,7 +116,8 @@ async def main(rate: float, seconds: float, burst: int) -> None:
                   f"(CPU {cpu:.1f} s)")
             print(f"  max requests/s at the server: {fake.max_per_second()} (cap 50); requests {len(fake.calls)}: "
                   + ", ".join(f"{p} {n}" for p, n in calls.items()))
-            print(f"  answered {len(latencies)}/{burst}, left unread {unread}; push -> first reply {quantiles(latencies)}")
+            print(f"  answered {len(latencies)}/{burst}, left unread {unread}; "
+                  f"push -> first reply {quantiles(latencies)}")
             await adapter.close()
             await api.close()
         await app.close()
