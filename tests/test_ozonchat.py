@@ -389,3 +389,20 @@ async def test_run_with_ozon_chat_and_no_keys_says_what_is_missing():
 
     rc, _, err = await ozonbot("run", OZON_CHAT="true", TELEGRAM_BOT_TOKEN="")
     assert rc == 1 and "OZON_CHAT=true needs OZON_CLIENT_ID and OZON_API_KEY" in err
+
+
+async def test_a_poll_with_nothing_new_reads_no_history_again(app, clock):
+    async with FakeOzonChat(subscription=False) as fake:
+        api = make_api(fake)
+        adapter = OzonChatAdapter(app, api, writable=False, clock=clock.now)
+        fake.buyer_writes("chat-u", "Здравствуйте", at=NOW)
+        assert await adapter.poll_once() == 1
+        await settle(adapter)
+        histories = len(fake.calls_to("/v3/chat/history"))
+        assert await adapter.poll_once() == 0  # read-only: still unread in Ozon, but nothing new
+        assert len(fake.calls_to("/v3/chat/history")) == histories
+        fake.buyer_writes("chat-u", "алло", at=NOW)
+        assert await adapter.poll_once() == 1
+        await settle(adapter)
+        await adapter.close()
+        await api.close()

@@ -40,7 +40,7 @@ async def both(forum: FakeForum, app: App, settings: Settings, clock) -> AsyncIt
     async with FakeOzonChat() as ozon, handoff_bot(forum, app, settings, clock) as h:
         api = make_api(ozon)
         adapter = OzonChatAdapter(app, api, handoff=h.handoff, note=agents.topic_note(h.handoff), clock=clock.now)
-        agents.attach(h.handoff, adapter.channel)
+        agents.attach(h.handoff, adapter.channel, adapter.conversation.start_flow)
         yield h, adapter, ozon
         await adapter.close()
         await api.close()
@@ -119,3 +119,14 @@ async def test_an_agent_reply_outside_the_window_is_reported_in_the_topic(both, 
     assert notes  # the agents learn why their reply did not reach the buyer
     assert len(ozon.sent(CHAT)) == before
 
+
+
+async def test_an_agents_flow_command_puts_the_ozon_buyer_back_into_a_flow_in_ozon(both):
+    h, adapter, ozon = both
+    await buyer(adapter, ozon, "/agent")
+    await h.until(lambda: h.handoff.records.topic(CONV))
+    thread = (await h.handoff.records.topic(CONV)).thread_id  # type: ignore[union-attr]
+    before = len(ozon.sent(CHAT))
+    h.fake.agent_text(AGENT, thread, "/flow main_menu")
+    await until(lambda: len(ozon.sent(CHAT)) > before)
+    assert "1. " in ozon.sent(CHAT)[-1]  # the menu, as numbered lines, in Ozon chat

@@ -80,6 +80,7 @@ class OzonChatAdapter:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._payloads: dict[str, str] = {}  # receipt -> stored payload, until handled
         self.observers: list[Callable[[str, str], None]] = []  # (receipt, outcome) once handled
+        self._polled: dict[str, tuple[int, int]] = {}  # chat -> (unread, last message id) at the last poll
 
     @property
     def writable(self) -> bool:
@@ -119,6 +120,10 @@ class OzonChatAdapter:
             for chat in chats:
                 if not chat.with_buyer or chat.unread_count <= 0:
                     continue
+                seen = (chat.unread_count, chat.last_message_id)
+                if self._polled.get(chat.chat_id) == seen:  # nothing new since the last poll (read-only)
+                    continue
+                self._polled[chat.chat_id] = seen
                 messages = await self.api.history(chat.chat_id, limit=min(1000, chat.unread_count + CONTEXT_HISTORY))
                 self._learn_context(chat.chat_id, messages)
                 fresh = [m for m in messages if m.from_buyer and m.message_id >= chat.first_unread_message_id]

@@ -14,7 +14,9 @@ import logging
 from typing import Any
 
 from bot.conversation.ports import HandoffPort
+from bot.engine.events import Buyer
 from bot.handoff.card import cut
+from bot.handoff.desk import Resume
 from bot.handoff.outbox import Permanent
 from bot.handoff.records import TO_TOPIC, Relay
 from bot.ozonchat.channel import READ_ONLY, Note, NotSent, OzonChatChannel
@@ -76,8 +78,22 @@ def topic_note(handoff: HandoffPort) -> Note | None:
     return note
 
 
-def attach(handoff: HandoffPort, channel: OzonChatChannel) -> None:
-    """Agents' replies to `oz:` buyers go out through `channel`."""
+def attach(handoff: HandoffPort, channel: OzonChatChannel, resume: Resume | None = None) -> None:
+    """Agents' replies to `oz:` buyers go out through `channel`; an agent's /flow puts an `oz:` buyer
+    back into a flow through `resume` (the Ozon adapter's conversation service), others as before."""
     desk: Any = getattr(handoff, "desk", None)
     if desk is not None:
         desk.outbox.buyer_senders[PREFIX] = OzonBuyerSender(channel)
+    commands: Any = getattr(handoff, "agents", None)
+    if commands is None or resume is None:
+        return
+    other: Resume | None = commands.resume
+
+    async def by_channel(chat_id: str, buyer: Buyer, flow_id: str) -> Any:
+        if chat_id.startswith(PREFIX):
+            return await resume(chat_id, buyer, flow_id)
+        if other is not None:
+            return await other(chat_id, buyer, flow_id)
+        return None
+
+    commands.resume = by_channel

@@ -74,7 +74,7 @@ async def ozon_chat(app: Any, settings: Settings, handoff: HandoffPort | None = 
     adapter = OzonChatAdapter(app, api, handoff=handoff, writable=access.can_write is not False,
                               note=agents.topic_note(handoff),
                               limiter=RateLimiter(settings.buyer_messages_per_minute))
-    agents.attach(handoff, adapter.channel)
+    agents.attach(handoff, adapter.channel, adapter.conversation.start_flow)
     stop = asyncio.Event()
     poller: asyncio.Task[None] | None = None
     try:
