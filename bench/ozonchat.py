@@ -40,7 +40,7 @@ from bot.ozonchat.adapter import OzonChatAdapter
 from bot.ozonchat.api import OzonChatApi
 from bot.settings import Settings
 from bot.store.sqlite import SqliteStore
-from tests.fake_ozon_chat import FakeOzonChat
+from tests.fake_ozon_chat import FakeOzonChat, max_per_second
 
 LATENCY = 0.02
 MESSAGES = ["Здравствуйте", "где мой заказ?", "1", "你好", "хочу отменить заказ", "спасибо"]
@@ -69,16 +69,6 @@ def in_own_thread(fake: FakeOzonChat) -> Iterator[FakeOzonChat]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()
-
-
-def max_per_second(times: list[float]) -> int:
-    times = sorted(times)
-    best, j = 0, 0
-    for i, t in enumerate(times):
-        while times[j] <= t - 1.0:
-            j += 1
-        best = max(best, i - j + 1)
-    return best
 
 
 class Timer:

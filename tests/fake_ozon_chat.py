@@ -33,6 +33,17 @@ CHAT_IS_CLOSED = {"code": 7, "message": "chat is closed", "details": []}
 _IDS = itertools.count(3000000000817031942)
 
 
+def max_per_second(times: list[float]) -> int:
+    """The most of these moments (seconds) that fall within any 1-second window."""
+    times = sorted(times)
+    best, j = 0, 0
+    for i, t in enumerate(times):
+        while times[j] <= t - 1.0:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
 def _iso(dt: datetime) -> str:
     return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -97,13 +108,7 @@ class FakeOzonChat:
 
     def max_per_second(self) -> int:
         """The most requests that arrived within any 1-second window."""
-        times = sorted(c.at for c in self.calls)
-        best, j = 0, 0
-        for i, t in enumerate(times):
-            while times[j] <= t - 1.0:
-                j += 1
-            best = max(best, i - j + 1)
-        return best
+        return max_per_second([c.at for c in self.calls])
 
     def fail(self, path: str, *faults: Fault) -> None:
         self._script.setdefault(path, deque()).extend(faults)

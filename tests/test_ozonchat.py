@@ -406,3 +406,22 @@ async def test_a_poll_with_nothing_new_reads_no_history_again(app, clock):
         await settle(adapter)
         await adapter.close()
         await api.close()
+
+
+async def test_ozon_chat_at_start_up_says_what_the_key_may_do_and_polls(app, settings, fake):
+    from bot.ozonchat.run import ozon_chat
+
+    said: list[str] = []
+    settings.ozon_chat, settings.ozon_chat_poll_seconds = True, 0.05
+    fake.buyer_writes("chat-run", "Здравствуйте")  # now: the adapter runs on the real clock here
+    async with ozon_chat(app, settings, api=make_api(fake), say=said.append) as adapter:
+        assert adapter is not None and adapter.writable
+        for _ in range(200):  # the poller finds the unread chat and answers it
+            if fake.sent("chat-run"):
+                break
+            await asyncio.sleep(0.05)
+    assert said and said[0].startswith("Ozon chat: answering")
+    assert choices_shown(fake.sent("chat-run")[-1]) and not fake.chats["chat-run"].unread()
+    settings.ozon_chat = False
+    async with ozon_chat(app, settings) as nothing:
+        assert nothing is None

@@ -18,7 +18,7 @@ from bot.settings import Settings
 from tests.conftest import NOW
 from tests.fake_forum import FakeForum
 from tests.fake_ozon_chat import FakeOzonChat
-from tests.test_handoff_roundtrip import AGENT, Harness, handoff_bot
+from tests.test_handoff_roundtrip import AGENT, Harness, forum, handoff_bot  # noqa: F401
 from tests.test_ozonchat import make_api
 
 pytestmark = pytest.mark.timeout(60)
@@ -27,16 +27,8 @@ CONV = f"oz:{CHAT}"
 
 
 @pytest.fixture
-async def forum() -> AsyncIterator[FakeForum]:
-    async with FakeForum() as f:
-        f.add_agent(AGENT, "Лена", "lena_support")
-        yield f
-    assert f.unexpected == [], f"unexpected Bot API calls: {[c.method for c in f.unexpected]}"
-
-
-@pytest.fixture
-async def both(forum: FakeForum, app: App, settings: Settings, clock) -> AsyncIterator[tuple[Harness, OzonChatAdapter,
-                                                                                              FakeOzonChat]]:
+async def both(forum: FakeForum, app: App, settings: Settings,  # noqa: F811 - the imported fixture
+               clock) -> AsyncIterator[tuple[Harness, OzonChatAdapter, FakeOzonChat]]:
     async with FakeOzonChat() as ozon, handoff_bot(forum, app, settings, clock) as h:
         api = make_api(ozon)
         adapter = OzonChatAdapter(app, api, handoff=h.handoff, note=agents.topic_note(h.handoff), clock=clock.now)
