@@ -122,3 +122,20 @@ async def test_an_agents_flow_command_puts_the_ozon_buyer_back_into_a_flow_in_oz
     h.fake.agent_text(AGENT, thread, "/flow main_menu")
     await until(lambda: len(ozon.sent(CHAT)) > before)
     assert "1. " in ozon.sent(CHAT)[-1]  # the menu, as numbered lines, in Ozon chat
+
+
+async def test_a_buyers_edit_in_ozon_is_mirrored_in_the_topic(both):
+    h, adapter, ozon = both
+    await buyer(adapter, ozon, "/agent")
+    await h.until(lambda: h.handoff.records.topic(CONV))
+    push = ozon.buyer_writes(CHAT, "Заказ 46208137-0007", at=NOW)
+    await adapter.handle_push(push)
+    await asyncio.wait_for(adapter.drain(), 20)
+    await until(lambda: _has(h, "Заказ 46208137-0007"))
+    edit = dict(push, message_type="TYPE_UPDATE_MESSAGE", data=["Заказ 46208137-0008"],
+                updated_at="2026-11-20T09:05:00Z")
+    await adapter.handle_push(edit)
+    await adapter.handle_push(dict(edit))  # a repeat of the same edit changes nothing more
+    await asyncio.wait_for(adapter.drain(), 20)
+    await until(lambda: _has(h, "Заказ 46208137-0008"))
+    assert not await _has(h, "Заказ 46208137-0007")

@@ -149,7 +149,7 @@ class OzonChatAdapter:
     async def accept(self, messages: list[ChatMessage], *, edited: bool = False) -> int:
         """Store buyer messages (one transaction, durable before anything else), queue the new ones."""
         now = time.time()
-        items = [InboxItem(self._receipt(m, edited), conversation_of(m.chat_id), _payload(m, edited), now)
+        items = [InboxItem(receipt_of(m, edited=edited), conversation_of(m.chat_id), _payload(m, edited), now)
                  for m in messages]
         new = set(await self.store.inbox_add(items)) if items else set()
         for item in items:
@@ -180,9 +180,6 @@ class OzonChatAdapter:
         await asyncio.gather(*self._workers.values(), return_exceptions=True)
         self._workers.clear()
 
-    def _receipt(self, m: ChatMessage, edited: bool) -> str:
-        return receipt_of(m.message_id) + (f":e{int(m.created_at.timestamp())}" if edited else "")
-
     def _enqueue(self, conversation: str, key: str) -> None:
         self._queues.setdefault(conversation, []).append(key)
         if conversation not in self._workers:
@@ -206,6 +203,8 @@ class OzonChatAdapter:
             if queue:  # more arrived while the last read mark went out
                 self._workers[conversation] = asyncio.get_running_loop().create_task(
                     self._work(conversation), name=f"ozonchat:{conversation}")
+            else:
+                self._queues.pop(conversation, None)
 
     async def _handle(self, conversation: str, key: str) -> int:
         """Handle one stored message once; the Ozon message id (0 when it was not a message)."""

@@ -29,8 +29,9 @@ def chat_of(conversation: str) -> str | None:
     return conversation[len(PREFIX):] if conversation.startswith(PREFIX) else None
 
 
-def receipt_of(message_id: int) -> str:
-    return f"{PREFIX}{message_id}"
+def receipt_of(message: ChatMessage, *, edited: bool = False) -> str:
+    """The inbox key of a message (`oz:<message_id>`), or of one edit of it (`...:e<unix time>`)."""
+    return f"{PREFIX}{message.message_id}" + (f":e{int(message.created_at.timestamp())}" if edited else "")
 
 
 def plain(markdown: str) -> str:
@@ -56,7 +57,7 @@ def message_inbound(message: ChatMessage, *, edited: bool = False, name: str = "
     conversation = conversation_of(message.chat_id)
     buyer = Buyer(id=conversation, name=name or f"Ozon {message.user_id}".strip())
     ref = SourceRef(conversation, message.message_id, message.created_at.timestamp() if edited else None)
-    receipt = receipt_of(message.message_id) + (f":e{int(message.created_at.timestamp())}" if edited else "")
+    receipt = receipt_of(message, edited=edited)
     text = plain("\n".join(message.data))
     if message.is_image:
         url = next((d for d in message.data if d.strip()), "") or f"ozon-image-{message.message_id}"
