@@ -414,8 +414,11 @@ async def test_ozon_chat_at_start_up_says_what_the_key_may_do_and_polls(app, set
     said: list[str] = []
     settings.ozon_chat, settings.ozon_chat_poll_seconds = True, 0.05
     fake.buyer_writes("chat-run", "Здравствуйте")  # now: the adapter runs on the real clock here
+    registered: dict[str, object] = {}
+    app.orders.on_push = lambda kind, handler: registered.__setitem__(kind, handler)  # as the order mirror has
     async with ozon_chat(app, settings, api=make_api(fake), say=said.append) as adapter:
         assert adapter is not None and adapter.writable
+        assert set(registered) == {"TYPE_NEW_MESSAGE", "TYPE_UPDATE_MESSAGE", "TYPE_CHAT_CLOSED"}
         for _ in range(200):  # the poller finds the unread chat and answers it
             if fake.sent("chat-run"):
                 break

@@ -80,6 +80,7 @@ class OzonChatAdapter:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._payloads: dict[str, str] = {}  # receipt -> stored payload, until handled
         self.observers: list[Callable[[str, str], None]] = []  # (receipt, outcome) once handled
+        self._closed = False
         self._polled: dict[str, tuple[int, int]] = {}  # chat -> (unread, last message id) at the last poll
 
     @property
@@ -153,7 +154,7 @@ class OzonChatAdapter:
                  for m in messages]
         new = set(await self.store.inbox_add(items)) if items else set()
         for item in items:
-            if item.key in new:
+            if item.key in new and not self._closed:  # after close: stored, the next start handles it
                 self._payloads[item.key] = item.payload
                 self._enqueue(item.chat_id, item.key)
         return len(new)
@@ -175,6 +176,7 @@ class OzonChatAdapter:
             await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
 
     async def close(self) -> None:
+        self._closed = True
         for task in list(self._workers.values()):
             task.cancel()
         await asyncio.gather(*self._workers.values(), return_exceptions=True)

@@ -1,10 +1,12 @@
 """Running the Ozon chat adapter inside `ozonbot run` (OZON_CHAT=true).
 
     async with ozon_chat(app, settings, handoff) as adapter:   # None when OZON_CHAT is off
-        ...   # push: adapter.push_handlers() for the push endpoint; polling runs in the background
+        ...   # pushes come through the order mirror's endpoint; polling runs in the background
 
 At start-up it says what the key may do (read, write: the Premium Plus/Pro subscription), replays
-what a crash left unanswered, then polls /v3/chat/list every OZON_CHAT_POLL_SECONDS (0: push only).
+what a crash left unanswered, registers its push handlers with the order mirror (whose endpoint,
+`POST /ozon/push/<secret>`, stores each push before calling them), then polls /v3/chat/list every
+OZON_CHAT_POLL_SECONDS (0: push only).
 The chat calls share the order provider's rate caps when ORDER_PROVIDER=ozon (one Client-Id, one
 50 requests/s budget).
 """
@@ -75,6 +77,10 @@ async def ozon_chat(app: Any, settings: Settings, handoff: HandoffPort | None = 
                               note=agents.topic_note(handoff),
                               limiter=RateLimiter(settings.buyer_messages_per_minute))
     agents.attach(handoff, adapter.channel, adapter.conversation.start_flow)
+    register = getattr(app.orders, "on_push", None)  # the order mirror's push endpoint (OZON_PUSH_SECRET)
+    if register is not None:
+        for kind, handler in push_handlers(adapter).items():
+            register(kind, handler)
     stop = asyncio.Event()
     poller: asyncio.Task[None] | None = None
     try:
