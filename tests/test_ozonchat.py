@@ -428,3 +428,17 @@ async def test_ozon_chat_at_start_up_says_what_the_key_may_do_and_polls(app, set
     settings.ozon_chat = False
     async with ozon_chat(app, settings) as nothing:
         assert nothing is None
+
+
+def test_texts_that_mention_buttons_are_said_without_them_in_ozon_chat(app, catalogs):
+    from bot.conversation.io import Reply
+    from bot.ozonchat.render import VARIANTS, render_reply
+    from bot.store.base import Outgoing
+
+    for lang in catalogs.languages:
+        for msgid, variant in VARIANTS.items():
+            assert catalogs.text(variant, lang), f"{variant} missing in {lang}"
+            reply = Reply([Outgoing("say", app.text(msgid, lang), {"msg": msgid})], [], lang)
+            shown = render_reply(reply, text_of=app.text)[0].chunks[0]
+            assert shown == app.text(variant, lang) != app.text(msgid, lang)
+    assert "кнопк" not in app.text("ozonchat.not_understood", "ru")

@@ -277,7 +277,7 @@ class FlowTestRunner:
                     if "buttons" in m.meta:
                         step_buttons, node_shown = m.meta["buttons"], m.meta.get("node", "")
                 if self.channel == "ozon":
-                    log.texts, step_buttons = _as_ozon_shows(reply, step_buttons)
+                    log.texts, step_buttons = _as_ozon_shows(reply, step_buttons, app.text)
                 if step_buttons:
                     buttons = step_buttons
                 log.buttons = [b[1] for b in step_buttons]
@@ -330,12 +330,12 @@ class FlowTestRunner:
         return out
 
 
-def _as_ozon_shows(reply: Any, buttons: list[list[str]]) -> tuple[list[str], list[list[str]]]:
+def _as_ozon_shows(reply: Any, buttons: list[list[str]], text_of: Any) -> tuple[list[str], list[list[str]]]:
     """The turn's texts as Ozon chat shows them, and the choices read back from its numbered lines
     (each with the option id of the button at that number: the numbering must match the engine's)."""
     from bot.ozonchat.render import choices_shown, render_reply
 
-    texts = ["\n".join(t.chunks) for t in render_reply(reply)]
+    texts = ["\n".join(t.chunks) for t in render_reply(reply, text_of=text_of)]
     shown = choices_shown(texts[-1]) if texts and buttons else []
     return texts, [[b[0], label] for b, label in zip(buttons, shown, strict=True)]  # a mismatch fails the case
 

@@ -73,7 +73,8 @@ class OzonChatAdapter:
         self.api = api
         self.handoff: HandoffPort = handoff or NoHandoff()
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.channel = OzonChatChannel(api, self.store, self.window, note=note, writable=writable)
+        self.channel = OzonChatChannel(api, self.store, self.window, note=note, writable=writable,
+                                       text_of=lambda msgid, lang: turns.text(msgid, lang))
         self.conversation = Conversation(turns, self.channel, self.handoff, limiter=limiter)
         self.contexts: dict[str, ChatContext] = {}
         self._queues: dict[str, list[str]] = {}  # chat -> receipts waiting, in arrival order

@@ -16,7 +16,7 @@ from bot.conversation.io import Reply
 from bot.orders.ozon.errors import OzonError
 from bot.ozonchat.api import ChatForbidden, OzonChatApi
 from bot.ozonchat.inbound import chat_of
-from bot.ozonchat.render import render_reply
+from bot.ozonchat.render import TextOf, render_reply
 from bot.ozonchat.rules import Verdict, moderation_safe, split_text
 from bot.store.base import ConversationStore
 
@@ -42,8 +42,9 @@ async def _no_note(conversation: str, msgid: str, params: dict[str, str]) -> Non
 
 class OzonChatChannel:
     def __init__(self, api: OzonChatApi, store: ConversationStore, window: WindowCheck, *,
-                 note: Note | None = None, writable: bool = True) -> None:
+                 note: Note | None = None, writable: bool = True, text_of: TextOf | None = None) -> None:
         self.api = api
+        self.text_of = text_of  # (msgid, lang) -> text: Ozon chat's own wording where Telegram's names buttons
         self.store = store
         self.window = window
         self.note: Note = note or _no_note
@@ -51,7 +52,7 @@ class OzonChatChannel:
 
     # ---- the Channel --------------------------------------------------------------------------
     async def deliver(self, conversation: str, reply: Reply) -> None:
-        texts = render_reply(reply)
+        texts = render_reply(reply, text_of=self.text_of)
         failed: str | None = None
         for i, text in enumerate(texts):
             error = failed or ""

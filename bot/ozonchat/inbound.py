@@ -65,7 +65,7 @@ def message_inbound(message: ChatMessage, *, edited: bool = False, name: str = "
         return Inbound(conversation, buyer, media, "photo", text or url, ref=ref, receipt=receipt,
                        summary=f"[photo] {text}".strip())
     if not text:
-        return Inbound(conversation, buyer, None, "other", "", refusal="common.media_not_expected", ref=ref,
+        return Inbound(conversation, buyer, None, "other", "", refusal="ozonchat.media_not_expected", ref=ref,
                        receipt=receipt)
     event = event_of(text)
     kind = "command" if isinstance(event, (Command, Start)) else "text"

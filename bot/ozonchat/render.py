@@ -6,12 +6,17 @@ bot/engine/understanding.py), every text moderation-safe and cut into 1-1000-cha
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.conversation.io import Reply
 from bot.ozonchat.rules import MAX_MESSAGE, moderation_safe, split_text
 
 _NUMBERED = re.compile(r"^(\d{1,2})\. (.+)$")
+TextOf = Callable[[str, str], str]
+# Texts that tell a Telegram buyer to press a button, and what Ozon chat says instead (no buttons).
+VARIANTS = {"common.not_understood": "ozonchat.not_understood",
+            "common.media_not_expected": "ozonchat.media_not_expected"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,14 +40,19 @@ def ozon_text(text: str, buttons: list[list[str]] | None = None) -> str:
     return body
 
 
-def render_reply(reply: Reply, limit: int = MAX_MESSAGE) -> list[OzonText]:
-    """The messages to send for one turn; handoff markers and empty texts send nothing."""
+def render_reply(reply: Reply, limit: int = MAX_MESSAGE, *, text_of: TextOf | None = None) -> list[OzonText]:
+    """The messages to send for one turn; handoff markers and empty texts send nothing. With
+    `text_of` (msgid, lang -> text), texts that speak of buttons are said as Ozon chat needs (VARIANTS)."""
     out: list[OzonText] = []
     ids = list(reply.message_ids) + [None] * (len(reply.outgoing) - len(reply.message_ids))
     for message, message_id in zip(reply.outgoing, ids, strict=True):
         if message.kind != "say":
             continue
-        text = ozon_text(message.text, message.meta.get("buttons"))
+        said = message.text
+        variant = VARIANTS.get(str(message.meta.get("msg", "")))
+        if variant is not None and text_of is not None:
+            said = text_of(variant, reply.lang)
+        text = ozon_text(said, message.meta.get("buttons"))
         if not text:
             continue
         out.append(OzonText(message_id, split_text(moderation_safe(text), limit), text))
