@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 NEW_MESSAGE, UPDATE_MESSAGE, CHAT_CLOSED = "TYPE_NEW_MESSAGE", "TYPE_UPDATE_MESSAGE", "TYPE_CHAT_CLOSED"
 READ_ONLY_REASON = "ozon_read_only"  # the handoff reason when the shop cannot write in Ozon chat
 CONTEXT_HISTORY = 20  # messages read to find the order a chat is about
+# Chats handled at once. The API cap (50 requests/s, ~3 a new chat) serves ~17 new chats a second, so
+# more gain nothing; with 1,000 at once the event loop lagged enough between a call's grant and its
+# request leaving that 51 requests went out in one second (bench/ozonchat.py).
+CONCURRENT_CHATS = 32
 
 
 @dataclass
@@ -66,7 +70,8 @@ class ChatContext:
 class OzonChatAdapter:
     def __init__(self, turns: Turns, api: OzonChatApi, *, handoff: HandoffPort | None = None,
                  writable: bool = True, note: Note | None = None, limiter: RateLimiter | None = None,
-                 orders: OrderProvider | None = None, clock: Callable[[], datetime] | None = None) -> None:
+                 orders: OrderProvider | None = None, clock: Callable[[], datetime] | None = None,
+                 concurrency: int = CONCURRENT_CHATS) -> None:
         self.turns = turns
         self.orders: OrderProvider | None = orders or getattr(turns, "orders", None)
         self.store = turns.store
@@ -82,6 +87,7 @@ class OzonChatAdapter:
         self._payloads: dict[str, str] = {}  # receipt -> stored payload, until handled
         self.observers: list[Callable[[str, str], None]] = []  # (receipt, outcome) once handled
         self._closed = False
+        self._turns = asyncio.Semaphore(concurrency)  # chats handled at once (the rest wait their turn)
         self._polled: dict[str, tuple[int, int]] = {}  # chat -> (unread, last message id) at the last poll
 
     @property
@@ -195,7 +201,8 @@ class OzonChatAdapter:
         try:
             while queue:
                 key = queue.pop(0)
-                message_id = await self._handle(conversation, key)
+                async with self._turns:
+                    message_id = await self._handle(conversation, key)
                 last_read = max(last_read, message_id)
             if last_read and self.writable:  # one read mark for what this run handled
                 chat = chat_of(conversation)
