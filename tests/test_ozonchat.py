@@ -282,6 +282,7 @@ async def test_with_the_subscription_the_probe_confirms_it(fake):
 
 # ---- the operators' flow tests through both front ends -----------------------------------------
 
+@pytest.mark.timeout(300)  # 2 x 150 conversations: ~10 s alone, much more on a loaded machine
 async def test_the_flow_tests_give_the_same_results_through_telegram_and_ozon_chat(catalogs):
     from bot.engine.loader import load_flows
     from bot.operators.flowtest_format import find_test_files
