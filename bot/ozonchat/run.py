@@ -100,24 +100,26 @@ async def ozon_chat(app: Any, settings: Settings, handoff: HandoffPort | None = 
 
 
 async def run_alone(settings: Settings) -> int:
-    """`ozonbot run` without a Telegram token and OZON_CHAT=true: Ozon chat only, no agents."""
-    import signal
-
+    """`ozonbot run` without a Telegram token and OZON_CHAT=true: Ozon chat only, no agents (with the
+    order mirror's sync and push endpoint when the mirror is on, as `ozonbot run` with Telegram)."""
     from bot.app import build_app
-    from bot.runtime import tune_gc
+    from bot.push.service import service_for
+    from bot.runtime import stop_on_signals, tune_gc
 
     app = build_app(settings)
+    mirror = service_for(app.orders, settings)
     try:
         tune_gc()
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
+        stop_on_signals(stop)
+        if mirror is not None:
+            await mirror.start()
         async with ozon_chat(app, settings):
             print("Ozon chat is running (no TELEGRAM_BOT_TOKEN: no agents' group). Ctrl-C stops it.", flush=True)
             app.start_retention()
             await stop.wait()
     finally:
+        if mirror is not None:
+            await mirror.stop()
         await app.close()
     return 0
