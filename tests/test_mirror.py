@@ -221,7 +221,9 @@ async def test_pushes_apply_in_order_and_repeats_or_late_arrivals_change_nothing
         mirror = mirror_for(fake, sinks=[sink])
         await mirror.sync()
         fake.calls.clear()
-        t1, t2 = NOW + timedelta(minutes=1), NOW + timedelta(minutes=2)
+        # after the sync's own moment (real time: NOW is taken at import, minutes earlier in a full run)
+        now = datetime.now(UTC)
+        t1, t2 = now + timedelta(minutes=1), now + timedelta(minutes=2)
         on_way = state_changed("24219509-0020-2", "posting_on_way_to_city", t1)
         pickup = state_changed("24219509-0020-2", "posting_in_pickup_point", t2)
         assert await push(mirror, pickup)  # the later one arrives first
