@@ -95,6 +95,8 @@ def _operator_parsers(flows, sub) -> None:
     test.add_argument("--json", action="store_true", help="results and coverage as JSON (for CI)")
     test.add_argument("--only", metavar="TEXT", help="run only the tests whose name contains TEXT")
     test.add_argument("-v", "--verbose", action="store_true", help="show the conversation of passing tests too")
+    test.add_argument("--channel", choices=["telegram", "ozon"], default="telegram",
+                      help="render as Telegram (buttons) or Ozon chat (numbered lines; presses typed as numbers)")
     schema = flows.add_parser("schema", help="(re)write flows/flow.schema.json from the flow models", epilog=EXIT_CODES,
                               formatter_class=fmt)
     schema.add_argument("--check", action="store_true", help="only check that it is up to date (exit 1 if not)")
@@ -351,7 +353,27 @@ async def _check_key(settings: Settings) -> int:
         await provider.close()
     print(f"roles: {', '.join(key.roles) or '(none)'}")
     print(f"expires: {key.expires_at.isoformat() if key.expires_at else 'not given'}")
+    print(await _check_chat(settings, list(key.methods)))
     return EXIT_OK
+
+
+async def _check_chat(settings: Settings, methods: list[str]) -> str:
+    """Ozon chat: may the key read chats and write in them (the Premium Plus/Pro subscription)?"""
+    from bot.orders.ozon.client import OzonClient
+    from bot.orders.ozon.errors import OzonError
+    from bot.ozonchat.access import probe
+    from bot.ozonchat.api import OzonChatApi
+    from bot.retry import RetryPolicy
+
+    assert settings.ozon_client_id and settings.ozon_api_key is not None
+    api = OzonChatApi(OzonClient(settings.ozon_client_id, settings.ozon_api_key.get_secret_value(),
+                                 base_url=settings.ozon_base_url), retry=RetryPolicy(attempts=2))
+    try:
+        return (await probe(api, methods)).summary
+    except OzonError as exc:
+        return f"Ozon chat: not checked ({exc})"
+    finally:
+        await api.close()
 
 
 async def _sync_mirror(settings: Settings, as_json: bool) -> int:
@@ -458,6 +480,14 @@ def cmd_chat(settings: Settings, args) -> int:
 
 
 def cmd_run(settings: Settings, args) -> int:
+    if settings.telegram_bot_token is None and settings.ozon_chat:
+        from bot.ozonchat.run import OzonChatSetupError, run_alone
+
+        try:
+            return asyncio.run(run_alone(settings))
+        except OzonChatSetupError as exc:
+            print(f"ozonbot: {exc}", file=sys.stderr)
+            return EXIT_PROBLEMS
     if settings.telegram_bot_token is None:
         print("No TELEGRAM_BOT_TOKEN set: starting the same bot in the terminal on the demo store.")
         return cmd_chat(settings, argparse.Namespace(lang="", user="console", json=False))

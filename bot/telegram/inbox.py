@@ -119,7 +119,7 @@ def install(application: Application, store: ConversationStore) -> None:
 async def recover(application: Application, store: ConversationStore) -> int:
     """Handle, in arrival order, every stored update with no outcome yet. Returns how many."""
     conversation: Conversation = application.bot_data["conversation"]
-    pending = await store.inbox_pending()
+    pending = [p for p in await store.inbox_pending() if p.key.startswith("tg:")]  # other channels replay their own
     for item in pending:
         try:
             if item.status == INBOX_TURNED:

@@ -198,10 +198,11 @@ async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
                 await mirror.start()  # Ozon pushes on the webhook's server, else on OZON_PUSH_LISTEN
             app.start_retention(wiring.purgers(handoff, settings),
                                 leader=leadership.is_leader if leadership is not None else None)
-            watcher = asyncio.create_task(watch_and_reload(app, settings, on_rejected=_tell_agents(handoff),
-                                                           stop_event=stop))
-            await stop.wait()
-            await asyncio.wait_for(watcher, 5)
+            async with _ozon_chat(app, settings, handoff):  # OZON_CHAT=true: Ozon's buyer chat too
+                watcher = asyncio.create_task(watch_and_reload(app, settings, on_rejected=_tell_agents(handoff),
+                                                               stop_event=stop))
+                await stop.wait()
+                await asyncio.wait_for(watcher, 5)
             if leadership is not None:
                 await leadership.stop()
     finally:
@@ -209,6 +210,17 @@ async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
             await mirror.stop()
         await app.close()
     return EXIT_OK
+
+
+@contextlib.asynccontextmanager
+async def _ozon_chat(app, settings: Settings, handoff: HandoffPort) -> AsyncIterator[None]:
+    from bot.ozonchat.run import OzonChatSetupError, ozon_chat
+
+    try:
+        async with ozon_chat(app, settings, handoff):
+            yield
+    except OzonChatSetupError as exc:
+        raise StartupError(str(exc)) from exc
 
 
 def run_telegram(settings: Settings, webhook: str | None = None, listen: str = "127.0.0.1:8080") -> int:
