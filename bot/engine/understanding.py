@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import snowballstemmer  # type: ignore[import-untyped]
+from rapidfuzz.distance import OSA
 from rapidfuzz.fuzz import ratio
 
 from bot.engine.keywords import YIELDING_FLOWS, KeywordIndex
@@ -38,7 +39,7 @@ GREETING_FLOW = "main_menu"
 # Blend of nearest example and centroid; keyword bonus; confidence under which nothing is started.
 KNN_WEIGHT = 0.5
 KEYWORD_BONUS = 0.1
-THRESHOLD = 0.2
+THRESHOLD = 0.25
 SUGGEST_MIN = 0.2
 SPECIFIC = frozenset({"k:cancel", "k:return", "k:refuse", "k:agent"})  # requests to do something
 YIELD_MARGIN = 0.15  # how much less likely a specific request may be and still beat the status question
@@ -46,6 +47,8 @@ ROUTE_CACHE = 4096  # routed messages remembered per model
 POSTINGS_MAX = 1000  # (measured: pruning long lists changed nothing cross-validated)
 KNN_FEATURES = 40  # the nearest example is looked up with a message's strongest features only
 UNSUPPORTED = 0.4  # without a concept or keyword, only a close example routes
+CONCEPT_WEIGHT = 2.0  # a concept counts as two words
+PAIR_WEIGHT = 2.5  # two concepts together ("pay" and "missing": charged, no order) tell flows apart
 
 _STEMMER = snowballstemmer.stemmer("russian")
 _STEMS: dict[str, str] = {}
@@ -54,6 +57,8 @@ _HAN_RUN = re.compile(f"[{_HAN}]+")
 _WORD = re.compile(r"[a-zа-я]+")
 _ORDER_NUMBER = re.compile(r"\d{6,}(?:[\s-]*\d{1,5}){0,2}")
 _DIGITS = re.compile(r"\d+")
+# a day of the month ("10号", "3月5日", "20 числа", "до 15-го", "15.03"): one token, a date was named
+_DATE = re.compile(r"\d{1,2}\s*[号日月]|\d{1,2}[./]\d{1,2}(?:[./]\d{2,4})?|\d{1,2}\s*-?\s*(?:го|числа|число)(?![а-я])")
 _REPEATS = re.compile(r"(\D)\1{2,}")
 _NOT_TEXT = re.compile(f"[^0-9a-zа-я{_HAN}#]+")
 _LATIN_WORD = re.compile(r"[a-z']+")
@@ -109,11 +114,15 @@ _VOWELS = set("aeiouy")
 GREETINGS = {
     "ru": [
         "здравствуйте",
-        "здраствуйте",
-        "здравствуй",
-        "здрасте",
-        "привет",
-        "приветик",
+        "здра*",  # здраствуйте, здрасьте, здравствуете: as buyers spell it
+        "драсте",
+        "драсьте",
+        "привет*",  # приветик, приветствую
+        "прив",
+        "доброго времени суток",
+        "доброго вечера",
+        "добрый",
+        "доброе",
         "добрый день",
         "добрый вечер",
         "доброе утро",
@@ -173,7 +182,23 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "自提点",
         "货",
     ),
-    "cancel": ("отмен", "аннул", "取消", "撤销", "撤单", "撤回", "不要了", "不想要", "不想买", "后悔", "передумал"),
+    "cancel": (
+        "отмен",
+        "аннул",
+        "取消",
+        "撤销",
+        "撤单",
+        "撤回",
+        "不要了",
+        "不想要",
+        "不想买",
+        "后悔",
+        "передумал",
+        "не нужен",
+        "не нужна",
+        "не нужно",
+        "撤",
+    ),
     "cancelled": (
         "отменил",
         "отменен",
@@ -186,6 +211,15 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "显示取消",
         "自动取消",
         "自己取消",
+        "не отменял",
+        "я не отменя",
+        "сам отмен",
+        "нет в наличии",
+        "没取消",
+        "没有取消",
+        "没有操作",
+        "缺货",
+        "没货",
     ),
     "why": (
         "почему",
@@ -237,6 +271,46 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "售后",
         "发错",
         "用不了",
+        "испорч",
+        "не хватает",
+        "неполн",
+        "некомплект",
+        "пятн",
+        "обмен",
+        "поменять на",
+        "маломер",
+        "большемер",
+        "не по размеру",
+        "другую модель",
+        "другой цвет",
+        "не того",
+        "прислали не",
+        "少发",
+        "漏发",
+        "少了",
+        "不符",
+        "换货",
+        "换一个",
+        "瑕疵",
+        "旧的",
+        "脏",
+        "洞",
+        "压坏",
+        "不合适",
+        "не включ",
+        "не заряж",
+        "не горит",
+        "подделк",
+        "фейк",
+        "порван",
+        "разбил",
+        "треснул",
+        "不开机",
+        "开不了",
+        "假货",
+        "假的",
+        "不亮",
+        "有问题",
         "不能用",
     ),
     "agent": (
@@ -255,6 +329,27 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "经理",
         "工作人员",
         "机器人",
+        "консультант",
+        "админ",
+        "руковод",
+        "начальств",
+        "живой",
+        "живого",
+        "живым",
+        "соедин",
+        "связать",
+        "свяжите",
+        "позовите",
+        "позвать",
+        "робот",
+        "с ботом",
+        "не бот",
+        "活人",
+        "负责人",
+        "店家",
+        "老板",
+        "打电话",
+        "转接",
     ),
     "late": (
         "задерж",
@@ -268,6 +363,12 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "должен был",
         "обещали",
         "сколько можно",
+        "дата доставки",
+        "срок доставки",
+        "ожидаемая дата",
+        "сорвал",
+        "обещан",
+        "прошло",
         "超时",
         "延迟",
         "延误",
@@ -321,6 +422,44 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "等待包装",
         "备货",
         "查",
+        "в пути",
+        "движ",
+        "новост",
+        "провер",
+        "застрял",
+        "сортиров",
+        "собира",
+        "寄",
+        "哪天",
+        "啥情况",
+        "什么情况",
+        "原地",
+        "消息",
+        "没动",
+        "придет",
+        "прийдет",
+        "приедет",
+        "получу",
+        "привез",
+        "как там",
+        "что там",
+        "отгруз",
+        "доставят",
+        "доставили ли",
+        "到了吗",
+        "到没到",
+        "发了吗",
+        "寄了吗",
+        "多久",
+        "几天到",
+        "运输中",
+        "拿到",
+        "что с ним",
+        "что с ней",
+        "передали",
+        "发了没",
+        "能到",
+        "寄出",
     ),
     "refuse": (
         "отказ",
@@ -344,6 +483,20 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "不想去拿",
         "不去取",
         "不想签收",
+    ),
+    "unshipped": (
+        "пока не",
+        "до отправки",
+        "еще не отправ",
+        "не собран",
+        "не отправлен",
+        "не отправили",
+        "не отгруж",
+        "还没发",
+        "未发货",
+        "没发货",
+        "发货前",
+        "还没寄",
     ),
     "number": ("номер", "订单号", "单号"),
     "missing": (
@@ -372,6 +525,67 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "里没有",
         "却没有",
     ),
+    "date": (
+        "дата",
+        "日期",
+        "числа",
+        "январ",
+        "феврал",
+        "марта",
+        "апрел",
+        "мая",
+        "июн",
+        "июл",
+        "август",
+        "сентябр",
+        "октябр",
+        "ноябр",
+        "декабр",
+    ),
+    "wait": (
+        "жду",
+        "ждать",
+        "ждем",
+        "ждал",
+        "жди",
+        "ожидан",
+        "сколько еще",
+        "до сих пор",
+        "все еще",
+        "все никак",
+        "никак не",
+        "уже неделю",
+        "уже месяц",
+        "уже две",
+        "уже три",
+        "等",
+        "还没",
+        "还是没",
+        "一直",
+        "这么久",
+        "多久",
+        "至今",
+        "到现在",
+    ),
+    "pickup": (
+        "пункт выдачи",
+        "пункте выдачи",
+        "пвз",
+        "постамат",
+        "курьер",
+        "при получении",
+        "на пункте",
+        "привезут",
+        "привезли",
+        "自提点",
+        "驿站",
+        "快递员",
+        "送来",
+        "送到",
+        "取件",
+        "签收",
+        "派送",
+    ),
     "lang": ("язык", "по китайски", "китайск", "по русски", "русск", "中文", "俄语", "语言", "汉语"),
     "menu": (
         "меню",
@@ -389,12 +603,41 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "能做什么",
         "开始",
         "有人",
+        "функци",
+        "что здесь",
+        "что можно",
+        "что вы можете",
+        "как пользоваться",
+        "服务",
+        "怎么用",
+        "старт",
+        "варианты",
+        "кнопк",
+        "главн",
+        "в начало",
+        "选项",
+        "首页",
+        "主页",
+        "返回",
     ),
 }
 
 
+_TRANSLITS: dict[str, str] = {}
+
+
 def translit(word: str) -> str:
-    """Latin-letter Russian to Cyrillic, roughly ("zakaz" → "заказ", "moy" → "мой")."""
+    """Latin-letter Russian to Cyrillic, roughly ("zakaz" → "заказ", "moy" → "мой"). Buyers repeat
+    the same words: remembered (bounded)."""
+    found = _TRANSLITS.get(word)
+    if found is None:
+        found = _translit(word)
+        if len(_TRANSLITS) < 50_000:
+            _TRANSLITS[word] = found
+    return found
+
+
+def _translit(word: str) -> str:
     out: list[str] = []
     i, n = 0, len(word)
     while i < n:
@@ -424,8 +667,10 @@ def translit(word: str) -> str:
 def normalize(text: str) -> str:
     """The form every comparison works on (see the module's docstring)."""
     t = unicodedata.normalize("NFKC", text).casefold().replace("ё", "е")
-    t = _ORDER_NUMBER.sub(" # ", t)
-    t = _DIGITS.sub(" ", t)
+    if _DIGITS.search(t):
+        t = _ORDER_NUMBER.sub(" # ", t)
+        t = _DATE.sub(lambda m: " 日期 " if _HAN_RUN.search(m.group()) else " дата ", t)
+        t = _DIGITS.sub(" ", t)
     t = _NOT_TEXT.sub(" ", t)
     t = _REPEATS.sub(r"\1", t)
     if any("a" <= ch <= "z" for ch in t):
@@ -433,35 +678,97 @@ def normalize(text: str) -> str:
     return " ".join(t.split())
 
 
-def _concept_roots() -> list[tuple[str, tuple[str, ...]]]:
-    out = []
+# Buyers spell as they speak: unstressed о written а ("атменить", "пасылка"), е written и, ы written и.
+# Concepts match on a text and roots with those vowels folded together.
+_VOWEL_FOLD = str.maketrans({"о": "а", "е": "и", "ы": "и"})
+
+
+def _concept_index() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[int, ...]]]:
+    """Folded root -> its concepts (in CONCEPTS order), and first character -> the roots' lengths:
+    a text is scanned once, looking roots up where they may start (a dict lookup per position and
+    length; a regular expression per concept cost ~100 µs on a long message)."""
+    index: dict[str, list[str]] = {}
     for concept, roots in CONCEPTS.items():
-        forms = []
         for root in roots:
             norm = " ".join(unicodedata.normalize("NFKC", root).casefold().replace("ё", "е").replace("-", " ").split())
-            forms.append(norm if _HAN_RUN.match(norm) else " " + norm)  # Russian: at a word's start
-        out.append((concept, tuple(forms)))
-    return out
+            concepts = index.setdefault(norm.translate(_VOWEL_FOLD), [])
+            if concept not in concepts:
+                concepts.append(concept)
+    lengths: dict[str, set[int]] = {}
+    for root in index:
+        lengths.setdefault(root[0], set()).add(len(root))
+    return {r: tuple(c) for r, c in index.items()}, {ch: tuple(sorted(ls)) for ch, ls in lengths.items()}
 
 
-_CONCEPT_ROOTS = _concept_roots()
-# one regular expression per concept: a single C-level scan instead of a substring test per root
-# Buyers spell as they speak: unstressed о written а ("атменить", "пасылка"), е written и, ы written и.
-# Concepts also match on a text and roots with those vowels folded together.
-_VOWEL_FOLD = str.maketrans({"о": "а", "е": "и", "ы": "и"})
-_CONCEPT_PATTERNS = [
-    (
-        c,
-        re.compile(
-            "|".join(
-                re.escape(r)
-                for r in sorted({*roots, *(r.translate(_VOWEL_FOLD) for r in roots)}, key=len, reverse=True)
-            )
-        ),
-    )
-    for c, roots in _CONCEPT_ROOTS
-]
-CONCEPT_WEIGHT = 2.0
+_CONCEPT_INDEX, _ROOT_LENGTHS = _concept_index()
+_CONCEPT_ORDER = {c: i for i, c in enumerate(CONCEPTS)}
+
+
+def concepts(norm: str) -> list[str]:
+    """The concepts of a normalised text, in CONCEPTS order: Russian roots at a word's start,
+    Chinese ones anywhere."""
+    folded = norm.translate(_VOWEL_FOLD)
+    found: set[str] = set()
+    lengths, index = _ROOT_LENGTHS, _CONCEPT_INDEX
+    prev = " "
+    for i, ch in enumerate(folded):
+        ls = lengths.get(ch)
+        if ls is not None and (prev == " " or ch >= "\u3400"):
+            for n in ls:
+                hit = index.get(folded[i : i + n])
+                if hit is not None:
+                    found.update(hit)
+        prev = ch
+    return sorted(found, key=_CONCEPT_ORDER.__getitem__)
+
+
+# Typos: a word one edit (a letter missing, extra, wrong or two swapped) from a Russian root of
+# FUZZY_MIN letters or more means the root's concepts. Looked up only where a message would
+# otherwise lack evidence (route_uncached): deletion variants index the roots (SymSpell's idea).
+FUZZY_MIN = 5
+
+
+def _fuzzy_index() -> tuple[dict[str, tuple[str, ...]], tuple[int, ...]]:
+    index: dict[str, set[str]] = {}
+    for root in _CONCEPT_INDEX:
+        if len(root) >= FUZZY_MIN and " " not in root and not _HAN_RUN.search(root):
+            for v in {root, *(root[:i] + root[i + 1 :] for i in range(len(root)))}:
+                index.setdefault(v, set()).add(root)
+    lengths = sorted({len(r) for rs in index.values() for r in rs})
+    return {v: tuple(rs) for v, rs in index.items()}, tuple(lengths)
+
+
+_FUZZY_INDEX, _FUZZY_LENGTHS = _fuzzy_index()
+
+
+def fuzzy_concepts(norm: str) -> list[str]:
+    """Concepts of a normalised text's words allowing one typo per root ("аператор", "вазрат",
+    "достaвкаа"), in CONCEPTS order."""
+    found: set[str] = set()
+    index = _FUZZY_INDEX
+    for word in _WORD.findall(norm.translate(_VOWEL_FOLD)):
+        if len(word) < FUZZY_MIN - 1 or concepts(word):
+            continue  # short, or spelt right
+        hits: set[str] = set()
+        for n in _FUZZY_LENGTHS:
+            if n > len(word) + 1:
+                break
+            for p in {word[: n - 1], word[:n], word[: n + 1]}:
+                if len(p) < n - 1:
+                    continue
+                for v in (p, *(p[:i] + p[i + 1 :] for i in range(len(p)))):
+                    for root in index.get(v, ()):
+                        if (
+                            abs(len(root) - len(p)) <= 1
+                            and OSA.distance(p, root, score_cutoff=1) <= 1
+                            and (len(root) > FUZZY_MIN or len(p) != len(root) or sorted(p) == sorted(root))
+                        ):  # short roots: a letter missing, extra or swapped, not a wrong one ("русск"/"расск")
+                            hits.update(_CONCEPT_INDEX[root])
+        if len(hits) == 1:  # one typo from roots of two ideas: neither
+            found.update(hits)
+    return sorted(found, key=_CONCEPT_ORDER.__getitem__)
+
+
 
 
 def stem(word: str) -> str:
@@ -473,35 +780,52 @@ def stem(word: str) -> str:
     return s
 
 
-def features(norm: str) -> dict[str, float]:
-    """Counts of the features of a normalised text."""
+_WORD_FEATURES: dict[str, tuple[str, str, tuple[str, ...]]] = {}
+
+
+def _word_features(word: str) -> tuple[str, str, tuple[str, ...]]:
+    """A word's stem, its feature and its character 3-grams' features (remembered, bounded)."""
+    found = _WORD_FEATURES.get(word)
+    if found is None:
+        s = stem(word)
+        padded = f" {word} "
+        found = (s, "w:" + s, tuple("c:" + padded[i : i + 3] for i in range(len(padded) - 2)))
+        if len(_WORD_FEATURES) < 100_000:
+            _WORD_FEATURES[word] = found
+    return found
+
+
+def features(norm: str, *, fuzzy: bool = False) -> dict[str, float]:
+    """Counts of the features of a normalised text (`fuzzy`: concepts allow a typo)."""
     out: dict[str, float] = {}
-
-    def add(f: str, w: float = 1.0) -> None:
-        out[f] = out.get(f, 0.0) + w
-
+    get = out.get
     for run in _HAN_RUN.findall(norm):
-        for i, ch in enumerate(run):
-            add(ch)
-            if i:
-                add(run[i - 1 : i + 1])
+        prev_ch = ""
+        for ch in run:
+            out[ch] = get(ch, 0.0) + 1.0
+            if prev_ch:
+                pair = prev_ch + ch
+                out[pair] = get(pair, 0.0) + 1.0
+            prev_ch = ch
     prev = ""
     for word in _WORD.findall(norm):
-        s = stem(word)
-        add("w:" + s)
+        s, f, grams = _word_features(word)
+        out[f] = get(f, 0.0) + 1.0
         if prev:
-            add("b:" + prev + "_" + s, 0.5)
+            b = "b:" + prev + "_" + s
+            out[b] = get(b, 0.0) + 0.5
         prev = s
-        padded = f" {word} "
-        for i in range(len(padded) - 2):
-            add("c:" + padded[i : i + 3], 0.5)
+        for g in grams:
+            out[g] = get(g, 0.0) + 0.5
     if "#" in norm:
-        add("n:#")
-    padded_norm = f" {norm}"
-    folded = padded_norm.translate(_VOWEL_FOLD)
-    for concept, pattern in _CONCEPT_PATTERNS:
-        if pattern.search(padded_norm) or pattern.search(folded):
-            add("k:" + concept, CONCEPT_WEIGHT)
+        out["n:#"] = 1.0
+    found = concepts(norm)
+    if fuzzy:
+        found = sorted({*found, *fuzzy_concepts(norm)}, key=_CONCEPT_ORDER.__getitem__)
+    for i, concept in enumerate(found):
+        out["k:" + concept] = CONCEPT_WEIGHT
+        for other in found[i + 1 :]:
+            out["p:" + concept + "+" + other] = PAIR_WEIGHT
     return out
 
 
@@ -563,7 +887,6 @@ class Understanding:
                         labels.append(flow_id)
                         counts.append(c)
                         self.texts.append(str(text))
-        self.flows = sorted(set(labels))
         self._ranges: list[tuple[str, int, int]] = []  # flow, first example, past its last
         for i, label in enumerate(labels):
             if self._ranges and self._ranges[-1][0] == label:
@@ -571,6 +894,7 @@ class Understanding:
             else:
                 self._ranges.append((label, i, i + 1))
         assert len({r[0] for r in self._ranges}) == len(self._ranges), "examples of a flow must be contiguous"
+        self.flows = [r[0] for r in self._ranges]  # in the order of their examples (a flow's index in scores)
         self.suggestable = frozenset(suggestable) or frozenset(f for f in self.flows if f != NONE)
         self._vec = _Vectorizer(counts)
         vectors = [self._vec.vector(c) for c in counts]
@@ -590,11 +914,13 @@ class Understanding:
             s = sums.setdefault(label, {})
             for f, w in v.items():
                 s[f] = s.get(f, 0.0) + w
-        self._centroid: dict[str, list[tuple[str, float]]] = {}
-        for label, s in sums.items():
+        # centroids: feature -> [(flow's index in self.flows, weight)]
+        self._centroid: dict[str, list[tuple[int, float]]] = {}
+        for j, label in enumerate(self.flows):
+            s = sums[label]
             norm = math.sqrt(sum(x * x for x in s.values())) or 1.0
             for f, w in s.items():
-                self._centroid.setdefault(f, []).append((label, w / norm))
+                self._centroid.setdefault(f, []).append((j, w / norm))
         self._strip = _phrase_pattern([w for d in (GREETINGS, POLITE) for ws in d.values() for w in ws])
         self._greet = _phrase_pattern([w for ws in GREETINGS.values() for w in ws])
 
@@ -606,20 +932,25 @@ class Understanding:
     def _score(self, counts: dict[str, float]) -> dict[str, float]:
         v = self._vec.vector(counts)
         sims = [0.0] * len(self.labels)
-        cent: dict[str, float] = {}
+        cent = [0.0] * len(self.flows)
         postings, centroid = self._postings, self._centroid
         items: Iterable[tuple[str, float]] = v.items()
         for f, w in items:
-            for label, x in centroid.get(f, ()):
-                cent[label] = cent.get(label, 0.0) + w * x
+            for j, x in centroid.get(f, ()):
+                cent[j] += w * x
         if len(v) > KNN_FEATURES:  # a long story: its strongest features find the nearest example
             items = sorted(items, key=lambda fw: -fw[1])[:KNN_FEATURES]
         for f, w in items:
             for i, x in postings.get(f, ()):
                 sims[i] += w * x
         # a flow's examples are contiguous: its nearest example is one C-level max over a slice
-        best = {flow: max(sims[a:b]) for flow, a, b in self._ranges}
-        return {f: KNN_WEIGHT * best.get(f, 0.0) + (1 - KNN_WEIGHT) * cent.get(f, 0.0) for f in self.flows}
+        k, c = KNN_WEIGHT, 1 - KNN_WEIGHT
+        return {flow: k * max(sims[a:b]) + c * cent[j] for j, (flow, a, b) in enumerate(self._ranges)}
+
+    def _unknown_word(self, norm: str) -> bool:
+        """Whether a normalised text has a Russian word no example has (a typo, often)."""
+        idf = self._vec.idf
+        return any(len(w) >= FUZZY_MIN and "w:" + stem(w) not in idf for w in _WORD.findall(norm))
 
     def route(self, text: str) -> Route:
         """The flow a free-text message asks for, or not understood with suggestions. Buyers repeat
@@ -639,9 +970,9 @@ class Understanding:
         rest = (
             " ".join(self._strip.sub(" ", f" {norm} ").split()) if greeting or self._strip.search(f" {norm} ") else norm
         )
-        keyword = self.keywords.match(text) if self.keywords is not None else None
-        if keyword == GREETING_FLOW and rest and rest != norm:
-            keyword = self.keywords.match(rest) if self.keywords is not None else None
+        keyword, named = self.keywords.find(text) if self.keywords is not None else (None, frozenset[str]())
+        if keyword == GREETING_FLOW and rest and rest != norm and self.keywords is not None:
+            keyword, named = self.keywords.find(rest)
         if not rest or rest == "#":
             if greeting:
                 return Route(GREETING_FLOW, 1.0, ((GREETING_FLOW, 1.0),), keyword, True, norm)
@@ -651,8 +982,16 @@ class Understanding:
         # Evidence of a support question: a concept or a keyword in the text, or a close example.
         # ("заказ" alone is a topic, not a question: it gets the closest flows offered).
         evidence = keyword is not None or any(f.startswith("k:") and f != "k:order" for f in counts)
-        if keyword is not None and keyword in scores:
-            scores[keyword] += KEYWORD_BONUS
+        if not evidence or self._unknown_word(rest):  # a typo may hide a concept: look again, allowing one
+            fuzzy = features(rest, fuzzy=True)
+            if len(fuzzy) > len(counts):
+                counts, scores = fuzzy, self._score(fuzzy)
+                evidence = any(f.startswith("k:") and f != "k:order" for f in counts)
+        # every flow with a keyword in the text gets the bonus ("拒收" and "不想要了": both flows
+        # named; the examples decide between them)
+        for f in named:
+            if f in scores:
+                scores[f] += KEYWORD_BONUS
         ranked = tuple(sorted(scores.items(), key=lambda kv: -kv[1]))
         top, conf = ranked[0] if ranked else (NONE, 0.0)
         if top in YIELDING_FLOWS and len(ranked) > 1 and SPECIFIC & counts.keys():
@@ -684,12 +1023,15 @@ class Understanding:
 
 
 def _phrase_pattern(phrases: Iterable[str]) -> re.Pattern[str]:
-    words = sorted({normalize(p) for p in phrases if normalize(p)}, key=len, reverse=True)
+    """One pattern for phrases: Russian ones as whole words ("здра*": any word starting so), Chinese
+    ones anywhere."""
+    words = sorted({normalize(p) + "*" * p.endswith("*") for p in phrases if normalize(p)}, key=len, reverse=True)
     han = [w for w in words if _HAN_RUN.fullmatch(w.replace(" ", ""))]
     other = [w for w in words if w not in han]
     parts = []
     if other:
-        parts.append(r"(?<= )(?:" + "|".join(re.escape(w) for w in other) + r")(?= )")
+        alts = (re.escape(w[:-1]) + "[а-я]*" if w.endswith("*") else re.escape(w) for w in other)
+        parts.append(r"(?<= )(?:" + "|".join(alts) + r")(?= )")
     if han:
         parts.append("(?:" + "|".join(re.escape(w) for w in han) + ")")
     return re.compile("|".join(parts) or "(?!)")
