@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import snowballstemmer  # type: ignore[import-untyped]
@@ -176,6 +176,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "包裹",
         "快递",
         "商品",
+        "东西",
         "卖家",
         "下单",
         "驿站",
@@ -311,6 +312,17 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "假的",
         "不亮",
         "有问题",
+        "пуст",
+        "дырк",
+        "нитк",
+        "скол",
+        "следы",
+        "не греет",
+        "помят",
+        "空的",
+        "痕迹",
+        "线头",
+        "有洞",
         "不能用",
     ),
     "agent": (
@@ -341,7 +353,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "свяжите",
         "позовите",
         "позвать",
-        "робот",
+        "роботом",
         "с ботом",
         "не бот",
         "活人",
@@ -391,10 +403,23 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "超期",
         "拖",
     ),
-    "where": (
+    # generic question words: a concept, but no evidence of a support question on their own
+    "ask": (
         "где",
-        "статус",
         "когда",
+        "到哪",
+        "在哪",
+        "什么时候",
+        "啥时候",
+        "哪天",
+        "多久",
+        "什么情况",
+        "啥情况",
+        "как там",
+        "что там",
+    ),
+    "where": (
+        "статус",
         "трек",
         "отслед",
         "отправ",
@@ -405,14 +430,10 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "висит",
         "поторопи",
         "ускор",
-        "到哪",
-        "在哪",
         "物流",
         "发货",
         "状态",
         "进度",
-        "什么时候",
-        "啥时候",
         "动静",
         "催",
         "刷新",
@@ -430,9 +451,6 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "сортиров",
         "собира",
         "寄",
-        "哪天",
-        "啥情况",
-        "什么情况",
         "原地",
         "消息",
         "没动",
@@ -441,8 +459,6 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "приедет",
         "получу",
         "привез",
-        "как там",
-        "что там",
         "отгруз",
         "доставят",
         "доставили ли",
@@ -450,7 +466,6 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "到没到",
         "发了吗",
         "寄了吗",
-        "多久",
         "几天到",
         "运输中",
         "拿到",
@@ -586,6 +601,23 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "签收",
         "派送",
     ),
+    "hello": (
+        "здравств",
+        "здраств",
+        "здрасте",
+        "здрасьте",
+        "привет",
+        "доброе утро",
+        "добрый день",
+        "добрый вечер",
+        "доброго дня",
+        "доброго вечера",
+        "хелло",
+        "你好",
+        "您好",
+        "哈喽",
+        "在吗",
+    ),
     "lang": ("язык", "по китайски", "китайск", "по русски", "русск", "中文", "俄语", "语言", "汉语"),
     "menu": (
         "меню",
@@ -702,6 +734,21 @@ def _concept_index() -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[int, .
 
 _CONCEPT_INDEX, _ROOT_LENGTHS = _concept_index()
 _CONCEPT_ORDER = {c: i for i, c in enumerate(CONCEPTS)}
+# Concepts that are no evidence of a support question on their own: the order alone is a topic
+# ("заказ"), a question word or waiting alone is anything ("где купить хлеб", "жду лета"); together
+# they are a question about the order ("когда будет доставка", "我的东西到哪里了").
+_WEAK = frozenset({"k:order", "k:ask", "k:wait"})
+
+
+def _evidence(counts: Mapping[str, float]) -> bool:
+    """Whether a message's concepts show a support question (see _WEAK)."""
+    weak = False
+    for f in counts:
+        if f.startswith("k:"):
+            if f not in _WEAK:
+                return True
+            weak = weak or f != "k:order"
+    return weak and "k:order" in counts
 
 
 def concepts(norm: str) -> list[str]:
@@ -741,14 +788,15 @@ def _fuzzy_index() -> tuple[dict[str, tuple[str, ...]], tuple[int, ...]]:
 _FUZZY_INDEX, _FUZZY_LENGTHS = _fuzzy_index()
 
 
-def fuzzy_concepts(norm: str) -> list[str]:
-    """Concepts of a normalised text's words allowing one typo per root ("аператор", "вазрат",
-    "достaвкаа"), in CONCEPTS order."""
+def fuzzy_concepts(norm: str, known: Container[str] = ()) -> list[str]:
+    """Concepts of a normalised text's words allowing one typo per root ("вазрат", "возрват"), in
+    CONCEPTS order. Words in `known` (features "w:<stem>" the examples have) are no typos."""
     found: set[str] = set()
     index = _FUZZY_INDEX
-    for word in _WORD.findall(norm.translate(_VOWEL_FOLD)):
-        if len(word) < FUZZY_MIN - 1 or concepts(word):
-            continue  # short, or spelt right
+    for original in _WORD.findall(norm):
+        word = original.translate(_VOWEL_FOLD)
+        if len(word) < FUZZY_MIN - 1 or concepts(word) or "w:" + stem(original) in known:
+            continue  # short, spelt right or a word of the examples
         hits: set[str] = set()
         for n in _FUZZY_LENGTHS:
             if n > len(word) + 1:
@@ -795,8 +843,8 @@ def _word_features(word: str) -> tuple[str, str, tuple[str, ...]]:
     return found
 
 
-def features(norm: str, *, fuzzy: bool = False) -> dict[str, float]:
-    """Counts of the features of a normalised text (`fuzzy`: concepts allow a typo)."""
+def features(norm: str, *, fuzzy: Container[str] | None = None) -> dict[str, float]:
+    """Counts of the features of a normalised text (`fuzzy`: concepts allow a typo in words not in it)."""
     out: dict[str, float] = {}
     get = out.get
     for run in _HAN_RUN.findall(norm):
@@ -820,8 +868,8 @@ def features(norm: str, *, fuzzy: bool = False) -> dict[str, float]:
     if "#" in norm:
         out["n:#"] = 1.0
     found = concepts(norm)
-    if fuzzy:
-        found = sorted({*found, *fuzzy_concepts(norm)}, key=_CONCEPT_ORDER.__getitem__)
+    if fuzzy is not None:
+        found = sorted({*found, *fuzzy_concepts(norm, fuzzy)}, key=_CONCEPT_ORDER.__getitem__)
     for i, concept in enumerate(found):
         out["k:" + concept] = CONCEPT_WEIGHT
         for other in found[i + 1 :]:
@@ -879,11 +927,13 @@ class Understanding:
         labels: list[str] = []
         counts: list[dict[str, float]] = []
         self.texts: list[str] = []
+        langs: list[str] = []
         for flow_id, by_lang in examples.items():
-            for texts in by_lang.values():
+            for lang, texts in by_lang.items():
                 for text in texts:
                     c = features(normalize(str(text)))
                     if c:
+                        langs.append(lang)
                         labels.append(flow_id)
                         counts.append(c)
                         self.texts.append(str(text))
@@ -908,19 +958,21 @@ class Understanding:
             for f, w in v.items():
                 self._postings.setdefault(f, []).append((i, w))
         self._postings = {f: p for f, p in self._postings.items() if len(p) <= POSTINGS_MAX}
-        # centroids: feature -> [(flow, weight)]
-        sums: dict[str, dict[str, float]] = {}
-        for label, v in zip(labels, vectors, strict=True):
-            s = sums.setdefault(label, {})
+        # centroids, one per flow and language (a Chinese message is not compared with the Russian
+        # half of a flow): feature -> [(flow's index in self.flows * languages + language's, weight)]
+        self._langs = sorted(set(langs))
+        nl = len(self._langs)
+        sums: dict[int, dict[str, float]] = {}
+        flow_index = {f: j for j, f in enumerate(self.flows)}
+        for label, lang, v in zip(labels, langs, vectors, strict=True):
+            s = sums.setdefault(flow_index[label] * nl + self._langs.index(lang), {})
             for f, w in v.items():
                 s[f] = s.get(f, 0.0) + w
-        # centroids: feature -> [(flow's index in self.flows, weight)]
         self._centroid: dict[str, list[tuple[int, float]]] = {}
-        for j, label in enumerate(self.flows):
-            s = sums[label]
+        for k, s in sums.items():
             norm = math.sqrt(sum(x * x for x in s.values())) or 1.0
             for f, w in s.items():
-                self._centroid.setdefault(f, []).append((j, w / norm))
+                self._centroid.setdefault(f, []).append((k, w / norm))
         self._strip = _phrase_pattern([w for d in (GREETINGS, POLITE) for ws in d.values() for w in ws])
         self._greet = _phrase_pattern([w for ws in GREETINGS.values() for w in ws])
 
@@ -932,7 +984,8 @@ class Understanding:
     def _score(self, counts: dict[str, float]) -> dict[str, float]:
         v = self._vec.vector(counts)
         sims = [0.0] * len(self.labels)
-        cent = [0.0] * len(self.flows)
+        nl = len(self._langs)
+        cent = [0.0] * (len(self.flows) * nl)
         postings, centroid = self._postings, self._centroid
         items: Iterable[tuple[str, float]] = v.items()
         for f, w in items:
@@ -945,7 +998,10 @@ class Understanding:
                 sims[i] += w * x
         # a flow's examples are contiguous: its nearest example is one C-level max over a slice
         k, c = KNN_WEIGHT, 1 - KNN_WEIGHT
-        return {flow: k * max(sims[a:b]) + c * cent[j] for j, (flow, a, b) in enumerate(self._ranges)}
+        return {
+            flow: k * max(sims[a:b]) + c * max(cent[j * nl : (j + 1) * nl])
+            for j, (flow, a, b) in enumerate(self._ranges)
+        }
 
     def _unknown_word(self, norm: str) -> bool:
         """Whether a normalised text has a Russian word no example has (a typo, often)."""
@@ -981,12 +1037,12 @@ class Understanding:
         scores = self._score(counts)
         # Evidence of a support question: a concept or a keyword in the text, or a close example.
         # ("заказ" alone is a topic, not a question: it gets the closest flows offered).
-        evidence = keyword is not None or any(f.startswith("k:") and f != "k:order" for f in counts)
+        evidence = keyword is not None or _evidence(counts)
         if not evidence or self._unknown_word(rest):  # a typo may hide a concept: look again, allowing one
-            fuzzy = features(rest, fuzzy=True)
+            fuzzy = features(rest, fuzzy=self._vec.idf)
             if len(fuzzy) > len(counts):
                 counts, scores = fuzzy, self._score(fuzzy)
-                evidence = any(f.startswith("k:") and f != "k:order" for f in counts)
+                evidence = _evidence(counts)
         # every flow with a keyword in the text gets the bonus ("拒收" and "不想要了": both flows
         # named; the examples decide between them)
         for f in named:
@@ -1006,20 +1062,6 @@ class Understanding:
             near = tuple(f for f, s in ranked if f in self.suggestable and s >= SUGGEST_MIN)[:3]
             return Route(None, conf, ranked, keyword, greeting, rest, near)
         return Route(top, conf, ranked, keyword, greeting, rest)
-
-    def cross_validate(self) -> float:
-        """Leave-one-out accuracy of the nearest-example part on the training examples (for tuning
-        without touching the held-out set)."""
-        ok = 0
-        for i, label in enumerate(self.labels):
-            sims: dict[int, float] = {}
-            for f, w in self.vectors[i].items():
-                for j, x in self._postings.get(f, ()):
-                    if j != i:
-                        sims[j] = sims.get(j, 0.0) + w * x
-            j = max(sims, key=sims.__getitem__) if sims else -1
-            ok += j >= 0 and self.labels[j] == label
-        return ok / max(1, len(self.labels))
 
 
 def _phrase_pattern(phrases: Iterable[str]) -> re.Pattern[str]:
