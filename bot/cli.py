@@ -61,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--top", type=int, default=5, help="how many flows' scores to show")
     ev = nlu.add_parser("eval", help="held-out routing accuracy per language, off-topic rate, typed button answers")
     ev.add_argument("--cv", action="store_true",
-                    help="also cross-validate on the flows' own examples (5-fold x3, clean and with a typo each)")
+                    help="also cross-validate on the flows' own examples (5-fold x3: as written, with a typo "
+                         "each, Russian in Latin letters)")
 
     link = sub.add_parser("link", help="print a signed Telegram deep link that proves a buyer owns a posting")
     link.add_argument("posting", help="posting number, e.g. 57195475-0050-3")
@@ -260,10 +261,10 @@ def cmd_nlu(settings: Settings, args) -> int:
         print(f"{name} off-topic sent to a flow: {e.off_topic_routed:.1%} of {e.off_topic_count}")
     print(f"typed answers at buttons: {rate:.1%}")
     if args.cv:
-        for typo in (False, True):
-            cv = nlu.cross_validate(content.flows, typo=typo)
+        for typo, latin in ((False, False), (True, False), (False, True)):
+            cv = nlu.cross_validate(content.flows, typo=typo, latin=latin)
             accs = ", ".join(f"{lang} {acc:.1%}" for lang, acc in sorted(cv.accuracy.items()))
-            typos = ", one typo each" if typo else ""
+            typos = ", one typo each" if typo else ", Russian in Latin letters" if latin else ""
             print(f"cross-validated on the examples ({cv.folds}-fold x{cv.repeats}{typos}): "
                   f"{accs}; off-topic sent to a flow {cv.off_topic_routed:.1%}")
     for name, e in evaluations.items():

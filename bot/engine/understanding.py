@@ -58,10 +58,13 @@ _WORD = re.compile(r"[a-zа-я]+")
 _ORDER_NUMBER = re.compile(r"\d{6,}(?:[\s-]*\d{1,5}){0,2}")
 _DIGITS = re.compile(r"\d+")
 # a day of the month ("10号", "3月5日", "20 числа", "до 15-го", "15.03"): one token, a date was named
-_DATE = re.compile(r"\d{1,2}\s*[号日月]|\d{1,2}[./]\d{1,2}(?:[./]\d{2,4})?|\d{1,2}\s*-?\s*(?:го|числа|число)(?![а-я])")
+_DATE = re.compile(
+    r"\d{1,2}\s*[号日月]|\d{1,2}[./]\d{1,2}(?:[./]\d{2,4})?|\d{1,2}\s*-?\s*(?:го|числа|число|chisla|chislo)(?![а-я])"
+)
 _REPEATS = re.compile(r"(\D)\1{2,}")
 _NOT_TEXT = re.compile(f"[^0-9a-zа-я{_HAN}#]+")
 _LATIN_WORD = re.compile(r"[a-z']+")
+_LATIN_CH = re.compile(r"(?<=[a-z])4|4(?=[a-z])")
 
 # Latin letters to Cyrillic, longest first (as buyers type Russian without a Russian keyboard).
 _TRANSLIT = [
@@ -103,7 +106,7 @@ _TRANSLIT = [
     ("h", "х"),
     ("c", "ц"),
     ("w", "в"),
-    ("x", "кс"),
+    ("x", "х"),  # "xochu": x for х, as it looks
     ("q", "к"),
     ("j", "й"),
     ("'", "ь"),
@@ -682,7 +685,11 @@ def _translit(word: str) -> str:
             out.append("ы")
             i += 1
             continue
-        if ch == "e" and i == 0:
+        if ch == "j" and not word.startswith(("ja", "ju", "jo", "je"), i):
+            out.append("й" if i + 1 == n else "ж")  # "moja", "segodnja", "moj", but "mojno", "jdu"
+            i += 1
+            continue
+        if ch == "e" and i == 0 and word.startswith(("et", "ek", "el")):  # "eto", "ekran"; but "esli", "edet"
             out.append("э")
             i += 1
             continue
@@ -700,6 +707,7 @@ def normalize(text: str) -> str:
     """The form every comparison works on (see the module's docstring)."""
     t = unicodedata.normalize("NFKC", text).casefold().replace("ё", "е")
     if _DIGITS.search(t):
+        t = _LATIN_CH.sub("ch", t)  # "4to", "kho4u": 4 reads as ч
         t = _ORDER_NUMBER.sub(" # ", t)
         t = _DATE.sub(lambda m: " 日期 " if _HAN_RUN.search(m.group()) else " дата ", t)
         t = _DIGITS.sub(" ", t)
