@@ -928,6 +928,7 @@ class _Vectorizer:
         for d in docs:
             for f in d:
                 df[f] = df.get(f, 0) + 1
+        self.df = df
         self.idf = {f: math.log((n + 1) / (c + 1)) + 1.0 for f, c in df.items()}
 
     def vector(self, counts: Mapping[str, float]) -> dict[str, float]:
@@ -994,30 +995,27 @@ class Understanding:
         vectors = [self._vec.vector(c) for c in counts]
         self.labels = labels
         self.vectors = vectors
-        # inverted index: feature -> [(example index, weight)]; features in more than POSTINGS_MAX
-        # examples are left to the centroids (they say little about the nearest example, and their
-        # long lists were most of the cost of routing a message)
-        postings: dict[str, list[tuple[int, float]]] = {}
-        for i, v in enumerate(vectors):
-            for f, w in v.items():
-                postings.setdefault(f, []).append((i, w))
-        # per flow: feature -> [(example index, weight)] of that flow's examples
+        # One pass over the examples: per flow an inverted index, feature -> [(example index,
+        # weight)], without the features in more than POSTINGS_MAX examples (left to the centroids:
+        # they say little about the nearest example, and their long lists were most of the cost of
+        # routing a message); and the centroids' sums, one per flow and language (a Chinese message
+        # is not compared with the Russian half of a flow), keyed flow index * languages + language
+        df = self._vec.df
         self._postings: dict[str, dict[str, list[tuple[int, float]]]] = {flow: {} for flow in self.flows}
-        for f, p in postings.items():
-            if len(p) <= POSTINGS_MAX:
-                for i, w in p:
-                    self._postings[labels[i]].setdefault(f, []).append((i, w))
         self._range = {flow: (a, b) for flow, a, b in self._ranges}
-        # centroids, one per flow and language (a Chinese message is not compared with the Russian
-        # half of a flow): feature -> [(flow's index in self.flows * languages + language's, weight)]
         self._langs = sorted(set(langs))
         nl = len(self._langs)
+        lang_index = {lang: li for li, lang in enumerate(self._langs)}
         sums: dict[int, dict[str, float]] = {}
-        flow_index = {f: j for j, f in enumerate(self.flows)}
-        for label, lang, v in zip(labels, langs, vectors, strict=True):
-            s = sums.setdefault(flow_index[label] * nl + self._langs.index(lang), {})
-            for f, w in v.items():
-                s[f] = s.get(f, 0.0) + w
+        for j, (flow, a, b) in enumerate(self._ranges):
+            by_feature = self._postings[flow]
+            for i in range(a, b):
+                s = sums.setdefault(j * nl + lang_index[langs[i]], {})
+                get = s.get
+                for f, w in vectors[i].items():
+                    s[f] = get(f, 0.0) + w
+                    if df[f] <= POSTINGS_MAX:
+                        by_feature.setdefault(f, []).append((i, w))
         self._centroid: dict[str, list[tuple[int, float]]] = {}
         for k, s in sums.items():
             norm = math.sqrt(sum(x * x for x in s.values())) or 1.0
