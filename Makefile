@@ -29,14 +29,18 @@ test: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/ozonbot flows check
 	$(BIN)/ozonbot flows test
+	sh .ci/ensure-postgresql.sh
 	$(BIN)/python -m pytest
 
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python bench/engine.py
 	$(BENCH_VENV)/bin/python bench/orders.py
+	$(BENCH_VENV)/bin/python bench/mirror.py
 	$(BENCH_VENV)/bin/python bench/telegram.py
 	$(BENCH_VENV)/bin/python bench/nlu.py
 	$(BENCH_VENV)/bin/python bench/ownership.py
+	sh .ci/ensure-postgresql.sh
+	$(BENCH_VENV)/bin/python bench/pg.py
 
 flows-check: $(STAMP)
 	$(BIN)/ozonbot flows check

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot.actions import ActionRunner
@@ -71,15 +71,16 @@ class App:
         return the replies rendered. With `receipt` (the inbox key of the update), the same transaction
         marks that update turned, with the turn's follow-ups, so a crash after it completes the turn
         instead of running it again."""
-        state = await self.store.load_state(chat_id)
-        result = await self.engine.handle(state, event, buyer)
-        reply = self.render(result)
-        for effect in result.effects:
-            if isinstance(effect, Action):
-                reply.outgoing += await self.actions.run(chat_id, effect, reply.lang)
-        reply.message_ids = await self.store.save_turn(chat_id, result.state, reply.outgoing, result.events,
-                                                       receipt=receipt, followups=followups_of(result.effects),
-                                                       incoming=incoming)
+        async with self.store.turn(chat_id):  # several processes: one turn of a chat at a time (bot/store)
+            state = await self.store.load_state(chat_id)
+            result = await self.engine.handle(state, event, buyer)
+            reply = self.render(result)
+            for effect in result.effects:
+                if isinstance(effect, Action):
+                    reply.outgoing += await self.actions.run(chat_id, effect, reply.lang)
+            reply.message_ids = await self.store.save_turn(chat_id, result.state, reply.outgoing, result.events,
+                                                           receipt=receipt, followups=followups_of(result.effects),
+                                                           incoming=incoming)
         return reply
 
     def text(self, msgid: str, lang: str, params: dict[str, Any] | None = None, count: int | None = None) -> str:
@@ -119,11 +120,14 @@ class App:
             # Ask, End, SetLanguage, Action: nothing to show (actions are run by App.handle)
         return Reply(out, result.effects, lang)
 
-    def start_retention(self, purgers: Sequence[Purger] = (), *, every: float = 3600.0) -> None:
-        """Purge what RETENTION_* no longer keeps, now and then every `every` seconds, until close()."""
+    def start_retention(self, purgers: Sequence[Purger] = (), *, every: float = 3600.0,
+                        leader: Callable[[], bool] | None = None) -> None:
+        """Purge what RETENTION_* no longer keeps, now and then every `every` seconds, until close()
+        (several processes: only while `leader()` says this one leads)."""
         if self._retention is None:
             self._retention = asyncio.get_running_loop().create_task(
-                run_retention(self.store, self.settings, every=every, purgers=purgers), name="retention")
+                run_retention(self.store, self.settings, every=every, purgers=purgers, leader=leader),
+                name="retention")
 
     async def close(self) -> None:
         if self._retention is not None:
@@ -135,18 +139,59 @@ class App:
 
 
 def default_orders(settings: Settings) -> OrderProvider:
+    if settings.mirror_on:
+        return build_mirror(settings)
     if settings.order_provider == "ozon":
-        from bot.orders.ozon.provider import OzonOrderProvider
-
-        if not settings.ozon_client_id or settings.ozon_api_key is None:
-            raise SystemExit("ORDER_PROVIDER=ozon needs OZON_CLIENT_ID and OZON_API_KEY (environment or .env)")
-        return OzonOrderProvider(settings.ozon_client_id, settings.ozon_api_key.get_secret_value(),
-                                 base_url=settings.ozon_base_url, cache_ttl=settings.ozon_cache_ttl,
-                                 fbs_get_rps=settings.ozon_fbs_get_rps, allow_cancel=settings.ozon_allow_cancel,
-                                 cross_border=settings.store_cross_border)
+        return _ozon_provider(settings)
     from bot.orders.demo import DemoOrderProvider
 
     return DemoOrderProvider(settings.demo_orders_path)
+
+
+def ozon_budget(settings: Settings) -> dict[str, Any]:
+    """The Seller API client's timeout, retries and circuit breaker, from OZON_TIMEOUT_SECONDS and friends."""
+    return {"timeout": settings.ozon_timeout_seconds, "max_retries": settings.ozon_retries,
+            "breaker_threshold": settings.ozon_breaker_failures,
+            "breaker_cooldown": settings.ozon_breaker_cooldown_seconds,
+            "breaker_max_cooldown": settings.ozon_breaker_max_cooldown_seconds}
+
+
+def _ozon_provider(settings: Settings, *, read_returns: bool = True) -> Any:
+    from bot.orders.ozon.provider import OzonOrderProvider
+
+    if not settings.ozon_client_id or settings.ozon_api_key is None:
+        raise SystemExit("ORDER_PROVIDER=ozon needs OZON_CLIENT_ID and OZON_API_KEY (environment or .env)")
+    return OzonOrderProvider(settings.ozon_client_id, settings.ozon_api_key.get_secret_value(),
+                             base_url=settings.ozon_base_url, cache_ttl=settings.ozon_cache_ttl,
+                             fbs_get_rps=settings.ozon_fbs_get_rps, allow_cancel=settings.ozon_allow_cancel,
+                             cross_border=settings.store_cross_border, read_returns=read_returns,
+                             **ozon_budget(settings))
+
+
+def build_mirror(settings: Settings, store: Any = None) -> Any:
+    """The order mirror on the configured source (the Seller API, else the demo shop with its live
+    postings), stored in the conversation database unless `store` (a `MirrorStore`) is given."""
+    from bot.orders.mirror.mirror import Mirror
+    from bot.orders.mirror.source import PostingSource
+
+    upstream: Any = None
+    source: PostingSource
+    if settings.order_provider == "ozon":
+        from bot.orders.mirror.source import OzonSource
+
+        upstream = _ozon_provider(settings, read_returns=False)  # returns come from the mirror's returns sync
+        source = OzonSource(upstream)
+    else:
+        from bot.orders.demo import DemoOrderProvider
+        from bot.orders.mirror.demo_source import DemoSource
+
+        source = DemoSource(DemoOrderProvider(settings.demo_orders_path), step=settings.demo_step_seconds)
+    if store is None:
+        from bot.store.backend import open_mirror_store
+
+        store = open_mirror_store(settings)
+    return Mirror(store, source, max_age=settings.mirror_max_age, sync_days=settings.mirror_days,
+                  full_every=settings.mirror_full_sync_minutes * 60, upstream=upstream)
 
 
 def build_app(settings: Settings | None = None, *, orders: OrderProvider | None = None,
@@ -162,9 +207,9 @@ def build_app(settings: Settings | None = None, *, orders: OrderProvider | None 
     set_buyer_timezone(settings.buyer_timezone)
     orders = orders or default_orders(settings)
     if store is None:
-        from bot.store.sqlite import SqliteStore
+        from bot.store.backend import open_store
 
-        store = SqliteStore(settings.store_path)
+        store = open_store(settings)
     lookup = Lookup(orders, max_lookups=settings.lookups_per_hour, owner_attempts=settings.owner_attempts,
                     ledger=store, order_wrong_answers=settings.order_wrong_answers,
                     order_wrong_answers_no_phone=settings.order_wrong_answers_no_phone,

@@ -8,6 +8,7 @@ the buyer as the agent's, and `>> /close` hands the conversation back to the bot
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from typing import IO, Literal
@@ -60,7 +61,9 @@ class ConsoleChat:
         if handoff is None and agent:
             handoff = LocalAgents(app, self)
         self.conversation = Conversation(app, self, handoff,
-                                         limiter=RateLimiter(app.settings.buyer_messages_per_minute))
+                                         limiter=RateLimiter(app.settings.buyer_messages_per_minute),
+                                         budget=app.settings.lookup_budget_seconds)
+        self._working_shown = False  # "the bot is typing" printed since the last bot message
 
     def event_for(self, line: str) -> Event:
         """A line as an event; a button's number presses that button of the last reply."""
@@ -80,12 +83,26 @@ class ConsoleChat:
 
     # ---- the Channel --------------------------------------------------------------------------
     async def deliver(self, conversation: str, reply: Reply) -> None:
+        self._working_shown = False
         self.show(reply)
         for message_id in reply.message_ids:
             await self.app.store.mark_delivery(message_id, True)
 
     async def send_text(self, conversation: str, text: str) -> None:
+        self._working_shown = False
         self.line(text)
+
+    async def working(self, conversation: str) -> None:
+        """The terminal's "typing": one line while a turn runs past its budget (JSON: {"kind": "working"})."""
+        if self._working_shown:
+            return
+        self._working_shown = True
+        if self.json_mode:
+            self.out.write(json.dumps({"kind": "working", "text": "", "buttons": []}) + "\n")
+            self.out.flush()
+        else:
+            state = await self.app.store.load_state(self.chat_id)
+            self.notice(self.app.text("console.working", self.app.language(state, self.buyer)))
 
     async def send_file(self, conversation: str, filename: str, data: bytes) -> None:
         self.line(f"[{filename}]\n" + data.decode())
@@ -137,7 +154,9 @@ class ConsoleChat:
             if interactive:
                 self.out.write("you> ")
                 self.out.flush()
-            line = stdin.readline()
+            # read in a thread: the event loop keeps serving meanwhile (the order mirror's sync and push
+            # endpoint, retention, live reload)
+            line = await asyncio.to_thread(stdin.readline)
             if not line:
                 break
             if not interactive and not self.json_mode:

@@ -67,11 +67,55 @@ class Settings(BaseSettings):
     handoff_check_seconds: float = 60.0  # period of the outbox flush + unanswered check
     handoff_max_attempts: int = 8  # relay attempts before a message is marked failed
 
+    # Budgets, not waits (issue 13, item 3): a buyer hears "we are checking" instead of waiting on a slow API
+    # A turn still working after this many seconds tells the buyer we are checking and will write (0: never)
+    lookup_budget_seconds: float = Field(default=5.0, ge=0, le=60, description="seconds; 0 turns it off")
+    ozon_timeout_seconds: float = Field(default=10.0, gt=0, le=120)  # one Seller API request, whole reply
+    ozon_retries: int = Field(default=4, ge=0, le=10)  # retries of a failed Seller API call after the first try
+    ozon_breaker_failures: int = Field(default=5, ge=1)  # consecutive failures that open the circuit breaker
+    # An open breaker lets one probe call through after this cool-down; a failed probe doubles it, up to the max
+    ozon_breaker_cooldown_seconds: float = Field(default=1.0, gt=0, le=300)
+    ozon_breaker_max_cooldown_seconds: float = Field(default=10.0, gt=0, le=3600)
+
     # Retention (bot/store/retention.py): days each kind of record is kept; 0 keeps it forever
     retention_transcript_days: float = Field(default=180, ge=0)  # messages both ways
     retention_analytics_days: float = Field(default=365, ge=0)  # analytics events (ozonbot stats)
     retention_actions_days: float = Field(default=365, ge=0)  # action records
     retention_inbox_days: float = Field(default=7, ge=0)  # raw incoming updates that have an outcome
+
+    # Order mirror and Ozon push notifications (bot/orders/mirror, bot/push; issue 13)
+    # on/off; unset: on with ORDER_PROVIDER=ozon, off with the demo provider
+    mirror_enabled: bool | None = Field(default=None, description="true or false (unset: on with ORDER_PROVIDER=ozon)")
+    mirror_max_age: float = Field(default=3600.0, gt=0)  # seconds a mirrored posting answers without a fresh read
+    mirror_sync_seconds: float = Field(default=60.0, gt=0)  # period of the incremental sync
+    mirror_full_sync_minutes: float = Field(default=30.0, gt=0)  # period of the full sweep (FBO, moved dates)
+    mirror_days: float = Field(default=30.0, gt=0, le=364)  # the postings the mirror holds: created this many days back
+    demo_step_seconds: float = Field(default=60.0, gt=0)  # the demo's live postings move one status per step
+    ozon_push_secret: SecretStr | None = Field(default=None, description="the secret part of the push URL")
+    ozon_push_listen: str = "127.0.0.1:8081"  # host:port of the push endpoint's own server (not in webhook mode)
+    ozon_push_url: str = ""  # the public https URL that reaches the push server (what the seller cabinet gets)
+    ozon_push_allow_ips: str = ""  # comma-separated addresses/networks; "ozon" = Ozon's documented ranges
+    ozon_push_trust_forwarded: bool = False  # behind a reverse proxy: the client is X-Forwarded-For's first hop
+
+    @property
+    def mirror_on(self) -> bool:
+        """Push notifications are stored and applied by the mirror: a push secret turns it on too."""
+        if self.mirror_enabled is not None:
+            return self.mirror_enabled
+        return self.order_provider == "ozon" or self.ozon_push_secret is not None
+
+    # Several processes on PostgreSQL (issue 14; README "Running several processes"). Unset: the
+    # embedded SQLite file in DATA_DIR. postgresql://user:password@host:5432/db (a secret: it may
+    # hold the password); the store and the handoff records each keep a pool of this many connections.
+    database_url: SecretStr | None = None
+    database_pool_size: int = Field(default=10, ge=1)
+    # Seconds an update being handled, or a relay being sent, stays its process's: a repeat posted to
+    # another process meanwhile is answered 503 (Telegram retries); after a kill -9 another process takes
+    # it over once this has run out.
+    database_lease_seconds: float = Field(default=30, gt=0)
+    # How often each process tries to become the leader (and the leader checks its connection): a
+    # killed leader is replaced within about this long.
+    leader_check_seconds: float = Field(default=1.0, gt=0)
 
     @property
     def store_path(self) -> Path:

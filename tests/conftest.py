@@ -123,3 +123,33 @@ class ChatDriver:
 @pytest.fixture
 def chat(app: App) -> ChatDriver:
     return ChatDriver(app)
+
+
+# ---- PostgreSQL (DATABASE_URL backends): one server per test session, a schema per test ----------
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL on loopback for the whole session (tests/pg_server.py); skipped where the
+    server cannot be had, except on CI (`CI` set), where that is a failure."""
+    import os
+
+    from tests.pg_server import NoServer, PgServer
+
+    try:
+        server = PgServer().start()
+    except NoServer as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL tests need a server: {exc}")
+    yield server
+    server.stop()
+
+
+_pg_schemas = iter(range(1, 1 << 30))
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A DATABASE_URL whose tables live in a schema of this test's own (empty, not yet migrated)."""
+    schema = f"t{next(_pg_schemas)}"
+    pg_server.psql(f"CREATE SCHEMA {schema}")
+    return pg_server.url(search_path=schema)

@@ -100,17 +100,21 @@ class DeliveryForum(FakeForum):
             self.pending.clear()
         return True
 
+    def queue_of(self, update: dict[str, Any]) -> Any:
+        """The webhook queue an update waits in (one POST at a time per queue): here its chat."""
+        return chat_of(update)
+
     def _kick(self) -> None:
         if self.closing:
             return
-        for chat in {chat_of(u) for u in self.pending}:
+        for chat in {self.queue_of(u) for u in self.pending}:
             worker = self._chat_workers.get(chat)
             if worker is None or worker.done():
                 self._chat_workers[chat] = asyncio.get_running_loop().create_task(self._deliver_chat(chat))
 
-    async def _deliver_chat(self, chat: int) -> None:
+    async def _deliver_chat(self, chat: Any) -> None:
         while self.webhook is not None and not self.closing:
-            update = next((u for u in self.pending if chat_of(u) == chat), None)
+            update = next((u for u in self.pending if self.queue_of(u) == chat), None)
             if update is None:
                 return
             if await self._post(update):

@@ -1,7 +1,8 @@
 """One contract, every backend: the handoff's records in memory and in SQLite must behave the same.
 
-Every method of `HandoffRecords` is exercised here against `MemoryHandoffRecords` and
-`SqliteHandoffRecords` (a real file in tmp_path); the SQLite one must also keep every write that
+Every method of `HandoffRecords` is exercised here against `MemoryHandoffRecords`,
+`SqliteHandoffRecords` (a real file in tmp_path) and `PgHandoffRecords` (a real PostgreSQL server
+started by the test session, tests/pg_server.py); the SQLite one must also keep every write that
 returned when its process is killed (SIGKILL, no clean-up).
 """
 
@@ -36,15 +37,21 @@ from bot.handoff.records import (
     Topic,
 )
 from bot.handoff.records_memory import MemoryHandoffRecords
+from bot.handoff.records_pg import PgHandoffRecords
 from bot.handoff.records_sqlite import SqliteHandoffRecords
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 async def records(request, tmp_path) -> AsyncIterator[HandoffRecords]:
-    r: HandoffRecords = MemoryHandoffRecords() if request.param == "memory" else SqliteHandoffRecords(
-        tmp_path / "h.sqlite3")
+    r: HandoffRecords
+    if request.param == "postgresql":
+        # lease 0: a relay caught mid-send is its dead sender's at once, as after a restart (several
+        # processes keep the lease: test_pg_backend.py)
+        r = PgHandoffRecords(request.getfixturevalue("pg_url"), lease=0.0)
+    else:
+        r = MemoryHandoffRecords() if request.param == "memory" else SqliteHandoffRecords(tmp_path / "h.sqlite3")
     yield r
     await r.close()
 
@@ -65,7 +72,7 @@ async def _relay(records: HandoffRecords, key: str, chat_id: str = "1", directio
 def test_both_implementations_have_every_method_of_the_protocol():
     members = {n: f for n, f in vars(HandoffRecords).items() if inspect.isfunction(f) and not n.startswith("_")}
     assert {"enqueue", "purge", "close", "mark_seen"} <= members.keys()
-    for cls in (MemoryHandoffRecords, SqliteHandoffRecords):
+    for cls in (MemoryHandoffRecords, SqliteHandoffRecords, PgHandoffRecords):
         for name, proto in members.items():
             impl = getattr(cls, name, None)
             assert inspect.iscoroutinefunction(proto), f"HandoffRecords.{name} must be async"

@@ -258,7 +258,9 @@ async def test_every_credentials_failure_is_unavailable(fake, provider, fault):
 
 async def test_breaker_fails_fast_then_probes(fake):
     clock = Clock()
-    provider = provider_for(fake, clock=clock, max_retries=0, breaker_threshold=3, breaker_reset=30.0)
+    # breaker_wait=0: a call meeting the open circuit fails at once (by default it would wait for the probe)
+    provider = provider_for(fake, clock=clock, max_retries=0, breaker_threshold=3, breaker_cooldown=30.0,
+                            breaker_wait=0)
     fake.fail_all(server_error())
     for n in ("11111111-0001-1", "11111111-0002-1", "11111111-0003-1"):
         with pytest.raises(OrderBackendUnavailable):

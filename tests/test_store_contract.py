@@ -1,4 +1,4 @@
-"""One contract, every backend: the memory store and the SQLite store must behave the same."""
+"""One contract, every backend: the memory, SQLite and PostgreSQL stores must behave the same."""
 
 from __future__ import annotations
 
@@ -12,12 +12,16 @@ from bot.engine.lookup import OwnerRecord
 from bot.engine.state import ConversationState, Position
 from bot.store.base import InboxItem, Outgoing, Retention
 from bot.store.memory import MemoryStore
+from bot.store.postgres import PgStore
 from bot.store.sqlite import SqliteStore, read_analytics
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 async def store(request, tmp_path):
-    s = MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "c.sqlite3")
+    if request.param == "postgresql":
+        s = PgStore(request.getfixturevalue("pg_url"))
+    else:
+        s = MemoryStore() if request.param == "memory" else SqliteStore(tmp_path / "c.sqlite3")
     yield s
     await s.close()
 

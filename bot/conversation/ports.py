@@ -29,6 +29,15 @@ class Channel(Protocol):
         ...
 
 
+class ShowsWorking(Protocol):
+    """What a channel may also offer (the service looks for `working`): showing the buyer that the bot
+    works on their message, while a turn runs past its time budget (bot/conversation/budget.py)."""
+
+    async def working(self, conversation: str) -> None:
+        """Show it now (Telegram: the "typing" action, ~5 s; it is renewed); best effort, never raises."""
+        ...
+
+
 class Turns(Protocol):
     """One engine turn: store read, engine, rendering, actions, store write (bot/app.py: App)."""
 

@@ -8,7 +8,8 @@ chat the bot is silent and relays (only `/bot` gets through); a buyer over the r
 to slow down; `/history` sends the transcript; what the engine cannot take (stickers, voice...) is
 refused politely; anything else is an engine turn, delivered through the channel, followed by what
 the turn asked for (a handoff, a notice to staff), or the `no_agent` flow when nobody can take a
-handoff here.
+handoff here. A turn that outlasts its time budget tells the buyer we are checking and delivers its
+answer when it has one (bot/conversation/budget.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 import time
 from datetime import UTC, datetime
 
+from bot.conversation.budget import Budget
 from bot.conversation.followups import effects_of
 from bot.conversation.io import Inbound, Reply
 from bot.conversation.ports import Channel, HandoffPort, NoHandoff, Turns
@@ -35,12 +37,13 @@ STAFF_REQUESTS = frozenset({"urge_seller", "request_cancellation", "offer_compen
 
 class Conversation:
     def __init__(self, turns: Turns, channel: Channel, handoff: HandoffPort | None = None, *,
-                 limiter: RateLimiter | None = None) -> None:
+                 limiter: RateLimiter | None = None, budget: Budget | float = 0.0) -> None:
         self.turns = turns
         self.store = turns.store
         self.channel = channel
         self.handoff: HandoffPort = handoff or NoHandoff()
         self.limiter = limiter or RateLimiter(0)
+        self.budget = budget if isinstance(budget, Budget) else Budget(budget)  # LOOKUP_BUDGET_SECONDS
 
     # ---- entry --------------------------------------------------------------------------------
     async def handle(self, inbound: Inbound) -> Reply | None:
@@ -93,8 +96,13 @@ class Conversation:
     async def turn(self, conversation: str, buyer: Buyer, event: Event, *,
                    incoming: tuple[str, str] | None = None, receipt: str | None = None) -> Reply:
         """An engine turn, delivered, then its follow-ups. With a `receipt`, the turn is saved as
-        the outcome of that stored update (so a crash after this point never runs it again)."""
-        reply = await self.turns.handle(conversation, event, buyer, incoming=incoming, receipt=receipt)
+        the outcome of that stored update (so a crash after this point never runs it again).
+        Past the time budget the buyer hears that we are checking; the reply follows when ready."""
+        working = getattr(self.channel, "working", None)  # ports.ShowsWorking: a channel that shows "typing"
+        reply = await self.budget.run(
+            conversation, self.turns.handle(conversation, event, buyer, incoming=incoming, receipt=receipt),
+            on_late=lambda: self.say(conversation, buyer, "common.checking"),
+            working=(lambda: working(conversation)) if working is not None else None)
         await self.channel.deliver(conversation, reply)
         await self.follow_up(conversation, buyer, reply)
         return reply
@@ -133,6 +141,12 @@ class Conversation:
         elif not self.handoff.available and any(isinstance(e, Action) and e.name in STAFF_REQUESTS for e in wanted):
             # no staff in this channel: the request is recorded, but nobody will answer it here
             await self.say(conversation, buyer, "handoff.no_staff_for_request")
+
+    async def waiting(self, conversation: str, buyer: Buyer) -> None:
+        """A front end holds an input of this buyer until their running turn ends: if that turn is
+        past its budget, tell them once that we are still checking and will answer it right after."""
+        if self.budget.claim_still_checking(conversation):
+            await self.say(conversation, buyer, "common.still_checking")
 
     # ---- answers without an engine turn -------------------------------------------------------
     async def lang_of(self, conversation: str, buyer: Buyer) -> str:

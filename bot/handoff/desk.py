@@ -23,7 +23,7 @@ from bot.engine.state import ConversationState
 from bot.handoff.card import AgentTexts, BuyerInfo
 from bot.handoff.outbox import Outbox
 from bot.handoff.records import HandoffRecords
-from bot.handoff.records_sqlite import SqliteHandoffRecords
+from bot.handoff.records_backend import open_records
 from bot.handoff.schedule import WorkingHours
 from bot.handoff.topics import TopicLimits, Topics
 from bot.settings import Settings
@@ -51,7 +51,7 @@ class Desk:
         self.settings = settings
         self.clock = clock or SystemClock()
         self.group_id = int(settings.agents_chat_id)
-        self.records: HandoffRecords = records or SqliteHandoffRecords(settings.store_path)
+        self.records: HandoffRecords = records or open_records(settings)
         self.hours = WorkingHours.parse(settings.handoff_hours, settings.handoff_days, settings.handoff_timezone)
         self.texts = AgentTexts(app.renderer, settings.agents_lang, self.hours.tz)
         self.topics = Topics(self.bot, self.records, self.clock, self.group_id,

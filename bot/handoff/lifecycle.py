@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from telegram.constants import ChatMemberStatus
@@ -45,6 +46,10 @@ class Lifecycle:
         self.desk = desk
         self.sessions = sessions
         self._task: asyncio.Task | None = None
+        # Several processes (bot/store/pg_leader.py): only the leader runs the periodic job, and a
+        # NOTIFY of a new relay wakes it before its period is over.
+        self.leader: Callable[[], bool] = lambda: True
+        self.wake = asyncio.Event()
 
     async def startup(self, *, background: bool = True) -> None:
         await check_permissions(self.desk)
@@ -56,6 +61,8 @@ class Lifecycle:
             self.start_background()
 
     async def tick(self) -> None:
+        if await self.desk.records.release_expired():  # several processes: one died mid-send
+            log.warning("relays of a stopped process were interrupted mid-send; sending them again")
         await self.desk.outbox.flush()
         await self.sessions.check_unanswered()
 
@@ -65,7 +72,11 @@ class Lifecycle:
 
         async def loop() -> None:
             while True:
-                await asyncio.sleep(period)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), period)
+                self.wake.clear()
+                if not self.leader():
+                    continue
                 try:
                     await self.tick()
                 except Exception:  # the periodic job must survive one bad pass

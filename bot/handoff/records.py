@@ -5,6 +5,8 @@ tests/test_handoff_records_contract.py:
 - `bot/handoff/records_sqlite.py` (`SqliteHandoffRecords`): the default, in the conversation
   store's database file (`settings.store_path`); every write is committed before the method
   returns, so a killed process loses nothing that was acknowledged;
+- `bot/handoff/records_pg.py` (`PgHandoffRecords`): PostgreSQL (DATABASE_URL), for several bot
+  processes; relays are claimed with a lease, so only a dead sender's are handed back;
 - `bot/handoff/records_memory.py` (`MemoryHandoffRecords`): for tests and a local terminal agent.
 
 Times are UNIX seconds taken from the handoff's clock (tests inject one); the records never read
@@ -168,6 +170,12 @@ class HandoffRecords(Protocol):
     async def recover(self) -> int:
         """After a restart: relays caught mid-send go back to pending (at-least-once for that one
         call); how many."""
+        ...
+
+    async def release_expired(self) -> int:
+        """While running, now and then: relays whose sender died mid-send go back to pending; how
+        many. One process (memory, SQLite): none ever (only a restart interrupts a send, and
+        `recover` sees to it). Several processes (PostgreSQL): those whose claim's lease ran out."""
         ...
 
     async def relay(self, key: str) -> Relay | None: ...

@@ -172,6 +172,9 @@ class MemoryHandoffRecords:
             self._update_relay(rid, status=PENDING)
         return len(caught)
 
+    async def release_expired(self) -> int:
+        return 0  # one process: a send is interrupted only by a restart (recover)
+
     async def relay(self, key: str) -> Relay | None:
         rid = self._relay_keys.get(key)
         return self._out(self._relays[rid]) if rid is not None else None

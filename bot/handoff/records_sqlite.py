@@ -223,6 +223,9 @@ class SqliteHandoffRecords:
     async def recover(self) -> int:
         return self._changed("UPDATE handoff_relays SET status=? WHERE status=?", (PENDING, SENDING))
 
+    async def release_expired(self) -> int:
+        return 0  # one process: a send is interrupted only by a restart (recover)
+
     async def relay(self, key: str) -> Relay | None:
         row = self._one(f"SELECT {_RELAY_COLS} FROM handoff_relays WHERE key=?", (key,))
         return _relay(row) if row else None

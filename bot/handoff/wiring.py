@@ -58,3 +58,27 @@ def purgers(handoff: HandoffPort, settings: Settings) -> list[Callable[[float], 
         return await records.purge(now - days * 86400)
 
     return [purge]
+
+
+def leadership(handoff: HandoffPort, settings: Settings) -> Any:
+    """Several processes on PostgreSQL (DATABASE_URL): the `Leadership` (bot/store/pg_leader.py) that
+    lets one process run the handoff's periodic job (outbox backlog, re-announcements) and retention,
+    woken by NOTIFY when a relay is enqueued in any process. None for the embedded database. Not
+    started: the caller starts and stops it."""
+    from bot.store.backend import database_url
+
+    url = database_url(settings)
+    if url is None:
+        return None
+    from bot.store.pg_leader import OUTBOX_CHANNEL, Leadership
+
+    lifecycle = getattr(handoff, "lifecycle", None)
+
+    def heard(channel: str, payload: str) -> None:
+        if lifecycle is not None and leader.is_leader():
+            lifecycle.wake.set()
+
+    leader = Leadership(url, check_every=settings.leader_check_seconds, channels=[OUTBOX_CHANNEL], on_notify=heard)
+    if lifecycle is not None:
+        lifecycle.leader = leader.is_leader
+    return leader

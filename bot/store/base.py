@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -70,6 +71,22 @@ def check_outcome(outcome: str) -> str:
     return outcome
 
 
+class _NoLock:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_LOCK = _NoLock()
+
+
+def no_turn_lock(chat_id: str) -> AbstractAsyncContextManager[None]:
+    """`ConversationStore.turn` of a backend used by one process only (one shared object: no cost)."""
+    return _NO_LOCK
+
+
 @dataclass(frozen=True, slots=True)
 class Retention:
     """How many days each kind of record is kept; 0 keeps it forever."""
@@ -94,6 +111,13 @@ PURGE_PAUSE = 0.05  # seconds between batches
 
 
 class ConversationStore(Protocol):
+    def turn(self, chat_id: str) -> AbstractAsyncContextManager[None]:
+        """Around a whole turn (App.handle: load the state, run the engine, save the turn): the
+        chat's turns never overlap, in any process sharing the store. The embedded backends run in
+        one process, where the Telegram adapter already orders each chat's updates: for them it is
+        `no_turn_lock`. PostgreSQL: one transaction under the chat's advisory lock."""
+        ...
+
     async def load_state(self, chat_id: str) -> ConversationState | None: ...
 
     async def add_incoming(self, chat_id: str, kind: str, text: str, meta: dict[str, Any] | None = None, *,

@@ -21,6 +21,7 @@ from bot.store.base import (
     Retention,
     TranscriptEntry,
     check_outcome,
+    no_turn_lock,
 )
 
 
@@ -44,6 +45,8 @@ class MemoryStore:
         self._wrong: list[tuple[str, str, float]] = []  # (order, buyer, at) per wrong ownership answer
         self._locks: set[tuple[str, str]] = set()  # (order, buyer)
         self._claims: dict[str, str] = {}  # signed link -> buyer
+
+    turn = staticmethod(no_turn_lock)  # one process
 
     async def load_state(self, chat_id: str) -> ConversationState | None:
         state = self._states.get(chat_id)

@@ -42,13 +42,16 @@ async def purge_once(store: ConversationStore, retention: Retention, now: float,
 
 
 async def run_retention(store: ConversationStore, settings: Any, *, every: float = DAY / 24,
-                        clock: Callable[[], float] = time.time, purgers: Sequence[Purger] = ()) -> None:
+                        clock: Callable[[], float] = time.time, purgers: Sequence[Purger] = (),
+                        leader: Callable[[], bool] | None = None) -> None:
     """Purge at once, then every `every` seconds, until cancelled. `settings` carries the
-    RETENTION_* settings (bot.settings.Settings); `clock` gives UNIX seconds."""
+    RETENTION_* settings (bot.settings.Settings); `clock` gives UNIX seconds. With `leader` (several
+    processes on one database), a round runs only in the process that leads at that moment."""
     retention = Retention.from_settings(settings)
     while True:
         try:
-            await purge_once(store, retention, clock(), purgers)
+            if leader is None or leader():
+                await purge_once(store, retention, clock(), purgers)
         except Exception:  # the clock or the settings; never end the loop
             log.exception("retention: round failed")
         await asyncio.sleep(every)

@@ -40,6 +40,7 @@ from bot.store.base import (
     Retention,
     TranscriptEntry,
     check_outcome,
+    no_turn_lock,
 )
 from bot.store.migrations import migrate
 
@@ -172,6 +173,8 @@ class SqliteStore:
         return results
 
     # ---- the store contract -------------------------------------------------------------------
+    turn = staticmethod(no_turn_lock)  # one process: the Telegram adapter orders each chat's updates
+
     async def load_state(self, chat_id: str) -> ConversationState | None:
         cached = self._states.get(chat_id)
         if cached is not None:

@@ -64,20 +64,23 @@ def build_telegram(app: App, settings: Settings, *, handoff: HandoffPort | None 
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     api_request, updates_request = make_requests(settings)
+    processor = PerChatUpdateProcessor(concurrency)
     builder = (ApplicationBuilder()
                .token(settings.telegram_bot_token.get_secret_value())
                .base_url(settings.telegram_api_base)
                .base_file_url(settings.telegram_file_base)
                .request(request or api_request)
-               .concurrent_updates(PerChatUpdateProcessor(concurrency)))
+               .concurrent_updates(processor))
     if webhook:
         builder = builder.updater(None)
     else:  # every update is stored before the next getUpdates confirms it to Telegram
         builder = builder.get_updates_request(InboxRequest(get_updates_request or updates_request, app.store))
     application = builder.build()
     channel = TelegramChannel(application.bot, app.store, policy)
-    conversation = Conversation(app, channel, handoff, limiter=RateLimiter(settings.buyer_messages_per_minute))
+    conversation = Conversation(app, channel, handoff, limiter=RateLimiter(settings.buyer_messages_per_minute),
+                                budget=settings.lookup_budget_seconds)
     handlers = BuyerHandlers(conversation, policy=policy, verify_link=link_verifier(settings))
+    processor.on_queued = handlers.on_queued  # "still checking" to a buyer whose turn is past its budget
     application.bot_data["app"] = app
     application.bot_data["conversation"] = conversation
     application.bot_data["handlers"] = handlers

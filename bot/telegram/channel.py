@@ -6,6 +6,8 @@ import io
 import logging
 
 from telegram import Bot, ReplyKeyboardRemove
+from telegram.constants import ChatAction
+from telegram.error import TelegramError
 
 from bot.conversation.io import Reply
 from bot.store.base import ConversationStore
@@ -36,6 +38,14 @@ class TelegramChannel:
     async def send_text(self, conversation: str, text: str) -> None:
         await send_rendered(self.bot, None, int(conversation), [Rendered(None, split_html(text))], self.policy,
                             conversation=conversation)
+
+    async def working(self, conversation: str) -> None:
+        """"typing…" in the buyer's chat while a turn runs past its budget (bot/conversation/budget.py):
+        one try, no retries; it shows for ~5 s or until our next message."""
+        try:
+            await self.bot.send_chat_action(int(conversation), ChatAction.TYPING)
+        except TelegramError as exc:
+            log.info("typing action to chat %s failed: %s", conversation, exc)
 
     async def send_file(self, conversation: str, filename: str, data: bytes) -> None:
         chat_id = int(conversation)

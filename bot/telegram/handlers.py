@@ -60,6 +60,14 @@ class BuyerHandlers:
             for observe in self.observers:
                 observe(update)
 
+    async def on_queued(self, update: object) -> None:
+        """An update waits for the same chat's previous one (bot/telegram/ordering.py)."""
+        if isinstance(update, Update) and is_private(update) and update.effective_chat is not None:
+            try:
+                await self.conversation.waiting(str(update.effective_chat.id), buyer_of(update))
+            except Exception:  # a courtesy notice; the update itself is handled in turn
+                log.exception("still-checking notice for update %s failed", update.update_id)
+
     async def answer(self, update: Update) -> None:
         query = update.callback_query
         assert query is not None

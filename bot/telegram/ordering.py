@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Update
@@ -28,6 +28,10 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         super().__init__(max_concurrent_updates)
         self._locks: dict[object, asyncio.Lock] = {}
         self._users: dict[object, int] = {}
+        # Told (in a task of its own, so the order above holds) of an update that has to wait for
+        # its chat's previous one: a buyer's turn past its time budget says "still checking".
+        self.on_queued: Callable[[object], Awaitable[None]] | None = None
+        self._notices: set[asyncio.Task] = set()
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = chat_key(update)
@@ -37,6 +41,10 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         lock = self._locks.get(key)
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
+        elif lock.locked() and self.on_queued is not None:
+            notice = asyncio.ensure_future(self.on_queued(update))
+            self._notices.add(notice)
+            notice.add_done_callback(self._notices.discard)
         self._users[key] = self._users.get(key, 0) + 1
         try:
             async with lock:

@@ -13,10 +13,11 @@ import logging
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from aiohttp import web
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
@@ -27,6 +28,7 @@ from bot.handoff import wiring
 from bot.settings import Settings
 from bot.telegram import inbox
 from bot.telegram.build import POLL_TIMEOUT, build_telegram, on_startup
+from bot.telegram.shared import SharedWebhook, recover_shared, shared_inbox
 from bot.telegram.webhook import new_secret, start_server, webhook_app, webhook_path
 
 log = logging.getLogger(__name__)
@@ -101,8 +103,10 @@ async def _close_requests(application: Application) -> None:
 
 @contextlib.asynccontextmanager
 async def serving(application: Application, settings: Settings, *, webhook: str | None = None,
-                  listen: str = "127.0.0.1:8080", handoff: HandoffPort | None = None) -> AsyncIterator[Serving]:
-    """Run the bot (polling, or the webhook server) until the block exits."""
+                  listen: str = "127.0.0.1:8080", handoff: HandoffPort | None = None,
+                  routes: Callable[[web.Application], object] | None = None) -> AsyncIterator[Serving]:
+    """Run the bot (polling, or the webhook server) until the block exits. `routes` adds other
+    endpoints to the webhook's server (the Ozon push endpoint)."""
     from bot.handoff.desk import HandoffSetupError
 
     host, port = check_settings(settings, webhook, listen)
@@ -115,7 +119,13 @@ async def serving(application: Application, settings: Settings, *, webhook: str 
         except HandoffSetupError as exc:
             raise StartupError(str(exc)) from exc
         await on_startup(application)
-        await inbox.recover(application, application.bot_data["app"].store)  # what a crash left unanswered
+        store = application.bot_data["app"].store
+        shared_store = shared_inbox(store) if webhook is not None else None
+        lease = settings.database_lease_seconds
+        if shared_store is None:
+            await inbox.recover(application, store)  # what a crash left unanswered
+        else:  # several processes: only what a stopped one left, never what a live one is handling
+            await recover_shared(application, shared_store, lease)
         await application.start()
         if webhook is None:
             assert application.updater is not None, "polling needs an Application built with an Updater"
@@ -124,7 +134,11 @@ async def serving(application: Application, settings: Settings, *, webhook: str 
             info = Serving("polling")
         else:
             secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else new_secret()
-            runner, bound = await start_server(webhook_app(application, secret, webhook_path(webhook)), host, port)
+            handle = SharedWebhook(application, shared_store, lease) if shared_store is not None else None
+            web_app = webhook_app(application, secret, webhook_path(webhook), shared=handle)
+            if routes is not None:
+                routes(web_app)
+            runner, bound = await start_server(web_app, host, port)
             await application.bot.set_webhook(webhook, secret_token=secret, allowed_updates=Update.ALL_TYPES)
             info = Serving("webhook", bound, secret)
         yield info
@@ -153,9 +167,11 @@ def _tell_agents(handoff: HandoffPort):
 
 async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
     from bot.app import build_app
+    from bot.push.service import service_for
     from bot.runtime import tune_gc
 
     app = build_app(settings)
+    mirror = service_for(app.orders, settings)  # the order mirror's sync and push endpoint, when on
     try:
         handoff = wiring.handoff_for(app, settings)  # NoHandoff when AGENTS_CHAT_ID is unset
         application = build_telegram(app, settings, handoff=handoff, webhook=webhook is not None)
@@ -166,15 +182,28 @@ async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        async with serving(application, settings, webhook=webhook, listen=listen, handoff=handoff) as info:
+        async with serving(application, settings, webhook=webhook, listen=listen, handoff=handoff,
+                           routes=mirror.attach if mirror is not None else None) as info:
             where = f"webhook {webhook} (listening on {listen})" if info.mode == "webhook" else "long polling"
             print(f"@{application.bot.username} is running: {where}. Ctrl-C stops it.", flush=True)
-            app.start_retention(wiring.purgers(handoff, settings))
+            leadership = wiring.leadership(handoff, settings)  # several processes: one runs the periodic jobs
+            if leadership is not None:
+                leadership.start()
+                if mirror is not None:
+                    mirror.leader = leadership.is_leader
+            if mirror is not None:
+                await mirror.start()  # Ozon pushes on the webhook's server, else on OZON_PUSH_LISTEN
+            app.start_retention(wiring.purgers(handoff, settings),
+                                leader=leadership.is_leader if leadership is not None else None)
             watcher = asyncio.create_task(watch_and_reload(app, settings, on_rejected=_tell_agents(handoff),
                                                            stop_event=stop))
             await stop.wait()
             await asyncio.wait_for(watcher, 5)
+            if leadership is not None:
+                await leadership.stop()
     finally:
+        if mirror is not None:
+            await mirror.stop()
         await app.close()
     return EXIT_OK
 

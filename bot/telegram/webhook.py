@@ -10,6 +10,7 @@ import hmac
 import json
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 APPLICATION_KEY: web.AppKey[Application] = web.AppKey("application", Application)
 SECRET_KEY: web.AppKey[str] = web.AppKey("secret", str)
+# Several processes on one database (bot/telegram/shared.py): the handling that answers after the turn.
+SHARED_KEY: web.AppKey[Callable[[Update, dict], Awaitable[web.Response]]] = web.AppKey("shared")
 
 
 def new_secret() -> str:
@@ -34,10 +37,13 @@ def webhook_path(url: str) -> str:
     return urlsplit(url).path or "/"
 
 
-def webhook_app(application: Application, secret: str, path: str) -> web.Application:
+def webhook_app(application: Application, secret: str, path: str, *,
+                shared: Callable[[Update, dict], Awaitable[web.Response]] | None = None) -> web.Application:
     web_app = web.Application(client_max_size=2 * 1024 * 1024)
     web_app[APPLICATION_KEY] = application
     web_app[SECRET_KEY] = secret
+    if shared is not None:
+        web_app[SHARED_KEY] = shared
     web_app.router.add_post(path, receive_update)
     web_app.router.add_get("/healthz", healthz)
     return web_app
@@ -56,6 +62,9 @@ async def receive_update(request: web.Request) -> web.Response:
         return web.Response(status=400, text="bad update")
     if update is None:
         return web.Response(status=400, text="bad update")
+    shared = request.app.get(SHARED_KEY)
+    if shared is not None:  # several processes: answer once the update is handled
+        return await shared(update, data)
     if not await store_raw(application.bot_data["app"].store, [data]):
         return web.Response(text="ok")  # a repeat: stored and handled (or being handled) already
     await application.update_queue.put(update)  # stored: a crash from here on replays it at start-up

@@ -54,7 +54,12 @@ class OzonRequestError(OzonError):
 
 
 class CircuitOpen(OzonError):
-    """Calls are suspended after repeated failures; the breaker lets a probe through later."""
+    """Calls are suspended after repeated failures; the breaker lets a probe through in `retry_after`
+    seconds (None: a probe is out now)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class CancelDisabled(PermissionError):

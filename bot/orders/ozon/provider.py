@@ -57,6 +57,7 @@ RETURN_STATUSES = frozenset({"delivered", "cancelled"})  # returns exist only af
 AUTH_LOG_PERIOD = 600.0  # seconds between two loud log lines about a rejected key
 CANCEL_REASONS_TTL = 3600.0
 PRODUCTS_TTL = 3600.0  # the shop's product names (decoys for the ownership question) are listed again hourly
+MAX_BREAKER_WAITS = 8  # cool-downs and probes one call waits through (within breaker_wait) before giving up
 PRODUCTS_DAYS = 30  # ... from the postings of this many days
 MAX_SEEN_PRODUCTS = 2000
 _UNAVAILABLE = (OzonTransientError, OzonRateLimited, CircuitOpen)  # a cached copy may stand in
@@ -74,9 +75,10 @@ class OzonOrderProvider:
     def __init__(self, client_id: str, api_key: str, *, base_url: str = DEFAULT_BASE_URL,
                  session: aiohttp.ClientSession | None = None, cache_ttl: float = 30.0, fbs_get_rps: float = 2.0,
                  global_rps: float = 50.0, max_retries: int | None = None, retry: RetryPolicy | None = None,
-                 timeout: float = 10.0, breaker_threshold: int = 5, breaker_reset: float = 30.0,
+                 timeout: float = 10.0, breaker_threshold: int = 5, breaker_cooldown: float = 1.0,
+                 breaker_max_cooldown: float = 10.0, breaker_wait: float | None = None,
                  allow_cancel: bool = False, cross_border: bool = False, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep, read_returns: bool = True) -> None:
         self.client = OzonClient(client_id, api_key, base_url=base_url, session=session, timeout=timeout,
                                  limits=RateLimits(global_rps, {FBS_GET: fbs_get_rps}))
         self.retry = retry or OZON_RETRY
@@ -84,7 +86,14 @@ class OzonOrderProvider:
             self.retry = replace(self.retry, attempts=max_retries + 1)
         self.allow_cancel = allow_cancel
         self.cross_border = cross_border  # STORE_CROSS_BORDER: the shop's rFBS postings come from abroad
-        self.breaker = CircuitBreaker(breaker_threshold, breaker_reset, clock=clock)
+        # Under the order mirror, returns come from its periodic /v1/returns/list sync (one call per 500
+        # returns that moved), not from one call per delivered or cancelled posting read.
+        self.read_returns = read_returns
+        self.breaker = CircuitBreaker(breaker_threshold, breaker_cooldown, max_cooldown=breaker_max_cooldown,
+                                      clock=clock)
+        # a call meeting an open circuit waits up to a probe's longest reply plus the longest cool-down
+        # (0: it fails at once, as before the breaker probed)
+        self.breaker_wait = timeout + self.breaker.max_cooldown if breaker_wait is None else breaker_wait
         self._cache: TTLCache[Any] = TTLCache(cache_ttl, clock=clock)
         self._reasons: TTLCache[list[mapping.CancelReason]] = TTLCache(CANCEL_REASONS_TTL, clock=clock)
         self._products: TTLCache[list[str]] = TTLCache(PRODUCTS_TTL, clock=clock)
@@ -185,11 +194,10 @@ class OzonOrderProvider:
                 self._seen_products[product.name] = None
             while len(self._seen_products) > MAX_SEEN_PRODUCTS:
                 del self._seen_products[next(iter(self._seen_products))]
-            returns = await self._returns(number) if order.status in RETURN_STATUSES else []
-            update: dict[str, Any] = {"returns": returns, "fetched_at": fetched_at}
-            if self.cross_border and order.scheme is Scheme.RFBS:
-                update["cross_border"] = True
-            found = [order.model_copy(update=update)]
+            update: dict[str, Any] = {"fetched_at": fetched_at}
+            if self.read_returns:
+                update["returns"] = await self._returns(number) if order.status in RETURN_STATUSES else []
+            found = [self.adjust(order).model_copy(update=update)]
         self._cache.put(("posting", number), found)
         return found
 
@@ -241,6 +249,17 @@ class OzonOrderProvider:
         self._reasons.put("all", reasons)
         return reasons
 
+    def adjust(self, order: Order) -> Order:
+        """What the API does not say about a posting but the shop's settings do (STORE_CROSS_BORDER)."""
+        if self.cross_border and order.scheme is Scheme.RFBS and not order.cross_border:
+            return order.model_copy(update={"cross_border": True})
+        return order
+
+    async def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One idempotent Seller API call with this provider's caps, retries and breaker (the order
+        mirror's list calls). Raises the specific `OzonError`s."""
+        return await self._call(path, body)
+
     # --- One call: breaker, retries, backoff ---------------------------------------------------------
 
     async def _call(self, path: str, body: dict[str, Any], *, idempotent: bool = True) -> dict[str, Any]:
@@ -256,8 +275,25 @@ class OzonOrderProvider:
         return await retry_call(lambda: self._attempt(path, body), self.retry, retryable=retryable,
                                 retry_after=_retry_after, on_retry=on_retry, sleep=self._sleep)
 
-    async def _attempt(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def _through_breaker(self) -> None:
+        """Let a call out through the circuit breaker. While it is open, wait for it (the cool-down,
+        then the probe's outcome) up to `breaker_wait` seconds, so a lookup during a short outage is
+        served once Ozon is back instead of failing at once; CircuitOpen if it stays open longer."""
+        give_up = self._clock() + self.breaker_wait
+        for _ in range(MAX_BREAKER_WAITS):
+            try:
+                self.breaker.check()
+                return
+            except CircuitOpen as exc:
+                left = give_up - self._clock()
+                wait = exc.retry_after if exc.retry_after is not None else left  # None: a probe is out
+                if left <= 0 or wait > left:
+                    raise
+                await self.breaker.changed(wait, self._sleep)
         self.breaker.check()
+
+    async def _attempt(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        await self._through_breaker()
         try:
             data = await self.client.post(path, body)
         except OzonRateLimited as exc:
