@@ -67,7 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("text", help="the buyer's message, in quotes")
     explain.add_argument("--lang", default="", help="language of the flow titles shown (default: DEFAULT_LANG)")
     explain.add_argument("--top", type=int, default=5, help="how many flows' scores to show")
-    nlu.add_parser("eval", help="held-out routing accuracy per language, off-topic rate, typed button answers")
+    ev = nlu.add_parser("eval", help="held-out routing accuracy per language, off-topic rate, typed button answers")
+    ev.add_argument("--cv", action="store_true",
+                    help="also cross-validate on the flows' own examples (5-fold x3: as written, with a typo "
+                         "each, Russian in Latin letters)")
 
     link = sub.add_parser("link", help="print a signed Telegram deep link that proves a buyer owns a posting")
     link.add_argument("posting", help="posting number, e.g. 57195475-0050-3")
@@ -290,14 +293,24 @@ def cmd_nlu(settings: Settings, args) -> int:
         if route.flow is not None and lang in content.languages:
             print(f"title ({lang}): {content.catalogs.template(content.flows[route.flow].title.msg, lang)}")
         return EXIT_OK
-    e = nlu.evaluate(content.flows, nlu.load_heldout(settings.flows_dir))
+    evaluations = {name: nlu.evaluate(content.flows, nlu.load_heldout(settings.flows_dir, path))
+                   for name, path in nlu.HELDOUT_SETS.items() if (settings.flows_dir / path).exists()}
     rate, misses = nlu.evaluate_typed(content, nlu.load_typed_answers(settings.flows_dir))
-    for lang, acc in sorted(e.accuracy.items()):
-        print(f"held-out top-1 {lang}: {acc:.1%} of {e.counts[lang]}")
-    print(f"off-topic sent to a flow: {e.off_topic_routed:.1%} of {e.off_topic_count}")
+    for name, e in evaluations.items():
+        for lang, acc in sorted(e.accuracy.items()):
+            print(f"{name} top-1 {lang}: {acc:.1%} of {e.counts[lang]}")
+        print(f"{name} off-topic sent to a flow: {e.off_topic_routed:.1%} of {e.off_topic_count}")
     print(f"typed answers at buttons: {rate:.1%}")
-    for lang, want, text, got in e.misses:
-        print(f"  miss [{lang}] {text!r}: want {want}, got {got or 'not understood'}")
+    if args.cv:
+        for typo, latin in ((False, False), (True, False), (False, True)):
+            cv = nlu.cross_validate(content.flows, typo=typo, latin=latin)
+            accs = ", ".join(f"{lang} {acc:.1%}" for lang, acc in sorted(cv.accuracy.items()))
+            typos = ", one typo each" if typo else ", Russian in Latin letters" if latin else ""
+            print(f"cross-validated on the examples ({cv.folds}-fold x{cv.repeats}{typos}): "
+                  f"{accs}; off-topic sent to a flow {cv.off_topic_routed:.1%}")
+    for name, e in evaluations.items():
+        for lang, want, text, got in e.misses:
+            print(f"  {name} miss [{lang}] {text!r}: want {want}, got {got or 'not understood'}")
     for where, text, want, got in misses:
         print(f"  miss [{where}] {text!r}: want {want}, got {got or 'nothing'}")
     return EXIT_OK
