@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Coroutine
+from functools import partial
 from typing import Any
 
 from telegram import Update
@@ -16,7 +17,7 @@ from telegram.ext import BaseHandler, ContextTypes, TypeHandler
 
 from bot.conversation.service import Conversation
 from bot.handoff.group_router import CALLBACK_PREFIX as HANDOFF_BUTTONS
-from bot.telegram.delivery import DeliveryFailed, RetryPolicy, with_retries
+from bot.telegram.delivery import DeliveryFailed, RetryPolicy, answer_query, with_retries
 from bot.telegram.inbound import LinkVerifier, buyer_of, message_inbound, press_inbound
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,8 @@ class BuyerHandlers:
         query = update.callback_query
         assert query is not None
         try:
-            await with_retries(query.answer, self.policy, what="answerCallbackQuery")
+            await with_retries(partial(answer_query, update.get_bot(), query.id), self.policy,
+                               what="answerCallbackQuery")
         except DeliveryFailed as exc:  # an expired query: nothing the buyer can see
             log.info("callback query not answered: %s", exc)
 
