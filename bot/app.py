@@ -135,18 +135,50 @@ class App:
 
 
 def default_orders(settings: Settings) -> OrderProvider:
+    if settings.mirror_on:
+        return build_mirror(settings)
     if settings.order_provider == "ozon":
-        from bot.orders.ozon.provider import OzonOrderProvider
-
-        if not settings.ozon_client_id or settings.ozon_api_key is None:
-            raise SystemExit("ORDER_PROVIDER=ozon needs OZON_CLIENT_ID and OZON_API_KEY (environment or .env)")
-        return OzonOrderProvider(settings.ozon_client_id, settings.ozon_api_key.get_secret_value(),
-                                 base_url=settings.ozon_base_url, cache_ttl=settings.ozon_cache_ttl,
-                                 fbs_get_rps=settings.ozon_fbs_get_rps, allow_cancel=settings.ozon_allow_cancel,
-                                 cross_border=settings.store_cross_border)
+        return _ozon_provider(settings)
     from bot.orders.demo import DemoOrderProvider
 
     return DemoOrderProvider(settings.demo_orders_path)
+
+
+def _ozon_provider(settings: Settings, *, read_returns: bool = True) -> Any:
+    from bot.orders.ozon.provider import OzonOrderProvider
+
+    if not settings.ozon_client_id or settings.ozon_api_key is None:
+        raise SystemExit("ORDER_PROVIDER=ozon needs OZON_CLIENT_ID and OZON_API_KEY (environment or .env)")
+    return OzonOrderProvider(settings.ozon_client_id, settings.ozon_api_key.get_secret_value(),
+                             base_url=settings.ozon_base_url, cache_ttl=settings.ozon_cache_ttl,
+                             fbs_get_rps=settings.ozon_fbs_get_rps, allow_cancel=settings.ozon_allow_cancel,
+                             cross_border=settings.store_cross_border, read_returns=read_returns)
+
+
+def build_mirror(settings: Settings, store: Any = None) -> Any:
+    """The order mirror on the configured source (the Seller API, else the demo shop with its live
+    postings), stored in the conversation database unless `store` (a `MirrorStore`) is given."""
+    from bot.orders.mirror.mirror import Mirror
+    from bot.orders.mirror.source import PostingSource
+
+    upstream: Any = None
+    source: PostingSource
+    if settings.order_provider == "ozon":
+        from bot.orders.mirror.source import OzonSource
+
+        upstream = _ozon_provider(settings, read_returns=False)  # returns come from the mirror's returns sync
+        source = OzonSource(upstream)
+    else:
+        from bot.orders.demo import DemoOrderProvider
+        from bot.orders.mirror.demo_source import DemoSource
+
+        source = DemoSource(DemoOrderProvider(settings.demo_orders_path), step=settings.demo_step_seconds)
+    if store is None:
+        from bot.store.mirror_sqlite import SqliteMirrorStore
+
+        store = SqliteMirrorStore(settings.store_path)
+    return Mirror(store, source, max_age=settings.mirror_max_age, sync_days=settings.mirror_days,
+                  full_every=settings.mirror_full_sync_minutes * 60, upstream=upstream)
 
 
 def build_app(settings: Settings | None = None, *, orders: OrderProvider | None = None,

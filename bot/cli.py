@@ -52,6 +52,14 @@ def _parser() -> argparse.ArgumentParser:
     lst.add_argument("--json", action="store_true")
     orders.add_parser("seed", help="(re)write the demo orders with dates relative to now")
     orders.add_parser("check", help="ask the Seller API which roles the key has and when it expires")
+    sync = orders.add_parser("sync", help="bring the order mirror up to date once (the first run reads "
+                                          "MIRROR_DAYS of postings) and print what changed")
+    sync.add_argument("--json", action="store_true", help="the report as JSON")
+    push = orders.add_parser("push-check", help="check the Ozon push endpoint (PING to our own URL) and say "
+                                                "what to set in the seller cabinet")
+    push.add_argument("--listen", metavar="HOST:PORT",
+                      help="where the bot serves pushes (default OZON_PUSH_LISTEN; in webhook mode, run's --listen)")
+    push.add_argument("--show-secret", action="store_true", help="print the push URL with its secret")
 
     nlu = sub.add_parser("nlu", help="understanding of typed messages: how one is routed, held-out figures",
                          ).add_subparsers(dest="nlu_command", required=True)
@@ -141,7 +149,7 @@ def _settings() -> Settings | None:
     settings: Settings | None = None
     try:
         settings = Settings()
-        problems = _language_problems(settings) + _schedule_problems(settings)
+        problems = _language_problems(settings) + _schedule_problems(settings) + _push_problems(settings)
     except ValidationError as exc:
         problems = [setting_problem(error) for error in exc.errors()]
     except SettingsError as exc:
@@ -174,6 +182,23 @@ def _schedule_problems(settings: Settings) -> list[str]:
             WorkingHours.parse(hours, days, zone)
         except ScheduleError as exc:
             problems.append(f"{name}: {exc}")
+    return problems
+
+
+def _push_problems(settings: Settings) -> list[str]:
+    """OZON_PUSH_ALLOW_IPS and OZON_PUSH_LISTEN are parsed when the push endpoint starts: check them here."""
+    from bot.push.endpoint import parse_networks
+    from bot.push.service import listen_address
+
+    problems: list[str] = []
+    try:
+        parse_networks(settings.ozon_push_allow_ips)
+    except ValueError as exc:
+        problems.append(f"OZON_PUSH_ALLOW_IPS: {exc} (comma-separated addresses or networks, or 'ozon')")
+    try:
+        listen_address(settings.ozon_push_listen)
+    except ValueError as exc:
+        problems.append(str(exc).replace("OZON_PUSH_LISTEN must", "OZON_PUSH_LISTEN: must"))
     return problems
 
 
@@ -267,6 +292,15 @@ def cmd_orders(settings: Settings, args) -> int:
 
     if args.orders_command == "check":
         return asyncio.run(_check_key(settings))
+    if args.orders_command == "sync":
+        return asyncio.run(_sync_mirror(settings, args.json))
+    if args.orders_command == "push-check":
+        from bot.push.check import push_check
+
+        result = asyncio.run(push_check(settings, listen=args.listen, show_secret=args.show_secret))
+        for line in result.lines:
+            print(line)
+        return EXIT_OK if result.ok else EXIT_PROBLEMS
     if args.orders_command == "seed":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         n = seed(settings.demo_orders_path)
@@ -305,6 +339,33 @@ async def _check_key(settings: Settings) -> int:
     return EXIT_OK
 
 
+async def _sync_mirror(settings: Settings, as_json: bool) -> int:
+    from bot.app import build_mirror
+    from bot.orders.errors import OrderBackendError
+
+    mirror = build_mirror(settings)
+    try:
+        report = await mirror.sync()
+        held = await mirror.store.count()
+    except OrderBackendError as exc:
+        print(f"The mirror could not sync: {exc}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    finally:
+        await mirror.close()
+    if as_json:
+        print(json.dumps({"mode": report.mode, "read": report.read, "returns": report.returns,
+                          "changes": report.kinds, "overdue": report.overdue, "full_sweep": report.full_sweep,
+                          "held": held}, ensure_ascii=False))
+        return EXIT_OK
+    source = "Seller API" if settings.order_provider == "ozon" else "demo shop"
+    print(f"{report.mode} sync from the {source}: {report.read} postings read"
+          f"{' (full sweep)' if report.full_sweep and report.mode != 'baseline' else ''}, "
+          f"returns of {report.returns}; the mirror holds {held} postings")
+    kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(report.kinds.items())) or "none"
+    print(f"changes: {kinds}; newly past a deadline: {report.overdue}")
+    return EXIT_OK
+
+
 def cmd_link(settings: Settings, args) -> int:
     from bot.orders.signed_link import sign_posting
 
@@ -326,11 +387,15 @@ def cmd_chat(settings: Settings, args) -> int:
 
     async def go() -> None:
         from bot.content_reload import watch_and_reload
+        from bot.push.service import service_for
         from bot.runtime import tune_gc
 
         app = build_app(settings)
         tune_gc()
         app.start_retention()
+        mirror = service_for(app.orders, settings)  # the order mirror's sync and push endpoint, when on
+        if mirror is not None:
+            await mirror.start()
         stop = asyncio.Event()
         watcher = asyncio.create_task(watch_and_reload(app, settings, stop_event=stop))  # edits apply live
         try:
@@ -339,6 +404,8 @@ def cmd_chat(settings: Settings, args) -> int:
         finally:
             stop.set()
             await asyncio.wait_for(watcher, 5)
+            if mirror is not None:
+                await mirror.stop()
             await app.close()
 
     asyncio.run(go())

@@ -73,6 +73,27 @@ class Settings(BaseSettings):
     retention_actions_days: float = Field(default=365, ge=0)  # action records
     retention_inbox_days: float = Field(default=7, ge=0)  # raw incoming updates that have an outcome
 
+    # Order mirror and Ozon push notifications (bot/orders/mirror, bot/push; issue 13)
+    # on/off; unset: on with ORDER_PROVIDER=ozon, off with the demo provider
+    mirror_enabled: bool | None = Field(default=None, description="true or false (unset: on with ORDER_PROVIDER=ozon)")
+    mirror_max_age: float = Field(default=3600.0, gt=0)  # seconds a mirrored posting answers without a fresh read
+    mirror_sync_seconds: float = Field(default=60.0, gt=0)  # period of the incremental sync
+    mirror_full_sync_minutes: float = Field(default=30.0, gt=0)  # period of the full sweep (FBO, moved dates)
+    mirror_days: float = Field(default=30.0, gt=0, le=364)  # the postings the mirror holds: created this many days back
+    demo_step_seconds: float = Field(default=60.0, gt=0)  # the demo's live postings move one status per step
+    ozon_push_secret: SecretStr | None = Field(default=None, description="the secret part of the push URL")
+    ozon_push_listen: str = "127.0.0.1:8081"  # host:port of the push endpoint's own server (not in webhook mode)
+    ozon_push_url: str = ""  # the public https URL that reaches the push server (what the seller cabinet gets)
+    ozon_push_allow_ips: str = ""  # comma-separated addresses/networks; "ozon" = Ozon's documented ranges
+    ozon_push_trust_forwarded: bool = False  # behind a reverse proxy: the client is X-Forwarded-For's first hop
+
+    @property
+    def mirror_on(self) -> bool:
+        """Push notifications are stored and applied by the mirror: a push secret turns it on too."""
+        if self.mirror_enabled is not None:
+            return self.mirror_enabled
+        return self.order_provider == "ozon" or self.ozon_push_secret is not None
+
     @property
     def store_path(self) -> Path:
         return self.data_dir / "conversations.sqlite3"

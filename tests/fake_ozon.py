@@ -3,6 +3,12 @@
 Seed it with `Order`s (turned into the documented JSON shapes) or raw posting dicts; script faults
 per path (`fail(path, fault, ...)`, replayed in order) or for every call (`fail_all`). Every
 request is recorded with its arrival time, so tests can count calls and requests per second.
+
+`caps={path: n}` and `global_cap=n` make it enforce rate limits as Ozon counts them: by arrival, in
+strict 1-second windows; a request over a cap gets 429 (code 8) and is recorded in `rejected`. The
+list methods page with a cursor (`page_size`) and filter by `last_changed_status_date` (each
+posting's `changed_at`, set by `add`/`move`); `/v1/returns/list` filters by
+`visual_status_change_moment` and pages by `last_id`.
 """
 
 from __future__ import annotations
@@ -168,8 +174,13 @@ class Call:
 class FakeOzon:
     """Use as `async with FakeOzon() as fake:`; point a provider at `fake.url`."""
 
-    def __init__(self, *, latency: float = 0.0, client_id: str = CLIENT_ID, api_key: str = API_KEY) -> None:
+    def __init__(self, *, latency: float = 0.0, client_id: str = CLIENT_ID, api_key: str = API_KEY,
+                 caps: dict[str, int] | None = None, global_cap: int | None = None, page_size: int = 1000) -> None:
         self.latency, self.client_id, self.api_key = latency, client_id, api_key
+        self.caps, self.global_cap, self.page_size = dict(caps or {}), global_cap, page_size
+        self.rejected: list[Call] = []
+        self._windows: dict[tuple[str, int], int] = {}
+        self.changed_at: dict[str, datetime] = {}
         self.postings: dict[str, tuple[Scheme, dict[str, Any]]] = {}
         self.returns: dict[str, list[dict[str, Any]]] = {}
         self.calls: list[Call] = []
@@ -183,14 +194,34 @@ class FakeOzon:
 
     # --- seeding and scripting ---------------------------------------------------------------------
 
-    def add(self, order: Order, **overrides: Any) -> dict[str, Any]:
+    def add(self, order: Order, *, changed_at: datetime | None = None, **overrides: Any) -> dict[str, Any]:
         data = posting_json(order) | overrides
-        self.add_raw(order.scheme, data)
+        self.add_raw(order.scheme, data, changed_at)
         self.returns[order.posting_number] = [return_json(order.posting_number, r) for r in order.returns]
         return data
 
-    def add_raw(self, scheme: Scheme, posting: dict[str, Any]) -> None:
+    def add_raw(self, scheme: Scheme, posting: dict[str, Any], changed_at: datetime | None = None) -> None:
         self.postings[posting["posting_number"]] = (scheme, posting)
+        self.changed_at[posting["posting_number"]] = changed_at or datetime.now(UTC)
+
+    def move(self, posting_number: str, changed_at: datetime | None = None, **fields: Any) -> dict[str, Any]:
+        """Change a posting's fields (its status: the status change moment is now, or `changed_at`)."""
+        posting = self.postings[posting_number][1]
+        posting.update(fields)
+        if "status" in fields or "substatus" in fields:
+            self.changed_at[posting_number] = changed_at or datetime.now(UTC)
+        return posting
+
+    def over_cap(self, path: str, at: float) -> bool:
+        """Count one arrival; True when it is over a cap in its strict 1-second window."""
+        window = int(at)
+        over = False
+        for key, cap in ((path, self.caps.get(path)), ("*", self.global_cap)):
+            if cap is None:
+                continue
+            n = self._windows[(key, window)] = self._windows.get((key, window), 0) + 1
+            over = over or n > cap
+        return over
 
     def fail(self, path: str, *faults: Fault) -> None:
         """Answer the next calls to `path` ("*" = any path) with these faults, in order."""
@@ -244,7 +275,11 @@ class FakeOzon:
             body = await request.json()
         except ValueError:
             body = None
-        self.calls.append(Call(time.monotonic(), request.path, body))
+        call = Call(time.monotonic(), request.path, body)
+        self.calls.append(call)
+        if self.over_cap(request.path, call.at):
+            self.rejected.append(call)
+            return rate_limited().response()
         if self.latency:
             await asyncio.sleep(self.latency)
         fault = self._fault(request.path)
@@ -284,9 +319,17 @@ class FakeOzon:
         if (to - since).days > 366:
             return 400, {"code": 3, "message": "PERIOD_IS_TOO_LONG", "details": []}
         wanted = set(f.get("order_numbers") or [])  # none: every posting of the period
+        changed = f.get("last_changed_status_date") or {}
+        lo = datetime.fromisoformat(changed["from"]) if changed.get("from") else None
+        hi = datetime.fromisoformat(changed["to"]) if changed.get("to") else None
         found = [p for s, p in self.postings.values()
-                 if (s is Scheme.FBO) == fbo and (not wanted or p["order_number"] in wanted)]
-        return 200, {"postings": found, "has_next": False, "cursor": ""}
+                 if (s is Scheme.FBO) == fbo and (not wanted or p["order_number"] in wanted)
+                 and (lo is None or lo <= self.changed_at[p["posting_number"]])
+                 and (hi is None or self.changed_at[p["posting_number"]] <= hi)]
+        limit = min(int(body.get("limit") or 1000), 1000, self.page_size)
+        start = int(body.get("cursor") or 0)
+        page, more = found[start:start + limit], start + limit < len(found)
+        return 200, {"postings": page, "has_next": more, "cursor": str(start + limit) if more else ""}
 
     def _fbs_list(self, body: dict) -> tuple[int, dict]:
         return self._list(body, fbo=False)
@@ -295,8 +338,18 @@ class FakeOzon:
         return self._list(body, fbo=True)
 
     def _returns(self, body: dict) -> tuple[int, dict]:
-        wanted = (body.get("filter") or {}).get("posting_numbers") or []
-        return 200, {"returns": [r for n in wanted for r in self.returns.get(n, [])], "has_next": False}
+        f = body.get("filter") or {}
+        wanted = f.get("posting_numbers") or []
+        if wanted:
+            return 200, {"returns": [r for n in wanted for r in self.returns.get(n, [])], "has_next": False}
+        moment = f.get("visual_status_change_moment") or {}
+        lo, hi = datetime.fromisoformat(moment["time_from"]), datetime.fromisoformat(moment["time_to"])
+        last_id, limit = int(body.get("last_id") or 0), min(int(body.get("limit") or 500), 500)
+        found = sorted((r for items in self.returns.values() for r in items
+                        if r["id"] > last_id and r["visual"]["change_moment"]
+                        and lo <= datetime.fromisoformat(r["visual"]["change_moment"]) <= hi),
+                       key=lambda r: r["id"])
+        return 200, {"returns": found[:limit], "has_next": len(found) > limit}
 
     def _roles(self, body: dict) -> tuple[int, dict]:
         return 200, {"roles": [{"name": "Posting FBS", "methods": [FBS_GET, FBS_LIST]},

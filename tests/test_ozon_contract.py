@@ -13,9 +13,14 @@ import pytest
 from bot.orders.demo import DemoOrderProvider, seed
 from bot.orders.demo_data import demo_orders
 from bot.orders.errors import OrderBackendUnavailable
+from bot.orders.mirror.demo_source import DemoSource
+from bot.orders.mirror.mirror import Mirror
+from bot.orders.mirror.source import OzonSource
+from bot.orders.mirror.store import MemoryMirrorStore
 from bot.orders.model import Order, Scheme
 from bot.orders.numbers import OrderRef
 from bot.orders.provider import OrderProvider
+from bot.store.mirror_sqlite import SqliteMirrorStore
 from tests.fake_ozon import FakeOzon, provider_for, server_error
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -114,3 +119,51 @@ class TestOzonProvider(ProviderContract):
         p = provider_for(fake, max_retries=1)
         yield p
         await p.close()
+
+
+class TestMirrorOverOzon(ProviderContract):
+    """The order mirror, synced from the fake Seller API: lookups come from its copy (returns from the
+    returns sync, not from one call per posting)."""
+
+    @pytest.fixture
+    async def fake(self):
+        async with FakeOzon() as server:
+            for order in ORDERS:
+                server.add(order)
+            yield server
+
+    @pytest.fixture
+    async def provider(self, fake, tmp_path):
+        p = provider_for(fake, read_returns=False)
+        mirror = Mirror(SqliteMirrorStore(tmp_path / "m.sqlite3"), OzonSource(p), upstream=p, sync_days=364)
+        await mirror.sync()
+        yield mirror
+        await mirror.close()
+
+    @pytest.fixture
+    async def unavailable(self, fake):
+        fake.fail_all(server_error(503))
+        p = provider_for(fake, max_retries=1)
+        mirror = Mirror(MemoryMirrorStore(), OzonSource(p), upstream=p)
+        yield mirror
+        await mirror.close()
+
+
+class TestMirrorOverDemo(ProviderContract):
+    @pytest.fixture
+    async def provider(self, tmp_path):
+        path = tmp_path / "orders.db"
+        seed(path, NOW)
+        mirror = Mirror(MemoryMirrorStore(), DemoSource(DemoOrderProvider(path)), sync_days=364)
+        await mirror.sync()
+        yield mirror
+        await mirror.close()
+
+    @pytest.fixture
+    async def unavailable(self, tmp_path):
+        path = tmp_path / "orders.db"
+        seed(path, NOW)
+        mirror = Mirror(MemoryMirrorStore(), DemoSource(DemoOrderProvider(path)))
+        path.write_bytes(b"this is not an SQLite database" * 100)
+        yield mirror
+        await mirror.close()

@@ -146,7 +146,8 @@ def test_a_fresh_file_gets_every_table(tmp_path):
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert tables == {"conversations", "messages", "turn_events", "actions", "inbox", *HANDOFF_TABLES,
-                      "owner_wrong", "owner_locks", "link_claims"}
+                      "owner_wrong", "owner_locks", "link_claims",
+                      "mirror_postings", "mirror_changes", "mirror_marks", "mirror_pushes"}
     assert migrate(conn) == (LATEST, LATEST), "idempotent: a migrated file is left alone"
     conn.close()
 

@@ -71,6 +71,14 @@ class DemoOrderProvider:
             return [found] if found else []
         return list(self._by_order.get(ref.order_number, []))
 
+    async def all(self) -> list[Order]:
+        """Every demo posting (the order mirror's demo source lists them)."""
+        try:
+            self._refresh()
+        except (sqlite3.Error, OSError) as exc:
+            raise OrderBackendUnavailable(f"demo orders unreadable: {exc}") from exc
+        return list(self._by_posting.values())
+
     async def product_names(self) -> list[str]:
         """What the demo shop sells: every product of its orders and the rest of its catalogue."""
         try:

@@ -144,6 +144,29 @@ _ownership = _script(
     'CREATE TABLE IF NOT EXISTS "link_claims" ("link" TEXT PRIMARY KEY, "buyer" TEXT NOT NULL, "at" REAL NOT NULL)',
 )
 
+# 7: the order mirror (bot/orders/mirror, bot/store/mirror_sqlite.py): the shop's postings as last read
+# (JSON) with the columns lookups and deadline checks query; the outbox of changes for the mirror's
+# subscribers (unique by event key: each event once); sync high-water marks; Ozon push notifications
+# as received (unique by body hash), until processed.
+_order_mirror = _script(
+    'CREATE TABLE IF NOT EXISTS "mirror_postings" ("posting_number" TEXT PRIMARY KEY, "order_number" TEXT NOT NULL, '
+    '"status" TEXT NOT NULL, "shipment_at" REAL, "delivery_end_at" REAL, "created_at" REAL NOT NULL, '
+    '"products" TEXT NOT NULL, "data" TEXT NOT NULL, "fetched_at" REAL NOT NULL, "state_at" REAL NOT NULL)',
+    'CREATE INDEX IF NOT EXISTS "idx_mirror_postings_order" ON "mirror_postings" ("order_number")',
+    'CREATE INDEX IF NOT EXISTS "idx_mirror_postings_status" ON "mirror_postings" ("status")',
+    'CREATE TABLE IF NOT EXISTS "mirror_changes" ("id" INTEGER PRIMARY KEY, "key" TEXT NOT NULL, '
+    '"posting_number" TEXT NOT NULL, "kind" TEXT NOT NULL, "detail" TEXT NOT NULL, "at" REAL NOT NULL, '
+    '"source" TEXT NOT NULL, "data" TEXT NOT NULL, "delivered" INTEGER NOT NULL DEFAULT 0)',
+    'CREATE UNIQUE INDEX IF NOT EXISTS "idx_mirror_changes_key" ON "mirror_changes" ("key")',
+    'CREATE INDEX IF NOT EXISTS "idx_mirror_changes_pending" ON "mirror_changes" ("id") WHERE delivered = 0',
+    'CREATE TABLE IF NOT EXISTS "mirror_marks" ("name" TEXT PRIMARY KEY, "value" TEXT NOT NULL)',
+    'CREATE TABLE IF NOT EXISTS "mirror_pushes" ("id" INTEGER PRIMARY KEY, "key" TEXT NOT NULL, '
+    '"message_type" TEXT NOT NULL, "payload" TEXT NOT NULL, "received_at" REAL NOT NULL, '
+    '"attempts" INTEGER NOT NULL DEFAULT 0, "done_at" REAL)',
+    'CREATE UNIQUE INDEX IF NOT EXISTS "idx_mirror_pushes_key" ON "mirror_pushes" ("key")',
+    'CREATE INDEX IF NOT EXISTS "idx_mirror_pushes_pending" ON "mirror_pushes" ("id") WHERE done_at IS NULL',
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "store schema 1: conversations, messages, events, actions", _store_schema_1),
     Migration(2, "store schema 2: turn_events (events moved over in order), conversations.rev", _store_schema_2),
@@ -152,6 +175,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "outcomes of requests to staff: handoff_notices.outcome, outcome_reason, outcome_by, outcome_at",
               _notice_outcomes),
     Migration(6, "ownership: wrong answers, locks, signed-link claims", _ownership),
+    Migration(7, "order mirror: postings, changes outbox, sync marks, push notifications", _order_mirror),
 )
 LATEST = MIGRATIONS[-1].version
 assert [m.version for m in MIGRATIONS] == list(range(1, LATEST + 1)), "migrations are numbered 1, 2, 3, ..."

@@ -13,10 +13,11 @@ import logging
 import re
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from aiohttp import web
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
@@ -101,8 +102,10 @@ async def _close_requests(application: Application) -> None:
 
 @contextlib.asynccontextmanager
 async def serving(application: Application, settings: Settings, *, webhook: str | None = None,
-                  listen: str = "127.0.0.1:8080", handoff: HandoffPort | None = None) -> AsyncIterator[Serving]:
-    """Run the bot (polling, or the webhook server) until the block exits."""
+                  listen: str = "127.0.0.1:8080", handoff: HandoffPort | None = None,
+                  routes: Callable[[web.Application], object] | None = None) -> AsyncIterator[Serving]:
+    """Run the bot (polling, or the webhook server) until the block exits. `routes` adds other
+    endpoints to the webhook's server (the Ozon push endpoint)."""
     from bot.handoff.desk import HandoffSetupError
 
     host, port = check_settings(settings, webhook, listen)
@@ -124,7 +127,10 @@ async def serving(application: Application, settings: Settings, *, webhook: str 
             info = Serving("polling")
         else:
             secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else new_secret()
-            runner, bound = await start_server(webhook_app(application, secret, webhook_path(webhook)), host, port)
+            web_app = webhook_app(application, secret, webhook_path(webhook))
+            if routes is not None:
+                routes(web_app)
+            runner, bound = await start_server(web_app, host, port)
             await application.bot.set_webhook(webhook, secret_token=secret, allowed_updates=Update.ALL_TYPES)
             info = Serving("webhook", bound, secret)
         yield info
@@ -153,9 +159,11 @@ def _tell_agents(handoff: HandoffPort):
 
 async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
     from bot.app import build_app
+    from bot.push.service import service_for
     from bot.runtime import tune_gc
 
     app = build_app(settings)
+    mirror = service_for(app.orders, settings)  # the order mirror's sync and push endpoint, when on
     try:
         handoff = wiring.handoff_for(app, settings)  # NoHandoff when AGENTS_CHAT_ID is unset
         application = build_telegram(app, settings, handoff=handoff, webhook=webhook is not None)
@@ -166,15 +174,20 @@ async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, stop.set)
-        async with serving(application, settings, webhook=webhook, listen=listen, handoff=handoff) as info:
+        async with serving(application, settings, webhook=webhook, listen=listen, handoff=handoff,
+                           routes=mirror.attach if mirror is not None else None) as info:
             where = f"webhook {webhook} (listening on {listen})" if info.mode == "webhook" else "long polling"
             print(f"@{application.bot.username} is running: {where}. Ctrl-C stops it.", flush=True)
+            if mirror is not None:
+                await mirror.start()  # Ozon pushes on the webhook's server, else on OZON_PUSH_LISTEN
             app.start_retention(wiring.purgers(handoff, settings))
             watcher = asyncio.create_task(watch_and_reload(app, settings, on_rejected=_tell_agents(handoff),
                                                            stop_event=stop))
             await stop.wait()
             await asyncio.wait_for(watcher, 5)
     finally:
+        if mirror is not None:
+            await mirror.stop()
         await app.close()
     return EXIT_OK
 

@@ -76,7 +76,7 @@ class OzonOrderProvider:
                  global_rps: float = 50.0, max_retries: int | None = None, retry: RetryPolicy | None = None,
                  timeout: float = 10.0, breaker_threshold: int = 5, breaker_reset: float = 30.0,
                  allow_cancel: bool = False, cross_border: bool = False, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep, read_returns: bool = True) -> None:
         self.client = OzonClient(client_id, api_key, base_url=base_url, session=session, timeout=timeout,
                                  limits=RateLimits(global_rps, {FBS_GET: fbs_get_rps}))
         self.retry = retry or OZON_RETRY
@@ -84,6 +84,9 @@ class OzonOrderProvider:
             self.retry = replace(self.retry, attempts=max_retries + 1)
         self.allow_cancel = allow_cancel
         self.cross_border = cross_border  # STORE_CROSS_BORDER: the shop's rFBS postings come from abroad
+        # Under the order mirror, returns come from its periodic /v1/returns/list sync (one call per 500
+        # returns that moved), not from one call per delivered or cancelled posting read.
+        self.read_returns = read_returns
         self.breaker = CircuitBreaker(breaker_threshold, breaker_reset, clock=clock)
         self._cache: TTLCache[Any] = TTLCache(cache_ttl, clock=clock)
         self._reasons: TTLCache[list[mapping.CancelReason]] = TTLCache(CANCEL_REASONS_TTL, clock=clock)
@@ -185,11 +188,10 @@ class OzonOrderProvider:
                 self._seen_products[product.name] = None
             while len(self._seen_products) > MAX_SEEN_PRODUCTS:
                 del self._seen_products[next(iter(self._seen_products))]
-            returns = await self._returns(number) if order.status in RETURN_STATUSES else []
-            update: dict[str, Any] = {"returns": returns, "fetched_at": fetched_at}
-            if self.cross_border and order.scheme is Scheme.RFBS:
-                update["cross_border"] = True
-            found = [order.model_copy(update=update)]
+            update: dict[str, Any] = {"fetched_at": fetched_at}
+            if self.read_returns:
+                update["returns"] = await self._returns(number) if order.status in RETURN_STATUSES else []
+            found = [self.adjust(order).model_copy(update=update)]
         self._cache.put(("posting", number), found)
         return found
 
@@ -240,6 +242,17 @@ class OzonOrderProvider:
         reasons = mapping.cancel_reasons(await self._call(CANCEL_REASONS, {}))
         self._reasons.put("all", reasons)
         return reasons
+
+    def adjust(self, order: Order) -> Order:
+        """What the API does not say about a posting but the shop's settings do (STORE_CROSS_BORDER)."""
+        if self.cross_border and order.scheme is Scheme.RFBS and not order.cross_border:
+            return order.model_copy(update={"cross_border": True})
+        return order
+
+    async def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """One idempotent Seller API call with this provider's caps, retries and breaker (the order
+        mirror's list calls). Raises the specific `OzonError`s."""
+        return await self._call(path, body)
 
     # --- One call: breaker, retries, backoff ---------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Ozon push notifications: the HTTP endpoint and the service that runs the order mirror."""
