@@ -27,7 +27,7 @@ from bot.conversation.ports import HandoffPort, NoHandoff
 from bot.handoff import wiring
 from bot.settings import Settings
 from bot.telegram import inbox
-from bot.telegram.build import POLL_TIMEOUT, build_telegram, on_startup
+from bot.telegram.build import build_telegram, on_startup
 from bot.telegram.shared import SharedWebhook, recover_shared, shared_inbox
 from bot.telegram.webhook import new_secret, start_server, webhook_app, webhook_path
 
@@ -128,9 +128,9 @@ async def serving(application: Application, settings: Settings, *, webhook: str 
             await recover_shared(application, shared_store, lease)
         await application.start()
         if webhook is None:
-            assert application.updater is not None, "polling needs an Application built with an Updater"
-            await application.updater.start_polling(timeout=POLL_TIMEOUT, poll_interval=0,
-                                                    allowed_updates=Update.ALL_TYPES)
+            poller = application.bot_data.get("poller")
+            assert poller is not None, "polling needs an Application from build_telegram(webhook=False)"
+            await poller.start()
             info = Serving("polling")
         else:
             secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else new_secret()
@@ -144,8 +144,8 @@ async def serving(application: Application, settings: Settings, *, webhook: str 
         yield info
     finally:
         await wiring.stop(handoff)
-        if application.updater is not None and application.updater.running:
-            await application.updater.stop()
+        if application.bot_data.get("poller") is not None:
+            await application.bot_data["poller"].stop()
         if runner is not None:
             await runner.cleanup()
         if application.running:
