@@ -30,6 +30,7 @@ test: $(STAMP)
 	$(BIN)/ozonbot flows check
 	$(BIN)/ozonbot flows test
 	sh .ci/ensure-postgresql.sh
+	$(BIN)/ozonbot flows test --channel ozon
 	$(BIN)/python -m pytest
 
 bench: $(BENCH_STAMP)
@@ -42,6 +43,7 @@ bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python bench/notify.py
 	sh .ci/ensure-postgresql.sh
 	$(BENCH_VENV)/bin/python bench/pg.py
+	$(BENCH_VENV)/bin/python bench/ozonchat.py
 
 flows-check: $(STAMP)
 	$(BIN)/ozonbot flows check

@@ -67,7 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("text", help="the buyer's message, in quotes")
     explain.add_argument("--lang", default="", help="language of the flow titles shown (default: DEFAULT_LANG)")
     explain.add_argument("--top", type=int, default=5, help="how many flows' scores to show")
-    nlu.add_parser("eval", help="held-out routing accuracy per language, off-topic rate, typed button answers")
+    ev = nlu.add_parser("eval", help="held-out routing accuracy per language, off-topic rate, typed button answers")
+    ev.add_argument("--cv", action="store_true",
+                    help="also cross-validate on the flows' own examples (5-fold x3: as written, with a typo "
+                         "each, Russian in Latin letters)")
 
     link = sub.add_parser("link", help="print a signed Telegram deep link that proves a buyer owns a posting")
     link.add_argument("posting", help="posting number, e.g. 57195475-0050-3")
@@ -95,6 +98,8 @@ def _operator_parsers(flows, sub) -> None:
     test.add_argument("--json", action="store_true", help="results and coverage as JSON (for CI)")
     test.add_argument("--only", metavar="TEXT", help="run only the tests whose name contains TEXT")
     test.add_argument("-v", "--verbose", action="store_true", help="show the conversation of passing tests too")
+    test.add_argument("--channel", choices=["telegram", "ozon"], default="telegram",
+                      help="render as Telegram (buttons) or Ozon chat (numbered lines; presses typed as numbers)")
     schema = flows.add_parser("schema", help="(re)write flows/flow.schema.json from the flow models", epilog=EXIT_CODES,
                               formatter_class=fmt)
     schema.add_argument("--check", action="store_true", help="only check that it is up to date (exit 1 if not)")
@@ -198,6 +203,9 @@ def _schedule_problems(settings: Settings) -> list[str]:
 
 def _push_problems(settings: Settings) -> list[str]:
     """OZON_PUSH_ALLOW_IPS and OZON_PUSH_LISTEN are parsed when the push endpoint starts: check them here."""
+    default_listen = Settings.model_fields["ozon_push_listen"].default
+    if not settings.ozon_push_allow_ips and settings.ozon_push_listen == default_listen:
+        return []  # the defaults are fine (and every command starts without importing the push modules)
     from bot.push.endpoint import parse_networks
     from bot.push.service import listen_address
 
@@ -285,14 +293,24 @@ def cmd_nlu(settings: Settings, args) -> int:
         if route.flow is not None and lang in content.languages:
             print(f"title ({lang}): {content.catalogs.template(content.flows[route.flow].title.msg, lang)}")
         return EXIT_OK
-    e = nlu.evaluate(content.flows, nlu.load_heldout(settings.flows_dir))
+    evaluations = {name: nlu.evaluate(content.flows, nlu.load_heldout(settings.flows_dir, path))
+                   for name, path in nlu.HELDOUT_SETS.items() if (settings.flows_dir / path).exists()}
     rate, misses = nlu.evaluate_typed(content, nlu.load_typed_answers(settings.flows_dir))
-    for lang, acc in sorted(e.accuracy.items()):
-        print(f"held-out top-1 {lang}: {acc:.1%} of {e.counts[lang]}")
-    print(f"off-topic sent to a flow: {e.off_topic_routed:.1%} of {e.off_topic_count}")
+    for name, e in evaluations.items():
+        for lang, acc in sorted(e.accuracy.items()):
+            print(f"{name} top-1 {lang}: {acc:.1%} of {e.counts[lang]}")
+        print(f"{name} off-topic sent to a flow: {e.off_topic_routed:.1%} of {e.off_topic_count}")
     print(f"typed answers at buttons: {rate:.1%}")
-    for lang, want, text, got in e.misses:
-        print(f"  miss [{lang}] {text!r}: want {want}, got {got or 'not understood'}")
+    if args.cv:
+        for typo, latin in ((False, False), (True, False), (False, True)):
+            cv = nlu.cross_validate(content.flows, typo=typo, latin=latin)
+            accs = ", ".join(f"{lang} {acc:.1%}" for lang, acc in sorted(cv.accuracy.items()))
+            typos = ", one typo each" if typo else ", Russian in Latin letters" if latin else ""
+            print(f"cross-validated on the examples ({cv.folds}-fold x{cv.repeats}{typos}): "
+                  f"{accs}; off-topic sent to a flow {cv.off_topic_routed:.1%}")
+    for name, e in evaluations.items():
+        for lang, want, text, got in e.misses:
+            print(f"  {name} miss [{lang}] {text!r}: want {want}, got {got or 'not understood'}")
     for where, text, want, got in misses:
         print(f"  miss [{where}] {text!r}: want {want}, got {got or 'nothing'}")
     return EXIT_OK
@@ -348,7 +366,27 @@ async def _check_key(settings: Settings) -> int:
         await provider.close()
     print(f"roles: {', '.join(key.roles) or '(none)'}")
     print(f"expires: {key.expires_at.isoformat() if key.expires_at else 'not given'}")
+    print(await _check_chat(settings, list(key.methods)))
     return EXIT_OK
+
+
+async def _check_chat(settings: Settings, methods: list[str]) -> str:
+    """Ozon chat: may the key read chats and write in them (the Premium Plus/Pro subscription)?"""
+    from bot.orders.ozon.client import OzonClient
+    from bot.orders.ozon.errors import OzonError
+    from bot.ozonchat.access import probe
+    from bot.ozonchat.api import OzonChatApi
+    from bot.retry import RetryPolicy
+
+    assert settings.ozon_client_id and settings.ozon_api_key is not None
+    api = OzonChatApi(OzonClient(settings.ozon_client_id, settings.ozon_api_key.get_secret_value(),
+                                 base_url=settings.ozon_base_url), retry=RetryPolicy(attempts=2))
+    try:
+        return (await probe(api, methods)).summary
+    except OzonError as exc:
+        return f"Ozon chat: not checked ({exc})"
+    finally:
+        await api.close()
 
 
 async def _sync_mirror(settings: Settings, as_json: bool) -> int:
@@ -455,6 +493,14 @@ def cmd_chat(settings: Settings, args) -> int:
 
 
 def cmd_run(settings: Settings, args) -> int:
+    if settings.telegram_bot_token is None and settings.ozon_chat:
+        from bot.ozonchat.run import OzonChatSetupError, run_alone
+
+        try:
+            return asyncio.run(run_alone(settings))
+        except OzonChatSetupError as exc:
+            print(f"ozonbot: {exc}", file=sys.stderr)
+            return EXIT_PROBLEMS
     if settings.telegram_bot_token is None:
         print("No TELEGRAM_BOT_TOKEN set: starting the same bot in the terminal on the demo store.")
         return cmd_chat(settings, argparse.Namespace(lang="", user="console", json=False))

@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     ozon_breaker_cooldown_seconds: float = Field(default=1.0, gt=0, le=300)
     ozon_breaker_max_cooldown_seconds: float = Field(default=10.0, gt=0, le=3600)
 
+    # Ozon chat (bot/ozonchat): buyers in Ozon's own seller-buyer chat, on the same flows and agents
+    ozon_chat: bool = False  # OZON_CHAT=true: `ozonbot run` answers Ozon chats (needs OZON_CLIENT_ID, OZON_API_KEY)
+    ozon_chat_poll_seconds: float = Field(default=10, ge=0)  # /v3/chat/list for unread chats; 0: push only
+
     # Retention (bot/store/retention.py): days each kind of record is kept; 0 keeps it forever
     retention_transcript_days: float = Field(default=180, ge=0)  # messages both ways
     retention_analytics_days: float = Field(default=365, ge=0)  # analytics events (ozonbot stats)

@@ -73,6 +73,7 @@ GRACE = float(os.environ.get("KILL9_GRACE_MS", "200")) / 1000
 DEAD_AIR = 0.5  # seconds after a kill in which requests still arrive from the dead process's sockets
 # (nothing comes from the next process that soon: `python -m bot run` takes over a second to start)
 UNIQUE = ("mark", "text", "order")  # steps whose engine reply names them
+RESHOW_GAP = 0.5  # seconds: a step shown again follows its stale-button notice within one turn
 
 
 def _template(msgid: str) -> str:
@@ -89,6 +90,7 @@ class Texts:
         self.ask_phone = _template("lookup.ask_phone")
         self.connecting = _template("agent.connecting")[:40]
         self.greeting = _template("menu.greeting")[:40]
+        self.stale_button = _template("common.stale_button")[:40]
 
     @staticmethod
     def _starts(template: str, name: str, value: str) -> str:
@@ -561,7 +563,9 @@ class Crowd:
             return [], []
         if step.kind in UNIQUE:
             sig = self.signature(step)
-            found = [c for c in self.replies_to(step.chat) if sig(self.body(c))]  # type: ignore[misc]
+            replies = self.replies_to(step.chat)
+            found = [c for i, c in enumerate(replies) if sig(self.body(c))  # type: ignore[misc]
+                     and not self._reshown(replies, i)]
             if step.kind == "order":  # flows ask again about a remembered order: a later press's reply
                 later = [s.at for s in self.steps if s.chat == step.chat and s.at > step.at
                          and s.kind not in UNIQUE and s.kind != "agent_says"]
@@ -574,6 +578,15 @@ class Crowd:
             return self.answers_of(step), mine
         sig = self.signature(step)
         return [c for c in mine if sig(self.body(c))], mine  # type: ignore[misc]
+
+    def _reshown(self, replies: list[Call], i: int) -> bool:
+        """Whether reply i is the current step shown again right after "this button is out of date"
+        (a press on an older keyboard, in the same turn): that press's answer, not another handling
+        of the update that led to the step (its text names that update's number all the same)."""
+        if i == 0:
+            return False
+        before = replies[i - 1]
+        return self.body(before).startswith(self.texts.stale_button) and replies[i].at - before.at < RESHOW_GAP
 
     def _attribute(self, chat: int) -> dict[int, list[Call]]:
         """Replies that name no step, given to the latest step that names nothing (a press, /agent,

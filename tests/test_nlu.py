@@ -18,12 +18,22 @@ from bot.operators import nlu
 from bot.settings import ROOT
 from tests.conftest import ChatDriver
 
-# Floors under the figures measured when the held-out set was first run (bench/nlu.py prints them).
+# Floors a little under the figures measured (`ozonbot nlu eval --cv`, bench/nlu.py print them).
 # Targets of issue 11: >= 95% per language, <= 5% off-topic routed, >= 95% typed answers.
-# ru measures 93.8% (75 of 80): its floor is below the target until the model gets there.
-HELDOUT_FLOOR = {"ru": 0.93, "zh": 0.95}
+# held-out (80 + 80): ru 95.0%, zh 98.8%, off-topic 5.0% (1 of 20).
+HELDOUT_FLOOR = {"ru": 0.94, "zh": 0.97}
 OFF_TOPIC_CEILING = 0.05
 TYPED_FLOOR = 0.95
+# the fresh slice (flows/nlu/fresh.yaml, 75 + 75, written before the tuning that followed it):
+# ru 89.3%, zh 96.0%, off-topic 0 of 12; the honest check, below the target in ru
+FRESH_FLOOR = {"ru": 0.88, "zh": 0.94}
+FRESH_OFF_TOPIC_CEILING = 0.09
+# cross-validation on the flows' own examples (5-fold x3): as written ru 96.0%, zh 96.4%, off-topic
+# 4.6%; one shuffle, one random typo per Russian message ru 87.9%; typed in Latin letters ru 91.7%
+CV_FLOOR = {"ru": 0.95, "zh": 0.95}
+CV_TYPO_FLOOR_RU = 0.85
+CV_LATIN_FLOOR_RU = 0.89
+CV_OFF_TOPIC_CEILING = 0.07
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +50,33 @@ def test_heldout_split_accuracy_per_language(content):
     assert e.off_topic_routed <= OFF_TOPIC_CEILING, [m for m in e.misses if m[1] == "none"]
 
 
+def test_fresh_heldout_slice(content):
+    heldout = nlu.load_heldout(ROOT / "flows", nlu.FRESH)
+    e = nlu.evaluate(content.flows, heldout)
+    assert set(e.counts) == {"ru", "zh"} and min(e.counts.values()) >= 60
+    for lang, floor in FRESH_FLOOR.items():
+        assert e.accuracy[lang] >= floor, (lang, e.accuracy[lang], [m for m in e.misses if m[0] == lang])
+    assert e.off_topic_routed <= FRESH_OFF_TOPIC_CEILING, [m for m in e.misses if m[1] == "none"]
+
+
+def test_cross_validated_on_the_examples(content):
+    """What the matcher is tuned on: each example routed by a model trained without it."""
+    cv = nlu.cross_validate(content.flows)
+    for lang, floor in CV_FLOOR.items():
+        assert cv.accuracy[lang] >= floor, cv
+    assert cv.off_topic_routed <= CV_OFF_TOPIC_CEILING, cv
+    assert nlu.cross_validate(content.flows, typo=True, repeats=1).accuracy["ru"] >= CV_TYPO_FLOOR_RU
+    assert nlu.cross_validate(content.flows, latin=True, repeats=1).accuracy["ru"] >= CV_LATIN_FLOOR_RU
+
+
 def _words(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.casefold().replace("ё", "е")))
 
 
 def test_heldout_is_never_trained_on(content):
     trained = {_words(t) for f in content.flows.flows.values() for ts in f.triggers.examples.values() for t in ts}
-    heldout = nlu.load_heldout(ROOT / "flows")
-    leaked = [t for by in heldout.values() for ts in by.values() for t in ts if _words(t) in trained]
+    heldout = [nlu.load_heldout(ROOT / "flows", path) for path in nlu.HELDOUT_SETS.values()]
+    leaked = [t for h in heldout for by in h.values() for ts in by.values() for t in ts if _words(t) in trained]
     assert not leaked, f"held-out messages copied into the flows' examples: {leaked}"
 
 
@@ -226,3 +255,77 @@ def test_an_options_own_examples_pick_it(content):
     options = list(content.flows["cancel_order"].nodes["pick_reason"].options)
     assert match_option(content.labels, options, "надоело ждать").id == "slow"
     assert match_option(content.labels, options, "等不及了").id == "slow"
+
+
+LOOKUP_FLOWS = {"order_status": "order", "cancel_order": "cancel", "why_cancelled": "why", "overdue_order": "late",
+                "request_return": "return", "refuse_delivery": "refuse", "check_payment": "payment"}
+WAYS_OUT = {
+    "ru": [("позовите оператора пожалуйста", "handoff"), ("в главное меню", "main_menu"),
+           ("у меня нет номера заказа", "no_order_number")],
+    "zh": [("转人工客服", "handoff"), ("返回菜单", "main_menu"), ("我没有订单号", "no_order_number")],
+}
+
+
+@pytest.mark.parametrize("lang", ["ru", "zh"])
+@pytest.mark.parametrize("flow", sorted(LOOKUP_FLOWS))
+async def test_every_order_number_question_has_ways_out(app, flow, lang):
+    """Issue 11, item 3: at each flow's order number question, a person, the menu and "I don't
+    have the number" are reached by words, never by asking for the number again."""
+    for i, (text, want) in enumerate(WAYS_OUT[lang]):
+        chat = ChatDriver(app, f"out-{flow}-{lang}-{i}", lang)
+        await chat.send(f"/{LOOKUP_FLOWS[flow]}")
+        state = await app.store.load_state(chat.chat_id)
+        assert state.at is not None and (state.at.flow, state.at.node) == (flow, "find"), state.at
+        await chat.send(text)
+        state = await app.store.load_state(chat.chat_id)
+        if want == "handoff":
+            assert "handoff" in chat.kinds, (flow, lang, text, chat.kinds)
+        else:
+            assert state.at is not None and state.at.flow == want, (flow, lang, text, state.at)
+
+
+@pytest.mark.parametrize("lang,text,want", [("ru", "хочу вернуть товар, он сломан", "request_return"),
+                                            ("zh", "我要退货，东西坏了", "request_return"),
+                                            ("ru", "почему мой заказ отменили?", "why_cancelled")])
+async def test_another_topic_at_the_order_number_question_starts_it(app, lang, text, want):
+    chat = ChatDriver(app, f"topic-{lang}-{want}", lang)
+    await chat.send("/order")
+    await chat.send(text)
+    state = await app.store.load_state(chat.chat_id)
+    assert state.at is not None and state.at.flow == want, state.at
+
+
+@pytest.mark.parametrize("start,kind", [("/refuse", "video"), ("/return", "photo"), ("/return", "video")])
+async def test_media_anywhere_in_a_return_or_refusal_is_kept_as_evidence(app, start, kind):
+    chat = ChatDriver(app, f"ev-{start}-{kind}", "zh")
+    await chat.send(start)  # at the order number question, before anything else
+    reply = await app.handle(chat.chat_id, Media(kind, f"{kind}-1", 1000, f"{kind}/x"), chat.buyer)
+    assert reply is not None
+    state = await app.store.load_state(chat.chat_id)
+    assert [e["file_id"] for e in state.vars["evidence"]] == [f"{kind}-1"]
+    assert state.at is not None and state.at.node == "find"  # the question is asked again, nothing lost
+
+
+def test_every_button_of_every_choice_step_is_picked_by_its_label_typed_in_either_language(content):
+    """Issue 11, item 3: typed answers at every waiting step with buttons: each button's label,
+    typed in lower case without emoji in either language, picks that button."""
+    from bot.engine.nodes.choice import match_option
+
+    wrong, checked = [], 0
+    for flow in content.flows.flows.values():
+        for node_id, node in flow.nodes.items():
+            options = list(getattr(node, "options", None) or [])
+            for o in options:
+                if o.label.params:
+                    continue
+                for lang in ("zh", "ru"):
+                    label = content.catalogs.template(o.label.msg, lang) or ""
+                    typed = re.sub(r"[^\w\s-]", "", label).strip().lower()
+                    same = [x for x in options if content.catalogs.template(x.label.msg, lang) == label]
+                    if not typed or len(same) > 1:
+                        continue
+                    got = match_option(content.labels, options, typed)
+                    checked += 1
+                    if got is None or got.id != o.id:
+                        wrong.append((flow.id, node_id, lang, typed, o.id, got.id if got else None))
+    assert checked >= 100 and not wrong, wrong

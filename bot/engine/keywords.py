@@ -69,12 +69,16 @@ class KeywordIndex:
 
     def match(self, text: str) -> str | None:
         """The flow id of the best keyword in `text`, or None."""
+        return self.find(text)[0]
+
+    def find(self, text: str) -> tuple[str | None, frozenset[str]]:
+        """The flow id of the best keyword in `text` (or None), and the flows of every keyword in it."""
         folded = fold(text)
         best = len(self.ranked)
+        flows: set[str] = set()
         for ch in set(folded):
-            for rank, kw in self._by_first.get(ch, ()):  # in rank order
-                if rank >= best:
-                    break
+            for rank, kw in self._by_first.get(ch, ()):
                 if kw.text in folded and kw.found_in(folded):
-                    best = rank
-        return self.ranked[best].flow_id if best < len(self.ranked) else None
+                    flows.add(kw.flow_id)
+                    best = min(best, rank)
+        return (self.ranked[best].flow_id if best < len(self.ranked) else None), frozenset(flows)

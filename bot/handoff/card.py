@@ -25,6 +25,8 @@ RECENT = 10  # buyer/bot messages shown on the card
 SNIPPET = 300  # characters of each message shown
 MAX_PRODUCTS = 8
 LANG_NAMES = {"zh": "中文", "ru": "Русский"}
+# Buyers on another channel than Telegram (by conversation-key prefix): a line on the card says where.
+CHANNEL_NOTES = {"oz:": "agent_card.ozon_chat"}
 
 
 def esc(value: Any) -> str:
@@ -129,6 +131,7 @@ class AgentTexts:
                    username=("@" + buyer.username) if buyer.username else "—",
                    id=buyer.chat_id, lang=LANG_NAMES.get(buyer.lang, buyer.lang or "—")),
         ]
+        who += ["💬 " + self.t(msgid) for prefix, msgid in CHANNEL_NOTES.items() if buyer.chat_id.startswith(prefix)]
         order = state.order_model() if state else None
         if order is not None:
             order_part = ["", *self.order_card(order, now, fresh=False).split("\n")]

@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 
 ThreadMissing = Callable[[str], Awaitable[int | None]]
 Failed = Callable[[Relay, str], Awaitable[None]]
+# Delivers a relay to a buyer on another channel than Telegram (e.g. Ozon chat, "oz:<chat>"): returns
+# the id of the message sent, if any; raises Permanent when it can never be delivered, anything else
+# (network, rate limits) to be retried.
+BuyerSender = Callable[[Relay], Awaitable[int | None]]
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 # The wait before a failed relay is tried again: 10 s doubling to 15 min, or what flood control asks
 # for however long. The records count the tries (`max_attempts`); the wait is stored, not slept.
@@ -74,6 +78,7 @@ class Outbox:
         self.on_failed = on_failed
         self._lock = asyncio.Lock()
         self._reported = False
+        self.buyer_senders: dict[str, BuyerSender] = {}  # conversation-key prefix -> sender (other channels)
 
     def _now(self) -> float:
         return self.clock.now().timestamp()
@@ -160,6 +165,14 @@ class Outbox:
         if relay.direction == TO_GROUP:
             return self.group_id, await self._call(relay, self.group_id, None)
         if relay.direction == TO_BUYER:
+            other = next((f for prefix, f in self.buyer_senders.items() if relay.chat_id.startswith(prefix)), None)
+            if other is not None:  # a buyer on another channel: its own sender, its own failures
+                try:
+                    return 0, await other(relay)
+                except Permanent:
+                    raise
+                except Exception as exc:
+                    raise NetworkError(f"{type(exc).__name__}: {exc}") from exc
             chat = int(relay.chat_id)
             return chat, await self._call(relay, chat, None)
         raise Permanent(f"unknown direction {relay.direction}")

@@ -8,6 +8,7 @@ conversation store's transcript, so the buyer's /history and the agents' /histor
 
 from __future__ import annotations
 
+import html
 import logging
 import time
 from typing import Any
@@ -41,6 +42,9 @@ class Relay:
             log.warning("refusing to relay a message of chat %s as buyer %s", ref.chat, chat_id)
             return
         src = f"b:{ref.chat}:{ref.message_id}"
+        if not _telegram_chat(ref.chat):  # another channel (Ozon chat): nothing to copy, its text is sent
+            await self._text_from_buyer(chat_id, inbound, src, session.id)
+            return
         if ref.edited_at is not None:
             if await d.records.relay(src) is not None:
                 op = "edit" if inbound.kind in ("text", "command") else "edit_caption"
@@ -53,6 +57,21 @@ class Relay:
                 payload["reply_to"] = answered
             await d.records.enqueue(src, chat_id, TO_TOPIC, "copy", payload, d.now(), session_id=session.id,
                                     src_chat=int(ref.chat), src_message_id=ref.message_id)
+        await d.outbox.flush(chat_id)
+
+    async def _text_from_buyer(self, chat_id: str, inbound: Inbound, src: str, session_id: int) -> None:
+        """A buyer on a channel whose messages Telegram cannot copy: their text, sent to the topic."""
+        d = self.desk
+        ref = inbound.ref
+        assert ref is not None
+        text = html.escape(inbound.summary or inbound.text or f"[{inbound.kind}]", quote=False)
+        if ref.edited_at is not None and await d.records.relay(src) is not None:
+            await d.records.enqueue(f"be:{ref.chat}:{ref.message_id}:{int(ref.edited_at)}", chat_id, TO_TOPIC,
+                                    "edit", {"of": src, "text": inbound.text}, d.now(), session_id=session_id)
+        elif ref.edited_at is None:
+            await d.records.enqueue(src, chat_id, TO_TOPIC, "send", {"text": text, "parse_mode": "HTML",
+                                                                      "summary": inbound.summary or inbound.text},
+                                    d.now(), session_id=session_id)
         await d.outbox.flush(chat_id)
 
     # ---- topic -> buyer -----------------------------------------------------------------------
@@ -69,7 +88,8 @@ class Relay:
             await d.topics.set_icon(chat_id, TALKING)
         key = f"a:{message.chat.id}:{message.message_id}"
         sig = d.signature(message.from_user)
-        payload: dict[str, Any] = {"summary": summary_of(message), "agent": author_of(message.from_user)}
+        payload: dict[str, Any] = {"summary": summary_of(message), "agent": author_of(message.from_user),
+                                   "kind": kind_of(message)}
         answered = await self._answered(message)
         if answered is not None:
             payload["reply_to"] = answered
@@ -106,3 +126,8 @@ class Relay:
         if target is None or target.forum_topic_created is not None:
             return None  # in a topic, a plain message "replies" to the topic's first message
         return await self.desk.original_of(self.desk.group_id, target.message_id)
+
+
+def _telegram_chat(chat: int | str) -> bool:
+    """Telegram chat ids are integers; other channels' conversation keys carry a prefix ("oz:...")."""
+    return isinstance(chat, int) or str(chat).lstrip("-").isdigit()

@@ -109,7 +109,8 @@ def flows_test(settings: Any, args: Any) -> int:
     if loaded is None:
         return EXIT_PROBLEMS
     catalogs, flowset = loaded
-    report = asyncio.run(run_tests(flowset, catalogs, files, base=Path.cwd(), only=args.only))
+    report = asyncio.run(run_tests(flowset, catalogs, files, base=Path.cwd(), only=args.only,
+                                   channel=getattr(args, "channel", "telegram")))
     if args.json:
         print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
     else:

@@ -25,7 +25,7 @@ from pydantic import SecretStr, ValidationError
 from bot.console import event_from_line
 from bot.engine.content import Content
 from bot.engine.effects import Action, End, Handoff, SetLanguage
-from bot.engine.events import Buyer, Event, Press, StartFlow
+from bot.engine.events import Buyer, Event, Press, StartFlow, Text
 from bot.engine.flowset import FlowSet
 from bot.engine.problems import FlowProblem
 from bot.i18n.catalogs import Catalogs
@@ -35,6 +35,9 @@ from bot.operators.flowtest_report import CaseResult, Report, StepLog, coverage,
 FIXED_NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 CASE_TIMEOUT = 20.0  # seconds per test case: a hanging provider must not hang CI
 CHAT_ID = "flowtest"
+# How the conversation reaches the buyer: Telegram's buttons, or Ozon chat's numbered lines (a press
+# is then the number typed, and the texts are what Ozon's chat shows: moderation-safe, split).
+CHANNELS = ("telegram", "ozon")
 
 
 # ---- running ----------------------------------------------------------------------------------
@@ -104,7 +107,10 @@ class FlowTestRunner:
     """Runs parsed cases against one validated FlowSet and its catalogs."""
 
     def __init__(self, flowset: FlowSet, catalogs: Catalogs, *, now: datetime = FIXED_NOW,
-                 timeout: float = CASE_TIMEOUT) -> None:
+                 timeout: float = CASE_TIMEOUT, channel: str = "telegram") -> None:
+        if channel not in CHANNELS:
+            raise ValueError(f"channel must be one of {', '.join(CHANNELS)}, got {channel!r}")
+        self.channel = channel  # "ozon": replies as Ozon chat shows them, presses typed as their number
         self.flowset = flowset
         self.catalogs = catalogs
         self.content = Content.of(catalogs, flowset)
@@ -248,6 +254,10 @@ class FlowTestRunner:
                         return
                     event: Event = Press(match[0][0], node_shown)
                     incoming = ("press", match[0][0])
+                    if self.channel == "ozon":  # no buttons: the buyer types the number shown
+                        typed = str(buttons.index(match[0]) + 1)
+                        log.action += f" (typed \"{typed}\")"
+                        event, incoming = Text(typed), ("text", typed)
                 elif step.flow is not None:
                     log = StepLog(i, line, f'flow "{step.flow}"')
                     event, incoming = StartFlow(step.flow), None
@@ -266,6 +276,8 @@ class FlowTestRunner:
                 for m in reply.outgoing:
                     if "buttons" in m.meta:
                         step_buttons, node_shown = m.meta["buttons"], m.meta.get("node", "")
+                if self.channel == "ozon":
+                    log.texts, step_buttons = _as_ozon_shows(reply, step_buttons, app.text)
                 if step_buttons:
                     buttons = step_buttons
                 log.buttons = [b[1] for b in step_buttons]
@@ -318,10 +330,21 @@ class FlowTestRunner:
         return out
 
 
+def _as_ozon_shows(reply: Any, buttons: list[list[str]], text_of: Any) -> tuple[list[str], list[list[str]]]:
+    """The turn's texts as Ozon chat shows them, and the choices read back from its numbered lines
+    (each with the option id of the button at that number: the numbering must match the engine's)."""
+    from bot.ozonchat.render import choices_shown, render_reply
+
+    texts = ["\n".join(t.chunks) for t in render_reply(reply, text_of=text_of)]
+    shown = choices_shown(texts[-1]) if texts and buttons else []
+    return texts, [[b[0], label] for b, label in zip(buttons, shown, strict=True)]  # a mismatch fails the case
+
+
 async def run_tests(flowset: FlowSet, catalogs: Catalogs, files: list[Path], *, base: Path | None = None,
-                    only: str | None = None) -> Report:
-    """Parse and run every case in `files`; `only` keeps the cases whose name contains it."""
-    runner = FlowTestRunner(flowset, catalogs)
+                    only: str | None = None, channel: str = "telegram") -> Report:
+    """Parse and run every case in `files`; `only` keeps the cases whose name contains it; `channel`
+    renders the conversation as Telegram or Ozon chat shows it (CHANNELS)."""
+    runner = FlowTestRunner(flowset, catalogs, channel=channel)
     problems: list[FlowProblem] = []
     results: list[CaseResult] = []
     for path in files:

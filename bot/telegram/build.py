@@ -21,8 +21,8 @@ from bot.telegram.commands import set_commands
 from bot.telegram.delivery import RetryPolicy
 from bot.telegram.handlers import BuyerHandlers
 from bot.telegram.inbound import LinkVerifier, buyer_of
-from bot.telegram.inbox import InboxRequest
 from bot.telegram.ordering import PerChatUpdateProcessor
+from bot.telegram.polling import Poller
 from bot.telegram.request_aiohttp import AiohttpRequest, SharedSession
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,8 @@ def build_telegram(app: App, settings: Settings, *, handoff: HandoffPort | None 
                    request: BaseRequest | None = None, get_updates_request: BaseRequest | None = None,
                    webhook: bool = False, policy: RetryPolicy | None = None,
                    concurrency: int = 512) -> Application:
-    """The buyer-facing Application. `webhook=True` builds it without an Updater (see webhook.py)."""
+    """The buyer-facing Application, without PTB's Updater: long polling is bot/telegram/polling.py
+    (`bot_data["poller"]`), the webhook bot/telegram/webhook.py."""
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     api_request, updates_request = make_requests(settings)
@@ -70,11 +71,10 @@ def build_telegram(app: App, settings: Settings, *, handoff: HandoffPort | None 
                .base_url(settings.telegram_api_base)
                .base_file_url(settings.telegram_file_base)
                .request(request or api_request)
-               .concurrent_updates(processor))
-    if webhook:
-        builder = builder.updater(None)
-    else:  # every update is stored before the next getUpdates confirms it to Telegram
-        builder = builder.get_updates_request(InboxRequest(get_updates_request or updates_request, app.store))
+               .concurrent_updates(processor)
+               .updater(None))
+    if not webhook:
+        builder = builder.get_updates_request(get_updates_request or updates_request)
     application = builder.build()
     channel = TelegramChannel(application.bot, app.store, policy)
     conversation = Conversation(app, channel, handoff, limiter=RateLimiter(settings.buyer_messages_per_minute),
@@ -84,6 +84,8 @@ def build_telegram(app: App, settings: Settings, *, handoff: HandoffPort | None 
     application.bot_data["app"] = app
     application.bot_data["conversation"] = conversation
     application.bot_data["handlers"] = handlers
+    if not webhook:  # every update is stored before the next getUpdates confirms it to Telegram
+        application.bot_data["poller"] = Poller(application, app.store, handlers, timeout=POLL_TIMEOUT)
     application.add_handler(handlers.handler())
     inbox.install(application, app.store)
     application.add_error_handler(_on_error)

@@ -18,7 +18,9 @@ from telegram.warnings import PTBUserWarning
 
 from bot.retry import RetryPolicy, retry_call, seconds
 from bot.store.base import ConversationStore
+from bot.telegram.keyboards import Keyboard
 from bot.telegram.render import Rendered
+from bot.telegram.request_aiohttp import AiohttpRequest
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -66,19 +68,40 @@ async def with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolicy, *,
         raise DeliveryFailed(_reason(exc), exc) from exc
 
 
-# send_html calls sendMessage through the generic do_api_request on purpose (see there); PTB warns
-# about that on every call.
+# On another transport than ours, send_html calls sendMessage through the generic do_api_request on
+# purpose (see there); PTB warns about that on every call.
 warnings.filterwarnings("ignore", message=r"Please use 'Bot\.sendMessage'", category=PTBUserWarning)
 
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
-async def send_html(bot: Bot, chat_id: int, text: str,
-                    markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None = None) -> None:
+
+def _wire(markup: Markup) -> dict[str, Any]:
+    return markup.wire() if isinstance(markup, Keyboard) else markup.to_dict()
+
+
+async def send_html(bot: Bot, chat_id: int, text: str, markup: Markup | None = None) -> None:
     """sendMessage without turning Telegram's answer into a Message: nothing reads it, and parsing
-    it is ~100 us of CPU a reply (measured in bench/telegram.py). Errors are raised as by send_message."""
-    kwargs: dict[str, Any] = {"chat_id": chat_id, "text": text, "parse_mode": ParseMode.HTML}
+    it is ~100 us of CPU a reply (measured in bench/telegram.py). On our aiohttp transport the call
+    skips PTB's per-call glue too (`AiohttpRequest.call`). Errors are raised as by send_message."""
+    kwargs: dict[str, Any] = {"chat_id": chat_id, "text": text, "parse_mode": ParseMode.HTML.value}
+    request = bot.request
+    if isinstance(request, AiohttpRequest):
+        if markup is not None:
+            kwargs["reply_markup"] = _wire(markup)
+        await request.call(f"{bot.base_url}/sendMessage", kwargs)
+        return
     if markup is not None:
         kwargs["reply_markup"] = markup
     await bot.do_api_request("sendMessage", api_kwargs=kwargs)
+
+
+async def answer_query(bot: Bot, query_id: str) -> None:
+    """answerCallbackQuery with no text: the buyer's spinner stops."""
+    request = bot.request
+    if isinstance(request, AiohttpRequest):
+        await request.call(f"{bot.base_url}/answerCallbackQuery", {"callback_query_id": query_id})
+    else:
+        await bot.answer_callback_query(query_id)
 
 
 async def send_rendered(bot: Bot, store: ConversationStore | None, chat_id: int, messages: list[Rendered],

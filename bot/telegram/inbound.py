@@ -75,24 +75,31 @@ def message_inbound(update: Update, message: Message, verify_link: LinkVerifier 
     return inbound(event=None, kind=kind, text=caption, refusal="common.media_not_expected")
 
 
+def press_event(data: str | None, node_now: str) -> tuple[Press | Command, str]:
+    """A button's callback data -> the Press for the engine and the transcript text; `node_now` is
+    the node the buyer is at (only a hashed callback needs it: see `needs_node`). A command button
+    ("k|order|<posting>", on proactive messages: bot/notify) is that command, as if typed."""
+    if data and data.startswith(COMMAND_BUTTON):
+        name, _, arg = data[len(COMMAND_BUTTON):].partition("|")
+        return Command(name, arg), f"/{name} {arg}".strip()
+    callback = decode(data)
+    if callback is None:
+        return Press("", STALE_NODE), data or ""
+    node = resolve_node(callback, node_now) if callback.hashed else callback.node
+    return Press(callback.option_id, node or STALE_NODE), callback.option_id
+
+
+def needs_node(data: str | None) -> bool:
+    """Whether resolving this callback data needs the buyer's current node (a hashed node id)."""
+    callback = decode(data)
+    return callback is not None and callback.hashed
+
+
 def press_inbound(update: Update, node_now: str) -> Inbound:
-    """A button press; `node_now` is the node the buyer is at (hashed callbacks are resolved against it).
-    A command button ("k|order|<posting>", on proactive messages: bot/notify) is that command, as if typed."""
+    """A button press; `node_now` is the node the buyer is at (hashed callbacks are resolved against it)."""
     query = update.callback_query
     assert query is not None
-    if (query.data or "").startswith(COMMAND_BUTTON):
-        name, _, arg = query.data[len(COMMAND_BUTTON):].partition("|")  # type: ignore[index]
-        chat = update.effective_chat
-        return Inbound(conversation=str(chat.id if chat else query.from_user.id), buyer=buyer_of(update),
-                       event=Command(name, arg), kind="press", text=f"/{name} {arg}".strip(),
-                       receipt=receipt_of(update))
-    callback = decode(query.data)
-    if callback is None:
-        press = Press("", STALE_NODE)
-    else:
-        node = resolve_node(callback, node_now) if callback.hashed else callback.node
-        press = Press(callback.option_id, node or STALE_NODE)
+    press, text = press_event(query.data, node_now)
     chat = update.effective_chat
     return Inbound(conversation=str(chat.id if chat else query.from_user.id), buyer=buyer_of(update), event=press,
-                   kind="press", text=press.option_id if callback is not None else (query.data or ""),
-                   receipt=receipt_of(update))
+                   kind="press", text=text, receipt=receipt_of(update))

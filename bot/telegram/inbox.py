@@ -2,12 +2,13 @@
 inbox (keyed by update_id) before Telegram is told it arrived, repeats are dropped, and start-up
 handles every stored update that has no outcome yet, in order, once.
 
-- Long polling confirms updates by asking getUpdates for the next offset. `InboxRequest` wraps the
-  getUpdates transport: the updates a response carries are stored (one transaction) before PTB
-  sees them, so before the next getUpdates can confirm them.
+- Long polling confirms updates by asking getUpdates for the next offset. bot/telegram/polling.py
+  stores the updates a response carries (one transaction) before anything handles them, so before
+  the next getUpdates can confirm them.
 - Webhook: bot/telegram/webhook.py stores the update before answering 2xx (see `store_raw`).
 - Processing: a gate in handler group -2 drops an update whose receipt is already finished; a
-  finisher in group 99 records the outcome once every handler ran. A buyer's engine turn marks its
+  finisher in group 99 records the outcome once every handler ran (a buyer's plain text or press,
+  handled from its JSON by `BuyerHandlers.on_raw`, records its own). A buyer's engine turn marks its
   receipt `turned` in the same transaction as the new state (bot/store), so a crash after the
   turn resends its undelivered replies and runs its follow-ups instead of running the turn again.
 - `recover()` at start-up, before polling or the webhook start: stored updates still `new` go
@@ -23,7 +24,6 @@ from typing import Any
 
 from telegram import Update
 from telegram.ext import Application, ApplicationHandlerStop, ContextTypes, TypeHandler
-from telegram.request import BaseRequest, RequestData
 
 from bot.conversation.service import Conversation
 from bot.store.base import INBOX_NEW, INBOX_TURNED, ConversationStore, InboxItem
@@ -62,37 +62,6 @@ async def store_raw(store: ConversationStore, updates: list[dict[str, Any]]) -> 
     return set(await store.inbox_add(items))
 
 
-class InboxRequest(BaseRequest):
-    """The getUpdates transport, storing every update it brings before returning it to PTB."""
-
-    def __init__(self, inner: BaseRequest, store: ConversationStore) -> None:
-        self.inner = inner
-        self.store = store
-
-    @property
-    def read_timeout(self) -> float | None:
-        return self.inner.read_timeout
-
-    async def initialize(self) -> None:
-        await self.inner.initialize()
-
-    async def shutdown(self) -> None:
-        await self.inner.shutdown()
-
-    async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
-                         read_timeout: Any = BaseRequest.DEFAULT_NONE, write_timeout: Any = BaseRequest.DEFAULT_NONE,
-                         connect_timeout: Any = BaseRequest.DEFAULT_NONE,
-                         pool_timeout: Any = BaseRequest.DEFAULT_NONE) -> tuple[int, bytes]:
-        code, body = await self.inner.do_request(url, method, request_data, read_timeout=read_timeout,
-                                                 write_timeout=write_timeout, connect_timeout=connect_timeout,
-                                                 pool_timeout=pool_timeout)
-        if code == 200 and url.endswith("/getUpdates"):
-            result = json.loads(body).get("result")
-            if isinstance(result, list) and result:
-                await store_raw(self.store, result)  # durable before the next getUpdates confirms them
-        return code, body
-
-
 def install(application: Application, store: ConversationStore) -> None:
     """The gate (group -2) and the finisher (group 99) around every other handler."""
 
@@ -119,7 +88,7 @@ def install(application: Application, store: ConversationStore) -> None:
 async def recover(application: Application, store: ConversationStore) -> int:
     """Handle, in arrival order, every stored update with no outcome yet. Returns how many."""
     conversation: Conversation = application.bot_data["conversation"]
-    pending = await store.inbox_pending()
+    pending = [p for p in await store.inbox_pending() if p.key.startswith("tg:")]  # other channels replay their own
     for item in pending:
         try:
             if item.status == INBOX_TURNED:

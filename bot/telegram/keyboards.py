@@ -76,6 +76,10 @@ class Keyboard(InlineKeyboardMarkup):
         wire = super().to_dict()
         self._wire = wire if set(wire) == {"inline_keyboard"} else None  # anything else: PTB's own path
 
+    def wire(self) -> dict[str, Any]:
+        """The Bot API form itself, not a copy: for a caller that only encodes it (never change it)."""
+        return self._wire if self._wire is not None else super().to_dict()
+
     def to_dict(self, recursive: bool = True) -> dict[str, Any]:
         if self._wire is None or not recursive:
             return super().to_dict(recursive)

@@ -9,8 +9,12 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
+from bot.telegram.raw import RawUpdate
+
 
 def chat_key(update: object) -> object:
+    if isinstance(update, RawUpdate):  # a buyer's text or press read from the JSON: the same chat's key
+        return update.chat_id
     if isinstance(update, Update):
         chat = update.effective_chat
         if chat is not None:

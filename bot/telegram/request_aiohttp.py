@@ -16,6 +16,11 @@ and then the whole again, with every non-ASCII character escaped; the Bot API ta
 PTB documents encoding `parameters` directly for a custom JSON library); URLs and timeouts are built
 once; the session keeps no cookies (the Bot API sets none). Responses are decoded by pydantic-core
 too (`parse_json_payload`, the hook PTB offers for a custom JSON library; about twice json.loads).
+
+`call()` is the bot's own hot path (replies, answerCallbackQuery): one JSON body, encoded once, and
+an answer nobody reads left unparsed. PTB's `Bot` glue around every call (a `RequestParameter` per
+argument, defaults, warnings) cost about a third of a send (py-spy, bench/telegram.py). A refusal
+goes through PTB's own response checking, so it raises exactly what `Bot` methods raise.
 """
 
 from __future__ import annotations
@@ -59,6 +64,31 @@ class SharedSession:
 def _given(value: object, default: float | None) -> float | None:
     """A timeout passed to one call, or this request's own when the call left it unset."""
     return default if value is BaseRequest.DEFAULT_NONE else cast("float | None", value)
+
+
+class _Answered(BaseRequest):
+    """A response already received, checked by PTB's `BaseRequest.post` (its code -> exception map)."""
+
+    def __init__(self, code: int, payload: bytes) -> None:
+        self.code, self.payload = code, payload
+
+    parse_json_payload = staticmethod(lambda payload: AiohttpRequest.parse_json_payload(payload))
+
+    @property
+    def read_timeout(self) -> float | None:
+        return None
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
+                         read_timeout: Any = BaseRequest.DEFAULT_NONE, write_timeout: Any = BaseRequest.DEFAULT_NONE,
+                         connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+                         pool_timeout: Any = BaseRequest.DEFAULT_NONE) -> tuple[int, bytes]:
+        return self.code, self.payload
 
 
 class AiohttpRequest(BaseRequest):
@@ -136,13 +166,34 @@ class AiohttpRequest(BaseRequest):
         elif request_data is not None and request_data.parameters:
             data = to_json(request_data.parameters)
             headers = JSON_HEADERS
+        return await self._send(method, url, data, headers, timeout)
+
+    async def call(self, url: str, parameters: dict[str, Any]) -> None:
+        """POST one Bot API method with JSON `parameters` (plain JSON values); the answer is not
+        parsed. Raises what a `Bot` method raises: RetryAfter, Forbidden, BadRequest, TimedOut,
+        NetworkError..."""
+        if self._session is None:
+            raise RuntimeError("This AiohttpRequest is not initialized!")
+        try:
+            code, payload = await self._send("POST", url, to_json(parameters), JSON_HEADERS, self.timeout())
+        except TelegramError:
+            raise
+        except Exception as exc:  # as PTB's own wrapper does
+            raise NetworkError(f"Unknown error in HTTP implementation: {exc!r}") from exc
+        if not 200 <= code <= 299:
+            await _Answered(code, payload).post(url)  # raises PTB's exception for this answer
+            raise NetworkError(f"Unexpected answer ({code})")  # pragma: no cover - post() raised
+
+    async def _send(self, method: str, url: str, data: aiohttp.FormData | bytes | None, headers: dict[str, str] | None,
+                    limits: aiohttp.ClientTimeout) -> tuple[int, bytes]:
+        assert self._session is not None
         target = self._urls.get(url)
         if target is None:
             target = URL(url)
             if len(self._urls) < URL_CACHE and "/file/" not in target.path:
                 self._urls[url] = target
         try:
-            async with self._session.request(method, target, data=data, headers=headers, timeout=timeout) as resp:
+            async with self._session.request(method, target, data=data, headers=headers, timeout=limits) as resp:
                 return resp.status, await resp.read()
         except TimeoutError as exc:
             raise TimedOut("Timed out") from exc

@@ -15,9 +15,9 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
-from aiohttp import web
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError, TelegramError
 from telegram.ext import Application
@@ -28,7 +28,7 @@ from bot.handoff import wiring
 from bot.notify.wiring import ProactiveMessages
 from bot.settings import Settings
 from bot.telegram import inbox
-from bot.telegram.build import POLL_TIMEOUT, build_telegram, on_startup
+from bot.telegram.build import build_telegram, on_startup
 from bot.telegram.shared import SharedWebhook, recover_shared, shared_inbox
 from bot.telegram.webhook import new_secret, start_server, webhook_app, webhook_path
 
@@ -105,7 +105,7 @@ async def _close_requests(application: Application) -> None:
 @contextlib.asynccontextmanager
 async def serving(application: Application, settings: Settings, *, webhook: str | None = None,
                   listen: str = "127.0.0.1:8080", handoff: HandoffPort | None = None,
-                  routes: Callable[[web.Application], object] | None = None) -> AsyncIterator[Serving]:
+                  routes: Callable[[Any], object] | None = None) -> AsyncIterator[Serving]:
     """Run the bot (polling, or the webhook server) until the block exits. `routes` adds other
     endpoints to the webhook's server (the Ozon push endpoint)."""
     from bot.handoff.desk import HandoffSetupError
@@ -129,9 +129,9 @@ async def serving(application: Application, settings: Settings, *, webhook: str 
             await recover_shared(application, shared_store, lease)
         await application.start()
         if webhook is None:
-            assert application.updater is not None, "polling needs an Application built with an Updater"
-            await application.updater.start_polling(timeout=POLL_TIMEOUT, poll_interval=0,
-                                                    allowed_updates=Update.ALL_TYPES)
+            poller = application.bot_data.get("poller")
+            assert poller is not None, "polling needs an Application from build_telegram(webhook=False)"
+            await poller.start()
             info = Serving("polling")
         else:
             secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else new_secret()
@@ -145,8 +145,8 @@ async def serving(application: Application, settings: Settings, *, webhook: str 
         yield info
     finally:
         await wiring.stop(handoff)
-        if application.updater is not None and application.updater.running:
-            await application.updater.stop()
+        if application.bot_data.get("poller") is not None:
+            await application.bot_data["poller"].stop()
         if runner is not None:
             await runner.cleanup()
         if application.running:
@@ -168,11 +168,14 @@ def _tell_agents(handoff: HandoffPort):
 
 async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
     from bot.app import build_app
-    from bot.push.service import service_for
     from bot.runtime import tune_gc
 
     app = build_app(settings)
-    mirror = service_for(app.orders, settings)  # the order mirror's sync and push endpoint, when on
+    mirror = None
+    if settings.mirror_on:  # the order mirror's sync and push endpoint
+        from bot.push.service import service_for
+
+        mirror = service_for(app.orders, settings)
     try:
         handoff = wiring.handoff_for(app, settings)  # NoHandoff when AGENTS_CHAT_ID is unset
         application = build_telegram(app, settings, handoff=handoff, webhook=webhook is not None)
@@ -199,11 +202,12 @@ async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
             leader = leadership.is_leader if leadership is not None else None
             app.start_retention([*wiring.purgers(handoff, settings), *notify.purgers()], leader=leader)
             await notify.start(leader=leader)  # buyers' order news and the agents' digest: on the leader only
-            watcher = asyncio.create_task(watch_and_reload(app, settings, on_rejected=_tell_agents(handoff),
-                                                           stop_event=stop))
             try:
-                await stop.wait()
-                await asyncio.wait_for(watcher, 5)
+                async with _ozon_chat(app, settings, handoff):  # OZON_CHAT=true: Ozon's buyer chat too
+                    watcher = asyncio.create_task(watch_and_reload(app, settings, on_rejected=_tell_agents(handoff),
+                                                                   stop_event=stop))
+                    await stop.wait()
+                    await asyncio.wait_for(watcher, 5)
             finally:
                 await notify.stop()
             if leadership is not None:
@@ -213,6 +217,17 @@ async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
             await mirror.stop()
         await app.close()
     return EXIT_OK
+
+
+@contextlib.asynccontextmanager
+async def _ozon_chat(app, settings: Settings, handoff: HandoffPort) -> AsyncIterator[None]:
+    from bot.ozonchat.run import OzonChatSetupError, ozon_chat
+
+    try:
+        async with ozon_chat(app, settings, handoff):
+            yield
+    except OzonChatSetupError as exc:
+        raise StartupError(str(exc)) from exc
 
 
 def run_telegram(settings: Settings, webhook: str | None = None, listen: str = "127.0.0.1:8080") -> int:

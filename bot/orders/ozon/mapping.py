@@ -25,6 +25,7 @@ class KeyRoles:
 
     roles: list[str]
     expires_at: datetime | None
+    methods: tuple[str, ...] = ()  # every method the roles allow (Ozon chat checks its own are there)
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,8 @@ def listed_product_names(data: dict[str, Any]) -> list[str]:
 
 def key_roles(data: dict[str, Any]) -> KeyRoles:
     names = [_str(_obj(r).get("name")) for r in _list(data.get("roles"))]
-    return KeyRoles(roles=[n for n in names if n], expires_at=_dt(data.get("expires_at")))
+    methods = tuple(sorted({_str(m) for r in _list(data.get("roles")) for m in _list(_obj(r).get("methods"))}))
+    return KeyRoles(roles=[n for n in names if n], expires_at=_dt(data.get("expires_at")), methods=methods)
 
 
 def cancel_reasons(data: dict[str, Any]) -> list[CancelReason]:
