@@ -14,9 +14,11 @@ from bot.ozonchat.rules import MAX_MESSAGE, moderation_safe, split_text
 
 _NUMBERED = re.compile(r"^(\d{1,2})\. (.+)$")
 TextOf = Callable[[str, str], str]
-# Texts that tell a Telegram buyer to press a button, and what Ozon chat says instead (no buttons).
+# Texts that only fit Telegram, and what Ozon chat says instead: pressing a button (there are none),
+# "write to us in the Ozon app's order chat" (the buyer is already there).
 VARIANTS = {"common.not_understood": "ozonchat.not_understood",
-            "common.media_not_expected": "ozonchat.media_not_expected"}
+            "common.media_not_expected": "ozonchat.media_not_expected",
+            "system.no_agent": "ozonchat.no_agent"}
 
 
 @dataclass(frozen=True, slots=True)
