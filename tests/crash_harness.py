@@ -28,7 +28,10 @@ Buyer actions (each one update; `Step.kind`):
   it; its reply is the one that follows it (see `_attribute`);
 - `agent` (`/agent`) and `leave` (`/bot`): found by their first text, given to the latest such
   step pushed before it (marks, texts and demo orders between them are told apart by signature).
-Agents: `agent_says` writes a unique text in the buyer's topic; its copy to the buyer identifies it.
+  So a buyer pushes a press, /agent or /bot only once all its earlier steps were answered (see
+  `buyer_loop`); while the bot is down, it sends marks.
+Agents: `agent_says` writes a unique text in the buyer's topic (the one the bot posts in, see
+`thread_of`); its copy to the buyer identifies it.
 
 A step is handled when exactly one handling shows: engine replies (by the signatures above) plus
 copies of its message into the topic. Extra handlings whose evidence request was in flight when the
