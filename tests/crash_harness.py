@@ -28,7 +28,10 @@ Buyer actions (each one update; `Step.kind`):
   it; its reply is the one that follows it (see `_attribute`);
 - `agent` (`/agent`) and `leave` (`/bot`): found by their first text, given to the latest such
   step pushed before it (marks, texts and demo orders between them are told apart by signature).
-Agents: `agent_says` writes a unique text in the buyer's topic; its copy to the buyer identifies it.
+  So a buyer pushes a press, /agent or /bot only once all its earlier steps were answered (see
+  `buyer_loop`); while the bot is down, it sends marks.
+Agents: `agent_says` writes a unique text in the buyer's topic (the one the bot posts in, see
+`thread_of`); its copy to the buyer identifies it.
 
 A step is handled when exactly one handling shows: engine replies (by the signatures above) plus
 copies of its message into the topic. Extra handlings whose evidence request was in flight when the
@@ -436,6 +439,7 @@ class Crowd:
         self._replies: dict[Any, list[Call]] = defaultdict(list)
         self._copies: dict[tuple[Any, Any, Any], list[Call]] = defaultdict(list)
         self._answers: dict[Any, list[Call]] = defaultdict(list)
+        self._posted_in: set[Any] = set()  # topics (thread ids) the bot has sent something to
 
     # ---- buyer actions --------------------------------------------------------------------------
     def _record(self, kind: str, chat: int, update_id: int, **kw: Any) -> Step:
@@ -493,8 +497,12 @@ class Crowd:
 
     # ---- agents -----------------------------------------------------------------------------------
     def thread_of(self, chat: int) -> int | None:
-        for thread, topic in self.fake.topics.items():
-            if f"Buyer{chat}" in topic["name"] and not topic["deleted"]:
+        """The buyer's topic where agents write: the newest one the bot has posted in (its card).
+        A topic whose createForumTopic answer a kill left unread stays empty in the group, and the
+        bot, which never learnt its id, opens another: agents never see a case in that one."""
+        self._index()
+        for thread, topic in reversed(self.fake.topics.items()):
+            if f"Buyer{chat}" in topic["name"] and not topic["deleted"] and thread in self._posted_in:
                 return thread
         return None
 
@@ -515,6 +523,8 @@ class Crowd:
             if c.status != 200:
                 continue
             p = c.params
+            if c.method in ("sendMessage", "copyMessage") and p.get("chat_id") == self.fake.group_id:
+                self._posted_in.add(p.get("message_thread_id"))
             if c.method == "sendMessage":
                 self._replies[p.get("chat_id")].append(c)
             elif c.method == "copyMessage":
@@ -705,11 +715,18 @@ WAIT = 3.0  # seconds a buyer waits for an answer before going on
 
 async def buyer_loop(crowd: Crowd, chat: int, rng: Any, stop: asyncio.Event, wait: float = WAIT) -> None:
     """One buyer: waits for each answer (up to `wait`), alternating steps the reply names (marks,
-    texts, demo orders) with the others (presses, /agent, /bot), so that replies can be told apart."""
+    texts, demo orders) with the others (presses, /agent, /bot), so that replies can be told apart.
+    A step the reply does not name comes only once every earlier step of the buyer was answered:
+    when the bot was down longer than `wait` (restarts are slow on a loaded machine), a reply
+    still owed to an earlier /bot, /agent or press would be given to the new step (`_attribute`),
+    and a press on an older keyboard is stale (the bot says so and shows the current step again,
+    repeating a mark's "not found")."""
     prev: Step | None = None
+    unanswered: list[Step] = []
     await asyncio.sleep(rng.random() * 0.5)
     while not stop.is_set():
-        if prev is None or prev.kind not in UNIQUE:
+        unanswered = [s for s in unanswered if not crowd.seen(s)]
+        if prev is None or prev.kind not in UNIQUE or unanswered:
             step = crowd.mark(chat)
         else:
             with_agents = bool(crowd.relays_of(prev))  # the last named step went to the topic
@@ -724,7 +741,8 @@ async def buyer_loop(crowd: Crowd, chat: int, rng: Any, stop: asyncio.Event, wai
                       "agent": crowd.agent, "leave": crowd.leave}[kind]
             step = action(chat) or crowd.mark(chat)
         prev = step
-        await crowd.handled(step, wait)
+        if not await crowd.handled(step, wait):
+            unanswered.append(step)
         await asyncio.sleep(rng.random() * 0.15)
 
 

@@ -4,12 +4,13 @@ working hours, re-announcing unanswered handoffs, topic rate limits."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from bot.app import App
 from bot.handoff.figures import containment_figures
-from bot.handoff.records import FAILED, PENDING, SENT
+from bot.handoff.records import CLOSED, FAILED, LEFT, PENDING, SENT
 from bot.handoff.service import HandoffSetupError, TelegramHandoff
 from bot.settings import Settings
 from tests.fake_forum import FakeForum
@@ -250,3 +251,55 @@ async def test_many_buyers_at_once_each_in_order_exactly_once(h: Harness):
     for chat in buyers:
         await h.until_topic(lambda texts: len(texts) >= 7, chat)
         assert (await h.topic_texts(chat))[1:] == [f"{chat}: сообщение {i}" for i in range(6)]
+
+
+# ---- a /bot or /close cut short by a kill is replayed from the inbox at start-up; the replay must still
+# tell the other side (a kill between two writes is stood in for by the second write failing once)
+
+class Killed(Exception):
+    pass
+
+
+def kill_at_first(harness: Harness, method: str) -> list[str]:
+    """The records' `method` raises once (the process "dies" there); returns the keys it saw."""
+    records = harness.handoff.records
+    real = getattr(records, method)
+    seen: list[str] = []
+
+    async def once(*args: Any, **kwargs: Any) -> Any:
+        seen.append(str(args[0]) if args else "")
+        if len(seen) == 1:
+            raise Killed(method)
+        return await real(*args, **kwargs)
+
+    setattr(records, method, once)
+    return seen
+
+
+@pytest.mark.parametrize("dies_at", ["enqueue", "end_session"])
+async def test_a_replayed_bot_command_still_tells_the_agents(h: Harness, dies_at: str):
+    await start_handoff(h)
+    kill_at_first(h, dies_at)
+    with pytest.raises(Killed):
+        await h.handoff.sessions.buyer_left(str(BUYER))
+    await h.handoff.sessions.buyer_left(str(BUYER))  # the /bot replayed at start-up
+    assert (await h.handoff.records.last_session(str(BUYER))).status == LEFT
+    await h.until_topic(lambda texts: any("вышел из очереди" in t for t in texts))
+    assert sum("вышел из очереди" in t for t in await h.topic_texts()) == 1
+
+
+@pytest.mark.parametrize("dies_at", ["enqueue", "end_session"])
+async def test_a_replayed_close_still_tells_the_buyer(h: Harness, dies_at: str):
+    await start_handoff(h)
+    session = await h.handoff.records.open_session(str(BUYER))
+    assert session is not None
+    kill_at_first(h, dies_at)
+    with pytest.raises(Killed):
+        await h.handoff.sessions.close(str(BUYER), session, "Agent")
+    await h.agent_command("/close", answers=1)  # the agent's /close replayed at start-up
+    assert (await h.handoff.records.last_session(str(BUYER))).status == CLOSED
+    await h.until(lambda: any("снова на связи" in (c.params.get("text") or "") for c in h.fake.sent(BUYER)))
+    texts = [c.params.get("text") or "" for c in h.fake.sent(BUYER)]
+    assert sum("снова на связи" in t for t in texts) == 1
+    assert sum(bool(c.params.get("reply_markup")) and "⭐" in str(c.params["reply_markup"])
+               for c in h.fake.sent(BUYER)) == 1, "one rating prompt"

@@ -112,20 +112,25 @@ class Sessions:
         session = await d.records.open_session(chat_id)
         if session is None or await d.records.is_blocked(chat_id):
             return
-        await d.records.end_session(session.id, LEFT, d.now(), by="buyer")
+        # the notice is queued first (idempotent by key), then the session ends: a kill between the
+        # two leaves the session open, and the /bot replayed at start-up does both; the other way
+        # round the replay found no session and the agents never heard that the buyer left
         await d.send(f"left:{session.id}", chat_id, TO_TOPIC, "↩️ " + d.texts.t("agent_card.buyer_left"),
                      html_mode=True, session_id=session.id)
+        await d.records.end_session(session.id, LEFT, d.now(), by="buyer")
         await d.topics.set_icon(chat_id, CLOSED_ICON)
         await d.outbox.flush(chat_id)
 
     async def close(self, chat_id: str, session: Session, by: str) -> None:
         """An agent closed the case: the bot takes over and asks the buyer for a 1-5 rating."""
         d = self.desk
-        await d.records.end_session(session.id, CLOSED, d.now(), by=by)
         lang = await d.buyer_lang(chat_id)
+        # queued before the session ends, as in buyer_left: a /close replayed after a kill between
+        # the two finds the session still open and completes it (never "no open case", buyer untold)
         await d.send(f"resumed:{session.id}", chat_id, TO_BUYER, d.buyer_text("common.bot_resumed", lang))
         stars = [[[str(n) + "⭐", f"{RATING_PREFIX}{session.id}:{n}"] for n in range(1, 6)]]
         await d.send(f"rate:{session.id}", chat_id, TO_BUYER, d.buyer_text("handoff.rate_prompt", lang), buttons=stars)
+        await d.records.end_session(session.id, CLOSED, d.now(), by=by)
         await d.topics.set_icon(chat_id, CLOSED_ICON)
         await d.outbox.flush(chat_id)
 
