@@ -24,6 +24,8 @@ from bot.store.base import (
     no_turn_lock,
 )
 
+_CLEAN = OwnerRecord()  # frozen: one instance serves every clean answer
+
 
 @dataclass(slots=True)
 class _InboxRow:
@@ -81,7 +83,7 @@ class MemoryStore:
             self._add(chat_id, "in", incoming[0], incoming[1], None, None)
         self._states[chat_id] = state  # handed over (see ConversationStore.save_turn)
         if events:
-            self._turns.append((chat_id, [(name, dict(data)) for name, data in events], time.time()))
+            self._turns.append((chat_id, events, time.time()))  # handed over, as `state` is
         ids = [self._add(chat_id, "out", o.kind, o.text, o.meta, None) for o in outgoing]
         if receipt is not None:
             row = self._inbox.get(receipt)
@@ -146,6 +148,8 @@ class MemoryStore:
 
     # ---- ownership ------------------------------------------------------------------------------
     async def owner_record(self, order: str, buyer: str, since: float) -> OwnerRecord:
+        if not self._wrong and not self._locks:  # nobody answered wrong yet: the clean record, no scan
+            return _CLEAN
         mine = order_wrong = recent = 0
         buyers: set[str] = set()
         for o, b, at in self._wrong:  # one pass
