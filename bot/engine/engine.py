@@ -144,9 +144,9 @@ class Engine:
         await r.start_flow(ORDER_STATUS)
 
     async def _contact(self, r: Runner, event: Contact) -> None:
-        if await self._lost_position(r):
-            return
         node = self._position(r)
+        if node is None and await self._lost(r):
+            return
         if node is not None and await node.answer_contact(r, event.phone):
             return
         r.t.emit(Say("common.media_not_expected"))
@@ -195,10 +195,11 @@ class Engine:
         r.at(flowset, flow)
         return flow.nodes[st.at.node]
 
-    async def _lost_position(self, r: Runner) -> bool:
-        """When the buyer's node no longer exists, apologise and show the menu. True if so."""
+    async def _lost(self, r: Runner) -> bool:
+        """Called when `_position` found no node: if the buyer had one (it no longer exists),
+        apologise and show the menu. True if so."""
         st = r.t.state
-        if st.at is not None and self._position(r) is None:
+        if st.at is not None:
             st.at = None
             r.t.emit(Say("common.flow_changed"))
             await r.start_flow(MAIN_MENU)
@@ -223,9 +224,9 @@ class Engine:
         st = r.t.state
         if event.option_id.startswith(SUGGEST) and await self._suggestion(r, event.option_id[len(SUGGEST):]):
             return
-        if await self._lost_position(r):
-            return
         node = self._position(r)
+        if node is None and await self._lost(r):
+            return
         stale = node is None or (event.node and event.node != _node_key(st))
         if not stale and node is not None and await node.answer_press(r, event.option_id):
             return
@@ -234,9 +235,9 @@ class Engine:
         await self.reshow(r)
 
     async def _media(self, r: Runner, event: Media) -> None:
-        if await self._lost_position(r):
-            return
         node = self._position(r)
+        if node is None and await self._lost(r):
+            return
         if node is not None and await node.answer_media(r, event):
             return
         if self._keep_evidence(r, event):
@@ -271,9 +272,9 @@ class Engine:
             if st.at is not None:
                 await self.reshow(r)
             return
-        if await self._lost_position(r):
-            return
         node = self._position(r)
+        if node is None and await self._lost(r):
+            return
         if node is not None and node.shape == "choice" and (ref := find_order_number(text)) is not None:
             # "мой заказ 46209644-0084 где он" typed at the menu: the button it picks looks that number up
             st.remember_number(ref.order_number, ref.posting_number)

@@ -143,8 +143,8 @@ class ConversationStore(Protocol):
         reply ids and `followups`: a crash never leaves a turn saved and its update unhandled, or
         the reverse. A receipt whose row is missing or no longer "new" changes nothing.
 
-        The store may keep `state` itself (no copy): the caller hands it over and does not change it
-        afterwards (App.handle never does). `load_state` always returns the caller's own copy."""
+        The store may keep `state` and `events` themselves (no copy): the caller hands them over and
+        does not change them afterwards (App.handle never does). `load_state` always returns the caller's own copy."""
         ...
 
     async def mark_delivery(self, message_id: int, delivered: bool, error: str = "") -> None: ...

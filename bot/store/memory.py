@@ -24,6 +24,10 @@ from bot.store.base import (
     no_turn_lock,
 )
 
+# (id, chat_id, direction, kind, text, meta, at, delivered): a TranscriptEntry's fields in order
+_Row = tuple[int, str, str, str, str, dict[str, Any], float, bool | None]
+_CLEAN = OwnerRecord()  # frozen: one instance serves every clean answer
+
 
 @dataclass(slots=True)
 class _InboxRow:
@@ -36,7 +40,9 @@ class _InboxRow:
 class MemoryStore:
     def __init__(self) -> None:
         self._states: dict[str, ConversationState] = {}
-        self._messages: dict[int, TranscriptEntry] = {}  # by id, in id order
+        # by id, in id order: TranscriptEntry fields as a plain tuple (a frozen dataclass costs ~4x to
+        # build, and every reply adds one; reads, which are rare, make the entries)
+        self._messages: dict[int, _Row] = {}
         self._last_id = 0
         self._turns: list[tuple[str, list[tuple[str, dict[str, Any]]], float]] = []  # a turn's events
         self._actions: list[dict[str, Any]] = []
@@ -55,8 +61,8 @@ class MemoryStore:
     def _add(self, chat_id: str, direction: str, kind: str, text: str, meta: dict[str, Any] | None,
              delivered: bool | None) -> int:
         self._last_id += 1
-        self._messages[self._last_id] = TranscriptEntry(self._last_id, chat_id, direction, kind, text,
-                                                        dict(meta) if meta else {}, time.time(), delivered)
+        self._messages[self._last_id] = (self._last_id, chat_id, direction, kind, text,
+                                         dict(meta) if meta else {}, time.time(), delivered)
         return self._last_id
 
     async def add_incoming(self, chat_id: str, kind: str, text: str, meta: dict[str, Any] | None = None, *,
@@ -81,7 +87,7 @@ class MemoryStore:
             self._add(chat_id, "in", incoming[0], incoming[1], None, None)
         self._states[chat_id] = state  # handed over (see ConversationStore.save_turn)
         if events:
-            self._turns.append((chat_id, [(name, dict(data)) for name, data in events], time.time()))
+            self._turns.append((chat_id, events, time.time()))  # handed over, as `state` is
         ids = [self._add(chat_id, "out", o.kind, o.text, o.meta, None) for o in outgoing]
         if receipt is not None:
             row = self._inbox.get(receipt)
@@ -94,15 +100,14 @@ class MemoryStore:
         old = self._messages.get(message_id)
         if old is None:
             return
-        meta = {**old.meta, "error": error} if error else old.meta
-        self._messages[message_id] = TranscriptEntry(old.id, old.chat_id, old.direction, old.kind, old.text, meta,
-                                                     old.at, delivered)
+        meta = {**old[5], "error": error} if error else old[5]
+        self._messages[message_id] = (*old[:5], meta, old[6], delivered)
 
     async def transcript(self, chat_id: str, limit: int = 500) -> list[TranscriptEntry]:
-        return [m for m in self._messages.values() if m.chat_id == chat_id][-limit:]
+        return [TranscriptEntry(*m) for m in self._messages.values() if m[1] == chat_id][-limit:]
 
     async def messages_by_id(self, ids: list[int]) -> list[TranscriptEntry]:
-        return [self._messages[i] for i in ids if i in self._messages]
+        return [TranscriptEntry(*self._messages[i]) for i in ids if i in self._messages]
 
     async def record_action(self, chat_id: str, name: str, args: dict[str, Any]) -> int:
         self._last_action += 1
@@ -146,6 +151,8 @@ class MemoryStore:
 
     # ---- ownership ------------------------------------------------------------------------------
     async def owner_record(self, order: str, buyer: str, since: float) -> OwnerRecord:
+        if not self._wrong and not self._locks:  # nobody answered wrong yet: the clean record, no scan
+            return _CLEAN
         mine = order_wrong = recent = 0
         buyers: set[str] = set()
         for o, b, at in self._wrong:  # one pass
@@ -178,7 +185,7 @@ class MemoryStore:
         counts = dict.fromkeys(PURGED_TABLES, 0)
         if retention.transcript_days > 0:
             cutoff = now - retention.transcript_days * 86400
-            old = [i for i, m in self._messages.items() if m.at < cutoff]
+            old = [i for i, m in self._messages.items() if m[6] < cutoff]
             for i in old:
                 del self._messages[i]
             counts["messages"] = len(old)
