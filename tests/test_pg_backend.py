@@ -239,3 +239,43 @@ async def test_processes_claiming_one_relay_at_once_send_it_once(pg_url):
     assert all(r.status == "sending" and r.attempts == 1 for r in await records[0].relays())
     for r in records:
         await r.close()
+
+
+async def test_a_held_update_s_last_reply_is_marked_with_its_outcome_and_never_lost(pg_url):
+    """The webhook's last round trip: the last reply's delivery mark of a held update (a turn without
+    follow-ups) is written with the update's outcome; earlier replies are marked at once; an update
+    released unfinished still gets its mark."""
+    a, b = PgStore(pg_url), PgStore(pg_url)
+
+    async def delivered(chat: str) -> list[bool | None]:
+        return [e.delivered for e in await b.transcript(chat)]
+
+    await a.inbox_store_claim(InboxItem("tg:1", "c1", "{}", 1.0), lease=30)
+    first, last = await a.save_turn("c1", _state("x"), [Outgoing("say", "one"), Outgoing("say", "two")], [],
+                                    receipt="tg:1")
+    await a.mark_delivery(first, True)
+    assert await delivered("c1") == [True, None], "an earlier reply is marked at once"
+    await a.mark_delivery(last, True)
+    assert await delivered("c1") == [True, None], "the last one waits for the outcome"
+    await a.inbox_finish("tg:1", "done")
+    assert await delivered("c1") == [True, True]
+    assert await b.inbox_status("tg:1") == "done"
+    await a.inbox_release("tg:1")
+
+    await a.inbox_store_claim(InboxItem("tg:2", "c2", "{}", 1.0), lease=30)
+    (only,) = await a.save_turn("c2", _state("x"), [Outgoing("say", "three")], [], receipt="tg:2")
+    await a.mark_delivery(only, False, "forbidden")
+    await a.inbox_release("tg:2")  # its handling failed before the outcome: the mark is written anyway
+    assert await delivered("c2") == [False]
+    assert [e.meta.get("error") for e in await b.transcript("c2")] == ["forbidden"]
+    assert await b.inbox_status("tg:2") == "turned"
+
+    await a.inbox_store_claim(InboxItem("tg:3", "c3", "{}", 1.0), lease=30)
+    (relay,) = await a.save_turn("c3", _state("x"), [Outgoing("say", "four")], [], receipt="tg:3",
+                                 followups=[{"handoff": "x"}])
+    await a.mark_delivery(relay, True)
+    assert await delivered("c3") == [True], "a turn with follow-ups: marked at once (they may send)"
+    await a.inbox_release("tg:3")
+    assert a._last_reply == {} and a._marks == {}
+    await a.close()
+    await b.close()

@@ -12,7 +12,9 @@ with the lock, the state read, the whole save in one statement, COMMIT.
 
 Several processes behind one webhook (bot/telegram/shared.py) also claim each stored update with a
 lease (`inbox_store_claim`, `inbox_claim`, `inbox_release`): while a process holds it, no other
-handles it, and its status is answered from memory.
+handles it, and its status is answered from memory; the delivery mark of its turn's last reply is
+written with its outcome (`inbox_finish`, or `inbox_release` if it never gets one). A webhook update
+costs six round trips: the store-and-claim, the turn's four, the outcome with the mark.
 """
 
 from __future__ import annotations
@@ -134,6 +136,11 @@ class PgStore:
         # inbox rows this process holds (claimed, not yet released) -> their status; "" when a turn
         # may have changed it (read again); see inbox_claim
         self._held: dict[str, str] = {}
+        # a held update's turn without follow-ups -> its last reply's id, and that reply's delivery
+        # mark once made; the mark is written with the update's outcome (inbox_finish, which follows
+        # it with no send in between) or at inbox_release: one round trip fewer per update
+        self._last_reply: dict[str, int] = {}
+        self._marks: dict[int, tuple[str, bool, str]] = {}
         # the turn running in this task (and those it starts), for this store only
         self._turn: contextvars.ContextVar[_Turn | None] = contextvars.ContextVar(f"pg_turn_{id(self)}", default=None)
 
@@ -242,9 +249,16 @@ class PgStore:
                 if receipt is not None and not row["turned"] and row["known"]:
                     # another process ran this update's turn (its lease ran out meanwhile): never twice
                     raise StaleTurn(f"update {receipt} was turned by another process")
-        return list(row["ids"])
+        ids = list(row["ids"])
+        if receipt is not None and receipt in self._held and ids and not followups:
+            self._last_reply[receipt] = ids[-1]
+        return ids
 
     async def mark_delivery(self, message_id: int, delivered: bool, error: str = "") -> None:
+        for key, last in self._last_reply.items():
+            if last == message_id and self._turn.get() is None:  # written by inbox_finish / inbox_release
+                self._marks[message_id] = (key, delivered, error)
+                return
         async with self._conn() as c:
             await c.execute("UPDATE messages SET delivered=$1, error=$2 WHERE id=$3", delivered, error, message_id)
 
@@ -304,11 +318,23 @@ class PgStore:
 
     async def inbox_finish(self, key: str, outcome: str = "done") -> None:
         outcome = check_outcome(outcome)
+        mark = self._take_mark(key)
         async with self._conn() as c:
-            await c.execute("UPDATE inbox SET status=$1, finished_at=$2 WHERE key=$3 AND status IN ('new', 'turned')",
-                            outcome, time.time(), key)
+            if mark is None:
+                await c.execute("UPDATE inbox SET status=$1, finished_at=$2 WHERE key=$3 "
+                                "AND status IN ('new', 'turned')", outcome, time.time(), key)
+            else:  # the last reply's delivery mark in the same statement
+                await c.execute("WITH m AS (UPDATE messages SET delivered=$4, error=$5 WHERE id=$6) "
+                                "UPDATE inbox SET status=$1, finished_at=$2 WHERE key=$3 "
+                                "AND status IN ('new', 'turned')", outcome, time.time(), key, *mark)
         if key in self._held:
             self._held[key] = outcome
+
+    def _take_mark(self, key: str) -> tuple[bool, str, int] | None:
+        """The deferred delivery mark of a held update's last reply (see __init__), forgotten here."""
+        last = self._last_reply.pop(key, None)
+        mark = self._marks.pop(last, None) if last is not None else None
+        return (mark[1], mark[2], last) if mark is not None and last is not None else None
 
     async def inbox_status(self, key: str) -> str | None:
         held = self._held.get(key)
@@ -355,6 +381,14 @@ class PgStore:
     async def inbox_release(self, key: str) -> None:
         """Done with a claimed row: an unfinished one is given back before its lease runs out (its
         handling failed: a retry takes it at once)."""
+        mark = self._take_mark(key)
+        try:
+            if mark is not None:  # not finished after all: the mark on its own
+                await self.mark_delivery(mark[2], mark[0], mark[1])
+        finally:
+            await self._release(key)
+
+    async def _release(self, key: str) -> None:
         if self._held.pop(key, None) in (INBOX_NEW, INBOX_TURNED, "", None):
             async with self._conn() as c:
                 await c.execute("UPDATE inbox SET lease_until=NULL WHERE key=$1 AND status IN ('new', 'turned')",
