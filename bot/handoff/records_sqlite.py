@@ -31,7 +31,7 @@ from bot.handoff.records import (
     Session,
     Topic,
 )
-from bot.store.migrations import migrate
+from bot.store.migrations import open_database
 
 
 def _json(value: Any) -> str:
@@ -62,12 +62,7 @@ class SqliteHandoffRecords:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._c = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._c.execute("PRAGMA busy_timeout=5000")
-        migrate(self._c)  # the tables live in the conversation database, numbered with the store's
-        self._c.execute("PRAGMA synchronous=NORMAL")
+        self._c = open_database(self.path)
 
     async def close(self) -> None:
         self._c.close()

@@ -5,12 +5,11 @@ hot path, every write committed before the method returns."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from bot.notify.records import ERROR_LIMIT, FAILED, PENDING, SENDING, SENT, Outbound, Watch
-from bot.store.migrations import migrate
+from bot.store.migrations import open_database
 
 _WATCH_COLS = "chat_id, posting_number, order_number, lang, since, last_rank, last_at"
 _OUT_COLS = ("id, key, chat_id, thread_id, payload, status, attempts, next_at, error, message_id, created_at")
@@ -25,12 +24,7 @@ def _out(row: tuple) -> Outbound:
 class SqliteNotifyRecords:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._c = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._c.execute("PRAGMA busy_timeout=5000")
-        migrate(self._c)
-        self._c.execute("PRAGMA synchronous=NORMAL")
+        self._c = open_database(self.path)
 
     async def close(self) -> None:
         self._c.close()

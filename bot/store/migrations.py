@@ -23,6 +23,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 Step = Callable[[sqlite3.Connection], None]
 
@@ -260,3 +261,17 @@ def migrate(conn: sqlite3.Connection, *, migrations: tuple[Migration, ...] = MIG
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+
+def open_database(path: str) -> sqlite3.Connection:
+    """A connection to the conversation database that every SQLite backend shares (the store, the
+    handoff and notify records, the order mirror): autocommit (transactions are explicit), usable
+    from worker threads, waiting up to 5 s for another writer, migrated, WAL + synchronous=NORMAL
+    (a commit survives a killed process; only power loss can drop the newest ones)."""
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout=5000")
+    migrate(conn)
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn

@@ -15,7 +15,7 @@ from pathlib import Path
 from bot.orders.changes import ChangeKind, PostingChange
 from bot.orders.mirror.store import PACKING, MirrorRow, PendingChange, PushRecord
 from bot.orders.model import Order
-from bot.store.migrations import migrate
+from bot.store.migrations import open_database
 
 _ROW = "data, fetched_at, state_at"
 _PACKING = tuple(sorted(PACKING))
@@ -32,12 +32,7 @@ def _ts(moment: datetime | None) -> float | None:
 class SqliteMirrorStore:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA busy_timeout=5000")
-        migrate(self._conn)
-        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn = open_database(self.path)
 
     def _tx(self) -> sqlite3.Connection:
         self._conn.execute("BEGIN IMMEDIATE")

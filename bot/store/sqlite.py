@@ -42,7 +42,7 @@ from bot.store.base import (
     check_outcome,
     no_turn_lock,
 )
-from bot.store.migrations import migrate
+from bot.store.migrations import open_database
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -100,13 +100,7 @@ def read_analytics(path: str | Path, since: float | None = None) -> list[Analyti
 class SqliteStore:
     def __init__(self, path: str | Path, *, checkpoint_every: float = 0.5) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._conn.execute("PRAGMA busy_timeout=5000")
-        migrate(self._conn)
-        # WAL + NORMAL: a commit survives a killed process (only power loss can drop the newest ones).
-        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn = open_database(self.path)
         # Checkpoints copy the WAL into the database and fsync: inside a commit they stall the event
         # loop (every chat) for milliseconds. A background thread runs them instead; the writer's own
         # automatic checkpoint stays as a bound (~40 MB of WAL) for when writes never pause long
