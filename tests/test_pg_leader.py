@@ -14,7 +14,7 @@ import time
 from bot.handoff.records import TO_TOPIC
 from bot.handoff.records_pg import PgHandoffRecords
 from bot.settings import ROOT
-from bot.store.pg_leader import OUTBOX_CHANNEL, Leadership
+from bot.store.pg_leader import LEADER_KEY, OUTBOX_CHANNEL, Leadership
 
 
 async def _until(predicate, timeout: float) -> float:
@@ -27,7 +27,10 @@ async def _until(predicate, timeout: float) -> float:
 
 
 async def test_one_leader_and_the_next_takes_over_when_it_stops(pg_url):
-    a, b = Leadership(pg_url, check_every=0.1), Leadership(pg_url, check_every=0.1)
+    # A key of this test's own: advisory locks are per database, and other tests' processes may
+    # still compete for the bot's LEADER_KEY on the shared server.
+    key = LEADER_KEY + 101
+    a, b = Leadership(pg_url, check_every=0.1, key=key), Leadership(pg_url, check_every=0.1, key=key)
     a.start()
     await _until(a.is_leader, 5)
     b.start()
