@@ -53,18 +53,26 @@ UPDATE_IDS = itertools.count(10_000_000)
 NUMBERS = itertools.count(1)
 
 
+CONFIGURATIONS = (("sqlite x1", 1, False), ("postgresql x1", 1, True), ("postgresql x2", 2, True))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_times(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds of a process so far (0, 0 once it is gone)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+        return 0.0, 0.0
+    return int(fields[11]) / TICKS, int(fields[12]) / TICKS  # utime, stime
+
+
+def cpu_seconds(pid: int) -> float:
+    return sum(cpu_times(pid))
 
 
 def server_pids(server: PgServer) -> list[int]:
@@ -107,8 +115,8 @@ class Bot:
         log.close()
         await self.fake.wait_for(lambda: len(self.fake.calls_of("setWebhook")) > calls, 120)
 
-    def cpu(self) -> float:
-        return cpu_seconds(self.proc.pid) if self.proc else 0.0
+    def cpu(self) -> tuple[float, float]:
+        return cpu_times(self.proc.pid) if self.proc else (0.0, 0.0)
 
     async def kill(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
@@ -198,24 +206,31 @@ async def measure(name: str, processes: int, url: str | None, server: PgServer, 
             db_pids = server_pids(server) if url else []
             cpu0 = [b.cpu() for b in bots]
             db0 = sum(cpu_seconds(p) for p in db_pids)
+            own0 = os.times()
             start = time.perf_counter()
             latencies = await driver.run(list(range(1, chats + 1)), turns)
             wall = time.perf_counter() - start
-            cpu = [b.cpu() - c for b, c in zip(bots, cpu0, strict=True)]
+            own1 = os.times()
+            cpu = [(u1 - u0, s1 - s0) for (u0, s0), (u1, s1) in zip(cpu0, (b.cpu() for b in bots), strict=True)]
             db = sum(cpu_seconds(p) for p in server_pids(server)) - db0 if url else 0.0
         finally:
             for bot in bots:
                 await bot.stop()
     n = len(latencies)
     return {"name": name, "turns": n, "wall": wall, "rate": n / wall, "p50": pct(latencies, 0.5) * 1000,
-            "p99": pct(latencies, 0.99) * 1000, "cpu": cpu, "db": db}
+            "p99": pct(latencies, 0.99) * 1000, "cpu": cpu, "db": db,
+            "driver": own1.user - own0.user + own1.system - own0.system}
 
 
 def show(r: dict[str, Any]) -> None:
-    per_proc = ", ".join(f"{c:.2f} s ({c / r['turns'] * 1e6:.0f} µs/turn)" for c in r["cpu"])
-    db = f"; PostgreSQL {r['db']:.2f} s ({r['db'] / r['turns'] * 1e6:.0f} µs/turn)" if r["db"] else ""
+    """CPU per turn in µs: each bot process (user + system), the database, the driver with the fake."""
+    n = r["turns"]
+    bots = ", ".join(f"{(u + s_) / n * 1e6:.0f} ({u / n * 1e6:.0f}+{s_ / n * 1e6:.0f})" for u, s_ in r["cpu"])
+    total = sum(u + s_ for u, s_ in r["cpu"]) + r["db"] + r["driver"]
+    db = f", PostgreSQL {r['db'] / n * 1e6:.0f}" if r["db"] else ""
     print(f"  {r['name']:<14} {r['rate']:7.0f} turns/s  p50 {r['p50']:6.1f} ms  p99 {r['p99']:6.1f} ms  "
-          f"({r['turns']} turns in {r['wall']:.1f} s); CPU per bot process: {per_proc}{db}", flush=True)
+          f"({n} turns in {r['wall']:.1f} s); CPU µs/turn: bots {bots}{db}, driver+fake {r['driver'] / n * 1e6:.0f}; "
+          f"all {total / n * 1e6:.0f} = {total / r['wall']:.2f} cores", flush=True)
 
 
 async def leader_os_pid(conn: asyncpg.Connection) -> int | None:
@@ -274,14 +289,17 @@ async def main(args: argparse.Namespace) -> None:
         schemas = itertools.count(1)
         for round_ in range(1, args.rounds + 1):
             print(f"round {round_}:", flush=True)
-            for name, processes, pg in (("sqlite x1", 1, False), ("postgresql x1", 1, True),
-                                        ("postgresql x2", 2, True)):
+            for name, processes, pg in CONFIGURATIONS:
+                if args.only and name not in args.only:
+                    continue
                 url = None
                 if pg:
                     schema = f"bench{next(schemas)}"
                     server.psql(f"CREATE SCHEMA {schema}")
                     url = server.url(search_path=schema)
                 show(await measure(name, processes, url, server, tmp, args.chats, args.turns))
+        if args.failovers <= 0:
+            return
         schema = "failover"
         server.psql(f"CREATE SCHEMA {schema}")
         took = await failover(server, server.url(search_path=schema), tmp, args.failovers)
@@ -297,5 +315,7 @@ if __name__ == "__main__":
     parser.add_argument("--chats", type=int, default=200)
     parser.add_argument("--turns", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--failovers", type=int, default=5)
+    parser.add_argument("--failovers", type=int, default=5, help="leader kills (0: none)")
+    parser.add_argument("--only", action="append", choices=[c[0] for c in CONFIGURATIONS],
+                        help="measure only this configuration (repeatable)")
     asyncio.run(main(parser.parse_args()))

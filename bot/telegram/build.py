@@ -19,6 +19,7 @@ from bot.telegram import inbox
 from bot.telegram.channel import TelegramChannel
 from bot.telegram.commands import set_commands
 from bot.telegram.delivery import RetryPolicy
+from bot.telegram.dispatch import Dispatcher
 from bot.telegram.handlers import BuyerHandlers
 from bot.telegram.inbound import LinkVerifier, buyer_of
 from bot.telegram.ordering import PerChatUpdateProcessor
@@ -84,8 +85,9 @@ def build_telegram(app: App, settings: Settings, *, handoff: HandoffPort | None 
     application.bot_data["app"] = app
     application.bot_data["conversation"] = conversation
     application.bot_data["handlers"] = handlers
+    dispatcher = application.bot_data["dispatcher"] = Dispatcher(application, app.store, handlers)
     if not webhook:  # every update is stored before the next getUpdates confirms it to Telegram
-        application.bot_data["poller"] = Poller(application, app.store, handlers, timeout=POLL_TIMEOUT)
+        application.bot_data["poller"] = Poller(application, app.store, dispatcher, timeout=POLL_TIMEOUT)
     application.add_handler(handlers.handler())
     inbox.install(application, app.store)
     application.add_error_handler(_on_error)

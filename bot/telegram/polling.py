@@ -2,10 +2,9 @@
 
 PTB's Updater would turn each update into PTB objects before anyone looks at it. This loop asks
 for the raw JSON instead, stores the batch in the inbox (one transaction; only then does the next
-getUpdates, with the next offset, confirm it to Telegram), and hands each newly stored update on:
-a buyer's plain text or button press straight to `BuyerHandlers.on_raw` (bot/telegram/raw.py),
-anything else through `Update.de_json` to PTB's handlers, as before. Both go through the same
-per-chat update processor, in arrival order, so one chat's updates still run one at a time.
+getUpdates, with the next offset, confirm it to Telegram), and hands each newly stored update on
+(bot/telegram/dispatch.py: a buyer's plain text or press straight from its JSON, anything else
+through PTB's handlers; one chat's updates one at a time, in arrival order).
 
 Failures: network errors, timeouts, 5xx, flood waits and a failed store write are retried with a
 growing pause (up to 30 s), the offset unchanged (Telegram resends what was not confirmed); a
@@ -26,9 +25,8 @@ from telegram.ext import Application
 from telegram.warnings import PTBUserWarning
 
 from bot.store.base import ConversationStore
-from bot.telegram import raw
 from bot.telegram.delivery import retry_seconds
-from bot.telegram.handlers import BuyerHandlers
+from bot.telegram.dispatch import Dispatcher
 from bot.telegram.inbox import store_raw
 
 log = logging.getLogger(__name__)
@@ -40,11 +38,11 @@ warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", categ
 
 
 class Poller:
-    def __init__(self, application: Application, store: ConversationStore, handlers: BuyerHandlers, *,
+    def __init__(self, application: Application, store: ConversationStore, dispatcher: Dispatcher, *,
                  timeout: int = 30) -> None:
         self.application = application
         self.store = store
-        self.handlers = handlers
+        self.dispatcher = dispatcher
         self.timeout = timeout
         self.offset: int | None = None
         self._task: asyncio.Task | None = None
@@ -95,22 +93,4 @@ class Poller:
                 self.offset = max(ids) + 1  # confirms this batch at the next call: it is stored
             for update in updates:
                 if isinstance(update, dict) and f"tg:{update.get('update_id')}" in fresh:
-                    self.dispatch(update)  # a repeat of a stored update is not handled again
-
-    def dispatch(self, data: dict[str, Any]) -> None:
-        """Start handling one stored update (a task through the per-chat update processor)."""
-        application = self.application
-        processor = application.update_processor
-        fast = raw.read(data)
-        if fast is not None:
-            application.create_task(processor.process_update(fast, self.handlers.on_raw(fast, application.bot)),
-                                    name="telegram-buyer-update")
-            return
-        try:
-            update = Update.de_json(data, application.bot)
-        except Exception:  # one unreadable update must not stop the others
-            log.exception("update %s is unreadable", data.get("update_id"))
-            application.create_task(self.store.inbox_finish(f"tg:{data.get('update_id')}", "failed"))
-            return
-        application.create_task(processor.process_update(update, application.process_update(update)),
-                                update=update, name="telegram-update")
+                    self.dispatcher.start(update)  # a repeat of a stored update is not handled again

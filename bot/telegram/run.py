@@ -126,7 +126,7 @@ async def serving(application: Application, settings: Settings, *, webhook: str 
         if shared_store is None:
             await inbox.recover(application, store)  # what a crash left unanswered
         else:  # several processes: only what a stopped one left, never what a live one is handling
-            await recover_shared(application, shared_store, lease)
+            await recover_shared(application.bot_data["dispatcher"], shared_store, lease)
         await application.start()
         if webhook is None:
             poller = application.bot_data.get("poller")
@@ -135,7 +135,8 @@ async def serving(application: Application, settings: Settings, *, webhook: str 
             info = Serving("polling")
         else:
             secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else new_secret()
-            handle = SharedWebhook(application, shared_store, lease) if shared_store is not None else None
+            handle = (SharedWebhook(application.bot_data["dispatcher"], shared_store, lease)
+                      if shared_store is not None else None)
             web_app = webhook_app(application, secret, webhook_path(webhook), shared=handle)
             if routes is not None:
                 routes(web_app)

@@ -22,17 +22,13 @@ import logging
 from typing import Protocol, runtime_checkable
 
 from aiohttp import web
-from telegram import Update
-from telegram.ext import Application
 
 from bot.store.base import INBOX_NEW, INBOX_TURNED, InboxItem
 from bot.store.postgres import BUSY
-from bot.telegram.inbound import receipt_of
+from bot.telegram.dispatch import Dispatcher
 from bot.telegram.inbox import items_of
 
 log = logging.getLogger(__name__)
-
-
 
 
 @runtime_checkable
@@ -52,24 +48,19 @@ def shared_inbox(store: object) -> SharedInbox | None:
     return store if isinstance(store, SharedInbox) else None
 
 
-async def process(application: Application, update: Update) -> None:
-    """Handle one update now, through the per-chat update processor (bot/telegram/ordering.py)."""
-    await application.update_processor.process_update(update, application.process_update(update))
-
-
 class SharedWebhook:
     """The webhook's handling of one update when several processes share the store."""
 
-    def __init__(self, application: Application, inbox: SharedInbox, lease: float) -> None:
-        self.application = application
+    def __init__(self, dispatcher: Dispatcher, inbox: SharedInbox, lease: float) -> None:
+        self.dispatcher = dispatcher
         self.inbox = inbox
         self.lease = lease
 
-    async def __call__(self, update: Update, data: dict) -> web.Response:
+    async def __call__(self, data: dict) -> web.Response:
         items = items_of([data])
         if not items:
             return web.Response(status=400, text="bad update")
-        key = receipt_of(update)
+        key = items[0].key
         # durable first (a repeat is kept as it is), and this process's while the lease runs
         status = await self.inbox.inbox_store_claim(items[0], self.lease)
         if status == BUSY:
@@ -77,28 +68,30 @@ class SharedWebhook:
         if status not in (INBOX_NEW, INBOX_TURNED):
             return web.Response(text="ok")  # handled before: a repeat
         try:
-            await process(self.application, update)
+            await self.dispatcher.run(data, new=status == INBOX_NEW)
             finished = await self.inbox.inbox_status(key) not in (INBOX_NEW, INBOX_TURNED)
         finally:
             await self.inbox.inbox_release(key)  # an unfinished row: a retry may take it at once
         if not finished:
-            log.warning("update %s not finished; asking Telegram to send it again", update.update_id)
+            log.warning("update %s not finished; asking Telegram to send it again", key)
             return web.Response(status=500, text="not handled, send again")
         return web.Response(text="ok")
 
 
-async def recover_shared(application: Application, inbox: SharedInbox, lease: float) -> int:
+async def recover_shared(dispatcher: Dispatcher, inbox: SharedInbox, lease: float) -> int:
     """Start-up with other processes running: handle, in arrival order, the stored updates nobody
     holds (their process died), never one another live process is handling. How many."""
-    store = application.bot_data["app"].store
+    store = dispatcher.store
     handled = 0
     for item in await store.inbox_pending():
+        if not item.key.startswith("tg:"):  # other channels replay their own
+            continue
         try:
-            if await inbox.inbox_claim(item.key, lease) not in (INBOX_NEW, INBOX_TURNED):
+            status = await inbox.inbox_claim(item.key, lease)
+            if status not in (INBOX_NEW, INBOX_TURNED):
                 continue
-            update = Update.de_json(json.loads(item.payload), application.bot)
-            try:
-                await process(application, update)  # the gate completes a "turned" one
+            try:  # a "turned" one through PTB's gate, which completes it
+                await dispatcher.run(json.loads(item.payload), new=status == INBOX_NEW)
             finally:
                 await inbox.inbox_release(item.key)
             handled += 1
