@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 from pydantic_core import to_json
 
 from bot.engine.lookup import OwnerRecord
@@ -50,7 +49,7 @@ from bot.store.base import (
 )
 from bot.store.pg_pool import LazyPool, chat_lock_key
 
-Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record]"
 
 
 BUSY = "busy"  # inbox_claim: another process holds the row
