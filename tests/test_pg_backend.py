@@ -279,3 +279,42 @@ async def test_a_held_update_s_last_reply_is_marked_with_its_outcome_and_never_l
     assert a._last_reply == {} and a._marks == {}
     await a.close()
     await b.close()
+
+
+async def test_updates_arriving_together_are_stored_and_claimed_in_one_statement(pg_url):
+    a, b = PgStore(pg_url), PgStore(pg_url)
+    items = [InboxItem(f"tg:{i}", f"c{i}", f'{{"update_id": {i}}}', 1.0) for i in range(40)]
+    await a.inbox_store_claim(InboxItem("tg:held", "c0", "{}", 1.0), lease=30)  # the pool is open
+    await a.inbox_store_claim(items[5], lease=30)
+    await a.inbox_finish("tg:5")
+    before = a._claims.batches
+    # 40 new updates, one of them twice, one already handled, one held by another process
+    await b.inbox_store_claim(InboxItem("tg:b", "cb", "{}", 1.0), lease=30)
+    answers = await asyncio.gather(*(a.inbox_store_claim(i, lease=30) for i in [*items, items[7]]),
+                                   a.inbox_store_claim(InboxItem("tg:b", "cb", "{}", 1.0), lease=30))
+    assert a._claims.batches - before <= 2, "one statement (two at most), not 42"
+    assert answers[:5] == ["new"] * 5 and answers[5] == "done" and answers[6:40] == ["new"] * 34
+    assert answers[40] == BUSY, "the same update twice at once: the first request holds it"
+    assert answers[41] == BUSY, "another process holds it"
+    assert len([p for p in await b.inbox_pending() if p.key.startswith("tg:") and p.key[3:].isdigit()]) == 39
+    await a.close()
+    await b.close()
+
+
+async def test_outcomes_recorded_together_go_in_one_statement_each_its_own(pg_url):
+    store = PgStore(pg_url)
+    for i in range(6):
+        await store.inbox_store_claim(InboxItem(f"tg:{i}", "c1", "{}", 1.0), lease=30)
+    ids = await store.save_turn("c1", _state("x"), [Outgoing("text", "a"), Outgoing("text", "b")], [],
+                                receipt="tg:0")
+    await store.mark_delivery(ids[-1], True)  # deferred: written with tg:0's outcome
+    before = store._finishes.batches
+    outcomes = ["done", "failed", "dropped", "done", "failed", "done"]
+    await asyncio.gather(*(store.inbox_finish(f"tg:{i}", o) for i, o in enumerate(outcomes)),
+                         store.inbox_finish("tg:1", "done"))  # a second outcome never replaces the first
+    assert store._finishes.batches - before == 1
+    pool = await store._pool.get()
+    rows = dict(await pool.fetch("SELECT key, status FROM inbox WHERE key LIKE 'tg:%'"))
+    assert rows == {f"tg:{i}": o for i, o in enumerate(outcomes)}
+    assert [e.delivered for e in await store.messages_by_id(ids)] == [None, True], "the last reply's mark came along"
+    await store.close()

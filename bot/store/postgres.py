@@ -47,6 +47,7 @@ from bot.store.base import (
     TranscriptEntry,
     check_outcome,
 )
+from bot.store.pg_batch import Batcher
 from bot.store.pg_pool import LazyPool, chat_lock_key
 
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record]"
@@ -127,6 +128,26 @@ _SAVE_NEXT = _SAVE.format(state=(
     "UPDATE conversations SET state=$10, updated_at=$2, rev=rev+1 WHERE chat_id=$1 AND rev=$11 RETURNING rev"))
 
 
+# inbox_store_claim of many updates: stored, or claimed when nobody holds them; the rows claimed
+_CLAIM_MANY = """
+INSERT INTO inbox (key, chat_id, payload, at, lease_until)
+SELECT k, c, p, a, extract(epoch FROM statement_timestamp()) + l
+FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[]) AS u(k, c, p, a, l)
+ON CONFLICT (key) DO UPDATE SET lease_until=excluded.lease_until
+WHERE inbox.status IN ('new', 'turned') AND (inbox.lease_until IS NULL OR
+      inbox.lease_until < extract(epoch FROM statement_timestamp()))
+RETURNING key, status
+"""
+# inbox_finish of many updates (keys unique), with the deferred delivery mark of each one's last reply
+_FINISH_MANY = """
+WITH f AS (SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::bigint[], $5::bool[], $6::text[])
+           AS u(key, outcome, at, mark_id, delivered, error)),
+m AS (UPDATE messages SET delivered=f.delivered, error=f.error FROM f
+      WHERE f.mark_id IS NOT NULL AND messages.id=f.mark_id)
+UPDATE inbox SET status=f.outcome, finished_at=f.at FROM f WHERE inbox.key=f.key AND inbox.status IN ('new', 'turned')
+"""
+
+
 class PgStore:
     """`ConversationStore` on PostgreSQL; `url` is DATABASE_URL."""
 
@@ -140,6 +161,9 @@ class PgStore:
         # it with no send in between) or at inbox_release: one round trip fewer per update
         self._last_reply: dict[str, int] = {}
         self._marks: dict[int, tuple[str, bool, str]] = {}
+        self._claims: Batcher[tuple[InboxItem, float], str] = Batcher(self._claim_many)
+        self._finishes: Batcher[tuple[str, str, float, tuple[bool, str, int] | None], None] = \
+            Batcher(self._finish_many)
         # the turn running in this task (and those it starts), for this store only
         self._turn: contextvars.ContextVar[_Turn | None] = contextvars.ContextVar(f"pg_turn_{id(self)}", default=None)
 
@@ -318,16 +342,23 @@ class PgStore:
     async def inbox_finish(self, key: str, outcome: str = "done") -> None:
         outcome = check_outcome(outcome)
         mark = self._take_mark(key)
-        async with self._conn() as c:
-            if mark is None:
-                await c.execute("UPDATE inbox SET status=$1, finished_at=$2 WHERE key=$3 "
-                                "AND status IN ('new', 'turned')", outcome, time.time(), key)
-            else:  # the last reply's delivery mark in the same statement
-                await c.execute("WITH m AS (UPDATE messages SET delivered=$4, error=$5 WHERE id=$6) "
-                                "UPDATE inbox SET status=$1, finished_at=$2 WHERE key=$3 "
-                                "AND status IN ('new', 'turned')", outcome, time.time(), key, *mark)
+        if self._turn.get() is not None:  # inside a turn: in its transaction
+            async with self._conn() as c:
+                await c.execute(_FINISH_MANY, [key], [outcome], [time.time()], [mark[2] if mark else None],
+                                [mark[0] if mark else None], [mark[1] if mark else None])
+        else:  # outcomes recorded together go in one statement (bot/store/pg_batch.py)
+            await self._finishes.submit((key, outcome, time.time(), mark))
         if key in self._held:
             self._held[key] = outcome
+
+    async def _finish_many(self, requests: list[tuple[str, str, float, tuple[bool, str, int] | None]]) -> list[None]:
+        unique = list({key: (key, outcome, at, mark) for key, outcome, at, mark in reversed(requests)}.values())
+        pool = await self._pool.get()
+        async with pool.acquire() as c:  # the first outcome of a key wins, as one statement each would
+            await c.execute(_FINISH_MANY, [r[0] for r in unique], [r[1] for r in unique], [r[2] for r in unique],
+                            [r[3][2] if r[3] else None for r in unique], [r[3][0] if r[3] else None for r in unique],
+                            [r[3][1] if r[3] else None for r in unique])
+        return [None] * len(requests)
 
     def _take_mark(self, key: str) -> tuple[bool, str, int] | None:
         """The deferred delivery mark of a held update's last reply (see __init__), forgotten here."""
@@ -348,17 +379,33 @@ class PgStore:
         return status
 
     async def inbox_store_claim(self, item: InboxItem, lease: float) -> str:
-        """`inbox_add` and `inbox_claim` of one update in one round trip (the webhook's common case:
-        a new update, or a repeat nobody holds); the same answers as `inbox_claim`."""
-        async with self._conn() as c:
-            status = await c.fetchval(
-                "INSERT INTO inbox (key, chat_id, payload, at, lease_until) "
-                "VALUES ($1, $2, $3, $4, extract(epoch FROM statement_timestamp()) + $5) "
-                "ON CONFLICT (key) DO UPDATE SET lease_until=excluded.lease_until "
-                "WHERE inbox.status IN ('new', 'turned') AND (inbox.lease_until IS NULL OR "
-                "inbox.lease_until < extract(epoch FROM statement_timestamp())) RETURNING status",
-                item.key, item.chat_id, item.payload, item.at, lease)
-        return self._hold(item.key, str(status)) if status is not None else await self.inbox_claim(item.key, lease)
+        """`inbox_add` and `inbox_claim` of one update (the webhook's common case: a new update, or a
+        repeat nobody holds); the same answers as `inbox_claim`. Updates arriving together are
+        stored and claimed in one statement (bot/store/pg_batch.py)."""
+        return await self._claims.submit((item, lease))
+
+    async def _claim_many(self, requests: list[tuple[InboxItem, float]]) -> list[str]:
+        first: dict[str, int] = {}
+        for i, (item, _) in enumerate(requests):
+            first.setdefault(item.key, i)
+        unique = [requests[i] for i in first.values()]
+        pool = await self._pool.get()
+        async with pool.acquire() as c:
+            items = [item for item, _ in unique]
+            rows = await c.fetch(_CLAIM_MANY, [i.key for i in items], [i.chat_id for i in items],
+                                 [i.payload for i in items], [i.at for i in items], [lease for _, lease in unique])
+            claimed = {row[0]: str(row[1]) for row in rows}
+            others = [item.key for item, _ in unique if item.key not in claimed]
+            known = ({row[0]: str(row[1]) for row in await c.fetch(
+                "SELECT key, status FROM inbox WHERE key = ANY($1::text[])", others)} if others else {})
+        answers = []
+        for i, (item, _) in enumerate(requests):
+            if item.key in claimed:  # this process's now (twice in one batch: the first request's)
+                answers.append(self._hold(item.key, claimed[item.key]) if first[item.key] == i else BUSY)
+            else:  # another process holds it, or it has its outcome
+                status = known[item.key]
+                answers.append(BUSY if status in (INBOX_NEW, INBOX_TURNED) else status)
+        return answers
 
     async def inbox_claim(self, key: str, lease: float) -> str:
         """Several processes: make a stored update this process's to handle for `lease` seconds.
