@@ -214,7 +214,8 @@ def build_app(settings: Settings | None = None, *, orders: OrderProvider | None 
               notify: NotifyRecords | None = None) -> App:
     """The app with every collaborator not given built from `settings`. `content` (or `catalogs` and
     `registry`, the parts it is made of) replaces loading flows and catalogs from the files. Order
-    watches (`notify`) live next to the store: in its SQLite file by default, in memory with a store given."""
+    watches (`notify`) live next to the store: in its SQLite file by default, in PostgreSQL with
+    DATABASE_URL, in memory with a store given."""
     settings = settings or Settings()
     if content is None:
         catalogs = catalogs or Catalogs.load(settings.locales_dir)
@@ -223,12 +224,11 @@ def build_app(settings: Settings | None = None, *, orders: OrderProvider | None 
     set_buyer_timezone(settings.buyer_timezone)
     orders = orders or default_orders(settings)
     if store is None:
-        from bot.notify.records_sqlite import SqliteNotifyRecords
+        from bot.notify.records_backend import open_notify_records
         from bot.store.backend import open_store
 
         store = open_store(settings)
-        # watches and proactive messages: the SQLite file even with DATABASE_URL (no PostgreSQL backend yet)
-        notify = notify or SqliteNotifyRecords(settings.store_path)
+        notify = notify or open_notify_records(settings)  # next to the store: its SQLite file, or PostgreSQL
     lookup = Lookup(orders, max_lookups=settings.lookups_per_hour, owner_attempts=settings.owner_attempts,
                     ledger=store, order_wrong_answers=settings.order_wrong_answers,
                     order_wrong_answers_no_phone=settings.order_wrong_answers_no_phone,

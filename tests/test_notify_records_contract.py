@@ -1,21 +1,30 @@
-"""One contract, every backend: the proactive messages' records in memory and in SQLite behave the
-same (a PostgreSQL backend runs this suite too). The SQLite one keeps its rows across a reopen."""
+"""One contract, every backend: the proactive messages' records in memory, in SQLite and in
+PostgreSQL (a real server the test session starts, tests/pg_server.py) behave the same. The SQLite
+one keeps its rows across a reopen; PostgreSQL ones shared by several processes claim each message
+once and hand back only what a dead sender left."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 
 from bot.notify.records import FAILED, PENDING, SENDING, SENT, NotifyRecords
 from bot.notify.records_memory import MemoryNotifyRecords
+from bot.notify.records_pg import PgNotifyRecords
 from bot.notify.records_sqlite import SqliteNotifyRecords
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 async def records(request, tmp_path) -> AsyncIterator[NotifyRecords]:
-    r: NotifyRecords = MemoryNotifyRecords() if request.param == "memory" else SqliteNotifyRecords(
-        tmp_path / "n.sqlite3")
+    r: NotifyRecords
+    if request.param == "postgresql":
+        # lease 0: a message caught mid-send is its dead sender's at once, as after a restart (several
+        # processes keep the lease: the tests at the end)
+        r = PgNotifyRecords(request.getfixturevalue("pg_url"), lease=0.0)
+    else:
+        r = MemoryNotifyRecords() if request.param == "memory" else SqliteNotifyRecords(tmp_path / "n.sqlite3")
     yield r
     await r.close()
 
@@ -148,3 +157,70 @@ async def test_sqlite_keeps_rows_across_reopen(tmp_path) -> None:
     assert await r.recover() == 1
     assert await r.enqueue("k", 1, {"text": "t"}, 2.0) is None
     await r.close()
+
+
+async def test_watches_made_at_one_moment_keep_their_order(records: NotifyRecords) -> None:
+    for chat in ("3", "1", "2"):
+        await records.watch(chat, "p", "o", "ru", 5.0)
+    for posting in ("z", "a", "m"):
+        await records.watch("1", posting, "o", "ru", 5.0)
+    assert [w.chat_id for w in await records.watchers("p")] == ["3", "1", "2"]
+    assert [w.posting_number for w in await records.watches("1")] == ["p", "z", "a", "m"]
+
+
+async def test_one_process_never_releases_a_claim_while_running(tmp_path) -> None:
+    for records in (MemoryNotifyRecords(), SqliteNotifyRecords(tmp_path / "n.sqlite3")):
+        oid = await records.enqueue("k", 1, {"text": "t"}, 0.0)
+        assert oid and await records.claim(oid)
+        assert await records.release_expired() == 0, "only a restart interrupts a send (recover)"
+        assert (await records.outbound("k")).status == SENDING  # type: ignore[union-attr]
+        await records.close()
+
+
+# ---- several processes on one PostgreSQL database ---------------------------------------------------
+
+async def test_processes_claiming_one_message_at_once_send_it_once(pg_url) -> None:
+    """Four processes (four instances, each its own connections) claim every one of 40 messages at
+    once: each message is won by exactly one of them, with one attempt counted."""
+    records = [PgNotifyRecords(pg_url, pool_size=4) for _ in range(4)]
+    ids = [await records[0].enqueue(f"k{i}", 100 + i % 3, {"text": str(i)}, 1.0) for i in range(40)]
+    assert all(ids)
+    for r in records:
+        await r.counts()  # every instance connected and migrated before the race
+    claims = [(oid, r) for oid in ids for r in records for _ in range(2)]
+    wins = await asyncio.wait_for(asyncio.gather(*(r.claim(oid) for oid, r in claims)), 30)
+    per_id: dict[int, int] = {}
+    for (oid, _), won in zip(claims, wins, strict=True):
+        per_id[oid] = per_id.get(oid, 0) + int(won)
+    assert per_id == dict.fromkeys(ids, 1), "exactly one claim wins each message"
+    rows = await records[1].outbox()
+    assert [(o.status, o.attempts) for o in rows] == [(SENDING, 1)] * 40
+    assert await records[2].due(10.0) == []
+    for r in records:
+        await r.close()
+
+
+async def test_recover_leaves_a_message_a_live_process_is_sending(pg_url) -> None:
+    """A leader being replaced may still be sending: the new one's recover() leaves its claims alone
+    until their lease runs out, then takes them back (once)."""
+    old, new = PgNotifyRecords(pg_url, lease=0.4), PgNotifyRecords(pg_url, lease=0.4)
+    a = await old.enqueue("a", 1, {"text": "a"}, 0.0)
+    b = await old.enqueue("b", 2, {"text": "b"}, 0.0)
+    assert a and b and await old.claim(a)
+    assert await new.recover() == 0, "the old sender is alive (its lease runs): not interrupted"
+    assert await new.release_expired() == 0
+    assert not await new.claim(a)
+    assert [o.id for o in await new.due(1.0)] == [b]
+    await asyncio.sleep(0.5)
+    assert await new.recover() == 1, "the lease ran out: the old sender died mid-send"
+    assert await new.recover() == 0, "given back once"
+    assert await new.claim(a)
+    assert (await new.outbound("a")).attempts == 2  # type: ignore[union-attr]
+    await new.mark_sent(a, 9, 2.0)
+    assert await new.release_expired() == 0, "a sent message is never handed back"
+    await asyncio.sleep(0.5)
+    assert await old.release_expired() == 0
+    o = await new.outbound("a")
+    assert o and o.status == SENT and o.message_id == 9
+    await old.close()
+    await new.close()

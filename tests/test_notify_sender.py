@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 import pytest
 from telegram import Bot
 
-from bot.notify.records import FAILED, SENT
+from bot.notify.records import FAILED, SENDING, SENT, NotifyRecords
+from bot.notify.records_pg import PgNotifyRecords
 from bot.notify.records_sqlite import SqliteNotifyRecords
 from bot.notify.sender import Limits, Sender
 from bot.retry import RetryPolicy
@@ -34,7 +35,7 @@ async def _bot(fake: LimitedTelegram) -> Bot:
     return bot
 
 
-async def _queue(records: SqliteNotifyRecords, chats: list[int], prefix: str = "m") -> None:
+async def _queue(records: NotifyRecords, chats: list[int], prefix: str = "m") -> None:
     for i, chat in enumerate(chats):
         await records.enqueue(f"{prefix}{i}", chat, {"text": f"{prefix}{i}", "buttons": [[["A", "k|order|1"]]]},
                               time.time())
@@ -192,3 +193,28 @@ async def test_only_the_leader_sends(records) -> None:
         await sender.stop()
         await bot.shutdown()
     assert fake.delivered[51] == ["m0"] and fake.delivered[52] == ["m1"]
+
+
+async def test_a_new_leader_sends_what_the_old_one_left_mid_send_once_its_lease_ran_out(pg_url) -> None:
+    """PostgreSQL, several processes: the old leader claimed a message and died (or is dying) before
+    sending it. The new leader's sender leaves it alone while the old claim's lease runs (the old one
+    might still send it), then sends it, once, without a restart."""
+    old, new = PgNotifyRecords(pg_url, lease=5.0), PgNotifyRecords(pg_url, lease=5.0)
+    await _queue(old, [61, 62])
+    first = (await old.due(time.time()))[0]
+    assert await old.claim(first.id)
+    async with LimitedTelegram() as fake:
+        bot = await _bot(fake)
+        sender = Sender(bot, new, poll_seconds=0.05, release_every=0.1)
+        sender.start()
+        await fake.wait_for(lambda: fake.delivered.get(62), timeout=10)
+        left = await new.outbound("m0")
+        assert left and (left.status, left.attempts) == (SENDING, 1), "the old claim's lease runs: left alone"
+        assert 61 not in fake.delivered
+        await asyncio.wait_for(sender.idle(), 20)
+        await sender.stop()
+        await bot.shutdown()
+    assert fake.delivered[61] == ["m0"] and fake.delivered[62] == ["m1"]
+    assert [(o.status, o.attempts) for o in await new.outbox()] == [(SENT, 2), (SENT, 1)]
+    await old.close()
+    await new.close()

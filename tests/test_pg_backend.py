@@ -16,6 +16,9 @@ from bot.handoff.records import TO_TOPIC
 from bot.handoff.records_backend import open_records
 from bot.handoff.records_pg import PgHandoffRecords
 from bot.handoff.records_sqlite import SqliteHandoffRecords
+from bot.notify.records_backend import open_notify_records
+from bot.notify.records_pg import PgNotifyRecords
+from bot.notify.records_sqlite import SqliteNotifyRecords
 from bot.orders.demo import DemoOrderProvider, seed
 from bot.settings import Settings
 from bot.store.backend import open_store
@@ -33,12 +36,15 @@ def _settings(tmp_path, url: str | None) -> Settings:
 
 async def test_database_url_selects_the_backend(tmp_path, pg_url):
     pg, embedded = _settings(tmp_path, pg_url), _settings(tmp_path, None)
-    for settings, store_cls, records_cls in ((pg, PgStore, PgHandoffRecords),
-                                             (embedded, SqliteStore, SqliteHandoffRecords)):
-        store, records = open_store(settings), open_records(settings)
+    for settings, store_cls, records_cls, notify_cls in (
+            (pg, PgStore, PgHandoffRecords, PgNotifyRecords),
+            (embedded, SqliteStore, SqliteHandoffRecords, SqliteNotifyRecords)):
+        store, records, notify = open_store(settings), open_records(settings), open_notify_records(settings)
         assert isinstance(store, store_cls) and isinstance(records, records_cls)
+        assert isinstance(notify, notify_cls)
         await store.close()
         await records.close()
+        await notify.close()
     with pytest.raises(SystemExit, match="postgresql://"):
         open_store(_settings(tmp_path, "mysql://localhost/bot"))
 
@@ -49,7 +55,9 @@ async def test_a_conversation_runs_on_postgresql_and_a_second_app_continues_it(t
     seed(settings.demo_orders_path, now=NOW)
     apps = [build_app(settings, catalogs=catalogs, clock=clock, orders=DemoOrderProvider(settings.demo_orders_path))
             for _ in range(2)]
-    assert all(isinstance(a.store, PgStore) for a in apps)
+    assert all(isinstance(a.store, PgStore) and isinstance(a.notify, PgNotifyRecords) for a in apps)
+    assert await apps[0].notify.watch("pg-buyer", "1-2-3", "1-2", "ru", 1.0)
+    assert not await apps[1].notify.watch("pg-buyer", "1-2-3", "1-2", "zh", 2.0), "one watch for all processes"
     first, second = ChatDriver(apps[0], "pg-buyer"), ChatDriver(apps[1], "pg-buyer")
     await first.send("/start")
     assert first.buttons, "the menu offers buttons"

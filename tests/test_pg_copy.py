@@ -11,6 +11,8 @@ from bot.engine.state import ConversationState, Position
 from bot.handoff.records import TO_TOPIC, Topic
 from bot.handoff.records_pg import PgHandoffRecords
 from bot.handoff.records_sqlite import SqliteHandoffRecords
+from bot.notify.records_pg import PgNotifyRecords
+from bot.notify.records_sqlite import SqliteNotifyRecords
 from bot.orders.mirror.store import MirrorRow
 from bot.store.base import InboxItem, Outgoing
 from bot.store.mirror_pg import PgMirrorStore
@@ -49,6 +51,22 @@ async def _embedded(path) -> None:
     await mirror.set_mark("fbs", "2026-11-20T09:00:00Z")
     await mirror.put_push("push-1", "TYPE_NEW_POSTING", '{"posting_number": "12345678-0001-1"}', 7.0)
     await mirror.close()
+    notify = SqliteNotifyRecords(path)  # the proactive messages' tables too
+    for chat in ("c2", "c1"):  # made at one moment: listed in the order they were made
+        await notify.watch(chat, "12345678-0001-1", "12345678-0001", "ru", 8.0)
+    await notify.advance("c1", "12345678-0001-1", 3, 8.5)
+    sent = await notify.enqueue("c1:12345678-0001-1:3", 1001, {"text": "Заказ в пути", "buttons": [[["A", "a"]]]},
+                                8.5)
+    mid_send = await notify.enqueue("c2:12345678-0001-1:3", 1002, {"text": "在路上"}, 8.6)
+    await notify.enqueue("digest:-100:1", -100, {"text": "<b>digest</b>", "parse_mode": "HTML"}, 8.7, thread_id=7)
+    assert sent and mid_send and await notify.claim(sent) and await notify.claim(mid_send)
+    await notify.mark_sent(sent, 4242, 9.0)  # the other one: the process stopped mid-send
+    await notify.close()
+
+
+async def _notify_snapshot(notify) -> tuple:
+    return (await notify.watchers("12345678-0001-1"), await notify.watches("c1"), await notify.outbox(),
+            await notify.counts(), await notify.last_sent(0.0, 99.0), await notify.due(99.0))
 
 
 async def _mirror_snapshot(mirror) -> tuple:
@@ -94,6 +112,16 @@ async def test_db_migrate_copies_an_embedded_deployment(tmp_path, pg_url, monkey
     assert await _mirror_snapshot(pg_mirror) == await _mirror_snapshot(sqlite_mirror)
     await sqlite_mirror.close()
     await pg_mirror.close()
+    sqlite_notify, pg_notify = SqliteNotifyRecords(data / "conversations.sqlite3"), PgNotifyRecords(pg_url)
+    copied = await _notify_snapshot(pg_notify)
+    assert copied == await _notify_snapshot(sqlite_notify)
+    assert [w.chat_id for w in copied[0]] == ["c2", "c1"] and copied[1][0].last_rank == 3
+    assert copied[3] == {"pending": 1, "sending": 1, "sent": 1, "failed": 0}
+    assert await pg_notify.enqueue("c1:12345678-0001-1:3", 1001, {"text": "again"}, 10.0) is None, "keys copied"
+    assert await pg_notify.enqueue("new", 1001, {"text": "t"}, 10.0) > max(o.id for o in copied[2])
+    assert await pg_notify.recover() == 1, "caught mid-send before the move: no live sender holds it"
+    await sqlite_notify.close()
+    await pg_notify.close()
     last = max(e.id for e in await store.transcript("c1"))
     ids = await store.save_turn("c1", ConversationState(lang="ru"), [Outgoing("say", "new")], [])
     assert ids[0] > last, "new rows get ids after the copied ones"

@@ -5,8 +5,9 @@ tests/test_notify_records_contract.py:
 - `bot/notify/records_sqlite.py` (`SqliteNotifyRecords`): the default, in the conversation store's
   database file; every write is committed before the method returns (a killed process loses
   nothing acknowledged);
+- `bot/notify/records_pg.py` (`PgNotifyRecords`): several processes on one PostgreSQL database
+  (DATABASE_URL); a claimed message is its sender's for a lease;
 - `bot/notify/records_memory.py` (`MemoryNotifyRecords`): tests and the terminal.
-A PostgreSQL implementation passes the same suite.
 
 Exactly once per (posting, event) per buyer: a message is queued under a key that names the buyer
 and the event (`enqueue` refuses a key it has seen, forever), so a repeated or replayed change
@@ -113,7 +114,14 @@ class NotifyRecords(Protocol):
         ...
 
     async def recover(self) -> int:
-        """After a restart: messages caught mid-send go back to pending; how many."""
+        """After a restart (or when this process becomes the leader): messages caught mid-send go back
+        to pending; how many. Several processes (PostgreSQL): only those whose sender's lease ran out."""
+        ...
+
+    async def release_expired(self) -> int:
+        """While sending, now and then: messages whose sender died mid-send go back to pending; how
+        many. One process (memory, SQLite): none ever (only a restart interrupts a send, and `recover`
+        sees to it). Several processes (PostgreSQL): those whose claim's lease ran out."""
         ...
 
     async def outbound(self, key: str) -> Outbound | None: ...

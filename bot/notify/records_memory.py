@@ -102,6 +102,9 @@ class MemoryNotifyRecords:
             self._set(oid, status=PENDING)
         return len(hit)
 
+    async def release_expired(self) -> int:
+        return 0  # one process: only a restart interrupts a send (recover)
+
     async def outbound(self, key: str) -> Outbound | None:
         oid = self._keys.get(key)
         return self._out.get(oid) if oid is not None else None

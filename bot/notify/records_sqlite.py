@@ -102,6 +102,9 @@ class SqliteNotifyRecords:
     async def recover(self) -> int:
         return self._c.execute("UPDATE notify_outbox SET status=? WHERE status=?", (PENDING, SENDING)).rowcount
 
+    async def release_expired(self) -> int:
+        return 0  # one process: only a restart interrupts a send (recover)
+
     async def outbound(self, key: str) -> Outbound | None:
         row = self._c.execute(f"SELECT {_OUT_COLS} FROM notify_outbox WHERE key=?", (key,)).fetchone()
         return _out(row) if row else None

@@ -14,7 +14,9 @@ sent right after it. Flood control (429) is a wait, not a failure: the message g
 wait Telegram asked for and the whole bot pauses. A buyer who blocked the bot (403) has their
 watches ended and their pending messages dropped. Network errors and 5xx are retried with back-off,
 up to `max_attempts`. After a kill, `run()` first puts messages caught mid-send back (each of those
-may be sent a second time: the only case, bounded by `concurrency`).
+may be sent a second time: the only case, bounded by `concurrency`). Several processes (PostgreSQL):
+the sender runs on the leader; a claim is a lease, and messages a dead leader was sending come back
+when their lease runs out (`release_expired`, every `release_every` seconds).
 """
 
 from __future__ import annotations
@@ -88,7 +90,7 @@ class Sender:
     def __init__(self, bot: Bot, records: NotifyRecords, *, limits: Limits | None = None, concurrency: int = 8,
                  batch: int = 200, poll_seconds: float = 0.5, max_attempts: int = 8,
                  wall: Callable[[], float] = time.time, on_blocked: Callable[[int], Any] | None = None,
-                 retry: RetryPolicy = RETRY) -> None:
+                 retry: RetryPolicy = RETRY, release_every: float = 5.0) -> None:
         self.bot = bot
         self.records = records
         self.pace = Pace(limits or Limits())
@@ -99,6 +101,8 @@ class Sender:
         self.wall = wall
         self.on_blocked = on_blocked
         self.retry = retry
+        self.release_every = release_every  # seconds between looks for a dead sender's claims (several processes)
+        self._released_at = 0.0
         self.figures = Figures()
         self._kick = asyncio.Event()
         self._slots = asyncio.Semaphore(concurrency)
@@ -136,6 +140,7 @@ class Sender:
                 if not resumed:
                     await self.resume()
                     resumed = True
+                await self.release_expired()
                 moved = await self.drain_once()
             except Exception:  # the loop must survive one bad pass
                 log.exception("proactive sender pass")
@@ -155,8 +160,21 @@ class Sender:
                                             mono + at - wall + self.pace.limits.chat_gap(chat))
         self.pace.bot_next = mono + 1.0  # another process may have sent a second's worth just before
         recovered = await self.records.recover()
+        self._released_at = self.pace.clock()
         if recovered:
             log.warning("%d proactive messages were interrupted mid-send; sending them again", recovered)
+
+    async def release_expired(self) -> None:
+        """Every `release_every` seconds: messages a dead process claimed go back to the queue once its
+        lease ran out (PostgreSQL; a leader that died mid-send just before this one took over)."""
+        mono = self.pace.clock()
+        if mono - self._released_at < self.release_every:
+            return
+        self._released_at = mono
+        released = await self.records.release_expired()
+        if released:
+            log.warning("%d proactive messages of a stopped process were interrupted mid-send; sending them again",
+                        released)
 
     async def idle(self) -> None:
         """Wait until nothing is pending or in flight (tests and benchmarks bound it with a timeout)."""

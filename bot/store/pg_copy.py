@@ -1,5 +1,6 @@
 """`ozonbot db migrate --to postgresql://...`: copy an embedded deployment (the SQLite conversation
-file: the store's and the handoff's tables) into a PostgreSQL database, ids and all.
+file: the store's, the handoff's, the order mirror's and the proactive messages' tables) into a
+PostgreSQL database, ids and all.
 
 The source is first brought to the latest SQLite schema (as the bot does at start-up), the target
 to the latest PostgreSQL schema; then every table PostgreSQL has is copied in ONE transaction
@@ -90,7 +91,8 @@ async def _copy(src: sqlite3.Connection, url: str) -> CopyResult:
                 columns = [c for c in types if c in have]
                 convert = [_converter(types[c]) for c in columns]
                 select = ", ".join(f'"{c}"' for c in columns)
-                order = ' ORDER BY "id"' if "id" in have else ""
+                # in the order the rows were made: an identity the SQLite table lacks (a watch's `seq`) follows it
+                order = ' ORDER BY "id"' if "id" in have else " ORDER BY rowid"
                 rows = [tuple(f(v) for f, v in zip(convert, row, strict=True))
                         for row in src.execute(f'SELECT {select} FROM "{table}"{order}')]
                 if table == "conversations" and "rev" in types:  # SQLite's random revisions mean nothing here
