@@ -200,6 +200,27 @@ async def test_processes_claiming_one_message_at_once_send_it_once(pg_url) -> No
         await r.close()
 
 
+async def test_processes_queueing_one_event_at_once_queue_it_once(pg_url) -> None:
+    """The same change reaching four processes at once (a replay, two sources): each key is queued
+    by exactly one, each watch made by exactly one, and concurrent advances never move a watch back."""
+    records = [PgNotifyRecords(pg_url, pool_size=4) for _ in range(4)]
+    for r in records:
+        await r.counts()
+    keys = [f"c{i % 5}:p{i}:3" for i in range(20)]
+    queued = await asyncio.wait_for(asyncio.gather(
+        *(r.enqueue(key, 7, {"text": key}, 1.0) for key in keys for r in records)), 30)
+    assert [sum(q is not None for q in queued[i * 4:(i + 1) * 4]) for i in range(20)] == [1] * 20
+    assert sorted(o.key for o in await records[0].outbox()) == sorted(keys)
+    made = await asyncio.gather(*(r.watch("1", f"p{i}", "o", "ru", 1.0) for i in range(10) for r in records))
+    assert [sum(made[i * 4:(i + 1) * 4]) for i in range(10)] == [1] * 10
+    steps = [(rank, at) for rank in range(5, 0, -1) for at in (20.0, 10.0)]  # the newest first, older ones late
+    await asyncio.gather(*(r.advance("1", "p0", rank, at) for rank, at in steps for r in records))
+    w = (await records[3].watches("1"))[0]
+    assert (w.last_rank, w.last_at) == (5, 20.0)
+    for r in records:
+        await r.close()
+
+
 async def test_recover_leaves_a_message_a_live_process_is_sending(pg_url) -> None:
     """A leader being replaced may still be sending: the new one's recover() leaves its claims alone
     until their lease runs out, then takes them back (once)."""
