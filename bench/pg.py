@@ -313,7 +313,7 @@ async def main(args: argparse.Namespace) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chats", type=int, default=200)
-    parser.add_argument("--turns", type=int, default=10)
+    parser.add_argument("--turns", type=int, default=30)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--failovers", type=int, default=5, help="leader kills (0: none)")
     parser.add_argument("--only", action="append", choices=[c[0] for c in CONFIGURATIONS],
