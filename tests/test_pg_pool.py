@@ -49,11 +49,15 @@ async def test_a_transaction_left_open_is_rolled_back_before_the_next_user(pg_ur
     pool = Pool(pg_url, max_size=1)
     try:
         await pool.execute("CREATE TABLE t (x int)")
-        with pytest.raises(RuntimeError):
+
+        async def failing_user() -> None:
             async with pool.acquire() as conn:
                 await conn.execute("BEGIN")
                 await conn.execute("INSERT INTO t VALUES (1)")
                 raise RuntimeError("the user failed mid-transaction")
+
+        with pytest.raises(RuntimeError):
+            await failing_user()
         async with pool.acquire() as conn:
             assert not conn.is_in_transaction()
             assert await conn.fetchval("SELECT count(*) FROM t") == 0

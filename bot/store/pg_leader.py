@@ -80,8 +80,10 @@ class Leadership:
     async def _close(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
-            with contextlib.suppress(Exception):  # closing a connection that may be broken
+            try:
                 await asyncio.wait_for(conn.close(), 2)
+            except Exception:  # noqa: BLE001 - broken, or mid-query when cancelled: drop the socket
+                conn.terminate()  # (a session left open would keep the leader's lock)
 
     async def _run(self) -> None:
         while True:
