@@ -8,7 +8,6 @@ import json
 import logging
 import signal
 import sys
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -132,9 +131,15 @@ def cmd_operators(settings: Settings, args) -> int:
             "schema": commands.flows_schema}[args.flows_command](settings, args)
 
 
+def entry() -> int:
+    """The `ozonbot` command (and `python -m bot`): a whole process of its own, so `ozonbot orders
+    list | head` may end quietly on a closed pipe. Not in `main`, which tests call in their process."""
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    return main()
+
+
 def main(argv: list[str] | None = None) -> int:
-    if hasattr(signal, "SIGPIPE") and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `ozonbot orders list | head` ends quietly
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,16 +24,6 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self.current
-
-
-@pytest.fixture(autouse=True)
-def _sigpipe_ignored():
-    """`bot.cli.main()` called in pytest's own thread sets SIGPIPE to its default (so `ozonbot ... |
-    head` ends quietly); left so, a later test writing to a socket its peer closed (a PostgreSQL
-    connection the server ended) kills the whole pytest run. Python's own setting comes back after
-    every test."""
-    yield
-    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
 
 
 @pytest.fixture

@@ -31,3 +31,16 @@ def test_every_cli_command_is_in_the_readme():
 def test_readme_shows_the_two_setup_commands():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "make run" in readme and "make test" in readme
+
+
+def test_running_a_command_in_this_process_leaves_sigpipe_alone(capsys):
+    """`main` is what tests call in pytest's own process: it must not set SIGPIPE to its default
+    (a later write to a socket its peer closed would kill the whole run). Only the `ozonbot`
+    command's own process does (`entry`, so `ozonbot ... | head` ends quietly)."""
+    import signal
+
+    from bot.cli import main
+
+    before = signal.getsignal(signal.SIGPIPE)
+    assert main(["flows", "check"]) == 0
+    assert signal.getsignal(signal.SIGPIPE) == before == signal.SIG_IGN
