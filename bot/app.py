@@ -136,7 +136,12 @@ class App:
     def start_retention(self, purgers: Sequence[Purger] = (), *, every: float = 3600.0,
                         leader: Callable[[], bool] | None = None) -> None:
         """Purge what RETENTION_* no longer keeps, now and then every `every` seconds, until close()
-        (several processes: only while `leader()` says this one leads)."""
+        (several processes: only while `leader()` says this one leads). The order mirror, when it is
+        the provider, purges its old final postings in the same rounds (MIRROR_KEEP_DAYS)."""
+        from bot.orders.mirror.mirror import Mirror
+
+        if isinstance(self.orders, Mirror) and self.orders.keep_days:
+            purgers = [*purgers, self.orders.purge]
         if self._retention is None:
             self._retention = asyncio.get_running_loop().create_task(
                 run_retention(self.store, self.settings, every=every, purgers=purgers, leader=leader),
@@ -205,7 +210,8 @@ def build_mirror(settings: Settings, store: Any = None) -> Any:
 
         store = open_mirror_store(settings)
     return Mirror(store, source, max_age=settings.mirror_max_age, sync_days=settings.mirror_days,
-                  full_every=settings.mirror_full_sync_minutes * 60, upstream=upstream)
+                  full_every=settings.mirror_full_sync_minutes * 60, upstream=upstream,
+                  keep_days=settings.mirror_keep_days)
 
 
 def build_app(settings: Settings | None = None, *, orders: OrderProvider | None = None,

@@ -171,6 +171,7 @@ def _settings() -> Settings | None:
     try:
         settings = Settings()
         problems = _language_problems(settings) + _schedule_problems(settings) + _push_problems(settings)
+        problems += _mirror_problems(settings)
     except ValidationError as exc:
         problems = [setting_problem(error) for error in exc.errors()]
     except SettingsError as exc:
@@ -204,6 +205,14 @@ def _schedule_problems(settings: Settings) -> list[str]:
         except ScheduleError as exc:
             problems.append(f"{name}: {exc}")
     return problems
+
+
+def _mirror_problems(settings: Settings) -> list[str]:
+    """The mirror's full sweep reads back every posting of MIRROR_DAYS: retention must keep at least those."""
+    keep, days = settings.mirror_keep_days, settings.mirror_days
+    if keep and keep < days:
+        return [f"MIRROR_KEEP_DAYS: must be 0 (keep forever) or at least MIRROR_DAYS ({days:g}); got {keep:g}"]
+    return []
 
 
 def _push_problems(settings: Settings) -> list[str]:

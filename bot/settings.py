@@ -109,6 +109,14 @@ class Settings(BaseSettings):
     ozon_push_allow_ips: str = ""  # comma-separated addresses/networks; "ozon" = Ozon's documented ranges
     ozon_push_trust_forwarded: bool = False  # behind a reverse proxy: the client is X-Forwarded-For's first hop
 
+    # Order mirror retention (bot/orders/mirror, MirrorStore.purge_postings; run with the RETENTION_* purges):
+    # a delivered or cancelled posting whose status has not changed for this many days is forgotten (0: never).
+    # 120 = the 3 months a buyer may return goods bought remotely when the return terms were not given in
+    # writing (ЗоЗПП art. 26.1; 7 days otherwise), plus a month for the return's transit, dispute and refund.
+    # At least MIRROR_DAYS: the full sweep would read a forgotten posting back. A posting asked about later is
+    # read from Ozon again, quietly (no "new posting" news).
+    mirror_keep_days: float = Field(default=120.0, ge=0)
+
     @property
     def mirror_on(self) -> bool:
         """Push notifications are stored and applied by the mirror: a push secret turns it on too."""

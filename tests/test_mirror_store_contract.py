@@ -124,3 +124,53 @@ async def test_pushes_are_kept_once_in_order_until_done(store):
     assert await store.purge_pushes(15.0) == 0
     assert await store.purge_pushes(25.0) == 1
     assert [p.key for p in await store.pending_pushes()] == ["k2"], "pending pushes are never purged"
+
+
+def at(r: MirrorRow, kind: ChangeKind, detail: str, when: float) -> PostingChange:
+    return PostingChange(r.order.posting_number, kind, detail, datetime.fromtimestamp(when, UTC), r.order, "sync")
+
+
+async def test_retention_forgets_old_final_postings_with_their_delivered_changes(store):
+    cut = 1000.0
+    delivered = row("1-0001-1", state_at=cut - 1, status="delivered", substatus="posting_received")
+    cancelled = row("1-0002-1", state_at=10.0, status="cancelled")
+    split = row("1-0003-1", state_at=10.0, status="cancelled_from_split_pending")
+    await store.commit([delivered, cancelled, split], [at(delivered, ChangeKind.STATUS, "delivered", cut - 1),
+                                                       at(cancelled, ChangeKind.CANCELLED, "", 5.0)])
+    await store.changes_delivered([p.id for p in await store.pending_changes()])
+    assert await store.purge_postings(cut) == {"mirror_postings": 3, "mirror_changes": 2}
+    assert await store.count() == 0 and await store.by_order("1-0001") == []
+    again = await store.commit([delivered], [at(delivered, ChangeKind.STATUS, "delivered", cut - 1)])
+    assert len(again) == 1, "the keys of a forgotten posting's changes went with it"
+    assert await store.purge_postings(cut) == {"mirror_postings": 0, "mirror_changes": 0}, "a pending change stays"
+
+
+async def test_retention_keeps_open_recent_and_busy_postings(store):
+    cut = 1000.0
+    stuck = row("2-0001-1", state_at=1.0, status="delivering")  # however old: not final
+    disputed = row("2-0002-1", state_at=1.0, status="client_arbitration")
+    packing = row("2-0003-1", state_at=1.0, status="awaiting_packaging")
+    recent = row("2-0004-1", state_at=cut, status="delivered")  # its last change is not before the cut
+    pending = row("2-0005-1", state_at=1.0, status="delivered")  # a change not yet delivered
+    refunded = row("2-0006-1", state_at=1.0, status="delivered")  # a change (a refund) inside the window
+    gone = row("2-0007-1", state_at=1.0, status="cancelled")
+    await store.commit([stuck, disputed, packing, recent, pending, refunded, gone],
+                       [at(stuck, ChangeKind.STATUS, "delivering", 1.0), at(refunded, ChangeKind.REFUND, "7", cut + 5),
+                        at(gone, ChangeKind.CANCELLED, "", 1.0)])
+    await store.changes_delivered([p.id for p in await store.pending_changes()])
+    [late] = await store.commit([], [at(pending, ChangeKind.STATUS, "delivered", 1.0)])
+    assert await store.purge_postings(cut) == {"mirror_postings": 1, "mirror_changes": 1}
+    assert sorted(await store.get([r.order.posting_number for r in (stuck, disputed, packing, recent, pending,
+                                                                     refunded, gone)])) == [
+        "2-0001-1", "2-0002-1", "2-0003-1", "2-0004-1", "2-0005-1", "2-0006-1"]
+    assert [p.change.key for p in await store.pending_changes()] == [late.key], "undelivered changes stay"
+    assert await store.commit([], [at(stuck, ChangeKind.STATUS, "delivering", 1.0),
+                                   at(refunded, ChangeKind.REFUND, "7", cut + 5)]) == [], "kept keys still dedupe"
+
+
+async def test_retention_deletes_in_batches(store):
+    old = [row(f"3-{i:04d}-1", state_at=float(i), status="delivered") for i in range(7)]
+    await store.commit(old, [at(r, ChangeKind.STATUS, "delivered", 1.0) for r in old])
+    await store.changes_delivered([p.id for p in await store.pending_changes()])
+    assert await store.purge_postings(100.0, batch=3) == {"mirror_postings": 7, "mirror_changes": 7}
+    assert await store.count() == 0

@@ -187,6 +187,14 @@ _notify = _script(
     'CREATE INDEX IF NOT EXISTS "idx_notify_outbox_chat" ON "notify_outbox" ("chat_id", "id")',
 )
 
+# 9: order mirror retention (MirrorStore.purge_postings, MIRROR_KEEP_DAYS): postings by status and
+# latest status change (the old status-only index is its prefix, so it goes), changes by posting.
+_mirror_retention = _script(
+    'CREATE INDEX IF NOT EXISTS "idx_mirror_postings_status_state" ON "mirror_postings" ("status", "state_at")',
+    'DROP INDEX IF EXISTS "idx_mirror_postings_status"',
+    'CREATE INDEX IF NOT EXISTS "idx_mirror_changes_posting" ON "mirror_changes" ("posting_number")',
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "store schema 1: conversations, messages, events, actions", _store_schema_1),
     Migration(2, "store schema 2: turn_events (events moved over in order), conversations.rev", _store_schema_2),
@@ -197,6 +205,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "ownership: wrong answers, locks, signed-link claims", _ownership),
     Migration(7, "order mirror: postings, changes outbox, sync marks, push notifications", _order_mirror),
     Migration(8, "proactive messages: buyers' order watches, the outbox of proactive messages", _notify),
+    Migration(9, "order mirror retention: postings by status and state_at, changes by posting", _mirror_retention),
 )
 LATEST = MIGRATIONS[-1].version
 assert [m.version for m in MIGRATIONS] == list(range(1, LATEST + 1)), "migrations are numbered 1, 2, 3, ..."

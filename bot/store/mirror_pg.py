@@ -12,12 +12,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot.orders.changes import ChangeKind, PostingChange
-from bot.orders.mirror.store import PACKING, MirrorRow, PendingChange, PushRecord
+from bot.orders.mirror.store import FINAL, PACKING, PURGE_BATCH, MirrorRow, PendingChange, PushRecord
 from bot.orders.model import Order
 from bot.store.pg_pool import LazyPool
 
 _ROW = "data, fetched_at, state_at"
 _PACKING = sorted(PACKING)
+_FINAL = sorted(FINAL)
+# The postings retention may delete (see MirrorStore.purge_postings; PostgreSQL migration 5's indexes
+# serve it). FOR UPDATE re-checks status and state_at against a posting another process just wrote;
+# SKIP LOCKED leaves one being written to the next round.
+_PURGE = ("DELETE FROM mirror_postings WHERE posting_number IN (SELECT p.posting_number FROM mirror_postings p "
+          "WHERE p.status = ANY($1::text[]) AND p.state_at < $2 AND NOT EXISTS (SELECT 1 FROM mirror_changes c "
+          "WHERE c.posting_number = p.posting_number AND (NOT c.delivered OR c.at >= $2)) "
+          "LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING posting_number")
 
 
 def _row(data: str, fetched_at: float, state_at: float) -> MirrorRow:
@@ -128,6 +136,19 @@ class PgMirrorStore:
         status = await (await self._pool.get()).execute(
             "DELETE FROM mirror_pushes WHERE done_at IS NOT NULL AND done_at < $1", before)
         return int(status.rsplit(" ", 1)[-1])
+
+    async def purge_postings(self, before: float, batch: int = PURGE_BATCH) -> dict[str, int]:
+        counts = {"mirror_postings": 0, "mirror_changes": 0}
+        pool = await self._pool.get()
+        while True:
+            async with pool.acquire() as c, c.transaction():
+                gone = [r[0] for r in await c.fetch(_PURGE, _FINAL, before, batch)]
+                status = await c.execute("DELETE FROM mirror_changes WHERE posting_number = ANY($1::text[]) "
+                                         "AND delivered AND at < $2", gone, before) if gone else "DELETE 0"
+            counts["mirror_postings"] += len(gone)
+            counts["mirror_changes"] += int(status.rsplit(" ", 1)[-1])
+            if len(gone) < batch:
+                return counts
 
     async def close(self) -> None:
         await self._pool.close()

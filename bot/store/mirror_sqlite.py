@@ -7,18 +7,25 @@ method is one short transaction (a push is durable when `put_push` returns).
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.orders.changes import ChangeKind, PostingChange
-from bot.orders.mirror.store import PACKING, MirrorRow, PendingChange, PushRecord
+from bot.orders.mirror.store import FINAL, PACKING, PURGE_BATCH, MirrorRow, PendingChange, PushRecord
 from bot.orders.model import Order
 from bot.store.migrations import open_database
 
 _ROW = "data, fetched_at, state_at"
 _PACKING = tuple(sorted(PACKING))
+_FINAL = tuple(sorted(FINAL))
+# The postings retention may delete (see MirrorStore.purge_postings); migration 9's indexes serve it.
+_PURGE = (f"DELETE FROM mirror_postings WHERE posting_number IN (SELECT p.posting_number FROM mirror_postings p "
+          f"WHERE p.status IN ({','.join('?' * len(_FINAL))}) AND p.state_at < ? AND NOT EXISTS (SELECT 1 "
+          "FROM mirror_changes c WHERE c.posting_number = p.posting_number AND (c.delivered = 0 OR c.at >= ?)) "
+          "LIMIT ?) RETURNING posting_number")
 
 
 def _row(data: str, fetched_at: float, state_at: float) -> MirrorRow:
@@ -135,6 +142,25 @@ class SqliteMirrorStore:
     async def purge_pushes(self, before: float) -> int:
         return self._conn.execute("DELETE FROM mirror_pushes WHERE done_at IS NOT NULL AND done_at < ?",
                                   (before,)).rowcount
+
+    async def purge_postings(self, before: float, batch: int = PURGE_BATCH) -> dict[str, int]:
+        counts = {"mirror_postings": 0, "mirror_changes": 0}
+        while True:
+            c = self._tx()
+            try:
+                gone = [n for (n,) in c.execute(_PURGE, (*_FINAL, before, before, batch)).fetchall()]
+                marks = ",".join("?" * len(gone))
+                changes = c.execute(f"DELETE FROM mirror_changes WHERE posting_number IN ({marks}) "
+                                    "AND delivered = 1 AND at < ?", (*gone, before)).rowcount if gone else 0
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            counts["mirror_postings"] += len(gone)
+            counts["mirror_changes"] += changes
+            if len(gone) < batch:
+                return counts
+            await asyncio.sleep(0)  # one batch at a time: the bot's own writes go in between
 
     async def close(self) -> None:
         self._conn.close()

@@ -9,9 +9,9 @@ and every step runs once. A database whose version is newer than this code knows
 
 The numbering is PostgreSQL's own: step 1 is everything the SQLite file holds at its version 6
 (store, handoff, inbox, outcomes of requests to staff, ownership), step 3 its version 7 (the order
-mirror), step 4 its version 8 (proactive messages), in PostgreSQL's types: ids are
-identities (`ozonbot db migrate` copies them as they are, then moves each sequence past them),
-times are UNIX seconds (double precision), JSON stays text as the SQLite backend writes it.
+mirror), step 4 its version 8 (proactive messages), step 5 its version 9 (the mirror's retention indexes),
+in PostgreSQL's types: ids are identities (`ozonbot db migrate` copies them as they are, then moves
+each sequence past them), times are UNIX seconds (double precision), JSON stays text as the SQLite backend writes it.
 """
 
 from __future__ import annotations
@@ -126,11 +126,19 @@ _NOTIFY = (
     "CREATE INDEX idx_notify_outbox_chat ON notify_outbox (chat_id, id)",
 )
 
+# 5: order mirror retention (mirror_pg.py purge_postings), as SQLite's migration 9.
+_MIRROR_RETENTION = (
+    "CREATE INDEX idx_mirror_postings_status_state ON mirror_postings (status, state_at)",
+    "DROP INDEX idx_mirror_postings_status",
+    "CREATE INDEX idx_mirror_changes_posting ON mirror_changes (posting_number)",
+)
+
 MIGRATIONS: tuple[PgMigration, ...] = (
     PgMigration(1, "the SQLite schema of version 6: store, inbox, ownership, handoff", _SCHEMA_1),
     PgMigration(2, "leases: inbox.lease_until, handoff_relays.lease_until", _LEASES),
     PgMigration(3, "order mirror: postings, changes outbox, sync marks, push notifications", _ORDER_MIRROR),
     PgMigration(4, "proactive messages: buyers' order watches, their outbox (with the sender's lease)", _NOTIFY),
+    PgMigration(5, "order mirror retention: postings by status and state_at, changes by posting", _MIRROR_RETENTION),
 )
 LATEST = MIGRATIONS[-1].version
 assert [m.version for m in MIGRATIONS] == list(range(1, LATEST + 1)), "migrations are numbered 1, 2, 3, ..."

@@ -11,6 +11,12 @@ that answers lookups (it is an `OrderProvider`) and tells subscribers what chang
   (`fbs/get`), or for an order number the list methods (two calls, not one per posting); when Ozon
   cannot answer, the copy we have, however old (its `fetched_at` says how old).
 
+Retention (`purge(now)`, run by the periodic retention with MIRROR_KEEP_DAYS): postings in a final
+status whose latest status change is older than `keep_days` are forgotten (`MirrorStore.purge_postings`).
+Asked about again, such a posting is read from Ozon like any posting the mirror lacks, and stored as a
+baseline: a first sight of a posting created before the window is history, not news (no NEW; the keys
+of its old events went with it, so they are not compared either).
+
 Every posting received is compared with the stored copy (`diff.changes`); the changes are stored
 in the same transaction as the posting, then handed to every sink (`ChangeSink`), oldest first. A
 sink that fails gets them again at the next dispatch: consumers recognise repeats by `key`.
@@ -71,10 +77,11 @@ class Mirror:
     def __init__(self, store: MirrorStore, source: PostingSource, *, sinks: Sequence[ChangeSink] = (),
                  max_age: float = 3600.0, sync_days: float = 30.0, full_every: float = 1800.0,
                  handlers: Mapping[str, PushHandler] | None = None, upstream: Any = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, keep_days: float = 0.0) -> None:
         self.store, self.source = store, source
         self.sinks = list(sinks)
         self.max_age, self.sync_days, self.full_every = max_age, sync_days, full_every
+        self.keep_days = keep_days  # retention: final postings unchanged this long are forgotten; 0 keeps them
         self.handlers = dict(handlers or {})
         self.upstream = upstream  # the provider behind the source (cancelling, key check), when there is one
         self._clock = clock
@@ -137,6 +144,7 @@ class Mirror:
         read_at = now_ts if read_at is None else read_at
         now = datetime.fromtimestamp(now_ts, UTC)
         held = await self.store.get([o.posting_number for o in orders])
+        history = now_ts - self.keep_days * 86400 if self.keep_days else None  # created before: not news
         rows: list[MirrorRow] = []
         changes: list[PostingChange] = []
         siblings: dict[str, set[str]] = {}
@@ -155,7 +163,8 @@ class Mirror:
             rows.append(MirrorRow(merged, fetched_at, moment))
             at = merged.status_changed_at if old is None or moment != old.state_at else None
             found = diff.changes(old.order if old else None, merged, at=at or now, source=source, now=now)
-            changes += [c for c in found if not (baseline and c.kind is ChangeKind.NEW)]
+            old_news = baseline or (history is not None and new.created_at.timestamp() < history)
+            changes += [c for c in found if not (old_news and c.kind is ChangeKind.NEW)]
         return await self.store.commit(rows, changes)
 
     async def _with_related(self, new: Order, old: MirrorRow | None, batch: set[str]) -> Order:
@@ -185,6 +194,14 @@ class Mirror:
             moment = pushed_at or read_at
             update["status_changed_at"] = datetime.fromtimestamp(moment, UTC)
         return (new.model_copy(update=update) if update else new), moment
+
+    async def purge(self, now: float) -> dict[str, int]:
+        """Retention's share (a `bot.store.retention.Purger`): forget the final postings whose latest
+        status change is older than `keep_days` before `now`, with their delivered changes. No lock
+        against `apply`: a posting written back right after it went is simply held again."""
+        if not self.keep_days:
+            return {}
+        return await self.store.purge_postings(now - self.keep_days * 86400)
 
     async def dispatch(self) -> int:
         """Hand stored changes to the sinks, oldest first; returns how many were handed over."""

@@ -12,6 +12,10 @@ What it holds:
   postings they describe and handed to the sinks afterwards (nothing lost at a crash, nothing twice);
 - marks: named values (sync high-water marks);
 - pushes: Ozon push notifications as received, unique by a key, until they are processed.
+
+Retention (`purge_postings`, MIRROR_KEEP_DAYS): a posting in a FINAL status whose latest status change
+is older than the window goes, with its changes, once every change of it is delivered and older than the
+window; a posting in any other status stays however old, and so does every undelivered change.
 """
 
 from __future__ import annotations
@@ -27,6 +31,10 @@ from bot.orders.model import Order
 PACKING = frozenset({"awaiting_packaging", "awaiting_deliver", "awaiting_registration", "awaiting_approve",
                      "acceptance_in_progress"})
 """Statuses in which the shop still has to hand the posting over by its `shipment_date`."""
+FINAL = frozenset({"delivered", "cancelled", "cancelled_from_split_pending"})
+"""Statuses a posting does not leave (a return moves on the posting's returns, not its status):
+retention may forget such a posting. `not_accepted` and the arbitrations are not final: Ozon settles them."""
+PURGE_BATCH = 500  # postings deleted per transaction by `purge_postings`
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +108,12 @@ class MirrorStore(Protocol):
         """Forget pushes processed before `before` (epoch); returns how many."""
         ...
 
+    async def purge_postings(self, before: float, batch: int = PURGE_BATCH) -> dict[str, int]:
+        """Forget the postings in a FINAL status whose latest status change (`state_at`) is before
+        `before` (epoch) and that have no change undelivered or at/after `before`, with their changes;
+        `batch` postings per transaction. Rows deleted per table (mirror_postings, mirror_changes)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -120,6 +134,7 @@ class MemoryMirrorStore:
     _pushes: dict[int, tuple[PushRecord, float | None]] = field(default_factory=dict)
     _push_keys: set[str] = field(default_factory=set)
     _last_push: int = 0
+    _last_change: int = 0
 
     async def get(self, posting_numbers: Sequence[str]) -> dict[str, MirrorRow]:
         return {n: self.rows[n] for n in posting_numbers if n in self.rows}
@@ -135,7 +150,8 @@ class MemoryMirrorStore:
         for change in changes:
             if change.key not in self._keys:
                 self._keys.add(change.key)
-                self._changes.append((len(self._changes) + 1, change, False))
+                self._last_change += 1
+                self._changes.append((self._last_change, change, False))
                 added.append(change)
         return added
 
@@ -190,6 +206,16 @@ class MemoryMirrorStore:
         for push_id in old:
             self._push_keys.discard(self._pushes.pop(push_id)[0].key)
         return len(old)
+
+    async def purge_postings(self, before: float, batch: int = PURGE_BATCH) -> dict[str, int]:
+        busy = {c.posting_number for _, c, done in self._changes if not done or c.at.timestamp() >= before}
+        gone = {n for n, r in self.rows.items() if r.order.status in FINAL and r.state_at < before and n not in busy}
+        for number in gone:
+            del self.rows[number]
+        kept = [(i, c, done) for i, c, done in self._changes if c.posting_number not in gone]
+        self._keys -= {c.key for _, c, _ in self._changes if c.posting_number in gone}
+        dropped, self._changes = len(self._changes) - len(kept), kept
+        return {"mirror_postings": len(gone), "mirror_changes": dropped}
 
     async def close(self) -> None:
         return None
