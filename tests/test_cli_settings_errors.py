@@ -82,3 +82,12 @@ def test_a_database_from_a_newer_bot_is_one_line_and_untouched(tmp_path):
     assert len(done.stderr.splitlines()) == 1 and "schema version 99" in done.stderr
     conn = sqlite3.connect(db)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == 99
+
+
+def test_mirror_retention_shorter_than_the_mirrors_period_is_refused(tmp_path):
+    done = ozonbot(tmp_path, MIRROR_KEEP_DAYS="10")
+    assert done.returncode == 2 and done.stderr.splitlines() == [
+        "ozonbot: MIRROR_KEEP_DAYS: must be 0 (keep forever) or at least MIRROR_DAYS (30); got 10"]
+    for keep, days in (("0", "30"), ("45", "45")):
+        done = ozonbot(tmp_path, MIRROR_KEEP_DAYS=keep, MIRROR_DAYS=days)
+        assert done.returncode == 0, done.stderr

@@ -337,3 +337,54 @@ async def test_cancelling_through_the_mirror_reaches_ozon_and_refreshes_the_copy
         assert not hasattr(Mirror(MemoryMirrorStore(), OzonSource(provider)), "cancel_posting"), \
             "without a provider behind it, the mirror offers no cancelling"
         await mirror.close()
+
+
+async def test_retention_forgets_old_final_postings_and_asked_again_they_come_back_quietly(tmp_path):
+    then = NOW - timedelta(days=150)
+    old = {"created_at": then - timedelta(days=5), "in_process_at": then - timedelta(days=5)}
+    async with FakeOzon() as fake:
+        fake.add(sample("61000000-0006-1", status="delivered", substatus="posting_received", **old))
+        fake.add(sample("62000000-0006-1", status="cancelled", substatus="posting_canceled", **old))
+        fake.add(sample("63000000-0006-1", status="client_arbitration", substatus="posting_in_client_arbitration",
+                        **old))
+        sink = Sink()
+        clock = [then.timestamp()]
+        provider = provider_for(fake, read_returns=False, cache_ttl=0.0)  # each lookup a read (clock jumps)
+        mirror = Mirror(SqliteMirrorStore(tmp_path / "m.sqlite3"), OzonSource(provider), upstream=provider,
+                        sinks=[sink], keep_days=120, clock=lambda: clock[0])
+        for number in ("61000000-0006-1", "62000000-0006-1", "63000000-0006-1"):
+            await mirror.find(ref(number))  # 150 days ago: a first sight of fresh postings is news
+        assert sink.kinds() == [("new", "")] * 3
+
+        clock[0] = NOW.timestamp()
+        assert await mirror.purge(clock[0]) == {"mirror_postings": 2, "mirror_changes": 2}
+        assert sorted(await mirror.store.get(["61000000-0006-1", "62000000-0006-1", "63000000-0006-1"])) == [
+            "63000000-0006-1"], "a dispute is not final: kept however old"
+        assert await mirror.purge(clock[0]) == {"mirror_postings": 0, "mirror_changes": 0}
+
+        sink.changes.clear()
+        fake.calls.clear()
+        [again] = await mirror.find(ref("61000000-0006-1"))  # by posting number: fbs/get
+        assert (again.posting_number, again.status) == ("61000000-0006-1", "delivered")
+        [cancelled] = await mirror.find(ref("62000000-0006"))  # by order number: the list methods
+        assert cancelled.status == "cancelled"
+        assert fake.count(FBS_GET) == 1 and fake.count(FBS_LIST) == 1
+        assert sink.changes == [] and await mirror.store.pending_changes() == [], "history, not news"
+        assert await mirror.store.count() == 3
+        assert (await mirror.find(ref("61000000-0006-1")))[0].status == "delivered"
+        assert fake.count(FBS_GET) == 1, "held again: served from the copy"
+        assert await mirror.purge(clock[0]) == {"mirror_postings": 0, "mirror_changes": 0}, \
+            "read again just now: its window starts again"
+        await mirror.close()
+
+
+async def test_without_retention_nothing_is_purged_and_first_sights_stay_news():
+    async with FakeOzon() as fake:
+        fake.add(sample("64000000-0006-1", status="delivered", created_at=NOW - timedelta(days=400)))
+        sink = Sink()
+        mirror = mirror_for(fake, sinks=[sink], keep_days=0)
+        await mirror.find(ref("64000000-0006-1"))
+        assert sink.kinds() == [("new", "")]
+        assert await mirror.purge(NOW.timestamp() + 1000 * 86400) == {}
+        assert await mirror.store.count() == 1
+        await mirror.close()
