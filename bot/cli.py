@@ -8,6 +8,7 @@ import json
 import logging
 import signal
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -410,6 +411,7 @@ async def _sync_mirror(settings: Settings, as_json: bool) -> int:
     mirror = build_mirror(settings)
     try:
         report = await mirror.sync()
+        purged = (await mirror.purge(time.time())).get("mirror_postings", 0)  # MIRROR_KEEP_DAYS, as the bot does
         held = await mirror.store.count()
     except OrderBackendError as exc:
         print(f"The mirror could not sync: {exc}", file=sys.stderr)
@@ -419,12 +421,15 @@ async def _sync_mirror(settings: Settings, as_json: bool) -> int:
     if as_json:
         print(json.dumps({"mode": report.mode, "read": report.read, "returns": report.returns,
                           "changes": report.kinds, "overdue": report.overdue, "full_sweep": report.full_sweep,
-                          "held": held}, ensure_ascii=False))
+                          "held": held, "purged": purged}, ensure_ascii=False))
         return EXIT_OK
     source = "Seller API" if settings.order_provider == "ozon" else "demo shop"
     print(f"{report.mode} sync from the {source}: {report.read} postings read"
           f"{' (full sweep)' if report.full_sweep and report.mode != 'baseline' else ''}, "
           f"returns of {report.returns}; the mirror holds {held} postings")
+    if purged:
+        print(f"retention: forgot {purged} delivered or cancelled posting{'s' if purged != 1 else ''} "
+              f"unchanged for more than {settings.mirror_keep_days:g} days (MIRROR_KEEP_DAYS)")
     kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(report.kinds.items())) or "none"
     print(f"changes: {kinds}")
     live = getattr(mirror.source, "live", None)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from bot.orders.mirror.store import MemoryMirrorStore
+from bot.orders.mirror.store import MemoryMirrorStore, MirrorRow
 from bot.push.endpoint import PushEndpoint
+from bot.store.mirror_sqlite import SqliteMirrorStore
 from tests.fake_ozon import API_KEY, CLIENT_ID, FakeOzon, sample
 from tests.test_cli_orders import ozonbot
 
@@ -28,9 +30,18 @@ async def test_orders_sync_on_the_demo_shop_then_incrementally(tmp_path):
     first = json.loads(out)
     assert first["mode"] == "baseline" and first["read"] >= 54 and first["held"] == first["read"]
     assert first["changes"].get("new", 0) == 0
+    assert first["purged"] == 0
+    store = SqliteMirrorStore(tmp_path / "conversations.sqlite3")  # a posting delivered long ago
+    long_ago = time.time() - 400 * 86400
+    await store.commit([MirrorRow(sample("88888888-0008-1", status="delivered"), long_ago, long_ago)], [])
+    await store.close()
     rc, out, err = await ozonbot("orders", "sync", **env)  # the live postings moved meanwhile (0.5 s a step)
     assert rc == 0, err
     assert out.startswith("incremental sync from the demo shop") and "the mirror holds" in out
+    assert "retention: forgot 1 delivered or cancelled posting unchanged for more than 120 days" in out
+    store = SqliteMirrorStore(tmp_path / "conversations.sqlite3")
+    assert await store.get(["88888888-0008-1"]) == {}
+    await store.close()
 
 
 async def test_orders_sync_against_the_seller_api_and_when_it_fails(tmp_path):
