@@ -37,6 +37,7 @@ bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python bench/engine.py
 	$(BENCH_VENV)/bin/python bench/orders.py
 	$(BENCH_VENV)/bin/python bench/mirror.py
+	$(BENCH_VENV)/bin/python bench/mirror_retention.py
 	$(BENCH_VENV)/bin/python bench/telegram.py
 	$(BENCH_VENV)/bin/python bench/nlu.py
 	$(BENCH_VENV)/bin/python bench/ownership.py
