@@ -22,10 +22,10 @@ from bot.notify.records_sqlite import SqliteNotifyRecords
 from bot.orders.demo import DemoOrderProvider, seed
 from bot.settings import Settings
 from bot.store.backend import open_store
-from bot.store.base import InboxItem, Outgoing
+from bot.store.base import INBOX_BUSY, InboxItem, Outgoing
 from bot.store.migrations import SchemaTooNew
 from bot.store.pg_migrations import LATEST, MIGRATIONS, PgMigration, migrate, schema_version
-from bot.store.postgres import BUSY, PgStore, StaleTurn
+from bot.store.postgres import PgStore, StaleTurn
 from bot.store.sqlite import SqliteStore
 from tests.conftest import NOW, ChatDriver
 
@@ -117,7 +117,7 @@ async def test_an_inbox_row_is_one_process_s_until_its_lease_runs_out(pg_url):
     a, b = PgStore(pg_url), PgStore(pg_url)
     await a.inbox_add([InboxItem("tg:1", "c1", "{}", 1.0)])
     assert await a.inbox_claim("tg:1", lease=0.3) == "new"
-    assert await b.inbox_claim("tg:1", lease=0.3) == BUSY, "a live lease keeps the row its holder's"
+    assert await b.inbox_claim("tg:1", lease=0.3) == INBOX_BUSY, "a live lease keeps the row its holder's"
     await asyncio.sleep(0.35)
     assert await b.inbox_claim("tg:1", lease=30) == "new", "a lease that ran out: the holder died, b takes over"
     await b.save_turn("c1", _state("x"), [], [], receipt="tg:1")
@@ -135,7 +135,7 @@ async def test_storing_and_claiming_an_update_is_one_step_with_the_same_answers(
     a, b = PgStore(pg_url), PgStore(pg_url)
     item = InboxItem("tg:7", "c1", '{"update_id": 7}', 1.0)
     assert await a.inbox_store_claim(item, lease=30) == "new"
-    assert await b.inbox_store_claim(item, lease=30) == BUSY, "a repeat while the first process holds it"
+    assert await b.inbox_store_claim(item, lease=30) == INBOX_BUSY, "a repeat while the first process holds it"
     assert [p.payload for p in await b.inbox_pending()] == ['{"update_id": 7}'], "stored once"
     await a.inbox_finish("tg:7")
     assert await b.inbox_store_claim(item, lease=30) == "done"
@@ -302,8 +302,8 @@ async def test_updates_arriving_together_are_stored_and_claimed_in_one_statement
                                    a.inbox_store_claim(InboxItem("tg:b", "cb", "{}", 1.0), lease=30))
     assert a._claims.batches - before <= 2, "one statement (two at most), not 42"
     assert answers[:5] == ["new"] * 5 and answers[5] == "done" and answers[6:40] == ["new"] * 34
-    assert answers[40] == BUSY, "the same update twice at once: the first request holds it"
-    assert answers[41] == BUSY, "another process holds it"
+    assert answers[40] == INBOX_BUSY, "the same update twice at once: the first request holds it"
+    assert answers[41] == INBOX_BUSY, "another process holds it"
     assert len([p for p in await b.inbox_pending() if p.key.startswith("tg:") and p.key[3:].isdigit()]) == 39
     await a.close()
     await b.close()

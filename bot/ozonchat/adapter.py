@@ -43,7 +43,7 @@ from bot.ozonchat.api import ChatForbidden, ChatMessage, OzonChatApi, chat_messa
 from bot.ozonchat.channel import Note, OzonChatChannel
 from bot.ozonchat.inbound import PREFIX, chat_of, conversation_of, message_inbound, receipt_of
 from bot.ozonchat.rules import Verdict, reply_window
-from bot.store.base import INBOX_NEW, INBOX_TURNED, InboxItem
+from bot.store.base import INBOX_BUSY, INBOX_NEW, INBOX_TURNED, InboxItem, shared_inbox
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +71,13 @@ class OzonChatAdapter:
     def __init__(self, turns: Turns, api: OzonChatApi, *, handoff: HandoffPort | None = None,
                  writable: bool = True, note: Note | None = None, limiter: RateLimiter | None = None,
                  orders: OrderProvider | None = None, clock: Callable[[], datetime] | None = None,
-                 concurrency: int = CONCURRENT_CHATS) -> None:
+                 concurrency: int = CONCURRENT_CHATS, lease: float = 30.0) -> None:
         self.turns = turns
         self.orders: OrderProvider | None = orders or getattr(turns, "orders", None)
         self.store = turns.store
+        # several processes on one database: a message is claimed (`lease` seconds) before it is handled
+        self.shared = shared_inbox(self.store)
+        self.lease = lease
         self.api = api
         self.handoff: HandoffPort = handoff or NoHandoff()
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -85,6 +88,7 @@ class OzonChatAdapter:
         self._queues: dict[str, list[str]] = {}  # chat -> receipts waiting, in arrival order
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._payloads: dict[str, str] = {}  # receipt -> stored payload, until handled
+        self._handling: set[str] = set()  # receipts being handled now
         self.observers: list[Callable[[str, str], None]] = []  # (receipt, outcome) once handled
         self._closed = False
         self._turns = asyncio.Semaphore(concurrency)  # chats handled at once (the rest wait their turn)
@@ -142,10 +146,17 @@ class OzonChatAdapter:
             if not more or not cursor:
                 return new
 
-    async def poll_forever(self, every: float, stop: asyncio.Event) -> None:
+    async def poll_forever(self, every: float, stop: asyncio.Event, *,
+                           leader: Callable[[], bool] | None = None) -> None:
+        """Poll every `every` seconds until `stop`. With several processes (`leader` given) only the
+        leader polls (one process within the Seller API's limits), and each of its rounds also takes
+        up the stored messages a stopped process left unfinished (their leases ran out)."""
         while not stop.is_set():
             try:
-                await self.poll_once()
+                if leader is None or leader():
+                    if self.shared is not None:
+                        await self.requeue_orphans()
+                    await self.poll_once()
             except OzonError as exc:
                 log.warning("polling Ozon chats: %s", exc)
             except Exception:  # the poller must outlive one bad answer
@@ -165,6 +176,16 @@ class OzonChatAdapter:
                 self._payloads[item.key] = item.payload
                 self._enqueue(item.chat_id, item.key)
         return len(new)
+
+    async def requeue_orphans(self) -> int:
+        """Several processes: queue the stored Ozon messages without an outcome that this process is
+        not handling (the claim in `_handle` skips those another live process holds). How many."""
+        pending = [p for p in await self.store.inbox_pending()
+                   if p.key.startswith(PREFIX) and p.key not in self._payloads and p.key not in self._handling]
+        for item in pending:
+            self._payloads[item.key] = item.payload
+            self._enqueue(item.chat_id, item.key)
+        return len(pending)
 
     async def recover(self) -> int:
         """Queue, in arrival order, every stored Ozon message without an outcome. Returns how many."""
@@ -219,11 +240,27 @@ class OzonChatAdapter:
     async def _handle(self, conversation: str, key: str) -> int:
         """Handle one stored message once; the Ozon message id (0 when it was not a message)."""
         payload = self._payloads.pop(key, "")
+        if key in self._handling:
+            return 0  # queued twice (a poll round found it again): handled by the first
+        self._handling.add(key)
+        try:
+            if self.shared is None:
+                return await self._handle_stored(key, payload, await self.store.inbox_status(key))
+            status = await self.shared.inbox_claim(key, self.lease)
+            if status == INBOX_BUSY:
+                return 0  # another process is handling it (if it dies, the leader takes it up later)
+            try:
+                return await self._handle_stored(key, payload, status)
+            finally:
+                await self.shared.inbox_release(key)
+        finally:
+            self._handling.discard(key)
+
+    async def _handle_stored(self, key: str, payload: str, status: str | None) -> int:
         outcome = "done"
         try:
             raw = json.loads(payload)
             message = chat_message(str(raw["chat_id"]), raw)
-            status = await self.store.inbox_status(key)
             if status == INBOX_TURNED:  # a turn saved before a crash: complete it, never run it again
                 for pending in await self.store.inbox_pending():
                     if pending.key == key:

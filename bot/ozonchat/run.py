@@ -55,8 +55,10 @@ def push_handlers(adapter: OzonChatAdapter) -> dict[str, PushHandler]:
 
 @contextlib.asynccontextmanager
 async def ozon_chat(app: Any, settings: Settings, handoff: HandoffPort | None = None, *,
-                    api: OzonChatApi | None = None, say: Callable[[str], None] = print
-                    ) -> AsyncIterator[OzonChatAdapter | None]:
+                    api: OzonChatApi | None = None, say: Callable[[str], None] = print,
+                    leader: Callable[[], bool] | None = None) -> AsyncIterator[OzonChatAdapter | None]:
+    """Ozon chat while the block runs (None when OZON_CHAT is off). `leader`: several processes
+    share the database; only the leader polls (see `OzonChatAdapter.poll_forever`)."""
     if not settings.ozon_chat:
         yield None
         return
@@ -75,7 +77,8 @@ async def ozon_chat(app: Any, settings: Settings, handoff: HandoffPort | None = 
         say("Ozon chat: without agents (AGENTS_CHAT_ID) nobody answers these chats; messages are only recorded")
     adapter = OzonChatAdapter(app, api, handoff=handoff, writable=access.can_write is not False,
                               note=agents.topic_note(handoff),
-                              limiter=RateLimiter(settings.buyer_messages_per_minute))
+                              limiter=RateLimiter(settings.buyer_messages_per_minute),
+                              lease=settings.database_lease_seconds)
     agents.attach(handoff, adapter.channel, adapter.conversation.start_flow)
     register = getattr(app.orders, "on_push", None)  # the order mirror's push endpoint (OZON_PUSH_SECRET)
     if register is not None:
@@ -86,7 +89,7 @@ async def ozon_chat(app: Any, settings: Settings, handoff: HandoffPort | None = 
     try:
         await adapter.recover()
         if settings.ozon_chat_poll_seconds > 0:
-            poller = asyncio.create_task(adapter.poll_forever(settings.ozon_chat_poll_seconds, stop),
+            poller = asyncio.create_task(adapter.poll_forever(settings.ozon_chat_poll_seconds, stop, leader=leader),
                                          name="ozonchat-poll")
         yield adapter
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from bot.engine.lookup import OwnerRecord
 from bot.engine.state import ConversationState
@@ -63,6 +63,7 @@ class PendingUpdate:
 
 
 INBOX_NEW, INBOX_TURNED = "new", "turned"  # statuses of an unfinished row; any other is an outcome
+INBOX_BUSY = "busy"  # SharedInbox.inbox_claim: another process holds the row
 
 
 def check_outcome(outcome: str) -> str:
@@ -210,3 +211,24 @@ class ConversationStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class SharedInbox(Protocol):
+    """What a store shared by several processes offers on top of `ConversationStore` (PgStore): a
+    stored update is made one process's to handle for `lease` seconds. `inbox_claim` answers its
+    status ("new" or "turned") when claimed, its outcome when it has one, INBOX_BUSY while another
+    process's lease runs; `inbox_release` gives it back (an unfinished one at once to the next)."""
+
+    async def inbox_claim(self, key: str, lease: float) -> str: ...
+
+    async def inbox_store_claim(self, item: InboxItem, lease: float) -> str: ...
+
+    async def inbox_release(self, key: str) -> None: ...
+
+    async def inbox_status(self, key: str) -> str | None: ...
+
+
+def shared_inbox(store: object) -> SharedInbox | None:
+    """The store as a SharedInbox when it is shared by several processes, else None."""
+    return store if isinstance(store, SharedInbox) else None

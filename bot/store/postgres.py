@@ -34,6 +34,7 @@ from pydantic_core import to_json
 from bot.engine.lookup import OwnerRecord
 from bot.engine.state import ConversationState
 from bot.store.base import (
+    INBOX_BUSY,
     INBOX_NEW,
     INBOX_TURNED,
     PURGE_BATCH,
@@ -51,9 +52,6 @@ from bot.store.pg_batch import Batcher
 from bot.store.pg_pool import LazyPool, chat_lock_key
 
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record]"
-
-
-BUSY = "busy"  # inbox_claim: another process holds the row
 
 
 def _count(status: str) -> int:
@@ -401,16 +399,16 @@ class PgStore:
         answers = []
         for i, (item, _) in enumerate(requests):
             if item.key in claimed:  # this process's now (twice in one batch: the first request's)
-                answers.append(self._hold(item.key, claimed[item.key]) if first[item.key] == i else BUSY)
+                answers.append(self._hold(item.key, claimed[item.key]) if first[item.key] == i else INBOX_BUSY)
             else:  # another process holds it, or it has its outcome
                 status = known[item.key]
-                answers.append(BUSY if status in (INBOX_NEW, INBOX_TURNED) else status)
+                answers.append(INBOX_BUSY if status in (INBOX_NEW, INBOX_TURNED) else status)
         return answers
 
     async def inbox_claim(self, key: str, lease: float) -> str:
         """Several processes: make a stored update this process's to handle for `lease` seconds.
         Its status ("new" or "turned") when claimed; its outcome when it has one (nothing to do);
-        BUSY while another process's lease runs. Until `inbox_release`, this store answers
+        INBOX_BUSY while another process's lease runs. Until `inbox_release`, this store answers
         `inbox_status` of a row it holds from memory (no other process changes it meanwhile)."""
         async with self._conn() as c:
             status = await c.fetchval(
@@ -422,7 +420,7 @@ class PgStore:
             status = await c.fetchval("SELECT status FROM inbox WHERE key=$1", key)
         if status is None:
             raise KeyError(f"inbox row {key} does not exist (store it first)")
-        return BUSY if status in (INBOX_NEW, INBOX_TURNED) else str(status)
+        return INBOX_BUSY if status in (INBOX_NEW, INBOX_TURNED) else str(status)
 
     async def inbox_release(self, key: str) -> None:
         """Done with a claimed row: an unfinished one is given back before its lease runs out (its

@@ -27,9 +27,10 @@ from bot.conversation.ports import HandoffPort, NoHandoff
 from bot.handoff import wiring
 from bot.notify.wiring import ProactiveMessages
 from bot.settings import Settings
+from bot.store.base import shared_inbox
 from bot.telegram import inbox
 from bot.telegram.build import build_telegram, on_startup
-from bot.telegram.shared import SharedWebhook, recover_shared, shared_inbox
+from bot.telegram.shared import SharedWebhook, recover_shared
 from bot.telegram.webhook import new_secret, start_server, webhook_app, webhook_path
 
 log = logging.getLogger(__name__)
@@ -204,7 +205,7 @@ async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
             app.start_retention([*wiring.purgers(handoff, settings), *notify.purgers()], leader=leader)
             await notify.start(leader=leader)  # buyers' order news and the agents' digest: on the leader only
             try:
-                async with _ozon_chat(app, settings, handoff):  # OZON_CHAT=true: Ozon's buyer chat too
+                async with _ozon_chat(app, settings, handoff, leader):  # OZON_CHAT=true: Ozon's buyer chat too
                     watcher = asyncio.create_task(watch_and_reload(app, settings, on_rejected=_tell_agents(handoff),
                                                                    stop_event=stop))
                     await stop.wait()
@@ -221,11 +222,12 @@ async def _run(settings: Settings, webhook: str | None, listen: str) -> int:
 
 
 @contextlib.asynccontextmanager
-async def _ozon_chat(app, settings: Settings, handoff: HandoffPort) -> AsyncIterator[None]:
+async def _ozon_chat(app, settings: Settings, handoff: HandoffPort,
+                     leader: Callable[[], bool] | None) -> AsyncIterator[None]:
     from bot.ozonchat.run import OzonChatSetupError, ozon_chat
 
     try:
-        async with ozon_chat(app, settings, handoff):
+        async with ozon_chat(app, settings, handoff, leader=leader):
             yield
     except OzonChatSetupError as exc:
         raise StartupError(str(exc)) from exc

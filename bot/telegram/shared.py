@@ -19,33 +19,14 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Protocol, runtime_checkable
 
 from aiohttp import web
 
-from bot.store.base import INBOX_NEW, INBOX_TURNED, InboxItem
-from bot.store.postgres import BUSY
+from bot.store.base import INBOX_BUSY, INBOX_NEW, INBOX_TURNED, SharedInbox
 from bot.telegram.dispatch import Dispatcher
 from bot.telegram.inbox import items_of
 
 log = logging.getLogger(__name__)
-
-
-@runtime_checkable
-class SharedInbox(Protocol):
-    """What a store shared by several processes offers on top of the store contract (PgStore)."""
-
-    async def inbox_claim(self, key: str, lease: float) -> str: ...
-
-    async def inbox_store_claim(self, item: InboxItem, lease: float) -> str: ...
-
-    async def inbox_release(self, key: str) -> None: ...
-
-    async def inbox_status(self, key: str) -> str | None: ...
-
-
-def shared_inbox(store: object) -> SharedInbox | None:
-    return store if isinstance(store, SharedInbox) else None
 
 
 class SharedWebhook:
@@ -63,7 +44,7 @@ class SharedWebhook:
         key = items[0].key
         # durable first (a repeat is kept as it is), and this process's while the lease runs
         status = await self.inbox.inbox_store_claim(items[0], self.lease)
-        if status == BUSY:
+        if status == INBOX_BUSY:
             return web.Response(status=503, text="being handled by another process")
         if status not in (INBOX_NEW, INBOX_TURNED):
             return web.Response(text="ok")  # handled before: a repeat
