@@ -73,7 +73,8 @@ _DATE = re.compile(
     r"\d{1,2}\s*[号日月]|\d{1,2}[./]\d{1,2}(?:[./]\d{2,4})?|\d{1,2}\s*-?\s*(?:го|числа|число|chisla|chislo)(?![а-я])"
 )
 _REPEATS = re.compile(r"(\D)\1{2,}")
-_NOT_TEXT = re.compile(f"[^0-9a-zа-я{_HAN}#]+")
+_NOT_TEXT = re.compile(f"[^0-9a-zа-я{_HAN}#']+|(?<![a-z])'+")
+_SOFT_SIGN = re.compile(r"(?<=[a-z])[’`ʼ]")  # "den’gi": the typographic apostrophes are ' too
 _LATIN_WORD = re.compile(r"[a-z']+")
 _LATIN_CH = re.compile(r"(?<=[a-z])4|4(?=[a-z])")
 
@@ -92,9 +93,7 @@ _TRANSLIT = [
     ("yu", "ю"),
     ("ju", "ю"),
     ("yo", "е"),
-    ("jo", "е"),
     ("ye", "е"),
-    ("je", "е"),
     ("a", "а"),
     ("b", "б"),
     ("v", "в"),
@@ -712,8 +711,28 @@ def _translit(word: str) -> str:
             out.append("ы")
             i += 1
             continue
-        if ch == "j" and not word.startswith(("ja", "ju", "jo", "je"), i):
+        if ch == "j" and not word.startswith(("ja", "ju"), i):  # "je", "jo": же, жо ("mojet", "doljen")
             out.append("й" if i + 1 == n else "ж")  # "moja", "segodnja", "moj", but "mojno", "jdu"
+            i += 1
+            continue
+        if ch in "iy" and i + 1 == n - 1 and word[i + 1] in "iy" and i > 0:  # "dobrii", "novyi": -ий, -ый
+            out.append("ы" if ch == "y" and word[i - 1] not in "kgh" else "и")
+            out.append("й")
+            break
+        if ch == "i" and i > 0 and word[i - 1] in _VOWELS and (
+            i + 1 == n
+            or (i + 2 < n and word[i + 1] not in _VOWELS and (word[i + 2] not in _VOWELS or word[i + 1] == "t"))
+        ):  # "moi", "kakoi", "kitaiskiy", "naiti", "zdravstvuite": й
+            out.append("й")
+            i += 1
+            continue
+        if ch == "t" and word.startswith("ts", i) and (
+            word.endswith(("tsya", "tsja"), i) or (i + 2 < n and word[i + 2] not in _VOWELS)
+        ):  # "otkazatsya", "otsledit": тс, not ц
+            out.append("т")
+            i += 1
+            continue
+        if ch == "'" and (i == 0 or word[i - 1] in _VOWELS or word[i - 1] == "'"):  # a quote, not ь
             i += 1
             continue
         if ch == "e" and i == 0 and word.startswith(("et", "ek", "el")):  # "eto", "ekran"; but "esli", "edet"
@@ -738,11 +757,11 @@ def normalize(text: str) -> str:
         t = _ORDER_NUMBER.sub(" # ", t)
         t = _DATE.sub(lambda m: " 日期 " if _HAN_RUN.search(m.group()) else " дата ", t)
         t = _DIGITS.sub(" ", t)
-    t = _NOT_TEXT.sub(" ", t)
+    t = _NOT_TEXT.sub(" ", _SOFT_SIGN.sub("'", t))
     t = _REPEATS.sub(r"\1", t)
     if any("a" <= ch <= "z" for ch in t):
         t = _LATIN_WORD.sub(lambda m: translit(m.group()), t)
-    return " ".join(t.split())
+    return " ".join(t.replace("'", " ").split())
 
 
 # Buyers spell as they speak: unstressed о written а ("атменить", "пасылка"), е written и, ы written и.
