@@ -13,7 +13,17 @@ from hypothesis import strategies as st
 from bot.engine.content import Content, load_checked
 from bot.engine.effects import SetLanguage
 from bot.engine.events import Media, Text
-from bot.engine.understanding import escape, language_asked, mask_digits, normalize, ordinal, pick, translit
+from bot.engine.understanding import (
+    NONE,
+    Understanding,
+    escape,
+    language_asked,
+    mask_digits,
+    normalize,
+    ordinal,
+    pick,
+    translit,
+)
 from bot.operators import nlu
 from bot.settings import ROOT
 from tests.conftest import ChatDriver
@@ -136,6 +146,35 @@ def test_normalisation_and_transliteration():
     assert normalize("Ｇｄｅ  МОЁЁЁ!!! 😀 57195475-0050") == "где мое #"
     assert translit("zakaz") == "заказ" and translit("moy") == "мой" and translit("shchi") == "щи"
     assert mask_digits("заказ 57195475-0050-3") == "заказ 0000-0000-0"
+
+
+def test_latin_letter_russian_as_buyers_type_it():
+    """Apostrophes as ь, je/jo as же/жо, -yi/-iy endings and й after a vowel, ts before a consonant."""
+    assert normalize("den'gi vernite, otpravljat' ne nado") == "деньги верните отправлять не надо"
+    assert normalize("status 'ozhidaet otgruzki'") == "статус ожидает отгрузки"  # quotes, not ь
+    assert normalize("mojet doljen moi kakoi kitaiskiy zdravstvuite") == "может должен мой какой китайский здравствуйте"
+    assert normalize("v istorii novyi otsledit otkazatsya") == "в истории новый отследит отказатся"
+    assert normalize("зaкaз нe пришeл") == "заказ не пришел"  # Latin look-alikes inside Cyrillic words
+
+
+def test_typos_and_loose_spelling_are_repaired_to_the_examples_words():
+    model = Understanding({"a": {"ru": ["хочу отменить заказ", "отправку ускорьте"]}, NONE: {"ru": ["погода"]}})
+    assert model.repair("хочу атменит зааз") == "хочу отменить заказ"  # loose spelling, a letter missing
+    assert model.repair("отпарвку") == "отправку"  # two letters swapped
+    assert model.repair("заказы") == "заказы"  # a form of a known word: left as it is
+    assert model.repair("закаш") == "закаш"  # a wrong letter in a short word, not a keyboard neighbour
+    assert model.repair("закаж") == "заказ"  # ж is under з
+    assert model.repair("отменитт") == "отменить"  # a doubled letter
+    assert model.repair("pfrfp") == "pfrfp"  # Latin: not a Russian word, nothing to repair
+
+
+@pytest.mark.parametrize("text,flow", [
+    ("ult vjq pfrfp", "order_status"),  # "где мой заказ" with the English layout on
+    ("jnvtybnm pfrfp", "cancel_order"), ("zakaz ne prishel", "order_status"), ("заказ ne prishel", "order_status"),
+    ("kho4u pojalovat'sja na prodavca", "talk_to_agent"), ("хочу вернуть товр он сломан", "request_return"),
+])
+def test_wrong_layout_latin_and_typos_route(content, text, flow):
+    assert content.flows.route(text).flow == flow
 
 
 @pytest.mark.parametrize("text,idx", [("первый", 0), ("второе", 1), ("последний", 3), ("第二个", 1), ("最后一个", 3),

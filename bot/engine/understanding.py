@@ -122,6 +122,12 @@ _TRANSLIT = [
     ("'", "ь"),
 ]
 _VOWELS = set("aeiouy")
+# Latin letters that look like Cyrillic ones, inside a Cyrillic word ("зaкaз" with a Latin a)
+_HOMOGLYPHS = str.maketrans("aceopxykmtbh", "асеорхукмтвн")
+_MIXED_WORD = re.compile(r"[a-zа-я]*(?:[a-z][а-я]|[а-я][a-z])[a-zа-я]*")
+# Russian typed with the English layout on: "ult vjq pfrfp" is "где мой заказ"
+_LAYOUT = str.maketrans("qwertyuiop[]asdfghjkl;'zxcvbnm,.`", "йцукенгшщзхъфывапролджэячсмитьбюё")
+_LAYOUT_WORD = re.compile(r"[a-z\[\];',.`]*[a-z][a-z\[\];',.`]*")
 
 # Greetings and polite words: stripped before routing, so they never win over the question.
 GREETINGS = {
@@ -440,6 +446,13 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "отслед",
         "отслеж",
         "этап",
+        "не пришел",
+        "не пришла",
+        "не пришло",
+        "не пришли",
+        "не доставлен",
+        "не доставили",
+        "не привезли",
         "передан",
         "на одном месте",
         "отправ",
@@ -758,6 +771,8 @@ def _translit(word: str) -> str:
 def normalize(text: str) -> str:
     """The form every comparison works on (see the module's docstring)."""
     t = unicodedata.normalize("NFKC", text).casefold().replace("ё", "е")
+    if _MIXED_WORD.search(t):
+        t = _MIXED_WORD.sub(lambda m: m.group().translate(_HOMOGLYPHS), t)
     if _DIGITS.search(t):
         t = _LATIN_CH.sub("ch", t)  # "4to", "kho4u": 4 reads as ч
         t = _ORDER_NUMBER.sub(" # ", t)
@@ -1144,6 +1159,10 @@ class Understanding:
         self._repaired[word] = best
         return best
 
+    def _known_words(self, norm: str) -> int:
+        idf = self._vec.idf
+        return sum("w:" + stem(w) in idf for w in _WORD.findall(norm))
+
     def _unknown_word(self, norm: str) -> bool:
         """Whether a normalised text has a Russian word no example has (a typo, often)."""
         idf = self._vec.idf
@@ -1163,6 +1182,12 @@ class Understanding:
     def route_uncached(self, text: str) -> Route:
         """`route` without the cache (what bench/nlu.py times)."""
         norm = self.repair(normalize(text))
+        if _LAYOUT_WORD.search(text.casefold()) and 2 * self._known_words(norm) <= len(_WORD.findall(norm)):
+            # half the words unknown: perhaps the English layout was on ("ult vjq pfrfp"); the
+            # reading with more words of the examples wins
+            swapped = normalize(_LAYOUT_WORD.sub(lambda m: m.group().translate(_LAYOUT), text.casefold()))
+            if self._known_words(swapped) > self._known_words(norm):
+                norm = self.repair(swapped)
         greeting = bool(self._greet.search(f" {norm} "))
         rest = (
             " ".join(self._strip.sub(" ", f" {norm} ").split()) if greeting or self._strip.search(f" {norm} ") else norm
