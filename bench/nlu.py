@@ -4,7 +4,7 @@ and the memory the model takes.
 
 Run: `make bench` (or `.venv/bin/python bench/nlu.py`). Targets: top-1 >= 95% per language,
 off-topic routed <= 5%, typed answers >= 95%, routing p99 < 300 µs, flows + model load < 500 ms,
-RSS growth < 40 MB. The held-out sets (flows/nlu/heldout.yaml, fresh.yaml) are never trained on;
+RSS growth < 40 MB. The held-out sets (flows/nlu/heldout.yaml, fresh.yaml, fresh2.yaml) are never trained on;
 their misses are printed only with --misses. Cross-validation on the flows' own examples is what
 the matcher is tuned on.
 """
@@ -72,11 +72,13 @@ def main() -> None:
     e = nlu.evaluate(flows, heldout)
     fresh = nlu.load_heldout(flows_dir, nlu.FRESH)
     ef = nlu.evaluate(flows, fresh)
+    fresh2 = nlu.load_heldout(flows_dir, nlu.FRESH2)
+    ef2 = nlu.evaluate(flows, fresh2)
     cvs = [nlu.cross_validate(flows, typo=typo, latin=latin)
            for typo, latin in ((False, False), (True, False), (False, True))]
     typed_rate, typed_misses = nlu.evaluate_typed(content, nlu.load_typed_answers(flows_dir))
 
-    texts = [t for h in (heldout, fresh) for by in h.values() for ts in by.values() for t in ts]
+    texts = [t for h in (heldout, fresh, fresh2) for by in h.values() for ts in by.values() for t in ts]
     texts += [t for by in examples.values() for ts in by.values() for t in ts]
     route = flows.understanding.route_uncached  # every message costs what a new one does
     for t in texts:  # warm the stem cache as a running bot's is
@@ -107,6 +109,10 @@ def main() -> None:
     for lang in sorted(ef.accuracy):
         print(f"fresh held-out slice top-1 accuracy {lang}: {ef.accuracy[lang]:.1%} of {ef.counts[lang]}")
     print(f"fresh held-out slice off-topic sent to a flow: {ef.off_topic_routed:.1%} of {ef.off_topic_count}")
+    for lang in sorted(ef2.accuracy):
+        print(f"fresh2 held-out slice (typos, Latin letters) top-1 accuracy {lang}: "
+              f"{ef2.accuracy[lang]:.1%} of {ef2.counts[lang]}")
+    print(f"fresh2 held-out slice off-topic sent to a flow: {ef2.off_topic_routed:.1%} of {ef2.off_topic_count}")
     for cv in cvs:
         how = "one typo each" if cv.typo else "Russian in Latin letters" if cv.latin else "as written"
         accs = ", ".join(f"{lang} {acc:.1%}" for lang, acc in sorted(cv.accuracy.items()))
@@ -128,7 +134,7 @@ def main() -> None:
           f"+{rss_after_routing - rss_before_routing:.1f} MB over {n:,} routings; total growth "
           f"{rss_after_routing - rss_start:.1f} MB")
     if "--misses" in sys.argv:  # the held-out texts: read them to fix a flow, never to tune the matcher on
-        for name, ev in (("held-out", e), ("fresh", ef)):
+        for name, ev in (("held-out", e), ("fresh", ef), ("fresh2", ef2)):
             for lang, want, text, got in ev.misses:
                 print(f"  {name} miss [{lang}] want {want}, got {got or 'not understood'}: {text}")
     for where, text, want, got in typed_misses:

@@ -13,26 +13,41 @@ from hypothesis import strategies as st
 from bot.engine.content import Content, load_checked
 from bot.engine.effects import SetLanguage
 from bot.engine.events import Media, Text
-from bot.engine.understanding import escape, language_asked, mask_digits, normalize, ordinal, pick, translit
+from bot.engine.understanding import (
+    NONE,
+    Understanding,
+    escape,
+    language_asked,
+    mask_digits,
+    normalize,
+    ordinal,
+    pick,
+    translit,
+)
 from bot.operators import nlu
 from bot.settings import ROOT
 from tests.conftest import ChatDriver
 
 # Floors a little under the figures measured (`ozonbot nlu eval --cv`, bench/nlu.py print them).
 # Targets of issue 11: >= 95% per language, <= 5% off-topic routed, >= 95% typed answers.
-# held-out (80 + 80): ru 95.0%, zh 98.8%, off-topic 5.0% (1 of 20).
-HELDOUT_FLOOR = {"ru": 0.94, "zh": 0.97}
+# held-out (80 + 80): ru 96.2%, zh 98.8%, off-topic 5.0% (1 of 20).
+HELDOUT_FLOOR = {"ru": 0.95, "zh": 0.97}
 OFF_TOPIC_CEILING = 0.05
 TYPED_FLOOR = 0.95
 # the fresh slice (flows/nlu/fresh.yaml, 75 + 75, written before the tuning that followed it):
-# ru 89.3%, zh 96.0%, off-topic 0 of 12; the honest check, below the target in ru
-FRESH_FLOOR = {"ru": 0.88, "zh": 0.94}
+# ru 92.0%, zh 96.0%, off-topic 0 of 12; the honest check, below the target in ru
+FRESH_FLOOR = {"ru": 0.90, "zh": 0.94}
 FRESH_OFF_TOPIC_CEILING = 0.09
-# cross-validation on the flows' own examples (5-fold x3): as written ru 96.0%, zh 96.4%, off-topic
-# 4.6%; one shuffle, one random typo per Russian message ru 87.9%; typed in Latin letters ru 91.7%
+# the second fresh slice (flows/nlu/fresh2.yaml, 62 ru + 40 zh + 10 off-topic, heavy on typos, Latin
+# letters and mixed scripts, written before the tuning of Dec 2's second session): ru 100% (98.4%
+# before), zh 97.5% (the same), off-topic 2 of 10 (1 before)
+FRESH2_FLOOR = {"ru": 0.96, "zh": 0.95}
+FRESH2_OFF_TOPIC_CEILING = 0.2
+# cross-validation on the flows' own examples (5-fold x3): as written ru 95.9%, zh 96.4%, off-topic
+# 4.3%; one shuffle, one random typo per Russian message ru 92.4%; typed in Latin letters ru 93.9%
 CV_FLOOR = {"ru": 0.95, "zh": 0.95}
-CV_TYPO_FLOOR_RU = 0.85
-CV_LATIN_FLOOR_RU = 0.89
+CV_TYPO_FLOOR_RU = 0.90
+CV_LATIN_FLOOR_RU = 0.92
 CV_OFF_TOPIC_CEILING = 0.07
 
 
@@ -57,6 +72,15 @@ def test_fresh_heldout_slice(content):
     for lang, floor in FRESH_FLOOR.items():
         assert e.accuracy[lang] >= floor, (lang, e.accuracy[lang], [m for m in e.misses if m[0] == lang])
     assert e.off_topic_routed <= FRESH_OFF_TOPIC_CEILING, [m for m in e.misses if m[1] == "none"]
+
+
+def test_fresh2_heldout_slice(content):
+    heldout = nlu.load_heldout(ROOT / "flows", nlu.FRESH2)
+    e = nlu.evaluate(content.flows, heldout)
+    assert set(e.counts) == {"ru", "zh"} and min(e.counts.values()) >= 40 and e.off_topic_count >= 10
+    for lang, floor in FRESH2_FLOOR.items():
+        assert e.accuracy[lang] >= floor, (lang, e.accuracy[lang], [m for m in e.misses if m[0] == lang])
+    assert e.off_topic_routed <= FRESH2_OFF_TOPIC_CEILING, [m for m in e.misses if m[1] == "none"]
 
 
 def test_cross_validated_on_the_examples(content):
@@ -136,6 +160,35 @@ def test_normalisation_and_transliteration():
     assert normalize("Ｇｄｅ  МОЁЁЁ!!! 😀 57195475-0050") == "где мое #"
     assert translit("zakaz") == "заказ" and translit("moy") == "мой" and translit("shchi") == "щи"
     assert mask_digits("заказ 57195475-0050-3") == "заказ 0000-0000-0"
+
+
+def test_latin_letter_russian_as_buyers_type_it():
+    """Apostrophes as ь, je/jo as же/жо, -yi/-iy endings and й after a vowel, ts before a consonant."""
+    assert normalize("den'gi vernite, otpravljat' ne nado") == "деньги верните отправлять не надо"
+    assert normalize("status 'ozhidaet otgruzki'") == "статус ожидает отгрузки"  # quotes, not ь
+    assert normalize("mojet doljen moi kakoi kitaiskiy zdravstvuite") == "может должен мой какой китайский здравствуйте"
+    assert normalize("v istorii novyi otsledit otkazatsya") == "в истории новый отследит отказатся"
+    assert normalize("зaкaз нe пришeл") == "заказ не пришел"  # Latin look-alikes inside Cyrillic words
+
+
+def test_typos_and_loose_spelling_are_repaired_to_the_examples_words():
+    model = Understanding({"a": {"ru": ["хочу отменить заказ", "отправку ускорьте"]}, NONE: {"ru": ["погода"]}})
+    assert model.repair("хочу атменит зааз") == "хочу отменить заказ"  # loose spelling, a letter missing
+    assert model.repair("отпарвку") == "отправку"  # two letters swapped
+    assert model.repair("заказы") == "заказы"  # a form of a known word: left as it is
+    assert model.repair("закаш") == "закаш"  # a wrong letter in a short word, not a keyboard neighbour
+    assert model.repair("закаж") == "заказ"  # ж is under з
+    assert model.repair("отменитт") == "отменить"  # a doubled letter
+    assert model.repair("pfrfp") == "pfrfp"  # Latin: not a Russian word, nothing to repair
+
+
+@pytest.mark.parametrize("text,flow", [
+    ("ult vjq pfrfp", "order_status"),  # "где мой заказ" with the English layout on
+    ("jnvtybnm pfrfp", "cancel_order"), ("zakaz ne prishel", "order_status"), ("заказ ne prishel", "order_status"),
+    ("kho4u pojalovat'sja na prodavca", "talk_to_agent"), ("хочу вернуть товр он сломан", "request_return"),
+])
+def test_wrong_layout_latin_and_typos_route(content, text, flow):
+    assert content.flows.route(text).flow == flow
 
 
 @pytest.mark.parametrize("text,idx", [("первый", 0), ("второе", 1), ("последний", 3), ("第二个", 1), ("最后一个", 3),

@@ -20,7 +20,9 @@ from bot.engine.understanding import NONE, Route, Understanding, features, norma
 HELDOUT = Path("nlu") / "heldout.yaml"
 # a second held-out slice, written later in phrasing of its own, before the tuning that followed
 FRESH = Path("nlu") / "fresh.yaml"
-HELDOUT_SETS = {"held-out": HELDOUT, "fresh held-out": FRESH}
+# a third, written before the tuning of Dec 2's second session: typos, Latin letters, mixed scripts
+FRESH2 = Path("nlu") / "fresh2.yaml"
+HELDOUT_SETS = {"held-out": HELDOUT, "fresh held-out": FRESH, "fresh2 held-out": FRESH2}
 TYPED_ANSWERS = Path("nlu") / "typed_answers.yaml"
 
 
