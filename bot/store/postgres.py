@@ -14,7 +14,8 @@ Several processes behind one webhook (bot/telegram/shared.py) also claim each st
 lease (`inbox_store_claim`, `inbox_claim`, `inbox_release`): while a process holds it, no other
 handles it, and its status is answered from memory; the delivery mark of its turn's last reply is
 written with its outcome (`inbox_finish`, or `inbox_release` if it never gets one). A webhook update
-costs six round trips: the store-and-claim, the turn's four, the outcome with the mark.
+costs the turn's four round trips and a share of two: the store-and-claims of updates arriving
+together go in one statement, their outcomes (with the marks) in another (bot/store/pg_batch.py).
 """
 
 from __future__ import annotations
@@ -145,6 +146,15 @@ m AS (UPDATE messages SET delivered=f.delivered, error=f.error FROM f
 UPDATE inbox SET status=f.outcome, finished_at=f.at FROM f WHERE inbox.key=f.key AND inbox.status IN ('new', 'turned')
 """
 
+# an outcome to record: key, outcome, when, and the deferred mark of its last reply (delivered, error, id)
+_Finish: TypeAlias = tuple[str, str, float, tuple[bool, str, int] | None]
+
+
+def _finish_args(rows: list[_Finish]) -> list[list[Any]]:
+    """_FINISH_MANY's parameters (one array per column) for outcomes of distinct keys."""
+    return [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3][2] if r[3] else None for r in rows],
+            [r[3][0] if r[3] else None for r in rows], [r[3][1] if r[3] else None for r in rows]]
+
 
 class PgStore:
     """`ConversationStore` on PostgreSQL; `url` is DATABASE_URL."""
@@ -160,8 +170,7 @@ class PgStore:
         self._last_reply: dict[str, int] = {}
         self._marks: dict[int, tuple[str, bool, str]] = {}
         self._claims: Batcher[tuple[InboxItem, float], str] = Batcher(self._claim_many)
-        self._finishes: Batcher[tuple[str, str, float, tuple[bool, str, int] | None], None] = \
-            Batcher(self._finish_many)
+        self._finishes: Batcher[_Finish, None] = Batcher(self._finish_many)
         # the turn running in this task (and those it starts), for this store only
         self._turn: contextvars.ContextVar[_Turn | None] = contextvars.ContextVar(f"pg_turn_{id(self)}", default=None)
 
@@ -342,20 +351,17 @@ class PgStore:
         mark = self._take_mark(key)
         if self._turn.get() is not None:  # inside a turn: in its transaction
             async with self._conn() as c:
-                await c.execute(_FINISH_MANY, [key], [outcome], [time.time()], [mark[2] if mark else None],
-                                [mark[0] if mark else None], [mark[1] if mark else None])
+                await c.execute(_FINISH_MANY, *_finish_args([(key, outcome, time.time(), mark)]))
         else:  # outcomes recorded together go in one statement (bot/store/pg_batch.py)
             await self._finishes.submit((key, outcome, time.time(), mark))
         if key in self._held:
             self._held[key] = outcome
 
-    async def _finish_many(self, requests: list[tuple[str, str, float, tuple[bool, str, int] | None]]) -> list[None]:
-        unique = list({key: (key, outcome, at, mark) for key, outcome, at, mark in reversed(requests)}.values())
+    async def _finish_many(self, requests: list[_Finish]) -> list[None]:
+        unique = list({r[0]: r for r in reversed(requests)}.values())  # a key's first outcome wins, as alone
         pool = await self._pool.get()
-        async with pool.acquire() as c:  # the first outcome of a key wins, as one statement each would
-            await c.execute(_FINISH_MANY, [r[0] for r in unique], [r[1] for r in unique], [r[2] for r in unique],
-                            [r[3][2] if r[3] else None for r in unique], [r[3][0] if r[3] else None for r in unique],
-                            [r[3][1] if r[3] else None for r in unique])
+        async with pool.acquire() as c:
+            await c.execute(_FINISH_MANY, *_finish_args(unique))
         return [None] * len(requests)
 
     def _take_mark(self, key: str) -> tuple[bool, str, int] | None:
